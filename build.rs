@@ -1,0 +1,53 @@
+//! Embeds the e-mail templates and the web UI's templates, translations and static files into the
+//! binary, so it runs from any working directory with no files beside it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, path.canonicalize().unwrap()));
+        }
+    }
+}
+
+fn embed(code: &mut String, name: &str, dir: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    println!("cargo:rerun-if-changed={dir}");
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files);
+    writeln!(code, "pub static {name}: &[(&str, &str)] = &[").unwrap();
+    for (rel, path) in files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        writeln!(
+            code,
+            "    ({rel:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
+    }
+    writeln!(code, "];").unwrap();
+}
+
+fn main() {
+    let mut code = String::new();
+    embed(&mut code, "EMAIL_TEMPLATES", "email-templates");
+    embed(&mut code, "PAGE_TEMPLATES", "src/web/templates");
+    embed(&mut code, "STATIC_FILES", "src/web/static");
+    embed(&mut code, "TRANSLATIONS", "src/web/i18n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
+    std::fs::write(out, code).unwrap();
+}

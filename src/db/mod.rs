@@ -1,0 +1,297 @@
+//! The store: one connection type over SQLite and PostgreSQL, the pool, the embedded migrations,
+//! and the row types and queries of every table. Nothing here knows about HTTP.
+
+pub mod models;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to whichever database the configuration names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+pub type PooledConn = PooledConnection<ConnectionManager>;
+
+/// Errors of the store. `Unavailable` means the database could not be reached (the caller
+/// answers 503); everything else is a bug or a broken database (500).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl DbError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Which database, decided by the scheme of `database.url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                return Err(
+                    "database.url sqlite:// needs a file path, e.g. sqlite://data/orakel.db".into(),
+                );
+            }
+            Ok(Backend::Sqlite(PathBuf::from(rest)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres(url.to_string()))
+        } else {
+            Err("database.url must start with sqlite:// or postgres://".into())
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A description safe to print: the SQLite path, or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(p) => format!("SQLite at {}", p.display()),
+            Backend::Postgres(url) => format!("PostgreSQL at {}", redact_password(url)),
+        }
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    // postgres://user:password@host/db -> postgres://user:…@host/db
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:…@{host}");
+    }
+    url.to_string()
+}
+
+/// Opens connections itself rather than through the derived `establish`, which tries every
+/// backend in turn and discards the real error (a wrong password would read as a bad URL).
+#[derive(Debug)]
+pub struct ConnectionManager {
+    backend: Backend,
+    busy_timeout_ms: u32,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.backend {
+            Backend::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn = diesel::SqliteConnection::establish(&path)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Per connection: WAL for concurrent readers, FULL so a commit survives power loss.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = FULL;
+                     PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            Backend::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Pg(c) => diesel::r2d2::R2D2Connection::is_broken(c),
+            DbConn::Sqlite(c) => diesel::r2d2::R2D2Connection::is_broken(c),
+        }
+    }
+}
+
+/// Opens the pool. SQLite's parent directory is created so a first run needs no set-up.
+pub fn connect(
+    url: &str,
+    pool_size: u32,
+    connect_timeout: Duration,
+    busy_timeout_ms: u32,
+) -> Result<(DbPool, Backend), DbError> {
+    let backend = Backend::from_url(url).map_err(DbError::Unavailable)?;
+    if let Backend::Sqlite(path) = &backend
+        && let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let manager = ConnectionManager {
+        backend: backend.clone(),
+        busy_timeout_ms,
+    };
+    let pool = Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(connect_timeout)
+        .test_on_check_out(false)
+        .build(manager)
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    Ok((pool, backend))
+}
+
+/// A connection from the pool; waiting too long means the database is away.
+pub fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
+    pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// Applies pending migrations; returns the names of those applied.
+pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// Whether every embedded migration has been applied.
+pub fn migrations_current(conn: &mut DbConn) -> Result<bool, DbError> {
+    let pending = match conn {
+        DbConn::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|p| p.len()),
+        DbConn::Pg(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|p| p.len()),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(pending == 0)
+}
+
+/// Runs `f` in a transaction that is ready to write from its first statement. On SQLite this is
+/// `BEGIN IMMEDIATE`: a deferred transaction that reads first and then writes fails at once with
+/// SQLITE_BUSY when another writer committed in between, whatever the busy timeout.
+pub fn write<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    let begun = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConn::Pg(_) => <DbConn as TransactionManager<DbConn>>::begin_transaction(conn),
+    };
+    begun.map_err(|e| E::from(DbError::from(e)))?;
+    match f(conn) {
+        Ok(value) => match <DbConn as TransactionManager<DbConn>>::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = <DbConn as TransactionManager<DbConn>>::rollback_transaction(conn);
+                Err(E::from(DbError::from(e)))
+            }
+        },
+        Err(e) => {
+            let _ = <DbConn as TransactionManager<DbConn>>::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` in a read-only transaction, so what it reads is one consistent snapshot.
+pub fn read<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    conn.transaction(|c| f(c).map_err(TxError::Inner))
+        .map_err(|e| match e {
+            TxError::Inner(e) => e,
+            TxError::Db(e) => E::from(DbError::from(e)),
+        })
+}
+
+enum TxError<E> {
+    Inner(E),
+    Db(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TxError<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+/// A new opaque id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Now, as stored: naive UTC with microseconds (PostgreSQL keeps no more than that).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(
+            Backend::from_url("sqlite://data/orakel.db"),
+            Ok(Backend::Sqlite(PathBuf::from("data/orakel.db")))
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:///var/lib/orakel.db"),
+            Ok(Backend::Sqlite(PathBuf::from("/var/lib/orakel.db")))
+        );
+        assert!(matches!(
+            Backend::from_url("postgres://u@h/db"),
+            Ok(Backend::Postgres(_))
+        ));
+        assert!(Backend::from_url("mysql://x").is_err());
+        assert!(Backend::from_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        let b = Backend::from_url("postgres://orakel:s3cret@db:5432/orakel").unwrap();
+        assert_eq!(
+            b.describe(),
+            "PostgreSQL at postgres://orakel:…@db:5432/orakel"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Orakel's rules as pure types and functions: what a valid study, scale, consensus rule,
+//! candidate or answer is, and the statistics. No I/O happens here.
+
+pub mod study;
+pub mod text;
+pub mod validation;
+
+pub use study::{ConsensusRule, Language, Scale, StudySettings};
+pub use validation::{FieldError, Invalid};

@@ -1,0 +1,442 @@
+//! A study's settings: language, rating scale, consensus rule, group-size and priority
+//! thresholds, reminder schedule and retention. Parsed from requests into values that are valid
+//! by construction.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Da,
+    En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Da => "da",
+            Language::En => "en",
+        }
+    }
+
+    pub fn parse(field: &str, value: &str) -> Result<Language, Invalid> {
+        match value {
+            "da" => Ok(Language::Da),
+            "en" => Ok(Language::En),
+            other => Err(Invalid::one(
+                field,
+                format!("must be \"da\" or \"en\", not {other:?}"),
+            )),
+        }
+    }
+
+    /// For values already stored (and so once validated).
+    pub fn from_stored(value: &str) -> Language {
+        if value == "en" {
+            Language::En
+        } else {
+            Language::Da
+        }
+    }
+}
+
+/// The rating scale: integer points from `min` to `max`, labelled at both ends, with an optional
+/// "don't know" that is excluded from every statistic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Scale {
+    pub min: i32,
+    pub max: i32,
+    pub low_label: String,
+    pub high_label: String,
+    pub dont_know: bool,
+}
+
+impl Scale {
+    pub fn default_for(language: Language) -> Scale {
+        let (low, high) = match language {
+            Language::Da => ("Mindst relevant", "Meget relevant"),
+            Language::En => ("Least relevant", "Very relevant"),
+        };
+        Scale {
+            min: 0,
+            max: 4,
+            low_label: low.into(),
+            high_label: high.into(),
+            dont_know: true,
+        }
+    }
+
+    pub fn points(&self) -> usize {
+        (self.max - self.min + 1) as usize
+    }
+
+    pub fn contains(&self, score: i32) -> bool {
+        (self.min..=self.max).contains(&score)
+    }
+
+    fn validate(self) -> Result<Scale, Invalid> {
+        let mut errors = Invalid::new();
+        if self.min < 0 || self.min > 10 {
+            errors.add("scale.min", "must be between 0 and 10");
+        }
+        if self.max <= self.min {
+            errors.add("scale.max", "must be greater than scale.min");
+        } else if self.max - self.min < 2 || self.max - self.min > 10 {
+            errors.add("scale.max", "the scale must have between 3 and 11 points");
+        }
+        let low = errors.take(text::line("scale.low_label", &self.low_label, 80));
+        let high = errors.take(text::line("scale.high_label", &self.high_label, 80));
+        errors.into_result(())?;
+        Ok(Scale {
+            low_label: low.unwrap_or_default(),
+            high_label: high.unwrap_or_default(),
+            ..self
+        })
+    }
+}
+
+/// When a theme counts as agreed on: at least `share_percent` % of the valid scores in the
+/// `points` highest (high priority) or lowest (low priority) scale points, and an IQR of at most
+/// `max_iqr`. PRODUCT.md's default is 70 %, two points, IQR ≤ 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusRule {
+    pub share_percent: f64,
+    pub points: i32,
+    pub max_iqr: f64,
+}
+
+impl Default for ConsensusRule {
+    fn default() -> Self {
+        ConsensusRule {
+            share_percent: 70.0,
+            points: 2,
+            max_iqr: 1.0,
+        }
+    }
+}
+
+impl ConsensusRule {
+    fn validate(self, scale: &Scale) -> Result<ConsensusRule, Invalid> {
+        let mut errors = Invalid::new();
+        if !(self.share_percent > 50.0 && self.share_percent <= 100.0) {
+            errors.add(
+                "consensus.share_percent",
+                "must be above 50 and at most 100, so high and low consensus cannot both hold",
+            );
+        }
+        if self.points < 1 || self.points as usize * 2 > scale.points() {
+            errors.add(
+                "consensus.points",
+                format!(
+                    "must be between 1 and {} for a scale of {} points",
+                    scale.points() / 2,
+                    scale.points()
+                ),
+            );
+        }
+        if !(self.max_iqr >= 0.0 && self.max_iqr <= (scale.max - scale.min) as f64) {
+            errors.add(
+                "consensus.max_iqr",
+                "must be between 0 and the width of the scale",
+            );
+        }
+        errors.into_result(self)
+    }
+}
+
+/// Everything a researcher sets on a study, valid as a whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudySettings {
+    pub title: String,
+    pub purpose: String,
+    pub funder: String,
+    pub contact: String,
+    pub language: Language,
+    pub scale: Scale,
+    pub consensus: ConsensusRule,
+    pub min_group_size: i32,
+    pub small_cell_threshold: i32,
+    pub priority_threshold: f64,
+    pub reminder_days: Vec<i32>,
+    pub no_reply_after_days: i32,
+    pub link_grace_days: i32,
+    pub retention_until: Option<NaiveDate>,
+}
+
+/// The fields of a create or update request; absent fields keep their current (or default) value.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudyInput {
+    pub title: Option<String>,
+    pub purpose: Option<String>,
+    pub funder: Option<String>,
+    /// How experts reach the researchers (shown on their pages and in e-mails).
+    pub contact: Option<String>,
+    /// `da` or `en`.
+    pub language: Option<String>,
+    pub scale: Option<Scale>,
+    pub consensus: Option<ConsensusRule>,
+    /// Group feedback is shown only for items answered by at least this many panellists.
+    pub min_group_size: Option<i32>,
+    /// Composition-table cells below this count are suppressed in funder outputs.
+    pub small_cell_threshold: Option<i32>,
+    /// A theme meets the priority threshold when its mean is at least this.
+    pub priority_threshold: Option<f64>,
+    /// Days after an invitation on which reminders go to those who have not answered.
+    pub reminder_days: Option<Vec<i32>>,
+    /// Days after the last reminder after which a silent candidate is marked "no reply".
+    pub no_reply_after_days: Option<i32>,
+    /// Days after a round's deadline that personal links keep working (read-only).
+    pub link_grace_days: Option<i32>,
+    /// After this date identities and transcripts are deleted. `null` clears it.
+    #[serde(default, deserialize_with = "deserialize_some")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub retention_until: Option<Option<NaiveDate>>,
+}
+
+/// Tells "absent" (outer None) from "null" (Some(None)).
+fn deserialize_some<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+impl StudySettings {
+    /// The settings of a new study: the input over the defaults of its language.
+    pub fn create(input: StudyInput) -> Result<StudySettings, Invalid> {
+        let language = match &input.language {
+            Some(l) => Language::parse("language", l)?,
+            None => Language::Da,
+        };
+        if input.title.is_none() {
+            return Err(Invalid::one("title", "is required"));
+        }
+        let base = StudySettings {
+            title: String::new(),
+            purpose: String::new(),
+            funder: String::new(),
+            contact: String::new(),
+            language,
+            scale: Scale::default_for(language),
+            consensus: ConsensusRule::default(),
+            min_group_size: 3,
+            small_cell_threshold: 3,
+            priority_threshold: 3.0,
+            reminder_days: vec![5, 10],
+            no_reply_after_days: 5,
+            link_grace_days: 7,
+            retention_until: None,
+        };
+        base.apply(input, None)
+    }
+
+    /// These settings changed by `input`. `consensus_locked` refuses a different consensus rule.
+    pub fn apply(
+        &self,
+        input: StudyInput,
+        consensus_locked: Option<&str>,
+    ) -> Result<StudySettings, Invalid> {
+        let mut e = Invalid::new();
+        let mut s = self.clone();
+        if let Some(t) = &input.title {
+            s.title = e.take(text::line("title", t, 200)).unwrap_or_default();
+        }
+        if let Some(t) = &input.purpose {
+            s.purpose = e.take(text::block("purpose", t, 5000)).unwrap_or_default();
+        }
+        if let Some(t) = &input.funder {
+            s.funder = e.take(text::block("funder", t, 200)).unwrap_or_default();
+        }
+        if let Some(t) = &input.contact {
+            s.contact = e.take(text::block("contact", t, 1000)).unwrap_or_default();
+        }
+        if let Some(l) = &input.language
+            && let Some(l) = e.take(Language::parse("language", l))
+        {
+            s.language = l;
+        }
+        if let Some(scale) = input.scale
+            && let Some(scale) = e.take(scale.validate())
+        {
+            s.scale = scale;
+        }
+        if let Some(rule) = input.consensus {
+            if let Some(locked_at) = consensus_locked
+                && rule != self.consensus
+            {
+                e.add(
+                    "consensus",
+                    format!(
+                        "the consensus rule was locked at {locked_at}, when the first rating round opened, and can no longer change"
+                    ),
+                );
+            } else {
+                s.consensus = rule;
+            }
+        }
+        if let Some(n) = input.min_group_size {
+            if !(1..=100).contains(&n) {
+                e.add("min_group_size", "must be between 1 and 100");
+            }
+            s.min_group_size = n;
+        }
+        if let Some(n) = input.small_cell_threshold {
+            if !(1..=100).contains(&n) {
+                e.add("small_cell_threshold", "must be between 1 and 100");
+            }
+            s.small_cell_threshold = n;
+        }
+        if let Some(p) = input.priority_threshold {
+            s.priority_threshold = p;
+        }
+        if let Some(days) = input.reminder_days {
+            let mut sorted = days.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if days.len() > 10 || days.iter().any(|d| !(1..=365).contains(d)) {
+                e.add(
+                    "reminder_days",
+                    "must be at most 10 distinct days between 1 and 365",
+                );
+            } else if sorted != days {
+                e.add("reminder_days", "must be distinct and in increasing order");
+            }
+            s.reminder_days = days;
+        }
+        if let Some(n) = input.no_reply_after_days {
+            if !(0..=365).contains(&n) {
+                e.add("no_reply_after_days", "must be between 0 and 365");
+            }
+            s.no_reply_after_days = n;
+        }
+        if let Some(n) = input.link_grace_days {
+            if !(0..=365).contains(&n) {
+                e.add("link_grace_days", "must be between 0 and 365");
+            }
+            s.link_grace_days = n;
+        }
+        if let Some(r) = input.retention_until {
+            s.retention_until = r;
+        }
+        // Checks that depend on several fields run on the combined result.
+        if let Err(inner) = s.consensus.clone().validate(&s.scale) {
+            e.0.extend(inner.0);
+        }
+        if !(s.priority_threshold.is_finite()
+            && s.priority_threshold >= s.scale.min as f64
+            && s.priority_threshold <= s.scale.max as f64)
+        {
+            e.add(
+                "priority_threshold",
+                format!(
+                    "must lie on the scale, between {} and {}",
+                    s.scale.min, s.scale.max
+                ),
+            );
+        }
+        e.into_result(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: serde_json::Value) -> StudyInput {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_title_alone_gives_the_documented_defaults() {
+        let s = StudySettings::create(input(serde_json::json!({"title": "Norliv"}))).unwrap();
+        assert_eq!(s.language, Language::Da);
+        assert_eq!((s.scale.min, s.scale.max), (0, 4));
+        assert!(s.scale.dont_know);
+        assert_eq!(s.consensus, ConsensusRule::default());
+        assert_eq!(s.min_group_size, 3);
+        assert_eq!(s.priority_threshold, 3.0);
+    }
+
+    #[test]
+    fn errors_name_their_fields() {
+        let err = StudySettings::create(input(serde_json::json!({
+            "title": " ", "language": "de",
+            "scale": {"min": 0, "max": 0, "low_label": "a", "high_label": "b", "dont_know": false},
+            "min_group_size": 0
+        })))
+        .unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"language"), "{fields:?}");
+        let err = StudySettings::create(input(serde_json::json!({
+            "title": " ",
+            "scale": {"min": 0, "max": 0, "low_label": "a", "high_label": "b", "dont_know": false},
+            "min_group_size": 0, "priority_threshold": 9.0
+        })))
+        .unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
+        for f in ["title", "scale.max", "min_group_size"] {
+            assert!(fields.contains(&f), "{f} missing in {fields:?}");
+        }
+    }
+
+    #[test]
+    fn consensus_must_fit_the_scale() {
+        let err = StudySettings::create(input(serde_json::json!({
+            "title": "x", "consensus": {"share_percent": 40, "points": 3, "max_iqr": 1}
+        })))
+        .unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["consensus.share_percent", "consensus.points"]);
+    }
+
+    #[test]
+    fn a_locked_rule_cannot_change_but_may_be_restated() {
+        let s = StudySettings::create(input(serde_json::json!({"title": "x"}))).unwrap();
+        let same = input(
+            serde_json::json!({"consensus": {"share_percent": 70, "points": 2, "max_iqr": 1}}),
+        );
+        assert!(s.apply(same, Some("2026-11-26T10:00:00Z")).is_ok());
+        let other = input(
+            serde_json::json!({"consensus": {"share_percent": 80, "points": 2, "max_iqr": 1}}),
+        );
+        let err = s.apply(other, Some("2026-11-26T10:00:00Z")).unwrap_err();
+        assert_eq!(err.0[0].field, "consensus");
+        assert!(err.0[0].message.contains("locked"));
+    }
+
+    #[test]
+    fn retention_can_be_set_and_cleared() {
+        let s = StudySettings::create(input(
+            serde_json::json!({"title": "x", "retention_until": "2030-01-31"}),
+        ))
+        .unwrap();
+        assert!(s.retention_until.is_some());
+        let cleared = s
+            .apply(input(serde_json::json!({"retention_until": null})), None)
+            .unwrap();
+        assert_eq!(cleared.retention_until, None);
+        let kept = s
+            .apply(input(serde_json::json!({"title": "y"})), None)
+            .unwrap();
+        assert!(kept.retention_until.is_some());
+    }
+
+    #[test]
+    fn reminder_days_must_increase() {
+        let s = StudySettings::create(input(serde_json::json!({"title": "x"}))).unwrap();
+        assert!(
+            s.apply(input(serde_json::json!({"reminder_days": [10, 5]})), None)
+                .is_err()
+        );
+        assert!(
+            s.apply(input(serde_json::json!({"reminder_days": []})), None)
+                .is_ok()
+        );
+    }
+}

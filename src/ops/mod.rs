@@ -1,0 +1,108 @@
+//! What people do with Orakel, one function per action: each checks who may do it, validates
+//! through `domain`, and changes the store in one transaction. The JSON API, the web pages and
+//! the command line all call these, so they behave the same.
+//!
+//! Error policy: operations return [`AppError`]. `NotFound` also covers "exists, but not yours",
+//! so a researcher cannot learn that another team's study exists. `Internal` wraps what should
+//! not happen; its cause is logged and never shown.
+
+pub mod accounts;
+pub mod audit;
+pub mod secret;
+pub mod studies;
+
+use crate::db::DbError;
+use crate::domain::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("invalid input: {0}")]
+    Invalid(Invalid),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<Invalid> for AppError {
+    fn from(e: Invalid) -> Self {
+        AppError::Invalid(e)
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(msg) => AppError::Unavailable(msg),
+            DbError::Query(ref q) if is_storage_exhausted(q) => {
+                AppError::Unavailable("the database has no space left".into())
+            }
+            DbError::Query(ref q) if is_connection_lost(q) => {
+                AppError::Unavailable("the database connection was lost".into())
+            }
+            other => AppError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::from(DbError::from(e))
+    }
+}
+
+fn is_storage_exhausted(e: &diesel::result::Error) -> bool {
+    let text = e.to_string();
+    text.contains("database or disk is full") || text.contains("No space left on device")
+}
+
+fn is_connection_lost(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            _
+        )
+    ) || e.to_string().contains("server closed the connection")
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Who is acting: recorded in the audit log and used for every access decision.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    Researcher { id: String },
+    Participant { candidate_id: String },
+    Funder { link_id: String },
+    System,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Researcher { .. } => "researcher",
+            Actor::Participant { .. } => "participant",
+            Actor::Funder { .. } => "funder",
+            Actor::System => "system",
+        }
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Actor::Researcher { id } => Some(id),
+            Actor::Participant { candidate_id } => Some(candidate_id),
+            Actor::Funder { link_id } => Some(link_id),
+            Actor::System => None,
+        }
+    }
+}

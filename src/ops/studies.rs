@@ -1,0 +1,539 @@
+//! Studies and who belongs to them: create, list, read, change settings, manage members.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::{Actor, AppError, AppResult, audit};
+use crate::db::models::{Study, StudyMember};
+use crate::db::schema::{candidates, researchers, rounds, studies, study_members};
+use crate::db::{self, DbConn, DbError, new_id, now};
+use crate::domain::study::StudyInput;
+use crate::domain::{ConsensusRule, Invalid, Language, Scale, StudySettings, text};
+
+/// A researcher's role in a study. Owners also manage membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Researcher,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Researcher => "researcher",
+        }
+    }
+
+    pub fn parse(field: &str, value: &str) -> Result<Role, Invalid> {
+        match value {
+            "owner" => Ok(Role::Owner),
+            "researcher" => Ok(Role::Researcher),
+            _ => Err(Invalid::one(field, "must be \"owner\" or \"researcher\"")),
+        }
+    }
+
+    fn from_stored(value: &str) -> Option<Role> {
+        match value {
+            "owner" => Some(Role::Owner),
+            "researcher" => Some(Role::Researcher),
+            _ => None,
+        }
+    }
+}
+
+pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// The consensus rule with the moment it was locked.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConsensusView {
+    pub share_percent: f64,
+    pub points: i32,
+    pub max_iqr: f64,
+    /// When the first rating round opened; from then on the rule cannot change.
+    pub locked_at: Option<DateTime<Utc>>,
+}
+
+/// A study as researchers see it through the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StudyView {
+    pub id: String,
+    pub title: String,
+    pub purpose: String,
+    pub funder: String,
+    pub contact: String,
+    pub language: Language,
+    pub scale: Scale,
+    pub consensus: ConsensusView,
+    pub min_group_size: i32,
+    pub small_cell_threshold: i32,
+    pub priority_threshold: f64,
+    pub reminder_days: Vec<i32>,
+    pub no_reply_after_days: i32,
+    pub link_grace_days: i32,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub retention_until: Option<NaiveDate>,
+    /// The caller's role in this study.
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Reads the settings stored in a study row.
+pub fn settings_of(study: &Study) -> Result<StudySettings, DbError> {
+    let consensus: ConsensusRule = serde_json::from_str(&study.consensus_rule)
+        .map_err(|e| DbError::Corrupt(format!("study {} consensus rule: {e}", study.id)))?;
+    let reminder_days: Vec<i32> = serde_json::from_str(&study.reminder_days)
+        .map_err(|e| DbError::Corrupt(format!("study {} reminder days: {e}", study.id)))?;
+    Ok(StudySettings {
+        title: study.title.clone(),
+        purpose: study.purpose.clone(),
+        funder: study.funder.clone(),
+        contact: study.contact.clone(),
+        language: Language::from_stored(&study.language),
+        scale: Scale {
+            min: study.scale_min,
+            max: study.scale_max,
+            low_label: study.scale_low_label.clone(),
+            high_label: study.scale_high_label.clone(),
+            dont_know: study.allow_dont_know,
+        },
+        consensus,
+        min_group_size: study.min_group_size,
+        small_cell_threshold: study.small_cell_threshold,
+        priority_threshold: study.priority_threshold,
+        reminder_days,
+        no_reply_after_days: study.no_reply_after_days,
+        link_grace_days: study.link_grace_days,
+        retention_until: study.retention_until,
+    })
+}
+
+fn write_settings(study: &mut Study, s: &StudySettings) {
+    study.title = s.title.clone();
+    study.purpose = s.purpose.clone();
+    study.funder = s.funder.clone();
+    study.contact = s.contact.clone();
+    study.language = s.language.code().into();
+    study.scale_min = s.scale.min;
+    study.scale_max = s.scale.max;
+    study.scale_low_label = s.scale.low_label.clone();
+    study.scale_high_label = s.scale.high_label.clone();
+    study.allow_dont_know = s.scale.dont_know;
+    study.consensus_rule = serde_json::to_string(&s.consensus).expect("serialisable");
+    study.min_group_size = s.min_group_size;
+    study.small_cell_threshold = s.small_cell_threshold;
+    study.priority_threshold = s.priority_threshold;
+    study.reminder_days = serde_json::to_string(&s.reminder_days).expect("serialisable");
+    study.no_reply_after_days = s.no_reply_after_days;
+    study.link_grace_days = s.link_grace_days;
+    study.retention_until = s.retention_until;
+}
+
+pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
+    let s = settings_of(study)?;
+    Ok(StudyView {
+        id: study.id.clone(),
+        title: s.title,
+        purpose: s.purpose,
+        funder: s.funder,
+        contact: s.contact,
+        language: s.language,
+        scale: s.scale,
+        consensus: ConsensusView {
+            share_percent: s.consensus.share_percent,
+            points: s.consensus.points,
+            max_iqr: s.consensus.max_iqr,
+            locked_at: study.consensus_locked_at.map(utc),
+        },
+        min_group_size: s.min_group_size,
+        small_cell_threshold: s.small_cell_threshold,
+        priority_threshold: s.priority_threshold,
+        reminder_days: s.reminder_days,
+        no_reply_after_days: s.no_reply_after_days,
+        link_grace_days: s.link_grace_days,
+        retention_until: s.retention_until,
+        role,
+        created_at: utc(study.created_at),
+        updated_at: utc(study.updated_at),
+    })
+}
+
+/// The study and the caller's role in it, if the caller has at least `min` role there.
+/// Non-members get `NotFound`, members without the role `Forbidden`.
+pub fn access(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    min: Role,
+) -> AppResult<(Study, Role)> {
+    let found: Option<(Study, String)> = studies::table
+        .inner_join(study_members::table)
+        .filter(studies::id.eq(study_id))
+        .filter(study_members::researcher_id.eq(researcher_id))
+        .select((Study::as_select(), study_members::role))
+        .first(conn)
+        .optional()?;
+    let (study, role) = found.ok_or(AppError::NotFound)?;
+    let role = Role::from_stored(&role).ok_or(AppError::NotFound)?;
+    if role < min {
+        return Err(AppError::Forbidden(format!(
+            "only a study's {}s may do this",
+            min.as_str()
+        )));
+    }
+    Ok((study, role))
+}
+
+pub fn create(conn: &mut DbConn, researcher_id: &str, input: StudyInput) -> AppResult<StudyView> {
+    let settings = StudySettings::create(input)?;
+    let t = now();
+    let mut study = Study {
+        id: new_id(),
+        title: String::new(),
+        purpose: String::new(),
+        funder: String::new(),
+        contact: String::new(),
+        language: String::new(),
+        scale_min: 0,
+        scale_max: 0,
+        scale_low_label: String::new(),
+        scale_high_label: String::new(),
+        allow_dont_know: false,
+        consensus_rule: String::new(),
+        consensus_locked_at: None,
+        min_group_size: 0,
+        small_cell_threshold: 0,
+        priority_threshold: 0.0,
+        reminder_days: String::new(),
+        no_reply_after_days: 0,
+        link_grace_days: 0,
+        retention_until: None,
+        created_by: Some(researcher_id.into()),
+        created_at: t,
+        updated_at: t,
+        archived_at: None,
+    };
+    write_settings(&mut study, &settings);
+    let actor = Actor::Researcher {
+        id: researcher_id.into(),
+    };
+    db::write(conn, |c| {
+        diesel::insert_into(studies::table)
+            .values(&study)
+            .execute(c)?;
+        diesel::insert_into(study_members::table)
+            .values(&StudyMember {
+                study_id: study.id.clone(),
+                researcher_id: researcher_id.into(),
+                role: Role::Owner.as_str().into(),
+                added_at: t,
+                added_by: None,
+            })
+            .execute(c)?;
+        audit::record(
+            c,
+            &actor,
+            Some(&study.id),
+            "study.created",
+            Some(&study.id),
+            serde_json::json!({ "consensus": settings.consensus }),
+        )?;
+        Ok(view(&study, Role::Owner)?)
+    })
+}
+
+/// The studies the researcher belongs to, newest first.
+pub fn list(conn: &mut DbConn, researcher_id: &str) -> AppResult<Vec<StudyView>> {
+    let rows: Vec<(Study, String)> = studies::table
+        .inner_join(study_members::table)
+        .filter(study_members::researcher_id.eq(researcher_id))
+        .filter(studies::archived_at.is_null())
+        .order(studies::created_at.desc())
+        .select((Study::as_select(), study_members::role))
+        .load(conn)?;
+    rows.iter()
+        .filter_map(|(s, r)| Role::from_stored(r).map(|r| (s, r)))
+        .map(|(s, r)| view(s, r).map_err(AppError::from))
+        .collect()
+}
+
+pub fn get(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<StudyView> {
+    let (study, role) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    Ok(view(&study, role)?)
+}
+
+/// Changes settings. A consensus rule that differs from the locked one is refused.
+pub fn update(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    input: StudyInput,
+) -> AppResult<StudyView> {
+    let actor = Actor::Researcher {
+        id: researcher_id.into(),
+    };
+    db::write(conn, |c| {
+        let (mut study, role) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let before = settings_of(&study)?;
+        let locked = study
+            .consensus_locked_at
+            .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let after = before.apply(input, locked.as_deref())?;
+        write_settings(&mut study, &after);
+        study.updated_at = now();
+        diesel::update(studies::table.find(&study.id))
+            .set(&study)
+            .execute(c)?;
+        if before.consensus != after.consensus {
+            audit::record(
+                c,
+                &actor,
+                Some(study_id),
+                "study.consensus_changed",
+                Some(study_id),
+                serde_json::json!({ "from": before.consensus, "to": after.consensus }),
+            )?;
+        }
+        audit::record(
+            c,
+            &actor,
+            Some(study_id),
+            "study.updated",
+            Some(study_id),
+            serde_json::json!({}),
+        )?;
+        Ok(view(&study, role)?)
+    })
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    pub researcher_id: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub added_at: DateTime<Utc>,
+}
+
+pub fn members(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<Vec<MemberView>> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let rows: Vec<(StudyMember, String, String)> = study_members::table
+        .inner_join(researchers::table.on(researchers::id.eq(study_members::researcher_id)))
+        .filter(study_members::study_id.eq(study_id))
+        .order(researchers::name.asc())
+        .select((
+            StudyMember::as_select(),
+            researchers::name,
+            researchers::email,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, name, email)| {
+            Role::from_stored(&m.role).map(|role| MemberView {
+                researcher_id: m.researcher_id,
+                name,
+                email,
+                role,
+                added_at: utc(m.added_at),
+            })
+        })
+        .collect())
+}
+
+/// Adds a researcher (by the e-mail of their account) to a study, or changes their role.
+/// Only owners may; the last owner cannot step down.
+pub fn set_member(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    email: &str,
+    role: &str,
+) -> AppResult<MemberView> {
+    let mut e = Invalid::new();
+    let email = e
+        .take(text::email("email", email))
+        .map(|s| s.to_lowercase());
+    let role = e.take(Role::parse("role", role));
+    e.into_result(())?;
+    let (email, role) = (email.unwrap_or_default(), role.unwrap_or(Role::Researcher));
+    let actor = Actor::Researcher {
+        id: researcher_id.into(),
+    };
+    db::write(conn, |c| {
+        access(c, researcher_id, study_id, Role::Owner)?;
+        let (member_id, name): (String, String) = researchers::table
+            .filter(researchers::email.eq(&email))
+            .select((researchers::id, researchers::name))
+            .first(c)
+            .optional()?
+            .ok_or_else(|| {
+                AppError::Invalid(Invalid::one(
+                    "email",
+                    format!("no researcher account has the e-mail {email}"),
+                ))
+            })?;
+        let current: Option<String> = study_members::table
+            .find((study_id, &member_id))
+            .select(study_members::role)
+            .first(c)
+            .optional()?;
+        let t = now();
+        match current {
+            Some(old) => {
+                if old == "owner" && role != Role::Owner && owners(c, study_id)? <= 1 {
+                    return Err(AppError::Conflict(
+                        "a study needs at least one owner".into(),
+                    ));
+                }
+                diesel::update(study_members::table.find((study_id, &member_id)))
+                    .set(study_members::role.eq(role.as_str()))
+                    .execute(c)?;
+            }
+            None => {
+                diesel::insert_into(study_members::table)
+                    .values(&StudyMember {
+                        study_id: study_id.into(),
+                        researcher_id: member_id.clone(),
+                        role: role.as_str().into(),
+                        added_at: t,
+                        added_by: Some(researcher_id.into()),
+                    })
+                    .execute(c)?;
+            }
+        }
+        audit::record(
+            c,
+            &actor,
+            Some(study_id),
+            "study.member_set",
+            Some(&member_id),
+            serde_json::json!({ "role": role.as_str() }),
+        )?;
+        Ok(MemberView {
+            researcher_id: member_id,
+            name,
+            email,
+            role,
+            added_at: utc(t),
+        })
+    })
+}
+
+/// Removes a member; owners may remove anyone, anyone may leave, the last owner may not.
+pub fn remove_member(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    member_id: &str,
+) -> AppResult<()> {
+    let actor = Actor::Researcher {
+        id: researcher_id.into(),
+    };
+    db::write(conn, |c| {
+        let min = if member_id == researcher_id {
+            Role::Researcher
+        } else {
+            Role::Owner
+        };
+        access(c, researcher_id, study_id, min)?;
+        let role: String = study_members::table
+            .find((study_id, member_id))
+            .select(study_members::role)
+            .first(c)
+            .optional()?
+            .ok_or(AppError::NotFound)?;
+        if role == "owner" && owners(c, study_id)? <= 1 {
+            return Err(AppError::Conflict(
+                "a study needs at least one owner".into(),
+            ));
+        }
+        diesel::delete(study_members::table.find((study_id, member_id))).execute(c)?;
+        audit::record(
+            c,
+            &actor,
+            Some(study_id),
+            "study.member_removed",
+            Some(member_id),
+            serde_json::json!({}),
+        )
+    })
+}
+
+fn owners(conn: &mut DbConn, study_id: &str) -> AppResult<i64> {
+    Ok(study_members::table
+        .filter(study_members::study_id.eq(study_id))
+        .filter(study_members::role.eq("owner"))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Where a study stands, for its home page.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Overview {
+    pub phase: Phase,
+    pub candidates: i64,
+    pub invited: i64,
+    pub accepted: i64,
+    pub rounds: i64,
+    pub open_round: Option<i32>,
+    pub next_deadline: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Settings and candidates are being prepared; nobody has been invited.
+    SetUp,
+    /// Invitations are out; no round has opened.
+    Recruitment,
+    /// A round is open.
+    RoundOpen,
+    /// Rounds have run and none is open.
+    BetweenRounds,
+}
+
+pub fn overview(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Overview> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let statuses: Vec<String> = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .select(candidates::status)
+        .load(conn)?;
+    let count = |f: &dyn Fn(&str) -> bool| statuses.iter().filter(|s| f(s)).count() as i64;
+    let invited = count(&|s| s != "identified");
+    let accepted = count(&|s| s == "accepted");
+    let round_rows: Vec<(i32, String, Option<NaiveDateTime>)> = rounds::table
+        .filter(rounds::study_id.eq(study_id))
+        .order(rounds::number.asc())
+        .select((rounds::number, rounds::state, rounds::closes_at))
+        .load(conn)?;
+    let open = round_rows.iter().find(|(_, state, _)| state == "open");
+    let ran = round_rows.iter().any(|(_, state, _)| state != "draft");
+    let phase = if open.is_some() {
+        Phase::RoundOpen
+    } else if ran {
+        Phase::BetweenRounds
+    } else if invited > 0 {
+        Phase::Recruitment
+    } else {
+        Phase::SetUp
+    };
+    Ok(Overview {
+        phase,
+        candidates: statuses.len() as i64,
+        invited,
+        accepted,
+        rounds: round_rows.len() as i64,
+        open_round: open.map(|(n, _, _)| *n),
+        next_deadline: open.and_then(|(_, _, c)| c.map(utc)),
+    })
+}

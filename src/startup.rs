@@ -1,0 +1,111 @@
+//! Wiring: open the database, apply migrations, bind the listener, and run the HTTP server (and,
+//! as later capabilities add it, the background worker) until stopped.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::db::{self, Backend, DbPool};
+use crate::web::{AppState, api, app, auth::GuessLimiter, render};
+
+/// The public URL shipped in config/default.toml; when it is left as is, links follow the
+/// address actually bound (so `port = 0` yields working links).
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
+/// Opens the pool and brings the schema up to date.
+pub fn open_database(settings: &Settings) -> anyhow::Result<(DbPool, Backend, Vec<String>)> {
+    let (pool, backend) = db::connect(
+        settings.database.url.expose(),
+        settings.database.pool_size,
+        Duration::from_secs(settings.database.connect_timeout_seconds),
+        settings.database.busy_timeout_ms,
+    )
+    .context("opening the database")?;
+    let mut conn =
+        db::checkout(&pool).with_context(|| format!("connecting to {}", backend.describe()))?;
+    let applied = db::migrate(&mut conn).context("applying migrations")?;
+    Ok((pool, backend, applied))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Everything up to accepting connections: database, migrations, listener.
+    pub fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        let (pool, backend, applied) = open_database(&settings)?;
+        for m in &applied {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!(
+                    "listening on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        if settings.server.public_url == DEFAULT_PUBLIC_URL && addr.port() != 8080 {
+            settings.server.public_url = format!("http://{addr}");
+        }
+        let openapi = api::openapi()
+            .to_pretty_json()
+            .context("serialising the OpenAPI document")?;
+        // Compile templates now, so a broken one stops the start rather than a request.
+        let _ = render::pages();
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            pool,
+            backend,
+            link_guesses: GuessLimiter::new(settings.security.link_guesses_per_minute),
+            settings: settings.clone(),
+            openapi,
+            wake_worker: Arc::new(Notify::new()),
+        });
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || app(app_state.clone()))
+            .workers(workers)
+            .shutdown_timeout(30)
+            .listen(listener)?
+            .run();
+        Ok(Application {
+            port: addr.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.settings.server.public_url
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (SIGINT/SIGTERM or its handle).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("HTTP server")
+    }
+}

@@ -1,0 +1,102 @@
+//! The JSON API under `/api/v1` (API.md), described by the OpenAPI document that is generated
+//! from the same handler registrations that serve it.
+
+pub mod accounts;
+pub mod health;
+pub mod studies;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::error::{ErrorBody, bad_request};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orakel",
+        description = "Runs Delphi expert-panel studies: recruitment, round-1 coding, rating rounds \
+                       through personal links, consensus statistics and the funder's report. \
+                       Researchers authenticate with `Authorization: Bearer TOKEN` (from \
+                       `orakel token create`) or the browser session plus `X-CSRF-Token`.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Security),
+    tags(
+        (name = "service", description = "Health and the API description"),
+        (name = "accounts", description = "The calling researcher and their API tokens"),
+        (name = "studies", description = "Studies, their settings and members"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                super::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// Registers every API route; the OpenAPI document is collected from the same calls.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::health)
+        .service(health::openapi_json)
+        .configure(accounts::configure)
+        .configure(studies::configure);
+}
+
+/// The OpenAPI document as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    doc
+}
+
+/// JSON bodies: size-limited, unknown shapes answered with a 400 that says what was wrong.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| match err {
+            JsonPayloadError::ContentType => actix_web::error::InternalError::from_response(
+                "unsupported media type",
+                HttpResponse::UnsupportedMediaType().json(ErrorBody {
+                    error: "unsupported_media_type",
+                    message: "send the body as application/json".into(),
+                    fields: Vec::new(),
+                }),
+            )
+            .into(),
+            JsonPayloadError::Overflow { limit }
+            | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                actix_web::error::InternalError::from_response(
+                    "payload too large",
+                    HttpResponse::PayloadTooLarge().json(ErrorBody {
+                        error: "payload_too_large",
+                        message: format!("the body is larger than {limit} bytes"),
+                        fields: Vec::new(),
+                    }),
+                )
+                .into()
+            }
+            JsonPayloadError::Deserialize(e) => bad_request(format!("invalid JSON body: {e}")),
+            other => bad_request(format!("unreadable body: {other}")),
+        })
+}

@@ -1,0 +1,289 @@
+//! Who is calling: API tokens, researcher sessions with CSRF protection, the client address,
+//! and the limit on guessing personal links.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use super::pages::PageError;
+use crate::db::models::Researcher;
+use crate::ops::{AppError, accounts};
+
+pub const SESSION_COOKIE: &str = "orakel_session";
+pub const LOGIN_CSRF_COOKIE: &str = "orakel_login";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const CSRF_FIELD: &str = "_csrf";
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+fn state(req: &HttpRequest) -> web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone()
+}
+
+/// The client's address: the peer, or the first X-Forwarded-For hop when configured to trust it.
+pub fn client_address(req: &HttpRequest, trust_forwarded: bool) -> String {
+    if trust_forwarded
+        && let Some(xff) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        && let Some(first) = xff.split(',').next()
+        && let Ok(ip) = first.trim().parse::<IpAddr>()
+    {
+        return ip.to_string();
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A cookie as Orakel sets them: HttpOnly, SameSite=Lax, Secure under https.
+pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .finish()
+}
+
+pub fn removal_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
+    let mut c = cookie(name, String::new(), secure);
+    c.make_removal();
+    c
+}
+
+/// Constant-time comparison, for CSRF tokens.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// The researcher behind the request's session cookie, and the session's CSRF token.
+async fn session_researcher(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+) -> Result<Option<(Researcher, String)>, AppError> {
+    let Some(raw) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let length = chrono::Duration::hours(state.settings.server.session_hours);
+    let found = state
+        .db(move |c| accounts::session(c, &raw, length))
+        .await?;
+    Ok(found.map(|(s, r)| (r, s.csrf_token)))
+}
+
+/// A researcher calling the API, with a bearer token or (from our own pages' scripts) a session
+/// cookie plus the `X-CSRF-Token` header on anything that changes state.
+pub struct ApiResearcher(pub Researcher);
+
+impl FromRequest for ApiResearcher {
+    type Error = ApiError;
+    type Future = LocalFuture<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req);
+            if let Some(token) = bearer(&req) {
+                let found = state
+                    .db(move |c| accounts::researcher_for_api_token(c, &token))
+                    .await?;
+                return found
+                    .map(ApiResearcher)
+                    .ok_or(ApiError(AppError::Unauthenticated));
+            }
+            let (researcher, csrf) = session_researcher(&state, &req)
+                .await?
+                .ok_or(ApiError(AppError::Unauthenticated))?;
+            let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+            if !safe {
+                let sent = req
+                    .headers()
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !same_secret(sent, &csrf) {
+                    return Err(ApiError(AppError::Forbidden(
+                        "missing or wrong X-CSRF-Token header".into(),
+                    )));
+                }
+            }
+            Ok(ApiResearcher(researcher))
+        })
+    }
+}
+
+/// A researcher viewing a page; without a session, the page redirects to the login.
+pub struct PageResearcher {
+    pub researcher: Researcher,
+    pub csrf: String,
+}
+
+impl PageResearcher {
+    pub fn lang(&self) -> &str {
+        &self.researcher.locale
+    }
+}
+
+fn login_redirect(req: &HttpRequest) -> PageError {
+    let next = match req.query_string() {
+        "" => req.path().to_string(),
+        q => format!("{}?{q}", req.path()),
+    };
+    PageError::login(next)
+}
+
+impl FromRequest for PageResearcher {
+    type Error = PageError;
+    type Future = LocalFuture<Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req);
+            match session_researcher(&state, &req).await {
+                Ok(Some((researcher, csrf))) => Ok(PageResearcher { researcher, csrf }),
+                Ok(None) => Err(login_redirect(&req)),
+                Err(e) => Err(PageError::from(e)),
+            }
+        })
+    }
+}
+
+/// A form posted from one of our pages by a logged-in researcher, its CSRF token checked.
+pub struct CsrfForm<T> {
+    pub who: PageResearcher,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = PageError;
+    type Future = LocalFuture<Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let state = state(&req);
+            let bytes = body.await.map_err(|e| {
+                PageError::from(AppError::Invalid(crate::domain::Invalid::one(
+                    "form",
+                    e.to_string(),
+                )))
+            })?;
+            let who = match session_researcher(&state, &req).await {
+                Ok(Some((researcher, csrf))) => PageResearcher { researcher, csrf },
+                Ok(None) => return Err(login_redirect(&req)),
+                Err(e) => return Err(PageError::from(e)),
+            };
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+            let sent = pairs
+                .iter()
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            if !same_secret(sent, &who.csrf) {
+                return Err(PageError::from(AppError::Forbidden(super::render::text(
+                    who.lang(),
+                    "error.csrf",
+                ))));
+            }
+            let form: T = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+                PageError::from(AppError::Invalid(crate::domain::Invalid::one(
+                    "form",
+                    e.to_string(),
+                )))
+            })?;
+            Ok(CsrfForm { who, form })
+        })
+    }
+}
+
+/// Counts unknown personal or report links per client address and minute, so links cannot
+/// be found by trying. In memory: each server instance counts for itself.
+pub struct GuessLimiter {
+    per_minute: u32,
+    seen: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl GuessLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        GuessLimiter {
+            per_minute,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether this address has used up its guesses for the current minute.
+    pub fn is_blocked(&self, address: &str) -> bool {
+        let seen = self.seen.lock().expect("not poisoned");
+        seen.get(address).is_some_and(|(start, n)| {
+            start.elapsed() < Duration::from_secs(60) && *n >= self.per_minute
+        })
+    }
+
+    /// Records one failed guess.
+    pub fn record_miss(&self, address: &str) {
+        let mut seen = self.seen.lock().expect("not poisoned");
+        if seen.len() > 100_000 {
+            seen.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
+        }
+        let entry = seen
+            .entry(address.to_string())
+            .or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= Duration::from_secs(60) {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guesses_are_limited_per_address() {
+        let l = GuessLimiter::new(3);
+        for _ in 0..3 {
+            assert!(!l.is_blocked("1.2.3.4"));
+            l.record_miss("1.2.3.4");
+        }
+        assert!(l.is_blocked("1.2.3.4"));
+        assert!(!l.is_blocked("5.6.7.8"));
+    }
+
+    #[test]
+    fn secrets_compare() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+}

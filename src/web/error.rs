@@ -1,0 +1,132 @@
+//! How an [`AppError`] becomes an HTTP response: JSON for the API, a page for browsers.
+//! No internal detail reaches a body; every 5xx is logged with its cause chain.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+use crate::ops::AppError;
+
+pub fn status_of(e: &AppError) -> StatusCode {
+    match e {
+        AppError::NotFound => StatusCode::NOT_FOUND,
+        AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The message a client may read; internal causes are replaced by a generic sentence.
+pub fn public_message(e: &AppError) -> String {
+    match e {
+        AppError::NotFound => "Not found.".into(),
+        AppError::Unauthenticated => "Authentication required.".into(),
+        AppError::Forbidden(m) | AppError::Conflict(m) | AppError::TooManyRequests(m) => m.clone(),
+        AppError::Invalid(inv) => inv.to_string(),
+        AppError::Unavailable(_) => {
+            "The service is temporarily unavailable; nothing was changed. Please try again shortly."
+                .into()
+        }
+        AppError::Internal(_) => "Something went wrong on our side; nothing was changed.".into(),
+    }
+}
+
+pub fn log_if_server_error(e: &AppError) {
+    match e {
+        AppError::Internal(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "internal error")
+        }
+        AppError::Unavailable(cause) => tracing::warn!(error = %cause, "service unavailable"),
+        _ => {}
+    }
+}
+
+/// The JSON body of every API error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: not_found, unauthenticated, forbidden, invalid, conflict,
+    /// too_many_requests, unavailable, internal, bad_request.
+    pub error: &'static str,
+    pub message: String,
+    /// For `invalid`: each field at fault with its message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+fn code_of(e: &AppError) -> &'static str {
+    match e {
+        AppError::NotFound => "not_found",
+        AppError::Unauthenticated => "unauthenticated",
+        AppError::Forbidden(_) => "forbidden",
+        AppError::Invalid(_) => "invalid",
+        AppError::Conflict(_) => "conflict",
+        AppError::TooManyRequests(_) => "too_many_requests",
+        AppError::Unavailable(_) => "unavailable",
+        AppError::Internal(_) => "internal",
+    }
+}
+
+/// An error answered as JSON (API routes).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub AppError);
+
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        ApiError(AppError::Invalid(e))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(&self.0)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log_if_server_error(&self.0);
+        let fields = match &self.0 {
+            AppError::Invalid(inv) => inv.0.clone(),
+            _ => Vec::new(),
+        };
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self.0, AppError::Unauthenticated) {
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"orakel\""),
+            ));
+        }
+        if matches!(
+            self.0,
+            AppError::Unavailable(_) | AppError::TooManyRequests(_)
+        ) {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("30")));
+        }
+        resp.json(ErrorBody {
+            error: code_of(&self.0),
+            message: public_message(&self.0),
+            fields,
+        })
+    }
+}
+
+/// A 400 for requests that could not be read at all (malformed JSON, wrong content type).
+pub fn bad_request(message: String) -> actix_web::Error {
+    let body = ErrorBody {
+        error: "bad_request",
+        message,
+        fields: Vec::new(),
+    };
+    actix_web::error::InternalError::from_response(
+        "bad request",
+        HttpResponse::BadRequest().json(body),
+    )
+    .into()
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,224 @@
+//! Logging in and out, the researcher's language, and API tokens in the browser.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, get, post, web};
+use serde::Deserialize;
+
+use super::{InLang, PageError, PageResult, page, safe_next, serde_value};
+use crate::ops::accounts::{self, LoginLimits};
+use crate::ops::secret::new_token;
+use crate::ops::{AppError, studies::utc};
+use crate::web::auth::{
+    CSRF_FIELD, CsrfForm, LOGIN_CSRF_COOKIE, PageResearcher, SESSION_COOKIE, client_address,
+    cookie, removal_cookie, same_secret,
+};
+use crate::web::render::{pages, text};
+use crate::web::{AppState, see_other};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(login_form_route)
+        .service(login_route)
+        .service(logout_route)
+        .service(tokens_route)
+        .service(create_token_route)
+        .service(revoke_token_route)
+        .service(set_language_route);
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<String>,
+) -> PageResult {
+    // The login form has no session yet: its CSRF token is a cookie the form must echo.
+    let csrf = new_token();
+    let ctx = minijinja::context! {
+        lang => "en", csrf => csrf.clone(), next => next, email => email, error => error,
+    };
+    let mut resp = pages().html(status, "login.html", ctx)?;
+    resp.add_cookie(&cookie(LOGIN_CSRF_COOKIE, csrf, state.settings.is_https()))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
+    Ok(resp)
+}
+
+#[get("/login")]
+async fn login_form_route(state: web::Data<AppState>, q: web::Query<NextQuery>) -> PageResult {
+    let next = safe_next(q.next.as_deref().unwrap_or("/studies")).to_string();
+    login_page(&state, StatusCode::OK, &next, "", None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[post("/login")]
+async fn login_route(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    let next = safe_next(&form.next).to_string();
+    let cookie_token = req
+        .cookie(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            &next,
+            &form.email,
+            Some(text("en", "error.csrf")),
+        );
+    }
+    let s = &state.settings.security;
+    let limits = LoginLimits {
+        per_account: s.login_failures_per_account,
+        per_address: s.login_failures_per_address,
+        window: chrono::Duration::minutes(s.login_window_minutes),
+    };
+    let length = chrono::Duration::hours(state.settings.server.session_hours);
+    let address = client_address(&req, s.trust_forwarded_for);
+    let (email, password) = (form.email.clone(), form.password);
+    let result = state
+        .db(move |c| accounts::login(c, limits, length, &email, &password, &address))
+        .await;
+    match result {
+        Ok((_, raw)) => {
+            let secure = state.settings.is_https();
+            let mut resp = see_other(&next);
+            let _ = resp.add_cookie(&cookie(SESSION_COOKIE, raw, secure));
+            let _ = resp.add_cookie(&removal_cookie(LOGIN_CSRF_COOKIE, secure));
+            Ok(resp)
+        }
+        Err(AppError::Unauthenticated) => login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &next,
+            &form.email,
+            Some(text("en", "login.wrong")),
+        ),
+        Err(AppError::TooManyRequests(m)) => login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            &form.email,
+            Some(m),
+        ),
+        Err(e) => Err(PageError::from(e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+#[post("/logout")]
+async fn logout_route(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _form: CsrfForm<Empty>,
+) -> PageResult {
+    if let Some(raw) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        state.db(move |c| accounts::logout(c, &raw)).await?;
+    }
+    let mut resp = see_other("/login");
+    let _ = resp.add_cookie(&removal_cookie(SESSION_COOKIE, state.settings.is_https()));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct LanguageForm {
+    language: String,
+    #[serde(default)]
+    back: String,
+}
+
+#[post("/account/language")]
+async fn set_language_route(state: web::Data<AppState>, f: CsrfForm<LanguageForm>) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let lang = f.form.language.clone();
+    state
+        .db(move |c| accounts::set_locale(c, &id, &lang))
+        .await
+        .lang(&f.who)?;
+    Ok(see_other(safe_next(&f.form.back)))
+}
+
+async fn tokens_page(
+    state: &AppState,
+    who: &PageResearcher,
+    new_token: Option<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let list = state
+        .db(move |c| accounts::api_tokens_of(c, &id))
+        .await
+        .lang(who)?;
+    let rows: Vec<_> = list
+        .into_iter()
+        .map(|t| {
+            minijinja::context! {
+                id => t.id, label => t.label,
+                created_at => utc(t.created_at).to_rfc3339(),
+                last_used_at => t.last_used_at.map(|x| utc(x).to_rfc3339()),
+                revoked => t.revoked_at.is_some(),
+            }
+        })
+        .collect();
+    page(
+        who,
+        "tokens.html",
+        minijinja::context! { tokens => rows, new_token => new_token, csrf_field => CSRF_FIELD, api_base => serde_value(&state.settings.public_base()) },
+    )
+}
+
+#[get("/account/tokens")]
+async fn tokens_route(state: web::Data<AppState>, who: PageResearcher) -> PageResult {
+    tokens_page(&state, &who, None).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    label: String,
+}
+
+#[post("/account/tokens")]
+async fn create_token_route(state: web::Data<AppState>, f: CsrfForm<TokenForm>) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let label = f.form.label.clone();
+    let (_, raw) = state
+        .db(move |c| accounts::create_api_token(c, &id, &label))
+        .await
+        .lang(&f.who)?;
+    tokens_page(&state, &f.who, Some(raw)).await
+}
+
+#[post("/account/tokens/{token}/revoke")]
+async fn revoke_token_route(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<Empty>,
+) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let token = path.into_inner();
+    state
+        .db(move |c| accounts::revoke_api_token(c, &id, &token))
+        .await
+        .lang(&f.who)?;
+    Ok(see_other("/account/tokens"))
+}

@@ -1,0 +1,207 @@
+//! Server-rendered pages for researchers: login, studies, settings, members, API tokens. Every
+//! form works without JavaScript; every state change is a POST with a CSRF token.
+
+pub mod account;
+pub mod studies;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
+use minijinja::Value;
+use minijinja::value::Serde;
+use serde::Serialize;
+
+use super::auth::PageResearcher;
+use super::error::{log_if_server_error, public_message, status_of};
+use super::render::{STATIC_FILES, pages, text};
+use crate::domain::Invalid;
+use crate::ops::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(home)
+        .service(static_file)
+        .configure(account::configure)
+        .configure(studies::configure);
+}
+
+/// An error shown as a page (or, for a missing session, a redirect to the login).
+#[derive(Debug)]
+pub struct PageError {
+    pub error: AppError,
+    login_next: Option<String>,
+    lang: String,
+}
+
+impl PageError {
+    pub fn login(next: String) -> Self {
+        PageError {
+            error: AppError::Unauthenticated,
+            login_next: Some(next),
+            lang: "en".into(),
+        }
+    }
+
+    pub fn in_lang(mut self, lang: &str) -> Self {
+        self.lang = lang.to_string();
+        self
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        PageError {
+            error,
+            login_next: None,
+            lang: "en".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        status_of(&self.error)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(next) = &self.login_next {
+            let target = format!(
+                "/login?{}",
+                serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+            );
+            return super::see_other(&target);
+        }
+        log_if_server_error(&self.error);
+        error_page(self.status_code(), &public_message(&self.error), &self.lang)
+    }
+}
+
+/// A plain page that says what went wrong.
+pub fn error_page(status: StatusCode, message: &str, lang: &str) -> HttpResponse {
+    let title = match status {
+        StatusCode::NOT_FOUND => text(lang, "error.not_found_title"),
+        StatusCode::FORBIDDEN => text(lang, "error.forbidden_title"),
+        StatusCode::SERVICE_UNAVAILABLE => text(lang, "error.unavailable_title"),
+        s if s.is_server_error() => text(lang, "error.internal_title"),
+        _ => text(lang, "error.generic_title"),
+    };
+    let message = match status {
+        StatusCode::NOT_FOUND => text(lang, "error.not_found"),
+        _ => message.to_string(),
+    };
+    let ctx = minijinja::context! { lang => lang, title => title, message => message.clone(), status => status.as_u16() };
+    match pages().html(status, "error.html", ctx) {
+        Ok(resp) => resp,
+        Err(_) => HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(message),
+    }
+}
+
+pub type PageResult = Result<HttpResponse, PageError>;
+
+/// Renders `name` for a logged-in researcher, with the layout's shared values.
+pub fn page(who: &PageResearcher, name: &str, ctx: Value) -> PageResult {
+    page_with_status(who, StatusCode::OK, name, ctx)
+}
+
+pub fn page_with_status(
+    who: &PageResearcher,
+    status: StatusCode,
+    name: &str,
+    ctx: Value,
+) -> PageResult {
+    let base = minijinja::context! {
+        lang => who.lang(),
+        csrf => who.csrf.clone(),
+        me => minijinja::context! { name => who.researcher.name.clone(), email => who.researcher.email.clone() },
+    };
+    let ctx = minijinja::context! { ..ctx, ..base };
+    pages()
+        .html(status, name, ctx)
+        .map_err(|e| PageError::from(e).in_lang(who.lang()))
+}
+
+/// Field errors keyed by field name, for showing each next to its input.
+pub fn field_errors(inv: &Invalid) -> Value {
+    let map: std::collections::BTreeMap<String, String> = inv
+        .0
+        .iter()
+        .map(|e| (e.field.clone(), e.message.clone()))
+        .collect();
+    Value::from(Serde(map))
+}
+
+pub fn serde_value<T: Serialize>(v: &T) -> Value {
+    Value::from(Serde(v))
+}
+
+/// Keeps the researcher's language on errors raised while serving them.
+pub trait InLang<T> {
+    fn lang(self, who: &PageResearcher) -> Result<T, PageError>;
+}
+
+impl<T> InLang<T> for Result<T, AppError> {
+    fn lang(self, who: &PageResearcher) -> Result<T, PageError> {
+        self.map_err(|e| PageError::from(e).in_lang(who.lang()))
+    }
+}
+
+#[get("/")]
+async fn home(req: HttpRequest) -> HttpResponse {
+    let logged_in = req.cookie(super::auth::SESSION_COOKIE).is_some();
+    super::see_other(if logged_in { "/studies" } else { "/login" })
+}
+
+#[get("/static/{file}")]
+async fn static_file(path: web::Path<String>) -> HttpResponse {
+    let name = path.into_inner();
+    let Some((_, body)) = STATIC_FILES.iter().find(|(n, _)| *n == name) else {
+        return error_page(StatusCode::NOT_FOUND, "", "en");
+    };
+    let content_type = match name.rsplit('.').next() {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(*body)
+}
+
+/// Anything no route matches.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        return super::error::ApiError(AppError::NotFound).error_response();
+    }
+    error_page(StatusCode::NOT_FOUND, "", "en")
+}
+
+/// A relative path on this site to return to after login; anything else becomes `/studies`.
+pub fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/studies"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(safe_next("/studies/x"), "/studies/x");
+        assert_eq!(safe_next("//evil.example"), "/studies");
+        assert_eq!(safe_next("https://evil.example"), "/studies");
+        assert_eq!(safe_next("/\\evil.example"), "/studies");
+    }
+}

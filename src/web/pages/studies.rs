@@ -1,0 +1,425 @@
+//! The studies pages: the list, a new study, a study's home, its settings and its members.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web};
+use serde::Deserialize;
+
+use super::{InLang, PageResult, field_errors, page, page_with_status, serde_value};
+use crate::domain::study::StudyInput;
+use crate::domain::{ConsensusRule, Invalid, Scale};
+use crate::ops::AppError;
+use crate::ops::studies::{self, StudyView};
+use crate::web::auth::{CsrfForm, PageResearcher};
+use crate::web::{AppState, see_other};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_route)
+        .service(new_form_route)
+        .service(create_route)
+        .service(home_route)
+        .service(settings_form_route)
+        .service(save_settings_route)
+        .service(members_route)
+        .service(set_member_route)
+        .service(remove_member_route);
+}
+
+#[get("/studies")]
+async fn list_route(state: web::Data<AppState>, who: PageResearcher) -> PageResult {
+    let id = who.researcher.id.clone();
+    let list = state.db(move |c| studies::list(c, &id)).await.lang(&who)?;
+    page(
+        &who,
+        "studies.html",
+        minijinja::context! { studies => serde_value(&list) },
+    )
+}
+
+#[get("/studies/new")]
+async fn new_form_route(who: PageResearcher) -> PageResult {
+    page(
+        &who,
+        "study_new.html",
+        minijinja::context! { form => minijinja::context! { title => "", purpose => "", language => who.lang() }, errors => minijinja::context! {} },
+    )
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct NewStudyForm {
+    title: String,
+    #[serde(default)]
+    purpose: String,
+    language: String,
+}
+
+#[post("/studies/new")]
+async fn create_route(state: web::Data<AppState>, f: CsrfForm<NewStudyForm>) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let input = StudyInput {
+        title: Some(f.form.title.clone()),
+        purpose: Some(f.form.purpose.clone()),
+        language: Some(f.form.language.clone()),
+        ..Default::default()
+    };
+    match state.db(move |c| studies::create(c, &id, input)).await {
+        Ok(study) => Ok(see_other(&format!("/studies/{}", study.id))),
+        Err(AppError::Invalid(inv)) => page_with_status(
+            &f.who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "study_new.html",
+            minijinja::context! { form => serde_value(&f.form), errors => field_errors(&inv) },
+        ),
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[get("/studies/{study}")]
+async fn home_route(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let (study, overview) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                studies::overview(c, &id, &study_id)?,
+            ))
+        })
+        .await
+        .lang(&who)?;
+    page(
+        &who,
+        "study_home.html",
+        minijinja::context! { study => serde_value(&study), overview => serde_value(&overview), tab => "home" },
+    )
+}
+
+/// The settings form: every field a string, as browsers send them.
+#[derive(Deserialize, serde::Serialize, Default)]
+struct SettingsForm {
+    title: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    funder: String,
+    #[serde(default)]
+    contact: String,
+    language: String,
+    scale_min: String,
+    scale_max: String,
+    scale_low_label: String,
+    scale_high_label: String,
+    #[serde(default)]
+    dont_know: Option<String>,
+    #[serde(default)]
+    consensus_share_percent: Option<String>,
+    #[serde(default)]
+    consensus_points: Option<String>,
+    #[serde(default)]
+    consensus_max_iqr: Option<String>,
+    min_group_size: String,
+    small_cell_threshold: String,
+    priority_threshold: String,
+    #[serde(default)]
+    reminder_days: String,
+    no_reply_after_days: String,
+    link_grace_days: String,
+    #[serde(default)]
+    retention_until: String,
+}
+
+/// A number as people type it, with a decimal comma or point.
+fn number(e: &mut Invalid, field: &str, value: &str) -> f64 {
+    match value.trim().replace(',', ".").parse::<f64>() {
+        Ok(v) if v.is_finite() => v,
+        _ => {
+            e.add(field, "must be a number");
+            0.0
+        }
+    }
+}
+
+fn whole(e: &mut Invalid, field: &str, value: &str) -> i32 {
+    match value.trim().parse::<i32>() {
+        Ok(v) => v,
+        Err(_) => {
+            e.add(field, "must be a whole number");
+            0
+        }
+    }
+}
+
+impl SettingsForm {
+    fn from_view(s: &StudyView) -> Self {
+        let fmt = |v: f64| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                v.to_string()
+            }
+        };
+        SettingsForm {
+            title: s.title.clone(),
+            purpose: s.purpose.clone(),
+            funder: s.funder.clone(),
+            contact: s.contact.clone(),
+            language: s.language.code().into(),
+            scale_min: s.scale.min.to_string(),
+            scale_max: s.scale.max.to_string(),
+            scale_low_label: s.scale.low_label.clone(),
+            scale_high_label: s.scale.high_label.clone(),
+            dont_know: s.scale.dont_know.then(|| "on".into()),
+            consensus_share_percent: Some(fmt(s.consensus.share_percent)),
+            consensus_points: Some(s.consensus.points.to_string()),
+            consensus_max_iqr: Some(fmt(s.consensus.max_iqr)),
+            min_group_size: s.min_group_size.to_string(),
+            small_cell_threshold: s.small_cell_threshold.to_string(),
+            priority_threshold: fmt(s.priority_threshold),
+            reminder_days: s
+                .reminder_days
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            no_reply_after_days: s.no_reply_after_days.to_string(),
+            link_grace_days: s.link_grace_days.to_string(),
+            retention_until: s.retention_until.map(|d| d.to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn to_input(&self) -> Result<StudyInput, Invalid> {
+        let mut e = Invalid::new();
+        let scale = Scale {
+            min: whole(&mut e, "scale.min", &self.scale_min),
+            max: whole(&mut e, "scale.max", &self.scale_max),
+            low_label: self.scale_low_label.clone(),
+            high_label: self.scale_high_label.clone(),
+            dont_know: self.dont_know.is_some(),
+        };
+        // A locked rule's inputs are disabled in the form, so browsers do not send them.
+        let consensus = match (
+            &self.consensus_share_percent,
+            &self.consensus_points,
+            &self.consensus_max_iqr,
+        ) {
+            (Some(share), Some(points), Some(iqr)) => Some(ConsensusRule {
+                share_percent: number(&mut e, "consensus.share_percent", share),
+                points: whole(&mut e, "consensus.points", points),
+                max_iqr: number(&mut e, "consensus.max_iqr", iqr),
+            }),
+            _ => None,
+        };
+        let mut reminder_days = Vec::new();
+        for part in self
+            .reminder_days
+            .split([',', ' ', ';'])
+            .filter(|p| !p.trim().is_empty())
+        {
+            reminder_days.push(whole(&mut e, "reminder_days", part));
+        }
+        let retention_until = match self.retention_until.trim() {
+            "" => Some(None),
+            d => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                Ok(d) => Some(Some(d)),
+                Err(_) => {
+                    e.add("retention_until", "must be a date (YYYY-MM-DD)");
+                    None
+                }
+            },
+        };
+        let input = StudyInput {
+            title: Some(self.title.clone()),
+            purpose: Some(self.purpose.clone()),
+            funder: Some(self.funder.clone()),
+            contact: Some(self.contact.clone()),
+            language: Some(self.language.clone()),
+            scale: Some(scale),
+            consensus,
+            min_group_size: Some(whole(&mut e, "min_group_size", &self.min_group_size)),
+            small_cell_threshold: Some(whole(
+                &mut e,
+                "small_cell_threshold",
+                &self.small_cell_threshold,
+            )),
+            priority_threshold: Some(number(
+                &mut e,
+                "priority_threshold",
+                &self.priority_threshold,
+            )),
+            reminder_days: Some(reminder_days),
+            no_reply_after_days: Some(whole(
+                &mut e,
+                "no_reply_after_days",
+                &self.no_reply_after_days,
+            )),
+            link_grace_days: Some(whole(&mut e, "link_grace_days", &self.link_grace_days)),
+            retention_until,
+        };
+        e.into_result(input)
+    }
+}
+
+#[get("/studies/{study}/settings")]
+async fn settings_form_route(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let study = state
+        .db(move |c| studies::get(c, &id, &study_id))
+        .await
+        .lang(&who)?;
+    let form = SettingsForm::from_view(&study);
+    page(
+        &who,
+        "study_settings.html",
+        minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => false, tab => "settings" },
+    )
+}
+
+#[post("/studies/{study}/settings")]
+async fn save_settings_route(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<SettingsForm>,
+) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let result = match f.form.to_input() {
+        Ok(input) => {
+            let (id, study_id) = (id.clone(), study_id.clone());
+            state
+                .db(move |c| studies::update(c, &id, &study_id, input))
+                .await
+        }
+        Err(inv) => Err(AppError::Invalid(inv)),
+    };
+    match result {
+        Ok(study) => {
+            let form = SettingsForm::from_view(&study);
+            page(
+                &f.who,
+                "study_settings.html",
+                minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => true, tab => "settings" },
+            )
+        }
+        Err(AppError::Invalid(inv)) => {
+            let study = state
+                .db(move |c| studies::get(c, &id, &study_id))
+                .await
+                .lang(&f.who)?;
+            page_with_status(
+                &f.who,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "study_settings.html",
+                minijinja::context! { study => serde_value(&study), form => serde_value(&f.form), errors => field_errors(&inv), saved => false, tab => "settings" },
+            )
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+async fn members_page(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: String,
+    status: StatusCode,
+    errors: Option<&Invalid>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let (study, list) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                studies::members(c, &id, &study_id)?,
+            ))
+        })
+        .await
+        .lang(who)?;
+    let errors = errors.map(field_errors).unwrap_or_default();
+    page_with_status(
+        who,
+        status,
+        "study_members.html",
+        minijinja::context! { study => serde_value(&study), members => serde_value(&list), errors => errors, tab => "members" },
+    )
+}
+
+#[get("/studies/{study}/members")]
+async fn members_route(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    members_page(&state, &who, path.into_inner(), StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+struct MemberForm {
+    email: String,
+    role: String,
+}
+
+#[post("/studies/{study}/members")]
+async fn set_member_route(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<MemberForm>,
+) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let (sid, email, role) = (study_id.clone(), f.form.email.clone(), f.form.role.clone());
+    match state
+        .db(move |c| studies::set_member(c, &id, &sid, &email, &role))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/members"))),
+        Err(AppError::Invalid(inv)) => {
+            members_page(
+                &state,
+                &f.who,
+                study_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&inv),
+            )
+            .await
+        }
+        Err(AppError::Conflict(m)) => {
+            let inv = Invalid::one("role", m);
+            members_page(&state, &f.who, study_id, StatusCode::CONFLICT, Some(&inv)).await
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+#[post("/studies/{study}/members/{researcher}/remove")]
+async fn remove_member_route(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    f: CsrfForm<Empty>,
+) -> PageResult {
+    let id = f.who.researcher.id.clone();
+    let (study_id, member) = path.into_inner();
+    let sid = study_id.clone();
+    let left = member == id;
+    match state
+        .db(move |c| studies::remove_member(c, &id, &sid, &member))
+        .await
+    {
+        Ok(()) if left => Ok(see_other("/studies")),
+        Ok(()) => Ok(see_other(&format!("/studies/{study_id}/members"))),
+        Err(AppError::Conflict(m)) => {
+            let inv = Invalid::one("role", m);
+            members_page(&state, &f.who, study_id, StatusCode::CONFLICT, Some(&inv)).await
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server on a free port over a fresh database, once on
+//! SQLite and once on PostgreSQL (see `helpers`).
+
+#[allow(dead_code)]
+mod helpers;
+
+mod accounts;
+mod migrations;
+mod service;
+mod studies;
