@@ -8,13 +8,16 @@
 //! - [`db`]: the schema, connections and migrations for SQLite and PostgreSQL;
 //! - [`ops`]: what people do, one transaction per action, shared by the API, pages and CLI;
 //! - [`web`]: HTTP (the JSON API and the pages);
+//! - [`mail`]: e-mail templates, messages and delivery; [`worker`]: the outbox and the clock;
 //! - [`config`]: settings; [`cli`]: the command line; [`startup`]: wiring it together.
 
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod mail;
 pub mod ops;
 pub mod startup;
 pub mod telemetry;
 pub mod web;
+pub mod worker;

@@ -12,7 +12,10 @@ use tokio::sync::Notify;
 
 use crate::config::Settings;
 use crate::db::{self, Backend, DbPool};
+use crate::mail::templates::MailTemplates;
+use crate::ops::outbox::MailEnv;
 use crate::web::{AppState, api, app, auth::GuessLimiter, render};
+use crate::worker::Worker;
 
 /// The public URL shipped in config/default.toml; when it is left as is, links follow the
 /// address actually bound (so `port = 0` yields working links).
@@ -37,6 +40,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    worker: Option<Worker>,
 }
 
 impl Application {
@@ -62,6 +66,15 @@ impl Application {
             .context("serialising the OpenAPI document")?;
         // Compile templates now, so a broken one stops the start rather than a request.
         let _ = render::pages();
+        let templates_dir = settings.mail.templates_dir.trim();
+        let templates = MailTemplates::load(
+            (!templates_dir.is_empty()).then(|| std::path::Path::new(templates_dir)),
+        )
+        .context("loading the e-mail templates")?;
+        let mail = MailEnv {
+            templates: Arc::new(templates),
+            public_url: settings.server.public_url.clone(),
+        };
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             pool,
@@ -70,7 +83,13 @@ impl Application {
             settings: settings.clone(),
             openapi,
             wake_worker: Arc::new(Notify::new()),
+            mail,
         });
+        let worker = if settings.worker.enabled {
+            Some(state.worker().context("starting the worker")?)
+        } else {
+            None
+        };
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -85,6 +104,7 @@ impl Application {
             port: addr.port(),
             server,
             state,
+            worker,
         })
     }
 
@@ -104,8 +124,17 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM or its handle).
+    /// Serves until the server is stopped (SIGINT/SIGTERM or its handle); the worker runs
+    /// beside it and stops with it.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("HTTP server")
+        match self.worker {
+            Some(worker) => {
+                let worker = actix_web::rt::spawn(worker.run());
+                let result = self.server.await.context("HTTP server");
+                worker.abort();
+                result
+            }
+            None => self.server.await.context("HTTP server"),
+        }
     }
 }

@@ -102,3 +102,134 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub details: String,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = strata)]
+pub struct StratumRow {
+    pub id: String,
+    pub study_id: String,
+    pub key: String,
+    pub label: String,
+    pub allowed_values: String,
+    pub position: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = panellists)]
+pub struct Panellist {
+    pub id: String,
+    pub study_id: String,
+    pub pseudonym: String,
+    pub created_at: NaiveDateTime,
+    pub withdrawn_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = candidates, treat_none_as_null = true)]
+pub struct Candidate {
+    pub id: String,
+    pub study_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub organisation: String,
+    pub strata: String,
+    pub source: String,
+    pub referred_by: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub status_changed_at: NaiveDateTime,
+    pub panellist_id: Option<String>,
+    pub invited_at: Option<NaiveDateTime>,
+    pub reminders_sent: i32,
+    pub mail_failure: Option<String>,
+    pub mail_opt_out_at: Option<NaiveDateTime>,
+    pub notes: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub erased_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = candidate_events)]
+pub struct CandidateEvent {
+    pub id: String,
+    pub candidate_id: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consent_texts)]
+pub struct ConsentText {
+    pub id: String,
+    pub study_id: String,
+    pub version: i32,
+    pub language: String,
+    pub body: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consents)]
+pub struct Consent {
+    pub id: String,
+    pub candidate_id: String,
+    pub consent_text_id: Option<String>,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = participation_tokens)]
+pub struct ParticipationToken {
+    pub id: String,
+    pub candidate_id: String,
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = email_templates)]
+pub struct EmailTemplate {
+    pub study_id: String,
+    pub name: String,
+    pub language: String,
+    pub subject: String,
+    pub body: String,
+    pub updated_by: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub study_id: Option<String>,
+    pub candidate_id: Option<String>,
+    pub round_id: Option<String>,
+    pub kind: String,
+    pub dedup_key: Option<String>,
+    pub recipient: Option<String>,
+    pub subject: String,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    pub message_id: String,
+    pub headers: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}

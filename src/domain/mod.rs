@@ -1,6 +1,8 @@
 //! Orakel's rules as pure types and functions: what a valid study, scale, consensus rule,
 //! candidate or answer is, and the statistics. No I/O happens here.
 
+pub mod candidate;
+pub mod csv_import;
 pub mod study;
 pub mod text;
 pub mod validation;

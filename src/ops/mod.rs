@@ -8,6 +8,9 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod candidates;
+pub mod outbox;
+pub mod participation;
 pub mod secret;
 pub mod studies;
 

@@ -21,6 +21,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::config::Settings;
 use crate::db::{self, Backend, DbConn, DbPool};
+use crate::ops::outbox::MailEnv;
 use crate::ops::{AppError, AppResult, secret};
 
 /// What every request handler can reach.
@@ -32,9 +33,26 @@ pub struct AppState {
     /// Wakes the worker when new mail is queued, so it goes out now rather than at the next poll.
     pub wake_worker: Arc<Notify>,
     pub link_guesses: auth::GuessLimiter,
+    pub mail: MailEnv,
 }
 
 impl AppState {
+    /// A worker over this server's database and mail settings (the server runs one; tests
+    /// make their own to run passes at chosen moments).
+    pub fn worker(&self) -> anyhow::Result<crate::worker::Worker> {
+        crate::worker::Worker::new(
+            self.pool.clone(),
+            self.mail.clone(),
+            self.settings.clone(),
+            self.wake_worker.clone(),
+        )
+    }
+
+    /// Lets the worker know there is mail to deliver.
+    pub fn wake_worker(&self) {
+        self.wake_worker.notify_one();
+    }
+
     /// Runs a database operation on the blocking thread pool, off the async workers.
     pub async fn db<T, F>(&self, f: F) -> AppResult<T>
     where

@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod health;
+pub mod participation;
+pub mod recruitment;
 pub mod studies;
 
 use actix_web::error::JsonPayloadError;
@@ -30,6 +32,8 @@ use super::error::{ErrorBody, bad_request};
         (name = "service", description = "Health and the API description"),
         (name = "accounts", description = "The calling researcher and their API tokens"),
         (name = "studies", description = "Studies, their settings and members"),
+        (name = "recruitment", description = "Panel attributes, candidates, invitations, letters"),
+        (name = "participation", description = "The expert's personal link (the token is the credential)"),
     )
 )]
 struct ApiDoc;
@@ -57,7 +61,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::health)
         .service(health::openapi_json)
         .configure(accounts::configure)
-        .configure(studies::configure);
+        .configure(studies::configure)
+        .configure(recruitment::configure)
+        .configure(participation::configure);
 }
 
 /// The OpenAPI document as served at `/api/openapi.json`.

@@ -2,6 +2,8 @@
 //! form works without JavaScript; every state change is a POST with a CSRF token.
 
 pub mod account;
+pub mod participant;
+pub mod recruitment;
 pub mod studies;
 
 use actix_web::http::StatusCode;
@@ -21,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(home)
         .service(static_file)
         .configure(account::configure)
+        .configure(participant::configure)
+        .configure(recruitment::configure)
         .configure(studies::configure);
 }
 

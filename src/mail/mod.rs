@@ -1,0 +1,196 @@
+//! E-mail: the templates Orakel writes its messages from (built in, overridable by a directory,
+//! and with a study's own letter text), the message as it goes on the wire, and delivery by
+//! SMTP or into a folder.
+
+pub mod templates;
+pub mod transport;
+
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message, MultiPart};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of message Orakel sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The cover letter inviting a candidate.
+    Invitation,
+    /// To invited candidates who have not answered.
+    Reminder,
+    /// Thanks after consent.
+    Confirmation,
+    /// A round has opened.
+    RoundInvitation,
+    /// Before a round's deadline, to those who have not submitted.
+    RoundReminder,
+    /// A round's deadline moved.
+    RoundExtended,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Invitation,
+        Kind::Reminder,
+        Kind::Confirmation,
+        Kind::RoundInvitation,
+        Kind::RoundReminder,
+        Kind::RoundExtended,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Invitation => "invitation",
+            Kind::Reminder => "reminder",
+            Kind::Confirmation => "confirmation",
+            Kind::RoundInvitation => "round_invitation",
+            Kind::RoundReminder => "round_reminder",
+            Kind::RoundExtended => "round_extended",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// What a message needs to know; every template sees these names.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailContext {
+    pub study: StudyFacts,
+    /// The recipient's name.
+    pub name: String,
+    /// Their personal link.
+    pub link: String,
+    pub unsubscribe_link: String,
+    /// The round's deadline as a long date in the study's language, when there is one.
+    pub deadline: String,
+    pub round_number: i32,
+    pub validation: bool,
+    pub rating: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StudyFacts {
+    pub title: String,
+    pub purpose: String,
+    pub funder: String,
+    pub contact: String,
+}
+
+/// A rendered message, ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
+    }
+}
+
+/// A message for exactly one recipient, with a plain-text and an HTML part, its own Message-ID,
+/// and (for panel mail) a one-click way to stop further mail.
+pub fn build_message(
+    from: &Mailbox,
+    to: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+    message_id: &str,
+    unsubscribe: Option<&str>,
+) -> Result<Message, String> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e| format!("the address {to:?} is not valid: {e}"))?;
+    // A subject is one line whatever a title contains.
+    let subject: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject.trim())
+        .message_id(Some(message_id.to_string()));
+    if let Some(url) = unsubscribe {
+        builder = builder
+            .header(ListUnsubscribe(format!("<{url}>")))
+            .header(ListUnsubscribePost);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            text.to_string(),
+            html.to_string(),
+        ))
+        .map_err(|e| format!("the message cannot be built: {e}"))
+}
+
+/// A new Message-ID under the host of the public URL.
+pub fn new_message_id(public_url: &str) -> String {
+    let host = public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("localhost")
+        .split(['/', ':'])
+        .next()
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost");
+    format!("<{}@{host}>", uuid::Uuid::new_v4().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_have_one_recipient_two_parts_and_an_id() {
+        let from: Mailbox = "Orakel <orakel@localhost>".parse().unwrap();
+        let id = new_message_id("https://delphi.example.org:8443/x");
+        assert!(id.ends_with("@delphi.example.org>"), "{id}");
+        let m = build_message(
+            &from,
+            "anne@firma.dk",
+            "Invitation:\nøl",
+            "text",
+            "<p>html</p>",
+            &id,
+            Some("https://delphi.example.org/p/abc/unsubscribe"),
+        )
+        .unwrap();
+        let raw = String::from_utf8(m.formatted()).unwrap();
+        assert!(raw.contains("To: anne@firma.dk"));
+        assert!(raw.contains(&format!("Message-ID: {id}")));
+        assert!(raw.contains("List-Unsubscribe: <https://delphi.example.org/p/abc/unsubscribe>"));
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("text/plain") && raw.contains("text/html"));
+        assert!(build_message(&from, "a@b.dk, c@d.dk", "s", "t", "h", &id, None).is_err());
+    }
+}

@@ -1,0 +1,327 @@
+//! The e-mail templates: `email-templates/{da,en}/<kind>/{subject.txt, letter.txt, body.txt,
+//! body.html}` compiled into the binary, replaced file by file from `mail.templates_dir` when
+//! set. `letter.txt` is the part a study may rewrite in its own words (its cover letter); the
+//! body wraps it with the personal link and the footer.
+
+use std::path::Path;
+
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, UndefinedBehavior, context};
+
+use super::{Kind, MailContext, Rendered};
+use crate::domain::{Invalid, Language};
+use crate::web::render::EMAIL_TEMPLATES;
+
+/// A study's own subject and letter for one kind of message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomLetter {
+    pub subject: String,
+    pub letter: String,
+}
+
+pub struct MailTemplates {
+    env: Environment<'static>,
+}
+
+fn read_dir_into(env: &mut Environment<'static>, root: &Path, dir: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            read_dir_into(env, root, &path)?;
+        } else {
+            let name = path
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let source = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            env.add_template_owned(name.clone(), source)
+                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Paragraphs of plain text as HTML: escaped, blank lines as paragraph breaks.
+pub fn text_to_html(text: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", escape(p).replace('\n', "<br>\n")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl MailTemplates {
+    /// The built-in templates, with those in `override_dir` (if any) in their place.
+    pub fn load(override_dir: Option<&Path>) -> anyhow::Result<MailTemplates> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        for (name, source) in EMAIL_TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| anyhow::anyhow!("built-in template {name}: {e}"))?;
+        }
+        if let Some(dir) = override_dir {
+            if !dir.is_dir() {
+                anyhow::bail!("mail.templates_dir {} is not a directory", dir.display());
+            }
+            read_dir_into(&mut env, dir, dir)?;
+        }
+        let t = MailTemplates { env };
+        // Render every template once with sample values, so a broken override stops the start.
+        for lang in [Language::Da, Language::En] {
+            for kind in Kind::ALL {
+                t.render(lang, kind, &sample_context(), None)
+                    .map_err(|e| anyhow::anyhow!("{}/{}: {e}", lang.code(), kind.name()))?;
+            }
+        }
+        Ok(t)
+    }
+
+    /// The built-in (or overriding) subject and letter, as a starting point for a study's own.
+    pub fn default_letter(&self, lang: Language, kind: Kind) -> CustomLetter {
+        let source = |file: &str| {
+            self.env
+                .get_template(&format!("{}/{}/{file}", lang.code(), kind.name()))
+                .map(|t| t.source().trim_end().to_string())
+                .unwrap_or_default()
+        };
+        CustomLetter {
+            subject: source("subject.txt"),
+            letter: source("letter.txt"),
+        }
+    }
+
+    /// Renders one message. A study's `custom` letter replaces the template's subject and letter.
+    pub fn render(
+        &self,
+        lang: Language,
+        kind: Kind,
+        ctx: &MailContext,
+        custom: Option<&CustomLetter>,
+    ) -> Result<Rendered, String> {
+        let base = format!("{}/{}", lang.code(), kind.name());
+        let value = Value::from(Serde(ctx));
+        let (subject, letter) = match custom {
+            Some(c) => (
+                self.env.render_str(&c.subject, value.clone()),
+                self.env.render_str(&c.letter, value.clone()),
+            ),
+            None => (
+                self.render_file(&format!("{base}/subject.txt"), value.clone()),
+                self.render_file(&format!("{base}/letter.txt"), value.clone()),
+            ),
+        };
+        let subject = subject.map_err(|e| format!("subject: {}", describe(&e)))?;
+        let letter = letter.map_err(|e| format!("letter: {}", describe(&e)))?;
+        let subject = subject.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        let letter = letter.trim().to_string();
+        // Links are our own URLs; shown unescaped they stay readable in the HTML source.
+        let plain_url = |u: &str| !u.contains(['"', '\'', '<', '>', '&', ' ']);
+        let link = if plain_url(&ctx.link) {
+            Value::from_safe_string(ctx.link.clone())
+        } else {
+            Value::from(ctx.link.clone())
+        };
+        let unsubscribe_link = if plain_url(&ctx.unsubscribe_link) {
+            Value::from_safe_string(ctx.unsubscribe_link.clone())
+        } else {
+            Value::from(ctx.unsubscribe_link.clone())
+        };
+        let full = context! {
+            subject => subject.clone(),
+            letter => letter.clone(),
+            letter_html => Value::from_safe_string(text_to_html(&letter)),
+            link => link,
+            unsubscribe_link => unsubscribe_link,
+            ..value,
+        };
+        let text = self
+            .render_file(&format!("{base}/body.txt"), full.clone())
+            .map_err(|e| format!("body.txt: {}", describe(&e)))?;
+        let html = self
+            .render_file(&format!("{base}/body.html"), full)
+            .map_err(|e| format!("body.html: {}", describe(&e)))?;
+        Ok(Rendered {
+            subject,
+            text: text.trim().to_string() + "\n",
+            html,
+        })
+    }
+
+    fn render_file(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+
+    /// Checks a study's own letter by rendering it with sample values.
+    pub fn check_custom(
+        &self,
+        lang: Language,
+        kind: Kind,
+        custom: &CustomLetter,
+    ) -> Result<Rendered, Invalid> {
+        if custom.subject.trim().is_empty() {
+            return Err(Invalid::one("subject", "must not be empty"));
+        }
+        if custom.letter.trim().is_empty() {
+            return Err(Invalid::one("letter", "must not be empty"));
+        }
+        if custom.subject.chars().count() > 200 {
+            return Err(Invalid::one("subject", "must be at most 200 characters"));
+        }
+        if custom.letter.chars().count() > 20_000 {
+            return Err(Invalid::one("letter", "must be at most 20000 characters"));
+        }
+        self.render(lang, kind, &sample_context(), Some(custom))
+            .map_err(|e| {
+                let (field, message) = e.split_once(": ").unwrap_or(("letter", e.as_str()));
+                Invalid::one(field, message.to_string())
+            })
+    }
+}
+
+/// A template error as a sentence, with the line where it occurred.
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    if let Some(line) = e.line() {
+        s = format!("{s} (line {line})");
+    }
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        s = format!(
+            "{s}; the names you can use are name, link, deadline, round_number, study.title, study.purpose, study.funder, study.contact"
+        );
+    }
+    s
+}
+
+/// Values for previews and checks.
+pub fn sample_context() -> MailContext {
+    MailContext {
+        study: super::StudyFacts {
+            title: "Mental health at work".into(),
+            purpose: "Which initiatives matter most?".into(),
+            funder: "A funder".into(),
+            contact: "research@example.org".into(),
+        },
+        name: "Anne Example".into(),
+        link: "https://orakel.example/p/EXAMPLE".into(),
+        unsubscribe_link: "https://orakel.example/p/EXAMPLE/unsubscribe".into(),
+        deadline: "fredag den 24. november 2017".into(),
+        round_number: 2,
+        validation: true,
+        rating: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_renders_in_both_languages() {
+        let t = MailTemplates::load(None).unwrap();
+        for lang in [Language::Da, Language::En] {
+            for kind in Kind::ALL {
+                let r = t.render(lang, kind, &sample_context(), None).unwrap();
+                assert!(!r.subject.is_empty());
+                assert!(
+                    r.text.contains("https://orakel.example/p/EXAMPLE"),
+                    "{kind:?}"
+                );
+                assert!(
+                    r.html.contains("https://orakel.example/p/EXAMPLE"),
+                    "{kind:?}"
+                );
+                assert!(r.text.contains("/unsubscribe"), "{kind:?}");
+                assert!(!r.text.contains("{{") && !r.html.contains("{%"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_invitation_snapshot() {
+        let t = MailTemplates::load(None).unwrap();
+        let r = t
+            .render(Language::Da, Kind::Invitation, &sample_context(), None)
+            .unwrap();
+        assert_eq!(
+            r.subject,
+            "Invitation: ekspertpanel om Mental health at work"
+        );
+        // The whole plain-text body, so any change to the letter is a visible diff.
+        // UPDATE_SNAPSHOTS=1 rewrites the file after a deliberate change.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/mail/snapshots/invitation.da.txt"
+        );
+        if std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+            std::fs::write(path, &r.text).unwrap();
+        }
+        let expected = std::fs::read_to_string(path).unwrap();
+        assert_eq!(r.text, expected);
+    }
+
+    #[test]
+    fn html_escapes_what_people_typed() {
+        let t = MailTemplates::load(None).unwrap();
+        let mut ctx = sample_context();
+        ctx.study.title = "<script>alert(1)</script> & Co".into();
+        ctx.name = "<b>Eve</b>".into();
+        let r = t
+            .render(Language::En, Kind::Invitation, &ctx, None)
+            .unwrap();
+        assert!(!r.html.contains("<script>"));
+        assert!(r.html.contains("&lt;script&gt;"));
+        assert!(!r.html.contains("<b>Eve</b>"));
+    }
+
+    #[test]
+    fn a_study_letter_replaces_the_default_and_is_checked() {
+        let t = MailTemplates::load(None).unwrap();
+        let custom = CustomLetter {
+            subject: "Vil du være med, {{ name }}?".into(),
+            letter: "Kære {{ name }}\n\nVores egne ord.".into(),
+        };
+        let r = t
+            .check_custom(Language::Da, Kind::Invitation, &custom)
+            .unwrap();
+        assert_eq!(r.subject, "Vil du være med, Anne Example?");
+        assert!(r.text.starts_with("Kære Anne Example\n\nVores egne ord."));
+        assert!(r.html.contains("<p>Vores egne ord.</p>"));
+        let bad = CustomLetter {
+            subject: "x".into(),
+            letter: "Kære {{ nmae }}".into(),
+        };
+        let err = t
+            .check_custom(Language::Da, Kind::Invitation, &bad)
+            .unwrap_err();
+        assert_eq!(err.0[0].field, "letter");
+        assert!(err.0[0].message.contains("names you can use"), "{err}");
+        let bad = CustomLetter {
+            subject: "x".into(),
+            letter: "{% if %}".into(),
+        };
+        assert!(
+            t.check_custom(Language::Da, Kind::Invitation, &bad)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn text_becomes_paragraphs() {
+        assert_eq!(
+            text_to_html("a\nb\n\nc <d>"),
+            "<p>a<br>\nb</p>\n<p>c &lt;d&gt;</p>"
+        );
+    }
+}

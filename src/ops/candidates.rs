@@ -1,0 +1,1275 @@
+//! Recruitment as researchers run it: the panel attributes, candidates (by hand and by CSV),
+//! invitations, statuses with their history, the overview with its referral tree, and the
+//! study's own texts (cover letter, consent).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::outbox::{MailEnv, MessageView, RoundFacts, enqueue_to_candidate};
+use super::studies::{Role, access, utc};
+use super::{Actor, AppError, AppResult, audit};
+use crate::db::models::{
+    Candidate, CandidateEvent, ConsentText, EmailTemplate, OutboxMessage, Panellist, StratumRow,
+    Study,
+};
+use crate::db::schema::{
+    candidate_events, candidates, consent_texts, email_templates, outbox, panellists,
+    participation_tokens, strata,
+};
+use crate::db::{self, DbConn, DbError, new_id, now};
+use crate::domain::candidate::{CandidateData, CandidateInput, Status, Stratum, validate_strata};
+use crate::domain::csv_import::{self, Preview};
+use crate::domain::{Invalid, Language, text};
+use crate::mail::Kind;
+use crate::mail::templates::CustomLetter;
+
+fn researcher(id: &str) -> Actor {
+    Actor::Researcher { id: id.into() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strata
+
+pub fn strata_of(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Stratum>> {
+    let rows: Vec<StratumRow> = strata::table
+        .filter(strata::study_id.eq(study_id))
+        .order(strata::position.asc())
+        .select(StratumRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            let values: Vec<String> = serde_json::from_str(&r.allowed_values)
+                .map_err(|e| DbError::Corrupt(format!("stratum {}: {e}", r.id)))?;
+            Ok(Stratum {
+                key: r.key,
+                label: r.label,
+                values,
+            })
+        })
+        .collect()
+}
+
+pub fn get_strata(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<Vec<Stratum>> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    strata_of(conn, study_id)
+}
+
+/// Replaces the study's panel attributes. A value still used by a candidate cannot go.
+pub fn set_strata(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    input: Vec<Stratum>,
+) -> AppResult<Vec<Stratum>> {
+    let new = validate_strata(input)?;
+    db::write(conn, |c| {
+        access(c, researcher_id, study_id, Role::Researcher)?;
+        let mut e = Invalid::new();
+        for cand in all_candidates(c, study_id)? {
+            let values = strata_values(&cand)?;
+            for (key, value) in values {
+                let kept = new
+                    .iter()
+                    .find(|s| s.key == key)
+                    .is_some_and(|s| s.values.contains(&value));
+                if !kept {
+                    let msg = format!(
+                        "{key} = {value:?} is used by candidates; keep it or change those candidates first"
+                    );
+                    if !e.0.iter().any(|f| f.message == msg) {
+                        e.add("strata", msg);
+                    }
+                }
+            }
+        }
+        e.into_result(())?;
+        diesel::delete(strata::table.filter(strata::study_id.eq(study_id))).execute(c)?;
+        for (i, s) in new.iter().enumerate() {
+            diesel::insert_into(strata::table)
+                .values(&StratumRow {
+                    id: new_id(),
+                    study_id: study_id.into(),
+                    key: s.key.clone(),
+                    label: s.label.clone(),
+                    allowed_values: serde_json::to_string(&s.values).expect("serialisable"),
+                    position: i as i32,
+                })
+                .execute(c)?;
+        }
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(study_id),
+            "strata.set",
+            Some(study_id),
+            serde_json::json!({ "keys": new.iter().map(|s| &s.key).collect::<Vec<_>>() }),
+        )?;
+        Ok(new.clone())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Candidates
+
+fn all_candidates(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Candidate>> {
+    Ok(candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .order((candidates::created_at.asc(), candidates::id.asc()))
+        .select(Candidate::as_select())
+        .load(conn)?)
+}
+
+pub fn strata_values(c: &Candidate) -> Result<BTreeMap<String, String>, DbError> {
+    serde_json::from_str(&c.strata)
+        .map_err(|e| DbError::Corrupt(format!("candidate {} strata: {e}", c.id)))
+}
+
+pub fn status_of(c: &Candidate) -> Status {
+    Status::parse(&c.status).unwrap_or(Status::Identified)
+}
+
+/// A candidate as researchers see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CandidateView {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub organisation: String,
+    pub strata: BTreeMap<String, String>,
+    pub source: String,
+    pub referred_by: Option<String>,
+    pub status: Status,
+    /// Why they declined or withdrew, when known.
+    pub status_reason: Option<String>,
+    pub status_changed_at: DateTime<Utc>,
+    /// Assigned when they accept.
+    pub pseudonym: Option<String>,
+    pub invited_at: Option<DateTime<Utc>>,
+    pub reminders_sent: i32,
+    /// The last permanent delivery failure, such as an address that does not exist.
+    pub mail_failure: Option<String>,
+    /// They asked for no further e-mail.
+    pub mail_opt_out: bool,
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub erased: bool,
+}
+
+fn view(c: Candidate, pseudonyms: &HashMap<String, String>) -> AppResult<CandidateView> {
+    let strata = strata_values(&c)?;
+    Ok(CandidateView {
+        pseudonym: c
+            .panellist_id
+            .as_ref()
+            .and_then(|p| pseudonyms.get(p).cloned()),
+        status: status_of(&c),
+        id: c.id,
+        name: c.name,
+        email: c.email,
+        organisation: c.organisation,
+        strata,
+        source: c.source,
+        referred_by: c.referred_by,
+        status_reason: c.status_reason,
+        status_changed_at: utc(c.status_changed_at),
+        invited_at: c.invited_at.map(utc),
+        reminders_sent: c.reminders_sent,
+        mail_failure: c.mail_failure,
+        mail_opt_out: c.mail_opt_out_at.is_some(),
+        notes: c.notes,
+        created_at: utc(c.created_at),
+        erased: c.erased_at.is_some(),
+    })
+}
+
+fn pseudonyms(conn: &mut DbConn, study_id: &str) -> AppResult<HashMap<String, String>> {
+    Ok(panellists::table
+        .filter(panellists::study_id.eq(study_id))
+        .select((panellists::id, panellists::pseudonym))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Every candidate of the study, oldest first. Viewing identities is logged.
+pub fn list(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<Vec<CandidateView>> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let rows = all_candidates(conn, study_id)?;
+    let names = pseudonyms(conn, study_id)?;
+    audit::record(
+        conn,
+        &researcher(researcher_id),
+        Some(study_id),
+        "identities.viewed",
+        Some(study_id),
+        serde_json::json!({ "candidates": rows.len() }),
+    )?;
+    rows.into_iter().map(|c| view(c, &names)).collect()
+}
+
+fn insert_candidate(
+    conn: &mut DbConn,
+    study_id: &str,
+    data: &CandidateData,
+    created_by: Option<&str>,
+    actor: &str,
+) -> AppResult<Candidate> {
+    let t = now();
+    let cand = Candidate {
+        id: new_id(),
+        study_id: study_id.into(),
+        name: data.name.clone(),
+        email: Some(data.email.clone()),
+        organisation: data.organisation.clone(),
+        strata: serde_json::to_string(&data.strata).expect("serialisable"),
+        source: data.source.clone(),
+        referred_by: data.referred_by.clone(),
+        status: Status::Identified.as_str().into(),
+        status_reason: None,
+        status_changed_at: t,
+        panellist_id: None,
+        invited_at: None,
+        reminders_sent: 0,
+        mail_failure: None,
+        mail_opt_out_at: None,
+        notes: data.notes.clone(),
+        created_by: created_by.map(str::to_string),
+        created_at: t,
+        updated_at: t,
+        erased_at: None,
+    };
+    diesel::insert_into(candidates::table)
+        .values(&cand)
+        .execute(conn)?;
+    record_event(conn, &cand.id, None, Status::Identified, None, actor)?;
+    Ok(cand)
+}
+
+fn record_event(
+    conn: &mut DbConn,
+    candidate_id: &str,
+    from: Option<Status>,
+    to: Status,
+    reason: Option<&str>,
+    actor: &str,
+) -> AppResult<()> {
+    diesel::insert_into(candidate_events::table)
+        .values(&CandidateEvent {
+            id: new_id(),
+            candidate_id: candidate_id.into(),
+            from_status: from.map(|s| s.as_str().to_string()),
+            to_status: to.as_str().into(),
+            reason: reason.map(str::to_string),
+            actor: actor.into(),
+            at: now(),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves a candidate to `to` if it is still in `from` (so a repeated request changes nothing).
+/// Returns whether it moved.
+pub fn transition(
+    conn: &mut DbConn,
+    candidate: &Candidate,
+    to: Status,
+    reason: Option<&str>,
+    actor: &str,
+) -> AppResult<bool> {
+    let from = status_of(candidate);
+    if !from.can_become(to) {
+        return Err(AppError::Conflict(format!(
+            "a candidate who is {} cannot become {}",
+            from.as_str(),
+            to.as_str()
+        )));
+    }
+    let t = now();
+    let moved = diesel::update(
+        candidates::table
+            .filter(candidates::id.eq(&candidate.id))
+            .filter(candidates::status.eq(from.as_str())),
+    )
+    .set((
+        candidates::status.eq(to.as_str()),
+        candidates::status_reason.eq(reason),
+        candidates::status_changed_at.eq(t),
+        candidates::updated_at.eq(t),
+    ))
+    .execute(conn)?;
+    if moved == 1 {
+        record_event(conn, &candidate.id, Some(from), to, reason, actor)?;
+    }
+    Ok(moved == 1)
+}
+
+fn check_referrer(conn: &mut DbConn, study_id: &str, referrer: &Option<String>) -> AppResult<()> {
+    if let Some(r) = referrer {
+        let n: i64 = candidates::table
+            .filter(candidates::id.eq(r))
+            .filter(candidates::study_id.eq(study_id))
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            return Err(Invalid::one("referred_by", "is not a candidate of this study").into());
+        }
+    }
+    Ok(())
+}
+
+fn email_taken(
+    conn: &mut DbConn,
+    study_id: &str,
+    email: &str,
+    except: Option<&str>,
+) -> AppResult<bool> {
+    let mut q = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .filter(candidates::email.eq(email))
+        .into_boxed();
+    if let Some(id) = except {
+        q = q.filter(candidates::id.ne(id.to_string()));
+    }
+    Ok(q.count().get_result::<i64>(conn)? > 0)
+}
+
+pub fn add(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    input: CandidateInput,
+) -> AppResult<CandidateView> {
+    db::write(conn, |c| {
+        access(c, researcher_id, study_id, Role::Researcher)?;
+        let strata = strata_of(c, study_id)?;
+        let data = input.validate(&strata, "")?;
+        check_referrer(c, study_id, &data.referred_by)?;
+        if email_taken(c, study_id, &data.email, None)? {
+            return Err(Invalid::one(
+                "email",
+                format!("{} is already a candidate in this study", data.email),
+            )
+            .into());
+        }
+        let cand = insert_candidate(c, study_id, &data, Some(researcher_id), researcher_id)?;
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(study_id),
+            "candidate.added",
+            Some(&cand.id),
+            serde_json::json!({}),
+        )?;
+        view(cand, &HashMap::new())
+    })
+}
+
+/// Reads a CSV file and says what each row would become; saves nothing.
+pub fn import_preview(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    bytes: &[u8],
+) -> AppResult<Preview> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let strata = strata_of(conn, study_id)?;
+    let existing: HashSet<String> = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .select(candidates::email)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_lowercase())
+        .collect();
+    Ok(csv_import::parse(bytes, &strata, &existing)?)
+}
+
+/// Saves every row of a CSV file, or (when any row has a problem) nothing. Returns the preview
+/// and the number saved.
+pub fn import(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    bytes: &[u8],
+) -> AppResult<(Preview, usize)> {
+    db::write(conn, |c| {
+        let preview = import_preview(c, researcher_id, study_id, bytes)?;
+        if preview.problem_rows > 0 {
+            return Ok((preview, 0));
+        }
+        // Rows are saved in file order; a referral names a row above it or an existing candidate.
+        let mut by_email: HashMap<String, String> = candidates::table
+            .filter(candidates::study_id.eq(study_id))
+            .select((candidates::email, candidates::id))
+            .load::<(Option<String>, String)>(c)?
+            .into_iter()
+            .filter_map(|(e, id)| e.map(|e| (e.to_lowercase(), id)))
+            .collect();
+        let mut pending: Vec<(String, String)> = Vec::new();
+        for row in &preview.rows {
+            let mut data = row.data.clone().expect("rows without problems have data");
+            data.referred_by = None;
+            let cand = insert_candidate(c, study_id, &data, Some(researcher_id), researcher_id)?;
+            by_email.insert(data.email.to_lowercase(), cand.id.clone());
+            if !row.referred_by.is_empty() {
+                pending.push((cand.id, row.referred_by.clone()));
+            }
+        }
+        for (id, referrer) in pending {
+            if let Some(r) = by_email.get(&referrer) {
+                diesel::update(candidates::table.find(&id))
+                    .set(candidates::referred_by.eq(r))
+                    .execute(c)?;
+            }
+        }
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(study_id),
+            "candidates.imported",
+            Some(study_id),
+            serde_json::json!({ "rows": preview.rows.len() }),
+        )?;
+        let n = preview.rows.len();
+        Ok::<_, AppError>((preview, n))
+    })
+}
+
+/// Fields a researcher may correct on a candidate.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidatePatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub organisation: Option<String>,
+    pub strata: Option<BTreeMap<String, String>>,
+    pub source: Option<String>,
+    pub notes: Option<String>,
+}
+
+fn candidate_in_study(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+) -> AppResult<(Candidate, Study)> {
+    let cand: Candidate = candidates::table
+        .find(candidate_id)
+        .select(Candidate::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
+    let (study, _) = access(conn, researcher_id, &cand.study_id, Role::Researcher)?;
+    Ok((cand, study))
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+    patch: CandidatePatch,
+) -> AppResult<CandidateView> {
+    db::write(conn, |c| {
+        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id)?;
+        if cand.erased_at.is_some() {
+            return Err(AppError::Conflict(
+                "this candidate's identity was erased".into(),
+            ));
+        }
+        let strata = strata_of(c, &study.id)?;
+        let current = CandidateInput {
+            name: patch.name.unwrap_or(cand.name.clone()),
+            email: patch
+                .email
+                .unwrap_or(cand.email.clone().unwrap_or_default()),
+            organisation: patch.organisation.unwrap_or(cand.organisation.clone()),
+            strata: patch.strata.unwrap_or(strata_values(&cand)?),
+            source: patch.source.unwrap_or(cand.source.clone()),
+            referred_by: cand.referred_by.clone(),
+            notes: patch.notes.unwrap_or(cand.notes.clone()),
+        };
+        let data = current.validate(&strata, "")?;
+        if email_taken(c, &study.id, &data.email, Some(&cand.id))? {
+            return Err(Invalid::one(
+                "email",
+                format!("{} is already a candidate in this study", data.email),
+            )
+            .into());
+        }
+        let email_changed = cand.email.as_deref() != Some(data.email.as_str());
+        let mut updated = cand.clone();
+        updated.name = data.name;
+        updated.email = Some(data.email);
+        updated.organisation = data.organisation;
+        updated.strata = serde_json::to_string(&data.strata).expect("serialisable");
+        updated.source = data.source;
+        updated.notes = data.notes;
+        updated.updated_at = now();
+        if email_changed {
+            // A corrected address deserves a fresh delivery attempt.
+            updated.mail_failure = None;
+        }
+        diesel::update(candidates::table.find(&cand.id))
+            .set(&updated)
+            .execute(c)?;
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(&study.id),
+            "candidate.updated",
+            Some(&cand.id),
+            serde_json::json!({}),
+        )?;
+        let names = pseudonyms(c, &study.id)?;
+        view(updated, &names)
+    })
+}
+
+/// Takes a candidate out of the study. Their answers stay, under the pseudonym.
+pub fn withdraw(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+    reason: &str,
+) -> AppResult<CandidateView> {
+    let reason = text::block("reason", reason, 500)?;
+    db::write(conn, |c| {
+        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id)?;
+        if status_of(&cand) == Status::Withdrawn {
+            let names = pseudonyms(c, &study.id)?;
+            return view(cand, &names);
+        }
+        let reason = (!reason.is_empty()).then_some(reason.as_str());
+        transition(c, &cand, Status::Withdrawn, reason, researcher_id)?;
+        mark_panellist_withdrawn(c, &cand)?;
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(&study.id),
+            "candidate.withdrawn",
+            Some(&cand.id),
+            serde_json::json!({}),
+        )?;
+        let fresh = candidates::table
+            .find(&cand.id)
+            .select(Candidate::as_select())
+            .first(c)?;
+        let names = pseudonyms(c, &study.id)?;
+        view(fresh, &names)
+    })
+}
+
+pub fn mark_panellist_withdrawn(conn: &mut DbConn, cand: &Candidate) -> AppResult<()> {
+    if let Some(p) = &cand.panellist_id {
+        diesel::update(panellists::table.find(p))
+            .set(panellists::withdrawn_at.eq(now()))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A candidate with their history and messages.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CandidateDetail {
+    #[serde(flatten)]
+    pub candidate: CandidateView,
+    pub history: Vec<EventView>,
+    pub messages: Vec<MessageView>,
+    /// The candidate who referred this one, by name.
+    pub referred_by_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: Option<String>,
+    /// `participant`, `system`, or the id of the researcher.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+pub fn detail(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+) -> AppResult<CandidateDetail> {
+    let (cand, study) = candidate_in_study(conn, researcher_id, candidate_id)?;
+    let history = candidate_events::table
+        .filter(candidate_events::candidate_id.eq(&cand.id))
+        .order(candidate_events::at.asc())
+        .select(CandidateEvent::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|e| EventView {
+            from: e.from_status,
+            to: e.to_status,
+            reason: e.reason,
+            actor: e.actor,
+            at: utc(e.at),
+        })
+        .collect();
+    let messages = outbox::table
+        .filter(outbox::candidate_id.eq(&cand.id))
+        .order(outbox::created_at.asc())
+        .select(OutboxMessage::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(MessageView::from)
+        .collect();
+    let referred_by_name = match &cand.referred_by {
+        Some(r) => candidates::table
+            .find(r)
+            .select(candidates::name)
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    audit::record(
+        conn,
+        &researcher(researcher_id),
+        Some(&study.id),
+        "identity.viewed",
+        Some(&cand.id),
+        serde_json::json!({}),
+    )?;
+    let names = pseudonyms(conn, &study.id)?;
+    Ok(CandidateDetail {
+        candidate: view(cand, &names)?,
+        history,
+        messages,
+        referred_by_name,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invitations
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvitationResult {
+    /// Invitations written to the outbox.
+    pub queued: usize,
+    /// Candidates not invited, each with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Skipped {
+    pub candidate_id: String,
+    pub reason: String,
+}
+
+/// How long a recruitment link stays valid.
+pub const INVITATION_LINK_DAYS: i64 = 120;
+
+/// Invites the given candidates (those not yet invited, or who said no or did not answer and
+/// are invited again): status `invited` and the cover letter in the outbox, in one transaction.
+pub fn invite(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    researcher_id: &str,
+    study_id: &str,
+    candidate_ids: &[String],
+) -> AppResult<InvitationResult> {
+    if candidate_ids.is_empty() {
+        return Err(Invalid::one("candidate_ids", "name at least one candidate").into());
+    }
+    if candidate_ids.len() > 10_000 {
+        return Err(Invalid::one("candidate_ids", "at most 10000 at a time").into());
+    }
+    db::write(conn, |c| {
+        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        current_consent_text(c, &study)?;
+        let found: Vec<Candidate> = candidates::table
+            .filter(candidates::study_id.eq(study_id))
+            .filter(candidates::id.eq_any(candidate_ids))
+            .select(Candidate::as_select())
+            .load(c)?;
+        let by_id: HashMap<&str, &Candidate> = found.iter().map(|c| (c.id.as_str(), c)).collect();
+        let mut queued = 0;
+        let mut skipped = Vec::new();
+        let mut seen = HashSet::new();
+        for id in candidate_ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let Some(cand) = by_id.get(id.as_str()) else {
+                skipped.push(Skipped {
+                    candidate_id: id.clone(),
+                    reason: "not a candidate of this study".into(),
+                });
+                continue;
+            };
+            let status = status_of(cand);
+            let why_not = if cand.email.is_none() || cand.erased_at.is_some() {
+                Some("has no e-mail address".to_string())
+            } else if cand.mail_opt_out_at.is_some() {
+                Some("asked for no further e-mail".into())
+            } else if !status.can_become(Status::Invited) {
+                Some(format!("is {}", status.as_str()))
+            } else {
+                None
+            };
+            if let Some(reason) = why_not {
+                skipped.push(Skipped {
+                    candidate_id: id.clone(),
+                    reason,
+                });
+                continue;
+            }
+            transition(c, cand, Status::Invited, None, researcher_id)?;
+            diesel::update(candidates::table.find(&cand.id))
+                .set((
+                    candidates::invited_at.eq(now()),
+                    candidates::reminders_sent.eq(0),
+                ))
+                .execute(c)?;
+            let expires = Some(now() + chrono::Duration::days(INVITATION_LINK_DAYS));
+            enqueue_to_candidate(
+                c,
+                env,
+                &study,
+                cand,
+                Kind::Invitation,
+                &RoundFacts::default(),
+                None,
+                expires,
+            )?;
+            queued += 1;
+        }
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(study_id),
+            "candidates.invited",
+            Some(study_id),
+            serde_json::json!({ "queued": queued, "skipped": skipped.len() }),
+        )?;
+        Ok::<_, AppError>(InvitationResult { queued, skipped })
+    })
+}
+
+/// Reminders and "no reply", run by the worker: an invited candidate gets reminder k once
+/// `reminder_days[k]` days have passed since the invitation; `no_reply_after_days` after the
+/// last reminder the status becomes `no_reply`. Returns (reminders queued, marked no reply).
+pub fn run_recruitment_schedule(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    at: chrono::NaiveDateTime,
+) -> AppResult<(usize, usize)> {
+    let waiting: Vec<Candidate> = candidates::table
+        .filter(candidates::status.eq(Status::Invited.as_str()))
+        .filter(candidates::invited_at.is_not_null())
+        .select(Candidate::as_select())
+        .load(conn)?;
+    let mut reminded = 0;
+    let mut silent = 0;
+    let mut studies_cache: HashMap<String, (Study, Vec<i32>, i32)> = HashMap::new();
+    for cand in waiting {
+        if !studies_cache.contains_key(&cand.study_id) {
+            let study: Study = crate::db::schema::studies::table
+                .find(&cand.study_id)
+                .select(Study::as_select())
+                .first(conn)?;
+            let settings = super::studies::settings_of(&study)?;
+            studies_cache.insert(
+                cand.study_id.clone(),
+                (study, settings.reminder_days, settings.no_reply_after_days),
+            );
+        }
+        let (study, days, no_reply_after) = &studies_cache[&cand.study_id];
+        let invited_at = cand.invited_at.expect("filtered on");
+        let sent = cand.reminders_sent.max(0) as usize;
+        if let Some(day) = days.get(sent) {
+            if at >= invited_at + chrono::Duration::days(*day as i64) {
+                let n = sent + 1;
+                db::write(conn, |c| {
+                    // Claim the reminder by advancing the counter; another instance that read
+                    // the same row finds nothing to update and sends nothing.
+                    let claimed = diesel::update(
+                        candidates::table
+                            .filter(candidates::id.eq(&cand.id))
+                            .filter(candidates::status.eq(Status::Invited.as_str()))
+                            .filter(candidates::reminders_sent.eq(sent as i32)),
+                    )
+                    .set(candidates::reminders_sent.eq(n as i32))
+                    .execute(c)?;
+                    if claimed == 1 {
+                        let expires = Some(at + chrono::Duration::days(INVITATION_LINK_DAYS));
+                        let key = format!(
+                            "reminder:{}:{}:{n}",
+                            cand.id,
+                            invited_at.and_utc().timestamp()
+                        );
+                        if enqueue_to_candidate(
+                            c,
+                            env,
+                            study,
+                            &cand,
+                            Kind::Reminder,
+                            &RoundFacts::default(),
+                            Some(key),
+                            expires,
+                        )? {
+                            reminded += 1;
+                        }
+                    }
+                    Ok::<_, AppError>(())
+                })?;
+            }
+        } else {
+            let last_day = days.last().copied().unwrap_or(0) as i64;
+            if at >= invited_at + chrono::Duration::days(last_day + *no_reply_after as i64) {
+                let moved = db::write(conn, |c| {
+                    transition(c, &cand, Status::NoReply, None, "system")
+                })?;
+                if moved {
+                    silent += 1;
+                }
+            }
+        }
+    }
+    Ok((reminded, silent))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The recruitment overview
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Recruitment {
+    /// Candidates per status (every status present, zero included).
+    pub by_status: BTreeMap<String, i64>,
+    /// Per attribute and value: candidates per status.
+    pub by_stratum: Vec<StratumCounts>,
+    /// Declines grouped by the reason given.
+    pub decline_reasons: BTreeMap<String, i64>,
+    /// Who referred whom: the candidates nobody referred, each with those they referred.
+    pub referral_tree: Vec<ReferralNode>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StratumCounts {
+    pub key: String,
+    pub label: String,
+    pub values: Vec<ValueCounts>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ValueCounts {
+    pub value: String,
+    pub by_status: BTreeMap<String, i64>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReferralNode {
+    pub id: String,
+    pub name: String,
+    pub status: Status,
+    pub source: String,
+    #[schema(no_recursion)]
+    pub referred: Vec<ReferralNode>,
+}
+
+pub fn recruitment(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<Recruitment> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let cands = all_candidates(conn, study_id)?;
+    let defs = strata_of(conn, study_id)?;
+    let zero = || {
+        Status::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0i64))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut by_status = zero();
+    let mut decline_reasons = BTreeMap::new();
+    for c in &cands {
+        *by_status.entry(c.status.clone()).or_default() += 1;
+        if c.status == Status::Declined.as_str() {
+            let reason = c
+                .status_reason
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| "—".into());
+            *decline_reasons.entry(reason).or_default() += 1;
+        }
+    }
+    let mut by_stratum = Vec::new();
+    for s in &defs {
+        let mut values = Vec::new();
+        for v in s.values.iter().map(Some).chain([None]) {
+            let mut counts = zero();
+            let mut total = 0;
+            for c in &cands {
+                let vals = strata_values(c)?;
+                if vals.get(&s.key) == v {
+                    *counts.entry(c.status.clone()).or_default() += 1;
+                    total += 1;
+                }
+            }
+            if v.is_some() || total > 0 {
+                values.push(ValueCounts {
+                    value: v.cloned().unwrap_or_else(|| "—".into()),
+                    by_status: counts,
+                    total,
+                });
+            }
+        }
+        by_stratum.push(StratumCounts {
+            key: s.key.clone(),
+            label: s.label.clone(),
+            values,
+        });
+    }
+    Ok(Recruitment {
+        by_status,
+        by_stratum,
+        decline_reasons,
+        referral_tree: referral_tree(&cands),
+    })
+}
+
+fn referral_tree(cands: &[Candidate]) -> Vec<ReferralNode> {
+    let ids: HashSet<&str> = cands.iter().map(|c| c.id.as_str()).collect();
+    let mut children: HashMap<&str, Vec<&Candidate>> = HashMap::new();
+    let mut roots = Vec::new();
+    for c in cands {
+        match c
+            .referred_by
+            .as_deref()
+            .filter(|r| ids.contains(r) && *r != c.id)
+        {
+            Some(r) => children.entry(r).or_default().push(c),
+            None => roots.push(c),
+        }
+    }
+    fn build<'a>(
+        c: &'a Candidate,
+        children: &HashMap<&str, Vec<&'a Candidate>>,
+        depth: usize,
+    ) -> ReferralNode {
+        let referred = if depth > 50 {
+            Vec::new()
+        } else {
+            children
+                .get(c.id.as_str())
+                .map(|v| v.iter().map(|k| build(k, children, depth + 1)).collect())
+                .unwrap_or_default()
+        };
+        ReferralNode {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            status: status_of(c),
+            source: c.source.clone(),
+            referred,
+        }
+    }
+    roots.into_iter().map(|r| build(r, &children, 0)).collect()
+}
+
+/// Every message of a study, newest first.
+pub fn messages(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    limit: i64,
+) -> AppResult<Vec<MessageView>> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    Ok(outbox::table
+        .filter(outbox::study_id.eq(study_id))
+        .order(outbox::created_at.desc())
+        .limit(limit)
+        .select(OutboxMessage::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(MessageView::from)
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The study's own texts
+
+/// The consent text experts accept now; version 1 is written from the default on first use.
+pub fn current_consent_text(conn: &mut DbConn, study: &Study) -> AppResult<ConsentText> {
+    let found: Option<ConsentText> = consent_texts::table
+        .filter(consent_texts::study_id.eq(&study.id))
+        .order(consent_texts::version.desc())
+        .select(ConsentText::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(t) = found {
+        return Ok(t);
+    }
+    let lang = Language::from_stored(&study.language);
+    let text = ConsentText {
+        id: new_id(),
+        study_id: study.id.clone(),
+        version: 1,
+        language: lang.code().into(),
+        body: crate::web::render::text(lang.code(), "consent.default_text"),
+        created_by: None,
+        created_at: now(),
+    };
+    diesel::insert_into(consent_texts::table)
+        .values(&text)
+        .execute(conn)?;
+    Ok(text)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConsentTextView {
+    pub version: i32,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn consent_text(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<ConsentTextView> {
+    db::write(conn, |c| {
+        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let t = current_consent_text(c, &study)?;
+        Ok(ConsentTextView {
+            version: t.version,
+            body: t.body,
+            created_at: utc(t.created_at),
+        })
+    })
+}
+
+/// A new version of the consent text; earlier consents keep pointing at the version accepted.
+pub fn set_consent_text(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    body: &str,
+) -> AppResult<ConsentTextView> {
+    let body = text::block("body", body, 20_000)?;
+    if body.is_empty() {
+        return Err(Invalid::one("body", "must not be empty").into());
+    }
+    db::write(conn, |c| {
+        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let current = current_consent_text(c, &study)?;
+        if current.body == body {
+            return Ok(ConsentTextView {
+                version: current.version,
+                body: current.body,
+                created_at: utc(current.created_at),
+            });
+        }
+        let t = ConsentText {
+            id: new_id(),
+            study_id: study.id.clone(),
+            version: current.version + 1,
+            language: study.language.clone(),
+            body,
+            created_by: Some(researcher_id.into()),
+            created_at: now(),
+        };
+        diesel::insert_into(consent_texts::table)
+            .values(&t)
+            .execute(c)?;
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(study_id),
+            "consent_text.changed",
+            Some(&t.id),
+            serde_json::json!({ "version": t.version }),
+        )?;
+        Ok::<_, AppError>(ConsentTextView {
+            version: t.version,
+            body: t.body,
+            created_at: utc(t.created_at),
+        })
+    })
+}
+
+/// A study's letter for one kind of message: its own if set, else the default.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LetterView {
+    pub kind: Kind,
+    pub subject: String,
+    pub letter: String,
+    /// Whether this is the study's own text rather than the default.
+    pub custom: bool,
+}
+
+pub fn letter(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    researcher_id: &str,
+    study_id: &str,
+    kind: Kind,
+) -> AppResult<LetterView> {
+    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let lang = Language::from_stored(&study.language);
+    Ok(
+        match super::outbox::custom_letter(conn, study_id, kind, lang)? {
+            Some(c) => LetterView {
+                kind,
+                subject: c.subject,
+                letter: c.letter,
+                custom: true,
+            },
+            None => {
+                let d = env.templates.default_letter(lang, kind);
+                LetterView {
+                    kind,
+                    subject: d.subject,
+                    letter: d.letter,
+                    custom: false,
+                }
+            }
+        },
+    )
+}
+
+/// A preview of the message with the study's (proposed) letter and sample recipient values.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LetterPreview {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn preview_letter(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    researcher_id: &str,
+    study_id: &str,
+    kind: Kind,
+    custom: &CustomLetter,
+) -> AppResult<LetterPreview> {
+    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let lang = Language::from_stored(&study.language);
+    env.templates.check_custom(lang, kind, custom)?;
+    let mut ctx = crate::mail::templates::sample_context();
+    ctx.study = super::outbox::study_facts(&study);
+    let r = env
+        .templates
+        .render(lang, kind, &ctx, Some(custom))
+        .map_err(|e| Invalid::one("letter", e))?;
+    Ok(LetterPreview {
+        subject: r.subject,
+        text: r.text,
+        html: r.html,
+    })
+}
+
+/// Saves the study's own letter (checked first); `None` goes back to the default.
+pub fn set_letter(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    researcher_id: &str,
+    study_id: &str,
+    kind: Kind,
+    custom: Option<CustomLetter>,
+) -> AppResult<LetterView> {
+    db::write(conn, |c| {
+        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let lang = Language::from_stored(&study.language);
+        diesel::delete(email_templates::table.find((study_id, kind.name(), lang.code())))
+            .execute(c)?;
+        if let Some(custom) = &custom {
+            env.templates.check_custom(lang, kind, custom)?;
+            diesel::insert_into(email_templates::table)
+                .values(&EmailTemplate {
+                    study_id: study_id.into(),
+                    name: kind.name().into(),
+                    language: lang.code().into(),
+                    subject: custom.subject.trim().into(),
+                    body: custom.letter.trim().into(),
+                    updated_by: Some(researcher_id.into()),
+                    updated_at: now(),
+                })
+                .execute(c)?;
+        }
+        audit::record(
+            c,
+            &researcher(researcher_id),
+            Some(study_id),
+            "letter.changed",
+            Some(kind.name()),
+            serde_json::json!({ "custom": custom.is_some() }),
+        )?;
+        Ok::<_, AppError>(())
+    })?;
+    letter(conn, env, researcher_id, study_id, kind)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pseudonyms
+
+/// Gives an accepted candidate a pseudonym: a random free number, so pseudonyms do not follow
+/// the order of invitation or acceptance.
+pub fn assign_pseudonym(conn: &mut DbConn, cand: &Candidate) -> AppResult<Panellist> {
+    if let Some(p) = &cand.panellist_id {
+        return Ok(panellists::table
+            .find(p)
+            .select(Panellist::as_select())
+            .first(conn)?);
+    }
+    let used: HashSet<usize> = panellists::table
+        .filter(panellists::study_id.eq(&cand.study_id))
+        .select(panellists::pseudonym)
+        .load::<String>(conn)?
+        .iter()
+        .filter_map(|p| p.trim_start_matches('E').parse().ok())
+        .collect();
+    let candidates_in_study: i64 = candidates::table
+        .filter(candidates::study_id.eq(&cand.study_id))
+        .count()
+        .get_result(conn)?;
+    let pool = (candidates_in_study as usize)
+        .max(used.iter().max().copied().unwrap_or(0) + 1)
+        .max(used.len() + 1);
+    let free: Vec<usize> = (1..=pool).filter(|n| !used.contains(n)).collect();
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("random source: {e}")))?;
+    let n = free[(u64::from_le_bytes(r) % free.len() as u64) as usize];
+    let p = Panellist {
+        id: new_id(),
+        study_id: cand.study_id.clone(),
+        pseudonym: crate::domain::candidate::pseudonym(n),
+        created_at: now(),
+        withdrawn_at: None,
+    };
+    diesel::insert_into(panellists::table)
+        .values(&p)
+        .execute(conn)?;
+    diesel::update(candidates::table.find(&cand.id))
+        .set(candidates::panellist_id.eq(&p.id))
+        .execute(conn)?;
+    Ok(p)
+}
+
+/// Revokes every personal link of a candidate.
+pub fn revoke_links(conn: &mut DbConn, candidate_id: &str) -> AppResult<()> {
+    diesel::update(
+        participation_tokens::table
+            .filter(participation_tokens::candidate_id.eq(candidate_id))
+            .filter(participation_tokens::revoked_at.is_null()),
+    )
+    .set(participation_tokens::revoked_at.eq(now()))
+    .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! The outbox: messages are rendered and stored in the same transaction as the change that
+//! needs them, then delivered by the worker. Rows are claimed so that several server
+//! instances never deliver the same row at once; `dedup_key` makes "send this once" hold even
+//! when two instances decide to send the same scheduled message.
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::secret::{new_token, token_hash};
+use super::studies::utc;
+use super::{AppError, AppResult};
+use crate::db::models::{Candidate, EmailTemplate, OutboxMessage, ParticipationToken, Study};
+use crate::db::schema::{candidates, email_templates, outbox, participation_tokens};
+use crate::db::{DbConn, new_id, now};
+use crate::domain::Language;
+use crate::mail::templates::{CustomLetter, MailTemplates};
+use crate::mail::{Kind, MailContext, StudyFacts, new_message_id};
+
+/// What operations that send mail need: the templates and the base of every link.
+#[derive(Clone)]
+pub struct MailEnv {
+    pub templates: Arc<MailTemplates>,
+    pub public_url: String,
+}
+
+/// Round details for round messages.
+#[derive(Debug, Clone, Default)]
+pub struct RoundFacts {
+    pub round_id: Option<String>,
+    pub number: i32,
+    pub deadline: Option<NaiveDateTime>,
+    pub validation: bool,
+    pub rating: bool,
+}
+
+/// A new personal link for a candidate. Every message carries its own token; all of a
+/// candidate's tokens give the same access and are revoked together.
+pub fn issue_token(
+    conn: &mut DbConn,
+    candidate_id: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> AppResult<String> {
+    let raw = new_token();
+    diesel::insert_into(participation_tokens::table)
+        .values(&ParticipationToken {
+            id: new_id(),
+            candidate_id: candidate_id.into(),
+            token_hash: token_hash(&raw),
+            created_at: now(),
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .execute(conn)?;
+    Ok(raw)
+}
+
+pub fn custom_letter(
+    conn: &mut DbConn,
+    study_id: &str,
+    kind: Kind,
+    lang: Language,
+) -> AppResult<Option<CustomLetter>> {
+    Ok(email_templates::table
+        .find((study_id, kind.name(), lang.code()))
+        .select(EmailTemplate::as_select())
+        .first(conn)
+        .optional()?
+        .map(|t| CustomLetter {
+            subject: t.subject,
+            letter: t.body,
+        }))
+}
+
+pub fn study_facts(study: &Study) -> StudyFacts {
+    StudyFacts {
+        title: study.title.clone(),
+        purpose: study.purpose.clone(),
+        funder: study.funder.clone(),
+        contact: study.contact.clone(),
+    }
+}
+
+/// Renders and stores one message to a candidate, with a fresh personal link. Returns false
+/// (and stores nothing) when the candidate cannot be mailed (no address, opted out) or when a
+/// message with the same `dedup_key` already exists.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_to_candidate(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    study: &Study,
+    candidate: &Candidate,
+    kind: Kind,
+    round: &RoundFacts,
+    dedup_key: Option<String>,
+    link_expires_at: Option<NaiveDateTime>,
+) -> AppResult<bool> {
+    let Some(address) = candidate.email.clone() else {
+        return Ok(false);
+    };
+    if candidate.mail_opt_out_at.is_some() || candidate.erased_at.is_some() {
+        return Ok(false);
+    }
+    if let Some(key) = &dedup_key {
+        let exists: i64 = outbox::table
+            .filter(outbox::dedup_key.eq(key))
+            .count()
+            .get_result(conn)?;
+        if exists > 0 {
+            return Ok(false);
+        }
+    }
+    let lang = Language::from_stored(&study.language);
+    let token = issue_token(conn, &candidate.id, link_expires_at)?;
+    let base = env.public_url.trim_end_matches('/');
+    let ctx = MailContext {
+        study: study_facts(study),
+        name: candidate.name.clone(),
+        link: format!("{base}/p/{token}"),
+        unsubscribe_link: format!("{base}/p/{token}/unsubscribe"),
+        deadline: round
+            .deadline
+            .map(|d| crate::web::render::long_datetime(utc(d), lang.code()))
+            .unwrap_or_default(),
+        round_number: round.number,
+        validation: round.validation,
+        rating: round.rating,
+    };
+    let custom = custom_letter(conn, &study.id, kind, lang)?;
+    let rendered = env
+        .templates
+        .render(lang, kind, &ctx, custom.as_ref())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.name())))?;
+    let t = now();
+    let row = OutboxMessage {
+        id: new_id(),
+        study_id: Some(study.id.clone()),
+        candidate_id: Some(candidate.id.clone()),
+        round_id: round.round_id.clone(),
+        kind: kind.name().into(),
+        dedup_key,
+        recipient: Some(address),
+        subject: rendered.subject,
+        body_text: Some(rendered.text),
+        body_html: Some(rendered.html),
+        message_id: new_message_id(&env.public_url),
+        headers: serde_json::json!({ "List-Unsubscribe": ctx.unsubscribe_link }).to_string(),
+        state: "queued".into(),
+        attempts: 0,
+        next_attempt_at: t,
+        claimed_by: None,
+        claimed_until: None,
+        last_error: None,
+        created_at: t,
+        sent_at: None,
+    };
+    let inserted = match conn {
+        DbConn::Pg(c) => diesel::insert_into(outbox::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    if inserted == 0 {
+        diesel::delete(
+            participation_tokens::table
+                .filter(participation_tokens::token_hash.eq(token_hash(&token))),
+        )
+        .execute(conn)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Takes up to `limit` due messages for this worker, for `lease` long. On PostgreSQL rows
+/// another instance holds are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite, where there is one
+/// writer at a time, a conditional update claims them.
+pub fn claim(
+    conn: &mut DbConn,
+    worker: &str,
+    at: NaiveDateTime,
+    lease: Duration,
+    limit: i64,
+) -> AppResult<Vec<OutboxMessage>> {
+    let until = at + lease;
+    crate::db::write(conn, |c| {
+        // Messages whose worker died mid-delivery become due again once their lease ran out.
+        diesel::update(
+            outbox::table
+                .filter(outbox::state.eq("sending"))
+                .filter(outbox::claimed_until.lt(at)),
+        )
+        .set((
+            outbox::state.eq("queued"),
+            outbox::claimed_by.eq(None::<String>),
+        ))
+        .execute(c)?;
+        let ids: Vec<String> = match c {
+            DbConn::Pg(pg) => outbox::table
+                .filter(outbox::state.eq("queued"))
+                .filter(outbox::next_attempt_at.le(at))
+                .order(outbox::next_attempt_at.asc())
+                .limit(limit)
+                .select(outbox::id)
+                .for_update()
+                .skip_locked()
+                .load(pg)?,
+            DbConn::Sqlite(_) => outbox::table
+                .filter(outbox::state.eq("queued"))
+                .filter(outbox::next_attempt_at.le(at))
+                .order(outbox::next_attempt_at.asc())
+                .limit(limit)
+                .select(outbox::id)
+                .load(c)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(&ids))
+                .filter(outbox::state.eq("queued")),
+        )
+        .set((
+            outbox::state.eq("sending"),
+            outbox::claimed_by.eq(worker),
+            outbox::claimed_until.eq(until),
+        ))
+        .execute(c)?;
+        Ok::<_, AppError>(
+            outbox::table
+                .filter(outbox::id.eq_any(&ids))
+                .filter(outbox::claimed_by.eq(worker))
+                .filter(outbox::state.eq("sending"))
+                .select(OutboxMessage::as_select())
+                .load(c)?,
+        )
+    })
+}
+
+/// Delivered: the bodies (which hold personal links) are removed; subject and state stay.
+pub fn mark_sent(conn: &mut DbConn, id: &str, worker: &str) -> AppResult<()> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::claimed_by.eq(worker)),
+    )
+    .set((
+        outbox::state.eq("sent"),
+        outbox::sent_at.eq(now()),
+        outbox::body_text.eq(None::<String>),
+        outbox::body_html.eq(None::<String>),
+        outbox::claimed_until.eq(None::<NaiveDateTime>),
+        outbox::last_error.eq(None::<String>),
+        outbox::attempts.eq(outbox::attempts + 1),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A temporary failure: try again at `retry_at`, or give up after `max_attempts`.
+pub fn mark_retry(
+    conn: &mut DbConn,
+    message: &OutboxMessage,
+    worker: &str,
+    error: &str,
+    retry_at: NaiveDateTime,
+    max_attempts: i32,
+) -> AppResult<()> {
+    let attempts = message.attempts + 1;
+    if attempts >= max_attempts {
+        return mark_failed(
+            conn,
+            message,
+            worker,
+            &format!("gave up after {attempts} attempts: {error}"),
+            false,
+        );
+    }
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(&message.id))
+            .filter(outbox::claimed_by.eq(worker)),
+    )
+    .set((
+        outbox::state.eq("queued"),
+        outbox::attempts.eq(attempts),
+        outbox::next_attempt_at.eq(retry_at),
+        outbox::last_error.eq(error),
+        outbox::claimed_by.eq(None::<String>),
+        outbox::claimed_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Failed for good. A refused address is also recorded on the candidate for the researchers.
+pub fn mark_failed(
+    conn: &mut DbConn,
+    message: &OutboxMessage,
+    worker: &str,
+    error: &str,
+    address_refused: bool,
+) -> AppResult<()> {
+    crate::db::write(conn, |c| {
+        diesel::update(
+            outbox::table
+                .filter(outbox::id.eq(&message.id))
+                .filter(outbox::claimed_by.eq(worker)),
+        )
+        .set((
+            outbox::state.eq("failed"),
+            outbox::attempts.eq(message.attempts + 1),
+            outbox::last_error.eq(error),
+            outbox::body_text.eq(None::<String>),
+            outbox::body_html.eq(None::<String>),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(c)?;
+        if address_refused && let Some(cand) = &message.candidate_id {
+            diesel::update(candidates::table.find(cand))
+                .set(candidates::mail_failure.eq(error))
+                .execute(c)?;
+        }
+        Ok::<_, AppError>(())
+    })
+}
+
+/// When a failed delivery is next tried: doubling from `base`, capped at `max`.
+pub fn backoff(attempts: i32, base_seconds: i64, max_seconds: i64) -> Duration {
+    let exp = attempts.clamp(0, 30) as u32;
+    let secs = base_seconds
+        .saturating_mul(2i64.saturating_pow(exp))
+        .min(max_seconds);
+    Duration::seconds(secs.max(1))
+}
+
+/// A message as researchers see it: never its body.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub kind: String,
+    pub recipient: Option<String>,
+    pub subject: String,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<OutboxMessage> for MessageView {
+    fn from(m: OutboxMessage) -> Self {
+        MessageView {
+            id: m.id,
+            kind: m.kind,
+            recipient: m.recipient,
+            subject: m.subject,
+            state: m.state,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: utc(m.created_at),
+            sent_at: m.sent_at.map(utc),
+        }
+    }
+}
+
+/// Messages still waiting (queued or being sent), for health and metrics.
+pub fn pending(conn: &mut DbConn) -> AppResult<i64> {
+    Ok(outbox::table
+        .filter(outbox::state.eq_any(["queued", "sending"]))
+        .count()
+        .get_result(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0, 30, 3600), Duration::seconds(30));
+        assert_eq!(backoff(1, 30, 3600), Duration::seconds(60));
+        assert_eq!(backoff(3, 30, 3600), Duration::seconds(240));
+        assert_eq!(backoff(20, 30, 3600), Duration::seconds(3600));
+        assert_eq!(backoff(99, 30, 3600), Duration::seconds(3600));
+    }
+}

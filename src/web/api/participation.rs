@@ -1,0 +1,172 @@
+//! The expert's side of the API: the token in their link is their only credential.
+
+use actix_web::{HttpRequest, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::domain::Language;
+use crate::domain::candidate::Status;
+use crate::ops::participation::{self, ConsentAnswer, Participant};
+use crate::ops::studies::utc;
+use crate::ops::{AppError, AppResult};
+use crate::web::AppState;
+use crate::web::auth::client_address;
+use crate::web::error::{ApiResult, ErrorBody};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(me)
+        .service(consent)
+        .service(withdraw)
+        .service(unsubscribe);
+}
+
+/// Resolves a personal link, counting failures per client address so links cannot be found by
+/// trying; too many failures answer 429 before any lookup.
+pub async fn participant(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+) -> AppResult<Participant> {
+    let address = client_address(req, state.settings.security.trust_forwarded_for);
+    if state.link_guesses.is_blocked(&address) {
+        return Err(AppError::TooManyRequests(
+            "too many unknown links from this address; wait a minute".into(),
+        ));
+    }
+    match state.db(move |c| participation::resolve(c, &token)).await? {
+        Some(p) => Ok(p),
+        None => {
+            state.link_guesses.record_miss(&address);
+            Err(AppError::NotFound)
+        }
+    }
+}
+
+/// What an expert sees of their own participation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ParticipationView {
+    pub study: StudySummary,
+    pub status: Status,
+    /// The consent text to accept, with its version.
+    pub consent_text: String,
+    pub consent_version: i32,
+    /// When they gave consent, if they did.
+    pub consented_at: Option<DateTime<Utc>>,
+    pub mail_opt_out: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StudySummary {
+    pub title: String,
+    pub purpose: String,
+    pub funder: String,
+    pub contact: String,
+    pub language: Language,
+}
+
+/// The expert's own participation: the study, their status, the consent text.
+#[utoipa::path(tag = "participation", responses(
+    (status = 200, body = ParticipationView), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[get("/api/v1/participation/{token}")]
+pub async fn me(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ParticipationView>> {
+    let p = participant(&state, &req, path.into_inner()).await?;
+    let p2 = p.clone();
+    let (current, accepted) = state
+        .db(move |c| participation::consent_texts(c, &p2))
+        .await?;
+    Ok(web::Json(ParticipationView {
+        study: StudySummary {
+            title: p.study.title.clone(),
+            purpose: p.study.purpose.clone(),
+            funder: p.study.funder.clone(),
+            contact: p.study.contact.clone(),
+            language: Language::from_stored(&p.study.language),
+        },
+        status: p.status(),
+        consent_text: current.body,
+        consent_version: current.version,
+        consented_at: accepted.map(|(_, at)| utc(at)),
+        mail_opt_out: p.candidate.mail_opt_out_at.is_some(),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    pub status: Status,
+}
+
+/// Accepts (`{accept: true}`: written consent with the text's version and the time) or declines
+/// (`{accept: false, reason, referral: {name, email, organisation}}`). Repeating the same answer
+/// changes nothing.
+#[utoipa::path(tag = "participation", request_body = ConsentAnswer, responses(
+    (status = 200, body = StatusView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[post("/api/v1/participation/{token}/consent")]
+pub async fn consent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ConsentAnswer>,
+) -> ApiResult<web::Json<StatusView>> {
+    let token = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    let env = state.mail.clone();
+    let answer = body.into_inner();
+    let status = state
+        .db(move |c| participation::answer(c, &env, &token, answer))
+        .await?;
+    state.wake_worker();
+    Ok(web::Json(StatusView { status }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Leaves the panel. Answers already given stay under the pseudonym.
+#[utoipa::path(tag = "participation", request_body = WithdrawBody, responses(
+    (status = 200, body = StatusView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[post("/api/v1/participation/{token}/withdraw")]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<WithdrawBody>,
+) -> ApiResult<web::Json<StatusView>> {
+    let token = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    let reason = body.into_inner().reason;
+    let status = state
+        .db(move |c| participation::withdraw(c, &token, &reason))
+        .await?;
+    Ok(web::Json(StatusView { status }))
+}
+
+/// No further e-mail about the study (an open invitation counts as declined).
+#[utoipa::path(tag = "participation", responses(
+    (status = 204, description = "Done"), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[post("/api/v1/participation/{token}/unsubscribe")]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult<actix_web::HttpResponse> {
+    let token = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    state
+        .db(move |c| participation::unsubscribe(c, &token))
+        .await?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}

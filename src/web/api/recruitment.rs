@@ -1,0 +1,422 @@
+//! Recruitment through the API: panel attributes, candidates, CSV import, invitations, the
+//! overview, messages, and the study's own letters and consent text.
+
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::domain::candidate::{CandidateInput, Stratum};
+use crate::domain::csv_import::Preview;
+use crate::mail::Kind;
+use crate::mail::templates::CustomLetter;
+use crate::ops::AppError;
+use crate::ops::candidates::{
+    self, CandidateDetail, CandidatePatch, CandidateView, ConsentTextView, InvitationResult,
+    LetterPreview, LetterView, Recruitment,
+};
+use crate::ops::outbox::MessageView;
+use crate::web::AppState;
+use crate::web::auth::ApiResearcher;
+use crate::web::error::{ApiError, ApiResult, ErrorBody};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_strata)
+        .service(put_strata)
+        .service(add_candidate)
+        .service(list_candidates)
+        .service(import_candidates)
+        .service(get_candidate)
+        .service(patch_candidate)
+        .service(withdraw_candidate)
+        .service(invite)
+        .service(recruitment)
+        .service(messages)
+        .service(get_consent_text)
+        .service(put_consent_text)
+        .service(get_letter)
+        .service(put_letter)
+        .service(delete_letter)
+        .service(preview_letter);
+}
+
+/// The study's panel attributes (strata).
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Vec<Stratum>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/strata")]
+pub async fn get_strata(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<Stratum>>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::get_strata(c, &id, &study))
+            .await?,
+    ))
+}
+
+/// Replaces the panel attributes: `[{key, label, values: [...]}]`. A value still used by a
+/// candidate cannot be removed.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = Vec<Stratum>, responses(
+    (status = 200, body = Vec<Stratum>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[put("/api/v1/studies/{study}/strata")]
+pub async fn put_strata(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<Vec<Stratum>>,
+) -> ApiResult<web::Json<Vec<Stratum>>> {
+    let (id, study, strata) = (who.0.id, path.into_inner(), body.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::set_strata(c, &id, &study, strata))
+            .await?,
+    ))
+}
+
+/// Adds a candidate: `name`, `email`, `organisation`, `strata: {key: value}`, `source`,
+/// `referred_by` (another candidate's id).
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = CandidateInput, responses(
+    (status = 201, body = CandidateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/studies/{study}/candidates")]
+pub async fn add_candidate(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<CandidateInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let cand = state
+        .db(move |c| candidates::add(c, &id, &study, input))
+        .await?;
+    Ok(HttpResponse::Created().json(cand))
+}
+
+/// Every candidate with `status` and, once accepted, `pseudonym`. Viewing is logged.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Vec<CandidateView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/candidates")]
+pub async fn list_candidates(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<CandidateView>>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| candidates::list(c, &id, &study)).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ImportQuery {
+    /// Only read the file and report each row's problems; save nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Imports candidates from a CSV file sent as the body (`text/csv`): UTF-8 or Windows-1252,
+/// `;` or `,` separated, a header line with `name`, `email` and optionally `organisation`,
+/// `source`, `notes`, `referred_by` (an e-mail) and the study's attribute keys or labels.
+/// Every row is checked first: with any problem nothing is saved (422 with the preview).
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"), responses(
+    (status = 200, description = "Dry run: the preview", body = Preview),
+    (status = 201, description = "Saved: the preview of what was saved", body = Preview),
+    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 422, description = "Problems in the file or its rows; nothing was saved", body = Preview),
+))]
+#[post("/api/v1/studies/{study}/candidates/import")]
+pub async fn import_candidates(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    q: web::Query<ImportQuery>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let (id, study) = (who.0.id, path.into_inner());
+    let bytes = body.to_vec();
+    if q.dry_run {
+        let preview = state
+            .db(move |c| candidates::import_preview(c, &id, &study, &bytes))
+            .await?;
+        return Ok(HttpResponse::Ok().json(preview));
+    }
+    let (preview, saved) = state
+        .db(move |c| candidates::import(c, &id, &study, &bytes))
+        .await?;
+    if saved == 0 {
+        return Ok(HttpResponse::UnprocessableEntity().json(preview));
+    }
+    Ok(HttpResponse::Created().json(preview))
+}
+
+/// One candidate with their status history and messages. Viewing is logged.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = CandidateDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/candidates/{candidate}")]
+pub async fn get_candidate(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<CandidateDetail>> {
+    let (id, cand) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| candidates::detail(c, &id, &cand)).await?,
+    ))
+}
+
+/// Corrects a candidate's details.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = CandidatePatch, responses(
+    (status = 200, body = CandidateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[patch("/api/v1/candidates/{candidate}")]
+pub async fn patch_candidate(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<CandidatePatch>,
+) -> ApiResult<web::Json<CandidateView>> {
+    let (id, cand, patch) = (who.0.id, path.into_inner(), body.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::update(c, &id, &cand, patch))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawInput {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Takes a candidate out of the study; answers already given stay under the pseudonym.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = WithdrawInput, responses(
+    (status = 200, body = CandidateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+))]
+#[post("/api/v1/candidates/{candidate}/withdraw")]
+pub async fn withdraw_candidate(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<WithdrawInput>,
+) -> ApiResult<web::Json<CandidateView>> {
+    let (id, cand, reason) = (who.0.id, path.into_inner(), body.into_inner().reason);
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::withdraw(c, &id, &cand, &reason))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationInput {
+    pub candidate_ids: Vec<String>,
+}
+
+/// Queues invitation e-mails (the study's cover letter with each candidate's personal link).
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = InvitationInput, responses(
+    (status = 202, body = InvitationResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/studies/{study}/invitations")]
+pub async fn invite(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<InvitationInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, ids) = (who.0.id, path.into_inner(), body.into_inner().candidate_ids);
+    let env = state.mail.clone();
+    let result = state
+        .db(move |c| candidates::invite(c, &env, &id, &study, &ids))
+        .await?;
+    state.wake_worker();
+    Ok(HttpResponse::Accepted().json(result))
+}
+
+/// Recruitment at a glance: counts per status and per attribute value, decline reasons, and
+/// the referral tree.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Recruitment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/recruitment")]
+pub async fn recruitment(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Recruitment>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::recruitment(c, &id, &study))
+            .await?,
+    ))
+}
+
+/// The study's messages with their delivery state (never their bodies), newest first.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Vec<MessageView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/messages")]
+pub async fn messages(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<MessageView>>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::messages(c, &id, &study, 1000))
+            .await?,
+    ))
+}
+
+/// The consent text experts accept (its current version).
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = ConsentTextView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/consent-text")]
+pub async fn get_consent_text(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ConsentTextView>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::consent_text(c, &id, &study))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentTextInput {
+    pub body: String,
+}
+
+/// Writes a new version of the consent text; consents already given keep their version.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = ConsentTextInput, responses(
+    (status = 200, body = ConsentTextView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[put("/api/v1/studies/{study}/consent-text")]
+pub async fn put_consent_text(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<ConsentTextInput>,
+) -> ApiResult<web::Json<ConsentTextView>> {
+    let (id, study, text) = (who.0.id, path.into_inner(), body.into_inner().body);
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::set_consent_text(c, &id, &study, &text))
+            .await?,
+    ))
+}
+
+fn kind(name: &str) -> Result<Kind, ApiError> {
+    Kind::parse(name).ok_or(ApiError(AppError::NotFound))
+}
+
+/// The study's letter for one kind of message (`invitation`, `reminder`, `confirmation`,
+/// `round_invitation`, `round_reminder`, `round_extended`): its own, or the default.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = LetterView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/letters/{kind}")]
+pub async fn get_letter(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+) -> ApiResult<web::Json<LetterView>> {
+    let (study, k) = path.into_inner();
+    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::letter(c, &env, &id, &study, k))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LetterInput {
+    /// The subject line; may use `{{ study.title }}` and the other names of the letter.
+    pub subject: String,
+    /// The letter in plain text. Names in double braces are filled in per recipient:
+    /// `{{ name }}`, `{{ deadline }}`, `{{ round_number }}`, `{{ study.title }}`,
+    /// `{{ study.purpose }}`, `{{ study.funder }}`, `{{ study.contact }}`. The personal link
+    /// and the footer are added below it.
+    pub letter: String,
+}
+
+/// Sets the study's own letter (checked by rendering it first).
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = LetterInput, responses(
+    (status = 200, body = LetterView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[put("/api/v1/studies/{study}/letters/{kind}")]
+pub async fn put_letter(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+    body: web::Json<LetterInput>,
+) -> ApiResult<web::Json<LetterView>> {
+    let (study, k) = path.into_inner();
+    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    let LetterInput { subject, letter } = body.into_inner();
+    let custom = CustomLetter { subject, letter };
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::set_letter(c, &env, &id, &study, k, Some(custom)))
+            .await?,
+    ))
+}
+
+/// Goes back to the default letter.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = LetterView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[delete("/api/v1/studies/{study}/letters/{kind}")]
+pub async fn delete_letter(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+) -> ApiResult<web::Json<LetterView>> {
+    let (study, k) = path.into_inner();
+    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::set_letter(c, &env, &id, &study, k, None))
+            .await?,
+    ))
+}
+
+/// Renders a proposed letter as the message would look, with sample recipient values.
+#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = LetterInput, responses(
+    (status = 200, body = LetterPreview), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/studies/{study}/letters/{kind}/preview")]
+pub async fn preview_letter(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+    body: web::Json<LetterInput>,
+) -> ApiResult<web::Json<LetterPreview>> {
+    let (study, k) = path.into_inner();
+    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    let LetterInput { subject, letter } = body.into_inner();
+    let custom = CustomLetter { subject, letter };
+    Ok(web::Json(
+        state
+            .db(move |c| candidates::preview_letter(c, &env, &id, &study, k, &custom))
+            .await?,
+    ))
+}

@@ -1,0 +1,812 @@
+//! Recruitment pages: the overview with the candidate list and invitations, adding and importing
+//! candidates, a candidate's page, the panel attributes, the study's letters and consent text,
+//! and the message log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::{InLang, PageError, PageResult, field_errors, page, page_with_status, serde_value};
+use crate::domain::Invalid;
+use crate::domain::candidate::{CandidateInput, Stratum};
+use crate::mail::Kind;
+use crate::mail::templates::CustomLetter;
+use crate::ops::AppError;
+use crate::ops::candidates::{self, CandidatePatch};
+use crate::ops::studies;
+use crate::web::auth::{CSRF_FIELD, CsrfForm, PageResearcher, same_secret};
+use crate::web::{AppState, see_other};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(overview)
+        .service(invite)
+        .service(new_candidate_form)
+        .service(new_candidate)
+        .service(import_form)
+        .service(import)
+        .service(candidate_page)
+        .service(update_candidate)
+        .service(withdraw_candidate)
+        .service(strata_form)
+        .service(save_strata)
+        .service(letters)
+        .service(letter_form)
+        .service(save_letter)
+        .service(consent_form)
+        .service(save_consent)
+        .service(messages);
+}
+
+#[get("/studies/{study}/recruitment")]
+async fn overview(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    overview_page(&state, &who, path.into_inner(), None).await
+}
+
+async fn overview_page(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: String,
+    notice: Option<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let (study, recruitment, list, strata) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::recruitment(c, &id, &study_id)?,
+                candidates::list(c, &id, &study_id)?,
+                candidates::strata_of(c, &study_id)?,
+            ))
+        })
+        .await
+        .lang(who)?;
+    page(
+        who,
+        "recruitment.html",
+        minijinja::context! {
+            study => serde_value(&study), recruitment => serde_value(&recruitment),
+            candidates => serde_value(&list), strata => serde_value(&strata),
+            statuses => ["identified", "invited", "accepted", "declined", "no_reply", "withdrawn"],
+            notice => notice, tab => "recruitment",
+        },
+    )
+}
+
+#[post("/studies/{study}/invitations")]
+async fn invite(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
+    let study_id = path.into_inner();
+    let ids: Vec<String> = f
+        .form
+        .iter()
+        .filter(|(k, _)| k == "candidate_ids")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let (id, sid, env) = (
+        f.who.researcher.id.clone(),
+        study_id.clone(),
+        state.mail.clone(),
+    );
+    let notice = match state
+        .db(move |c| candidates::invite(c, &env, &id, &sid, &ids))
+        .await
+    {
+        Ok(r) => {
+            state.wake_worker();
+            let mut s = crate::web::render::text_with(
+                f.who.lang(),
+                "recruitment.invited",
+                &[("n", r.queued.to_string())],
+            );
+            if !r.skipped.is_empty() {
+                s.push(' ');
+                s.push_str(&crate::web::render::text_with(
+                    f.who.lang(),
+                    "recruitment.skipped",
+                    &[("n", r.skipped.len().to_string())],
+                ));
+            }
+            s
+        }
+        Err(AppError::Invalid(inv)) => inv.to_string(),
+        Err(e) => return Err(e).lang(&f.who),
+    };
+    overview_page(&state, &f.who, study_id, Some(notice)).await
+}
+
+fn empty_candidate_form() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+async fn candidate_form_page(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: String,
+    status: StatusCode,
+    form: BTreeMap<String, String>,
+    errors: Option<&Invalid>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let (study, strata, list) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::strata_of(c, &study_id)?,
+                candidates::list(c, &id, &study_id)?,
+            ))
+        })
+        .await
+        .lang(who)?;
+    let referrers: Vec<_> = list
+        .iter()
+        .map(|c| minijinja::context! { id => c.id.clone(), name => c.name.clone() })
+        .collect();
+    page_with_status(
+        who,
+        status,
+        "candidate_new.html",
+        minijinja::context! {
+            study => serde_value(&study), strata => serde_value(&strata), referrers => referrers,
+            form => serde_value(&form), errors => errors.map(field_errors).unwrap_or_default(), tab => "recruitment",
+        },
+    )
+}
+
+#[get("/studies/{study}/candidates/new")]
+async fn new_candidate_form(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    candidate_form_page(
+        &state,
+        &who,
+        path.into_inner(),
+        StatusCode::OK,
+        empty_candidate_form(),
+        None,
+    )
+    .await
+}
+
+/// Candidate fields from a form: the fixed ones, and `strata.KEY` for each attribute.
+fn candidate_input(form: &BTreeMap<String, String>) -> CandidateInput {
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    CandidateInput {
+        name: get("name"),
+        email: get("email"),
+        organisation: get("organisation"),
+        strata: form
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("strata.")
+                    .map(|k| (k.to_string(), v.clone()))
+            })
+            .collect(),
+        source: get("source"),
+        referred_by: form.get("referred_by").cloned().filter(|v| !v.is_empty()),
+        notes: get("notes"),
+    }
+}
+
+#[post("/studies/{study}/candidates/new")]
+async fn new_candidate(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<BTreeMap<String, String>>,
+) -> PageResult {
+    let study_id = path.into_inner();
+    let input = candidate_input(&f.form);
+    let (id, sid) = (f.who.researcher.id.clone(), study_id.clone());
+    match state
+        .db(move |c| candidates::add(c, &id, &sid, input))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/recruitment"))),
+        Err(AppError::Invalid(inv)) => {
+            candidate_form_page(
+                &state,
+                &f.who,
+                study_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                f.form.clone(),
+                Some(&inv),
+            )
+            .await
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[get("/studies/{study}/candidates/import")]
+async fn import_form(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let (study, strata) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::strata_of(c, &study_id)?,
+            ))
+        })
+        .await
+        .lang(&who)?;
+    page(
+        &who,
+        "candidates_import.html",
+        minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), csv => "", tab => "recruitment" },
+    )
+}
+
+/// Reads a multipart form (a file and text fields) up to `limit` bytes in all.
+async fn read_multipart(
+    mut payload: Multipart,
+    limit: usize,
+) -> Result<HashMap<String, Vec<u8>>, AppError> {
+    let mut fields = HashMap::new();
+    let mut total = 0usize;
+    while let Some(field) = payload.next().await {
+        let mut field = field
+            .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk
+                .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(Invalid::one(
+                    "file",
+                    format!("the upload is larger than {} MB", limit / 1024 / 1024),
+                )
+                .into());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        fields.insert(name, data);
+    }
+    Ok(fields)
+}
+
+/// The import: a pasted text or an uploaded file; `action` is `preview` or `save`.
+#[post("/studies/{study}/candidates/import")]
+async fn import(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+    payload: Multipart,
+) -> PageResult {
+    let study_id = path.into_inner();
+    let fields = read_multipart(payload, crate::domain::csv_import::MAX_BYTES + 64 * 1024)
+        .await
+        .lang(&who)?;
+    let text_of = |k: &str| {
+        fields
+            .get(k)
+            .map(|v| String::from_utf8_lossy(v).to_string())
+            .unwrap_or_default()
+    };
+    if !same_secret(&text_of(CSRF_FIELD), &who.csrf) {
+        return Err(
+            PageError::from(AppError::Forbidden(crate::web::render::text(
+                who.lang(),
+                "error.csrf",
+            )))
+            .in_lang(who.lang()),
+        );
+    }
+    let file = fields.get("file").filter(|f| !f.is_empty()).cloned();
+    let bytes = file.unwrap_or_else(|| fields.get("csv").cloned().unwrap_or_default());
+    let save = text_of("action") == "save";
+    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let b = bytes.clone();
+    let result = if save {
+        state
+            .db(move |c| candidates::import(c, &id, &sid, &b))
+            .await
+    } else {
+        state
+            .db(move |c| candidates::import_preview(c, &id, &sid, &b).map(|p| (p, 0)))
+            .await
+    };
+    let (preview, saved, file_errors) = match result {
+        Ok((p, n)) => (Some(p), n, None),
+        Err(AppError::Invalid(inv)) => (None, 0, Some(inv)),
+        Err(e) => return Err(e).lang(&who),
+    };
+    if saved > 0 {
+        let notice = crate::web::render::text_with(
+            who.lang(),
+            "recruitment.imported",
+            &[("n", saved.to_string())],
+        );
+        return overview_page(&state, &who, study_id, Some(notice)).await;
+    }
+    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let (study, strata) = state
+        .db(move |c| Ok((studies::get(c, &id, &sid)?, candidates::strata_of(c, &sid)?)))
+        .await
+        .lang(&who)?;
+    let status = if file_errors.is_some() || (save && preview.is_some()) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    // The text goes back into the form so "save" sends exactly what was previewed.
+    let csv_text = match std::str::from_utf8(&bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode(&bytes).0.into_owned(),
+    };
+    page_with_status(
+        &who,
+        status,
+        "candidates_import.html",
+        minijinja::context! {
+            study => serde_value(&study), strata => serde_value(&strata), csv => csv_text,
+            preview => preview.as_ref().map(serde_value), errors => file_errors.as_ref().map(field_errors).unwrap_or_default(),
+            tab => "recruitment",
+        },
+    )
+}
+
+async fn candidate_detail_page(
+    state: &AppState,
+    who: &PageResearcher,
+    candidate_id: String,
+    status: StatusCode,
+    errors: Option<&Invalid>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let detail = state
+        .db({
+            let id = id.clone();
+            move |c| candidates::detail(c, &id, &candidate_id)
+        })
+        .await
+        .lang(who)?;
+    let study_id = detail_study(state, who, &detail.candidate.id).await?;
+    let (study, strata) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::strata_of(c, &study_id)?,
+            ))
+        })
+        .await
+        .lang(who)?;
+    page_with_status(
+        who,
+        status,
+        "candidate.html",
+        minijinja::context! {
+            study => serde_value(&study), strata => serde_value(&strata), c => serde_value(&detail),
+            errors => errors.map(field_errors).unwrap_or_default(), tab => "recruitment",
+        },
+    )
+}
+
+async fn detail_study(
+    state: &AppState,
+    who: &PageResearcher,
+    candidate_id: &str,
+) -> Result<String, PageError> {
+    let cid = candidate_id.to_string();
+    state
+        .db(move |c| {
+            use diesel::prelude::*;
+            Ok(crate::db::schema::candidates::table
+                .find(&cid)
+                .select(crate::db::schema::candidates::study_id)
+                .first::<String>(c)?)
+        })
+        .await
+        .lang(who)
+}
+
+#[get("/candidates/{candidate}")]
+async fn candidate_page(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    candidate_detail_page(&state, &who, path.into_inner(), StatusCode::OK, None).await
+}
+
+#[post("/candidates/{candidate}")]
+async fn update_candidate(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<BTreeMap<String, String>>,
+) -> PageResult {
+    let cand = path.into_inner();
+    let input = candidate_input(&f.form);
+    let patch = CandidatePatch {
+        name: Some(input.name),
+        email: Some(input.email),
+        organisation: Some(input.organisation),
+        strata: Some(input.strata),
+        source: Some(input.source),
+        notes: Some(input.notes),
+    };
+    let (id, cid) = (f.who.researcher.id.clone(), cand.clone());
+    match state
+        .db(move |c| candidates::update(c, &id, &cid, patch))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/candidates/{cand}"))),
+        Err(AppError::Invalid(inv)) => {
+            candidate_detail_page(
+                &state,
+                &f.who,
+                cand,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&inv),
+            )
+            .await
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+}
+
+#[post("/candidates/{candidate}/withdraw")]
+async fn withdraw_candidate(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<ReasonForm>,
+) -> PageResult {
+    let cand = path.into_inner();
+    let (id, cid, reason) = (
+        f.who.researcher.id.clone(),
+        cand.clone(),
+        f.form.reason.clone(),
+    );
+    state
+        .db(move |c| candidates::withdraw(c, &id, &cid, &reason))
+        .await
+        .lang(&f.who)?;
+    Ok(see_other(&format!("/candidates/{cand}")))
+}
+
+#[get("/studies/{study}/strata")]
+async fn strata_form(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let (study, strata) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::strata_of(c, &study_id)?,
+            ))
+        })
+        .await
+        .lang(&who)?;
+    let rows = strata_rows(&strata);
+    page(
+        &who,
+        "study_strata.html",
+        minijinja::context! { study => serde_value(&study), rows => rows, errors => minijinja::context! {}, tab => "recruitment" },
+    )
+}
+
+fn strata_rows(strata: &[Stratum]) -> Vec<minijinja::Value> {
+    strata
+        .iter()
+        .map(|s| minijinja::context! { key => s.key.clone(), label => s.label.clone(), values => s.values.join("\n") })
+        .chain(std::iter::once(minijinja::context! { key => "", label => "", values => "" }))
+        .collect()
+}
+
+#[post("/studies/{study}/strata")]
+async fn save_strata(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
+    let study_id = path.into_inner();
+    // Rows arrive as key[i], label[i], values[i]; a row with an empty key is dropped.
+    let mut rows: BTreeMap<usize, Stratum> = BTreeMap::new();
+    for (k, v) in &f.form {
+        let Some((field, i)) = k.split_once('.') else {
+            continue;
+        };
+        let Ok(i) = i.parse::<usize>() else { continue };
+        let row = rows.entry(i).or_insert_with(|| Stratum {
+            key: String::new(),
+            label: String::new(),
+            values: Vec::new(),
+        });
+        match field {
+            "key" => row.key = v.trim().to_string(),
+            "label" => row.label = v.clone(),
+            "values" => {
+                row.values = v
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    let strata: Vec<Stratum> = rows.into_values().filter(|s| !s.key.is_empty()).collect();
+    let (id, sid, input) = (
+        f.who.researcher.id.clone(),
+        study_id.clone(),
+        strata.clone(),
+    );
+    match state
+        .db(move |c| candidates::set_strata(c, &id, &sid, input))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/recruitment"))),
+        Err(AppError::Invalid(inv)) => {
+            let id = f.who.researcher.id.clone();
+            let study = state
+                .db(move |c| studies::get(c, &id, &study_id))
+                .await
+                .lang(&f.who)?;
+            page_with_status(
+                &f.who,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "study_strata.html",
+                minijinja::context! { study => serde_value(&study), rows => strata_rows(&strata), errors => field_errors(&inv), tab => "recruitment" },
+            )
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[get("/studies/{study}/letters")]
+async fn letters(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let env = state.mail.clone();
+    let (study, list, consent) = state
+        .db(move |c| {
+            let study = studies::get(c, &id, &study_id)?;
+            let list = Kind::ALL
+                .iter()
+                .map(|k| candidates::letter(c, &env, &id, &study_id, *k))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((study, list, candidates::consent_text(c, &id, &study_id)?))
+        })
+        .await
+        .lang(&who)?;
+    page(
+        &who,
+        "study_letters.html",
+        minijinja::context! { study => serde_value(&study), letters => serde_value(&list), consent => serde_value(&consent), tab => "letters" },
+    )
+}
+
+fn kind_or_404(name: &str) -> Result<Kind, PageError> {
+    Kind::parse(name).ok_or(PageError::from(AppError::NotFound))
+}
+
+#[get("/studies/{study}/letters/{kind}")]
+async fn letter_form(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<(String, String)>,
+) -> PageResult {
+    let (study_id, kind) = path.into_inner();
+    let kind = kind_or_404(&kind)?;
+    let id = who.researcher.id.clone();
+    let env = state.mail.clone();
+    let (study, letter) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::letter(c, &env, &id, &study_id, kind)?,
+            ))
+        })
+        .await
+        .lang(&who)?;
+    page(
+        &who,
+        "study_letter.html",
+        minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => minijinja::context! {}, saved => false, tab => "letters" },
+    )
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct LetterForm {
+    subject: String,
+    letter: String,
+    action: String,
+}
+
+#[post("/studies/{study}/letters/{kind}")]
+async fn save_letter(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    f: CsrfForm<LetterForm>,
+) -> PageResult {
+    let (study_id, kind) = path.into_inner();
+    let kind = kind_or_404(&kind)?;
+    let id = f.who.researcher.id.clone();
+    let env = state.mail.clone();
+    let custom = CustomLetter {
+        subject: f.form.subject.clone(),
+        letter: f.form.letter.clone(),
+    };
+    let action = f.form.action.clone();
+    let sid = study_id.clone();
+    let result = state
+        .db(move |c| {
+            let study = studies::get(c, &id, &sid)?;
+            match action.as_str() {
+                "save" => {
+                    let l = candidates::set_letter(c, &env, &id, &sid, kind, Some(custom))?;
+                    Ok((study, l, None, true))
+                }
+                "reset" => {
+                    let l = candidates::set_letter(c, &env, &id, &sid, kind, None)?;
+                    Ok((study, l, None, true))
+                }
+                _ => {
+                    let p = candidates::preview_letter(c, &env, &id, &sid, kind, &custom)?;
+                    let l = candidates::LetterView {
+                        kind,
+                        subject: custom.subject.clone(),
+                        letter: custom.letter.clone(),
+                        custom: true,
+                    };
+                    Ok((study, l, Some(p), false))
+                }
+            }
+        })
+        .await;
+    match result {
+        Ok((study, letter, preview, saved)) => page(
+            &f.who,
+            "study_letter.html",
+            minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => preview.as_ref().map(serde_value), errors => minijinja::context! {}, saved => saved, tab => "letters" },
+        ),
+        Err(AppError::Invalid(inv)) => {
+            let id = f.who.researcher.id.clone();
+            let study = state
+                .db(move |c| studies::get(c, &id, &study_id))
+                .await
+                .lang(&f.who)?;
+            let letter = candidates::LetterView {
+                kind,
+                subject: f.form.subject.clone(),
+                letter: f.form.letter.clone(),
+                custom: true,
+            };
+            page_with_status(
+                &f.who,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "study_letter.html",
+                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => field_errors(&inv), saved => false, tab => "letters" },
+            )
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[get("/studies/{study}/consent-text")]
+async fn consent_form(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let (study, consent) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::consent_text(c, &id, &study_id)?,
+            ))
+        })
+        .await
+        .lang(&who)?;
+    page(
+        &who,
+        "study_consent.html",
+        minijinja::context! { study => serde_value(&study), consent => serde_value(&consent), errors => minijinja::context! {}, saved => false, tab => "letters" },
+    )
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    body: String,
+}
+
+#[post("/studies/{study}/consent-text")]
+async fn save_consent(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<ConsentForm>,
+) -> PageResult {
+    let study_id = path.into_inner();
+    let (id, sid, body) = (
+        f.who.researcher.id.clone(),
+        study_id.clone(),
+        f.form.body.clone(),
+    );
+    let result = state
+        .db(move |c| candidates::set_consent_text(c, &id, &sid, &body))
+        .await;
+    let id = f.who.researcher.id.clone();
+    let study = state
+        .db(move |c| studies::get(c, &id, &study_id))
+        .await
+        .lang(&f.who)?;
+    match result {
+        Ok(consent) => page(
+            &f.who,
+            "study_consent.html",
+            minijinja::context! { study => serde_value(&study), consent => serde_value(&consent), errors => minijinja::context! {}, saved => true, tab => "letters" },
+        ),
+        Err(AppError::Invalid(inv)) => page_with_status(
+            &f.who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "study_consent.html",
+            minijinja::context! { study => serde_value(&study), consent => minijinja::context! { body => f.form.body.clone(), version => 0 }, errors => field_errors(&inv), saved => false, tab => "letters" },
+        ),
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[get("/studies/{study}/messages")]
+async fn messages(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let study_id = path.into_inner();
+    let (study, list) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                candidates::messages(c, &id, &study_id, 500)?,
+            ))
+        })
+        .await
+        .lang(&who)?;
+    let folder = match state.settings.mail.transport {
+        crate::config::MailTransportKind::File => {
+            Some(state.settings.mail.dir.display().to_string())
+        }
+        crate::config::MailTransportKind::Smtp => None,
+    };
+    page(
+        &who,
+        "study_messages.html",
+        minijinja::context! { study => serde_value(&study), messages => serde_value(&list), folder => folder, tab => "recruitment" },
+    )
+}

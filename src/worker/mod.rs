@@ -1,0 +1,227 @@
+//! The background worker inside `orakel serve`: delivers the outbox and runs what is due by the
+//! clock (reminders, "no reply"). Every step is a conditional update or a claimed row, so any
+//! number of server instances may run it at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use lettre::message::Mailbox;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::config::Settings;
+use crate::db::models::OutboxMessage;
+use crate::db::{self, DbPool};
+use crate::mail::transport::{Mailer, SendError};
+use crate::mail::{self};
+use crate::ops::outbox::{self, MailEnv};
+use crate::ops::{AppError, AppResult, candidates};
+
+/// What one pass did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub reminders: usize,
+    pub no_reply: usize,
+}
+
+pub struct Worker {
+    id: String,
+    pool: DbPool,
+    mailer: Arc<Mailer>,
+    env: MailEnv,
+    from: Mailbox,
+    settings: Arc<Settings>,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(
+        pool: DbPool,
+        env: MailEnv,
+        settings: Arc<Settings>,
+        wake: Arc<Notify>,
+    ) -> anyhow::Result<Worker> {
+        let mailer = Mailer::from_settings(&settings.mail)?;
+        let from: Mailbox = settings
+            .mail
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail.from: {e}"))?;
+        let host = hostname();
+        Ok(Worker {
+            id: format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            pool,
+            mailer: Arc::new(mailer),
+            env,
+            from,
+            settings,
+            wake,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        self.mailer.describe()
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut db::DbConn) -> AppResult<T> + Send + 'static,
+    ) -> AppResult<T> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db::checkout(&pool)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("worker task failed: {e}")))?
+    }
+
+    /// Runs until the process ends: a pass whenever woken, and at least every `poll_seconds`.
+    pub async fn run(self) {
+        let poll = Duration::from_secs(self.settings.worker.poll_seconds.max(1));
+        tracing::info!(worker = %self.id, mail = %self.describe(), "worker started");
+        loop {
+            match self.tick().await {
+                Ok(r) if r != Report::default() => tracing::info!(?r, "worker pass"),
+                Ok(_) => {}
+                Err(e) => {
+                    crate::web::error::log_if_server_error(&e);
+                    tracing::warn!(error = %e, "worker pass failed; retrying later");
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// One pass at the present moment.
+    pub async fn tick(&self) -> AppResult<Report> {
+        self.tick_at(db::now()).await
+    }
+
+    /// One pass as if it were `at` (tests move the clock forward this way).
+    pub async fn tick_at(&self, at: NaiveDateTime) -> AppResult<Report> {
+        let mut report = Report::default();
+        let env = self.env.clone();
+        let (reminders, no_reply) = self
+            .db(move |c| candidates::run_recruitment_schedule(c, &env, at))
+            .await?;
+        report.reminders = reminders;
+        report.no_reply = no_reply;
+        self.deliver(at, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Delivers everything due, a batch at a time, several messages in parallel.
+    async fn deliver(&self, at: NaiveDateTime, report: &mut Report) -> AppResult<()> {
+        let parallel = self.settings.mail.smtp_pool_size.max(1) as usize;
+        loop {
+            let id = self.id.clone();
+            let batch = self
+                .db(move |c| {
+                    outbox::claim(c, &id, at.max(db::now()), chrono::Duration::minutes(10), 50)
+                })
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut set = JoinSet::new();
+            let mut rows = batch.into_iter();
+            loop {
+                while set.len() < parallel {
+                    let Some(row) = rows.next() else { break };
+                    let mailer = self.mailer.clone();
+                    let from = self.from.clone();
+                    set.spawn(async move {
+                        let result = send_row(&mailer, &from, &row).await;
+                        (row, result)
+                    });
+                }
+                let Some(joined) = set.join_next().await else {
+                    break;
+                };
+                let (row, result) =
+                    joined.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?;
+                self.record(row, result, report).await?;
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        row: OutboxMessage,
+        result: Result<(), SendError>,
+        report: &mut Report,
+    ) -> AppResult<()> {
+        let id = self.id.clone();
+        let mail = self.settings.mail.clone();
+        match result {
+            Ok(()) => {
+                report.sent += 1;
+                self.db(move |c| outbox::mark_sent(c, &row.id, &id)).await
+            }
+            Err(SendError::Temporary(e)) => {
+                tracing::warn!(message = %row.id, error = %e, attempts = row.attempts + 1, "delivery failed; will retry");
+                if row.attempts + 1 >= mail.max_attempts {
+                    report.failed += 1;
+                } else {
+                    report.retried += 1;
+                }
+                let retry_at = db::now()
+                    + outbox::backoff(
+                        row.attempts,
+                        mail.retry_base_seconds,
+                        mail.retry_max_seconds,
+                    );
+                self.db(move |c| outbox::mark_retry(c, &row, &id, &e, retry_at, mail.max_attempts))
+                    .await
+            }
+            Err(SendError::Permanent(e)) => {
+                tracing::warn!(message = %row.id, error = %e, "delivery refused for good");
+                report.failed += 1;
+                self.db(move |c| outbox::mark_failed(c, &row, &id, &e, true))
+                    .await
+            }
+        }
+    }
+}
+
+async fn send_row(mailer: &Mailer, from: &Mailbox, row: &OutboxMessage) -> Result<(), SendError> {
+    let (Some(to), Some(text), Some(html)) = (&row.recipient, &row.body_text, &row.body_html)
+    else {
+        return Err(SendError::Permanent(
+            "the message has no recipient or body".into(),
+        ));
+    };
+    let headers: serde_json::Value = serde_json::from_str(&row.headers).unwrap_or_default();
+    let unsubscribe = headers.get("List-Unsubscribe").and_then(|v| v.as_str());
+    let message = mail::build_message(
+        from,
+        to,
+        &row.subject,
+        text,
+        html,
+        &row.message_id,
+        unsubscribe,
+    )
+    .map_err(SendError::Permanent)?;
+    mailer.send(&row.id, message).await
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "orakel".into())
+}
