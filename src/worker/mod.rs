@@ -152,7 +152,7 @@ impl Worker {
                 };
                 let (row, result) =
                     joined.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?;
-                self.record(row, result, report).await?;
+                self.record(row, result, at, report).await?;
             }
         }
     }
@@ -161,6 +161,7 @@ impl Worker {
         &self,
         row: OutboxMessage,
         result: Result<(), SendError>,
+        at: NaiveDateTime,
         report: &mut Report,
     ) -> AppResult<()> {
         let id = self.id.clone();
@@ -177,7 +178,7 @@ impl Worker {
                 } else {
                     report.retried += 1;
                 }
-                let retry_at = db::now()
+                let retry_at = at
                     + outbox::backoff(
                         row.attempts,
                         mail.retry_base_seconds,

@@ -31,6 +31,71 @@ pub fn with_app(backend: Backend, body: impl FnOnce(&TestApp)) {
     body(&app);
 }
 
+/// Like `with_app`, with the settings adjusted first (SMTP, limits, ...).
+/// Points the server's mail at a test SMTP server.
+pub fn use_smtp(s: &mut Settings, url: &str) {
+    s.mail.transport = MailTransportKind::Smtp;
+    s.mail.smtp_url = Secret::new(url.to_string());
+}
+
+pub fn with_app_where(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    body: impl FnOnce(&TestApp),
+) {
+    let Some(db) = TestDb::new(backend) else {
+        return;
+    };
+    let mut settings = TestApp::settings_for(&db);
+    configure(&mut settings);
+    let app = TestApp::spawn_with(backend, db, settings);
+    body(&app);
+}
+
+/// Declares a test that runs the scenario `f(backend)` once on each backend.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $f:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                ($f)($crate::helpers::Backend::Sqlite);
+            }
+            #[test]
+            fn postgres() {
+                ($f)($crate::helpers::Backend::Postgres);
+            }
+        }
+    };
+}
+
+/// Declares a test that runs once on SQLite and once on PostgreSQL, with adjusted settings.
+#[macro_export]
+macro_rules! both_backends_where {
+    ($name:ident, $configure:expr, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                $crate::helpers::with_app_where(
+                    $crate::helpers::Backend::Sqlite,
+                    $configure,
+                    $body,
+                );
+            }
+            #[test]
+            fn postgres() {
+                $crate::helpers::with_app_where(
+                    $crate::helpers::Backend::Postgres,
+                    $configure,
+                    $body,
+                );
+            }
+        }
+    };
+}
+
 /// Declares a test that runs once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! both_backends {
@@ -119,6 +184,7 @@ pub struct TestApp {
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     pub db: TestDb,
+    pub state: actix_web::web::Data<orakel::web::AppState>,
 }
 
 impl TestApp {
@@ -131,6 +197,9 @@ impl TestApp {
         s.mail.transport = MailTransportKind::File;
         s.mail.dir = db.dir.join("mail");
         s.log.level = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+        // Tests drive the worker themselves (`tick`), so what happens when is decided by them.
+        s.worker.enabled = false;
+        s.mail.retry_base_seconds = 60;
         s
     }
 
@@ -149,12 +218,17 @@ impl TestApp {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(s).expect("the server starts");
-                tx.send((app.port(), app.handle(), app.public_url().to_string()))
-                    .unwrap();
+                tx.send((
+                    app.port(),
+                    app.handle(),
+                    app.public_url().to_string(),
+                    app.state(),
+                ))
+                .unwrap();
                 app.run_until_stopped().await.unwrap();
             })
         });
-        let (port, handle, base) = rx
+        let (port, handle, base, state) = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the server reports its port");
         let mut settings = settings;
@@ -167,6 +241,7 @@ impl TestApp {
             handle,
             thread: Some(thread),
             db,
+            state,
         }
     }
 
@@ -219,6 +294,39 @@ impl TestApp {
         let mut c = self.client();
         c.login(email, PASSWORD);
         c
+    }
+
+    /// One worker pass now: delivers the outbox and runs what is due.
+    pub fn tick(&self) -> orakel::worker::Report {
+        self.tick_at(orakel::db::now())
+    }
+
+    /// One worker pass as if it were `at`.
+    pub fn tick_at(&self, at: chrono::NaiveDateTime) -> orakel::worker::Report {
+        let state = self.state.clone();
+        // Inside the runtime: the SMTP pool starts a task of its own when built.
+        actix_web::rt::System::new()
+            .block_on(async move { state.worker().expect("a worker").tick_at(at).await })
+            .expect("the worker pass succeeds")
+    }
+
+    /// Stops the server and starts a new one on the same database (a restart).
+    pub fn restart(mut self) -> TestApp {
+        self.stop();
+        // The same port, so links written before the restart still lead here.
+        let mut settings = self.settings.clone();
+        settings.server.port = self.port;
+        let backend = self.backend;
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                dir: PathBuf::new(),
+                pg_admin: None,
+            },
+        );
+        std::mem::forget(self);
+        TestApp::spawn_with(backend, db, settings)
     }
 
     pub fn stop(&mut self) {

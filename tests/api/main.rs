@@ -6,5 +6,7 @@ mod helpers;
 
 mod accounts;
 mod migrations;
+mod recruitment;
 mod service;
+mod smtp;
 mod studies;

@@ -132,9 +132,10 @@ pub fn page_with_status(
 }
 
 /// Field errors keyed by field name, for showing each next to its input.
-pub fn field_errors(inv: &Invalid) -> Value {
+pub fn field_errors(inv: Option<&Invalid>) -> Value {
     let map: std::collections::BTreeMap<String, String> = inv
-        .0
+        .map(|inv| inv.0.as_slice())
+        .unwrap_or_default()
         .iter()
         .map(|e| (e.field.clone(), e.message.clone()))
         .collect();

@@ -100,7 +100,7 @@ async fn page(
         consented_at => accepted.map(|(_, at)| crate::ops::studies::utc(at).to_rfc3339()),
         mail_opt_out => p.candidate.mail_opt_out_at.is_some(),
         form => super::serde_value(form),
-        errors => errors.map(field_errors).unwrap_or_default(),
+        errors => field_errors(errors),
         notice => notice,
     };
     pages()

@@ -158,7 +158,7 @@ async fn candidate_form_page(
         "candidate_new.html",
         minijinja::context! {
             study => serde_value(&study), strata => serde_value(&strata), referrers => referrers,
-            form => serde_value(&form), errors => errors.map(field_errors).unwrap_or_default(), tab => "recruitment",
+            form => serde_value(&form), errors => field_errors(errors), tab => "recruitment",
         },
     )
 }
@@ -358,7 +358,7 @@ async fn import(
         "candidates_import.html",
         minijinja::context! {
             study => serde_value(&study), strata => serde_value(&strata), csv => csv_text,
-            preview => preview.as_ref().map(serde_value), errors => file_errors.as_ref().map(field_errors).unwrap_or_default(),
+            preview => preview.as_ref().map(serde_value), errors => field_errors(file_errors.as_ref()),
             tab => "recruitment",
         },
     )
@@ -395,7 +395,7 @@ async fn candidate_detail_page(
         "candidate.html",
         minijinja::context! {
             study => serde_value(&study), strata => serde_value(&strata), c => serde_value(&detail),
-            errors => errors.map(field_errors).unwrap_or_default(), tab => "recruitment",
+            errors => field_errors(errors), tab => "recruitment",
         },
     )
 }
@@ -575,7 +575,7 @@ async fn save_strata(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_strata.html",
-                minijinja::context! { study => serde_value(&study), rows => strata_rows(&strata), errors => field_errors(&inv), tab => "recruitment" },
+                minijinja::context! { study => serde_value(&study), rows => strata_rows(&strata), errors => field_errors(Some(&inv)), tab => "recruitment" },
             )
         }
         Err(e) => Err(e).lang(&f.who),
@@ -709,7 +709,7 @@ async fn save_letter(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_letter.html",
-                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => field_errors(&inv), saved => false, tab => "letters" },
+                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => field_errors(Some(&inv)), saved => false, tab => "letters" },
             )
         }
         Err(e) => Err(e).lang(&f.who),
@@ -775,7 +775,7 @@ async fn save_consent(
             &f.who,
             StatusCode::UNPROCESSABLE_ENTITY,
             "study_consent.html",
-            minijinja::context! { study => serde_value(&study), consent => minijinja::context! { body => f.form.body.clone(), version => 0 }, errors => field_errors(&inv), saved => false, tab => "letters" },
+            minijinja::context! { study => serde_value(&study), consent => minijinja::context! { body => f.form.body.clone(), version => 0 }, errors => field_errors(Some(&inv)), saved => false, tab => "letters" },
         ),
         Err(e) => Err(e).lang(&f.who),
     }

@@ -67,7 +67,7 @@ async fn create_route(state: web::Data<AppState>, f: CsrfForm<NewStudyForm>) -> 
             &f.who,
             StatusCode::UNPROCESSABLE_ENTITY,
             "study_new.html",
-            minijinja::context! { form => serde_value(&f.form), errors => field_errors(&inv) },
+            minijinja::context! { form => serde_value(&f.form), errors => field_errors(Some(&inv)) },
         ),
         Err(e) => Err(e).lang(&f.who),
     }
@@ -317,7 +317,7 @@ async fn save_settings_route(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_settings.html",
-                minijinja::context! { study => serde_value(&study), form => serde_value(&f.form), errors => field_errors(&inv), saved => false, tab => "settings" },
+                minijinja::context! { study => serde_value(&study), form => serde_value(&f.form), errors => field_errors(Some(&inv)), saved => false, tab => "settings" },
             )
         }
         Err(e) => Err(e).lang(&f.who),
@@ -341,7 +341,7 @@ async fn members_page(
         })
         .await
         .lang(who)?;
-    let errors = errors.map(field_errors).unwrap_or_default();
+    let errors = field_errors(errors);
     page_with_status(
         who,
         status,

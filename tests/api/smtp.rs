@@ -1,0 +1,197 @@
+//! A real SMTP server for the tests: aiosmtpd (from PyPI) run by `tests/support/smtp_server.py`.
+//! It keeps every message it accepts, refuses addresses containing "bounce" with 550, and
+//! answers 451 to everything while told to fail. Without Python's aiosmtpd the SMTP tests are
+//! skipped with a printed reason, unless `ORAKEL_REQUIRE_SMTP=1` makes that a failure.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The envelope recipients.
+    pub to: Vec<String>,
+    pub raw: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let raw = self.raw.replace("\r\n", "\n");
+        let head = raw.split("\n\n").next().unwrap_or("");
+        let prefix = format!("{}:", name.to_lowercase());
+        let mut lines = head.split('\n').peekable();
+        while let Some(line) = lines.next() {
+            if line.to_lowercase().starts_with(&prefix) {
+                let mut v = line[prefix.len()..].trim().to_string();
+                while lines
+                    .peek()
+                    .is_some_and(|l| l.starts_with(' ') || l.starts_with('\t'))
+                {
+                    v.push(' ');
+                    v.push_str(lines.next().unwrap().trim());
+                }
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The message with quoted-printable encoding undone, for searching its text.
+    pub fn text(&self) -> String {
+        let raw = self.raw.replace("=\r\n", "").replace("=\n", "");
+        let bytes = raw.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'='
+                && i + 2 < bytes.len()
+                && let Ok(b) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
+            {
+                decoded.push(b);
+                i += 3;
+                continue;
+            }
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&decoded).to_string()
+    }
+
+    /// The personal link tokens (`/p/TOKEN`) in the message.
+    pub fn links(&self) -> Vec<String> {
+        let text = self.text();
+        let mut links = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("/p/") {
+            let tail = &rest[i + 3..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .unwrap_or(tail.len());
+            if end == 43 {
+                let t = tail[..end].to_string();
+                if !links.contains(&t) {
+                    links.push(t);
+                }
+            }
+            rest = &tail[end..];
+        }
+        links
+    }
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl SmtpServer {
+    /// A free port with nothing listening on it yet.
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    pub fn start() -> Option<SmtpServer> {
+        Self::start_on(Self::free_port())
+    }
+
+    /// Starts listening on `port` (e.g. after a simulated outage).
+    pub fn start_on(port: u16) -> Option<SmtpServer> {
+        let have = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !have {
+            if std::env::var("ORAKEL_REQUIRE_SMTP").as_deref() == Ok("1") {
+                panic!(
+                    "ORAKEL_REQUIRE_SMTP=1 but python3 with aiosmtpd is not available (pip install aiosmtpd)"
+                );
+            }
+            eprintln!(
+                "SMTP test skipped: python3 with aiosmtpd is not available (pip install aiosmtpd)"
+            );
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("orakel-smtp-{}", uuid::Uuid::new_v4()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+        let mut child = Command::new("python3")
+            .args([script, "--port", &port.to_string(), "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+        Some(SmtpServer { port, dir, child })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Answer 451 (try again later) to every message while `on`.
+    pub fn set_failing(&self, on: bool) {
+        let flag = self.dir.join("FAIL");
+        if on {
+            std::fs::write(flag, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.retain(|p| p.extension().is_some_and(|x| x == "msg"));
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| {
+                let content = std::fs::read(p).unwrap();
+                let nl = content.iter().position(|b| *b == b'\n').unwrap();
+                let envelope: serde_json::Value = serde_json::from_slice(&content[..nl]).unwrap();
+                Received {
+                    to: envelope["to"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap().to_string())
+                        .collect(),
+                    raw: String::from_utf8_lossy(&content[nl + 1..]).to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived.
+    pub fn wait_for(&self, n: usize) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if got.len() >= n || start.elapsed() > Duration::from_secs(20) {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
