@@ -3,6 +3,7 @@
 
 pub mod candidate;
 pub mod csv_import;
+pub mod stats;
 pub mod study;
 pub mod text;
 pub mod validation;
