@@ -233,3 +233,130 @@ pub struct OutboxMessage {
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = categories)]
+pub struct Category {
+    pub id: String,
+    pub study_id: String,
+    pub code: String,
+    pub title: String,
+    pub position: i32,
+    pub created_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = themes)]
+pub struct Theme {
+    pub id: String,
+    pub study_id: String,
+    pub category_id: String,
+    pub number: i32,
+    pub title: String,
+    pub description: String,
+    pub colour: String,
+    pub status: String,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = theme_revisions)]
+pub struct ThemeRevision {
+    pub id: String,
+    pub theme_id: String,
+    pub version: i32,
+    pub change: String,
+    pub reason: String,
+    pub snapshot: String,
+    pub related: String,
+    pub changed_by: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = statements)]
+pub struct Statement {
+    pub id: String,
+    pub theme_id: String,
+    pub letter: String,
+    pub text: String,
+    pub position: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = rounds, treat_none_as_null = true)]
+pub struct Round {
+    pub id: String,
+    pub study_id: String,
+    pub number: i32,
+    pub kind: String,
+    pub questionnaire: bool,
+    pub validation: bool,
+    pub rating: bool,
+    pub feedback: bool,
+    pub state: String,
+    pub instructions: String,
+    pub reminder_days: String,
+    pub closes_at: Option<NaiveDateTime>,
+    pub opened_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = round_themes)]
+pub struct RoundTheme {
+    pub round_id: String,
+    pub theme_id: String,
+    pub position: i32,
+    pub theme_version: i32,
+    pub snapshot: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = answers)]
+pub struct Answer {
+    pub id: String,
+    pub round_id: String,
+    pub panellist_id: String,
+    pub theme_id: String,
+    pub score: Option<i32>,
+    pub dont_know: bool,
+    pub comment: Option<String>,
+    pub proposal: Option<String>,
+    pub reason: Option<String>,
+    pub comment_cleared_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = answer_changes)]
+pub struct AnswerChange {
+    pub id: String,
+    pub answer_id: String,
+    pub score: Option<i32>,
+    pub dont_know: bool,
+    pub comment: Option<String>,
+    pub proposal: Option<String>,
+    pub reason: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = round_participations)]
+pub struct RoundParticipation {
+    pub round_id: String,
+    pub panellist_id: String,
+    pub first_opened_at: Option<NaiveDateTime>,
+    pub submitted_at: Option<NaiveDateTime>,
+    pub reminders_sent: i32,
+    pub updated_at: NaiveDateTime,
+}

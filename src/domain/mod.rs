@@ -2,7 +2,9 @@
 //! candidate or answer is, and the statistics. No I/O happens here.
 
 pub mod candidate;
+pub mod codebook;
 pub mod csv_import;
+pub mod round;
 pub mod stats;
 pub mod study;
 pub mod text;

@@ -7,10 +7,13 @@
 //! not happen; its cause is logged and never shown.
 
 pub mod accounts;
+pub mod answers;
 pub mod audit;
 pub mod candidates;
+pub mod codebook;
 pub mod outbox;
 pub mod participation;
+pub mod rounds;
 pub mod secret;
 pub mod studies;
 
@@ -108,4 +111,22 @@ impl Actor {
             Actor::System => None,
         }
     }
+}
+
+/// Runs `f` again (up to three more times) when it lost a race on a unique constraint, as two
+/// concurrent first inserts of the same row do on PostgreSQL; each run is its own transaction.
+pub fn retrying<T>(mut f: impl FnMut() -> AppResult<T>) -> AppResult<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f() {
+            Err(AppError::Internal(e)) if attempt < 4 && is_unique_violation(&e) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<DbError>()
+        .is_some_and(|d| d.is_unique_violation())
 }

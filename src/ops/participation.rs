@@ -157,10 +157,8 @@ pub fn answer(
     };
     // A concurrent acceptance in the same study may take the same random pseudonym; the unique
     // constraint refuses one of them, which then simply tries again.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = db::write(conn, |c| {
+    super::retrying(|| {
+        db::write(conn, |c| {
             let p = resolve_or_404(c, token)?;
             let status = p.status();
             let actor = p.actor();
@@ -243,17 +241,8 @@ pub fn answer(
                 )?;
                 Ok(Status::Declined)
             }
-        });
-        match result {
-            Err(AppError::Internal(e)) if attempt < 4 && is_unique_violation(&e) => continue,
-            other => return other,
-        }
-    }
-}
-
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<crate::db::DbError>()
-        .is_some_and(|d| d.is_unique_violation())
+        })
+    })
 }
 
 /// A suggested person becomes a new lead for the researchers (not invited automatically). One

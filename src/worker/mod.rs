@@ -1,5 +1,6 @@
 //! The background worker inside `orakel serve`: delivers the outbox and runs what is due by the
-//! clock (reminders, "no reply"). Every step is a conditional update or a claimed row, so any
+//! clock (invitation reminders and "no reply", rounds closing at their deadline, round
+//! reminders). Every step is a conditional update or a claimed row, so any
 //! number of server instances may run it at once.
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::db::{self, DbPool};
 use crate::mail::transport::{Mailer, SendError};
 use crate::mail::{self};
 use crate::ops::outbox::{self, MailEnv};
-use crate::ops::{AppError, AppResult, candidates};
+use crate::ops::{AppError, AppResult, candidates, rounds};
 
 /// What one pass did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Report {
     pub failed: usize,
     pub reminders: usize,
     pub no_reply: usize,
+    pub rounds_closed: usize,
+    pub round_reminders: usize,
 }
 
 pub struct Worker {
@@ -118,6 +121,12 @@ impl Worker {
             .await?;
         report.reminders = reminders;
         report.no_reply = no_reply;
+        let env = self.env.clone();
+        let (closed, round_reminders) = self
+            .db(move |c| rounds::run_round_schedule(c, &env, at))
+            .await?;
+        report.rounds_closed = closed;
+        report.round_reminders = round_reminders;
         self.deliver(at, &mut report).await?;
         Ok(report)
     }

@@ -2,9 +2,11 @@
 //! from the same handler registrations that serve it.
 
 pub mod accounts;
+pub mod codebook;
 pub mod health;
 pub mod participation;
 pub mod recruitment;
+pub mod rounds;
 pub mod studies;
 
 use actix_web::error::JsonPayloadError;
@@ -33,6 +35,8 @@ use super::error::{ErrorBody, bad_request};
         (name = "accounts", description = "The calling researcher and their API tokens"),
         (name = "studies", description = "Studies, their settings and members"),
         (name = "recruitment", description = "Panel attributes, candidates, invitations, letters"),
+        (name = "codebook", description = "Categories, themes with their revisions, lettered statements"),
+        (name = "rounds", description = "Rounds: open, extend, close, and the answers between rounds"),
         (name = "participation", description = "The expert's personal link (the token is the credential)"),
     )
 )]
@@ -63,6 +67,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(accounts::configure)
         .configure(studies::configure)
         .configure(recruitment::configure)
+        .configure(codebook::configure)
+        .configure(rounds::configure)
         .configure(participation::configure);
 }
 

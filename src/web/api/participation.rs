@@ -1,12 +1,13 @@
 //! The expert's side of the API: the token in their link is their only credential.
 
-use actix_web::{HttpRequest, get, post, web};
+use actix_web::{HttpRequest, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::Language;
 use crate::domain::candidate::Status;
+use crate::ops::answers::{self, AnswersInput, ExpertRound};
 use crate::ops::participation::{self, ConsentAnswer, Participant};
 use crate::ops::studies::utc;
 use crate::ops::{AppError, AppResult};
@@ -18,7 +19,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(me)
         .service(consent)
         .service(withdraw)
-        .service(unsubscribe);
+        .service(unsubscribe)
+        .service(round)
+        .service(put_answers);
 }
 
 /// Resolves a personal link, counting failures per client address so links cannot be found by
@@ -169,4 +172,49 @@ pub async fn unsubscribe(
         .db(move |c| participation::unsubscribe(c, &token))
         .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
+/// A round as the expert sees it: the published themes grouped by category, their own answers,
+/// and in a feedback round the group's previous distribution (only when at least the study's
+/// minimum group size answered) with their own previous score.
+#[utoipa::path(tag = "participation", responses(
+    (status = 200, body = ExpertRound), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[get("/api/v1/participation/{token}/rounds/{n}")]
+pub async fn round(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<web::Json<ExpertRound>> {
+    let (token, n) = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    Ok(web::Json(
+        state
+            .db(move |c| answers::expert_round(c, &token, n))
+            .await?,
+    ))
+}
+
+/// Saves answers: `{answers: [{theme_id, score, dont_know, comment, proposal, reason}], submit}`.
+/// Every answer is checked first; with any fault nothing is stored (422). After the deadline
+/// answers are final (409).
+#[utoipa::path(tag = "participation", request_body = AnswersInput, responses(
+    (status = 200, body = ExpertRound), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[put("/api/v1/participation/{token}/rounds/{n}/answers")]
+pub async fn put_answers(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+    body: web::Json<AnswersInput>,
+) -> ApiResult<web::Json<ExpertRound>> {
+    let (token, n) = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    let input = body.into_inner();
+    Ok(web::Json(
+        state
+            .db(move |c| answers::save(c, &token, n, input))
+            .await?,
+    ))
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod participant;
 pub mod recruitment;
+pub mod rounds;
 pub mod studies;
 
 use actix_web::http::StatusCode;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(account::configure)
         .configure(participant::configure)
         .configure(recruitment::configure)
+        .configure(rounds::configure)
         .configure(studies::configure);
 }
 

@@ -20,7 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(answer)
         .service(withdraw)
         .service(unsubscribe_form)
-        .service(unsubscribe);
+        .service(unsubscribe)
+        .service(round_form)
+        .service(round_save);
 }
 
 /// A bad link is a plain page in both languages: we do not know whose it was.
@@ -79,6 +81,22 @@ async fn page(
         .db(move |c| participation::consent_texts(c, &p2))
         .await
         .map_err(|e| PageError::from(e).in_lang(&lang))?;
+    let t = token.to_string();
+    let rounds = state
+        .db(move |c| crate::ops::answers::my_rounds(c, &t))
+        .await
+        .map_err(|e| PageError::from(e).in_lang(&lang))?;
+    let rounds: Vec<_> = rounds
+        .iter()
+        .map(|(r, submitted)| {
+            minijinja::context! {
+                number => r.number,
+                accepting => crate::ops::answers::is_accepting(r),
+                closes_at => r.closes_at.map(|c| crate::ops::studies::utc(c).to_rfc3339()),
+                submitted => submitted.is_some(),
+            }
+        })
+        .collect();
     let template = match p.status() {
         Status::Invited | Status::NoReply => "p_consent.html",
         _ => "p_status.html",
@@ -102,6 +120,7 @@ async fn page(
         form => super::serde_value(form),
         errors => field_errors(errors),
         notice => notice,
+        rounds => rounds,
     };
     pages()
         .html(status, template, ctx)
@@ -301,4 +320,190 @@ async fn unsubscribe(
     pages()
         .html(StatusCode::OK, "p_unsubscribe.html", ctx)
         .map_err(PageError::from)
+}
+
+/// One theme's inputs as posted by the form, to show them again after a validation error.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct Posted {
+    score: String,
+    comment: String,
+    proposal: String,
+    reason: String,
+}
+
+/// Answers from the form: `score.ID` (a point, `dk` or empty), `comment.ID`, `proposal.ID`,
+/// `reason.ID` for each theme.
+fn answers_from_form(
+    pairs: &[(String, String)],
+) -> (
+    Vec<crate::domain::round::AnswerInput>,
+    std::collections::BTreeMap<String, Posted>,
+) {
+    let mut posted: std::collections::BTreeMap<String, Posted> = std::collections::BTreeMap::new();
+    for (k, v) in pairs {
+        let Some((field, id)) = k.split_once('.') else {
+            continue;
+        };
+        let entry = posted.entry(id.to_string()).or_default();
+        match field {
+            "score" => entry.score = v.clone(),
+            "comment" => entry.comment = v.clone(),
+            "proposal" => entry.proposal = v.clone(),
+            "reason" => entry.reason = v.clone(),
+            _ => {}
+        }
+    }
+    let answers = posted
+        .iter()
+        .map(|(id, p)| crate::domain::round::AnswerInput {
+            theme_id: id.clone(),
+            score: p.score.trim().parse().ok(),
+            dont_know: p.score == "dk",
+            comment: Some(p.comment.clone()),
+            proposal: Some(p.proposal.clone()),
+            reason: Some(p.reason.clone()),
+        })
+        .collect();
+    (answers, posted)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn round_page(
+    state: &AppState,
+    p: &Participant,
+    token: &str,
+    number: i32,
+    status: StatusCode,
+    posted: Option<std::collections::BTreeMap<String, Posted>>,
+    errors: Option<&Invalid>,
+    notice: Option<String>,
+) -> PageResult {
+    let lang = lang(p).to_string();
+    let t = token.to_string();
+    let round = match state
+        .db(move |c| crate::ops::answers::expert_round(c, &t, number))
+        .await
+    {
+        Ok(r) => r,
+        Err(AppError::NotFound) => return Ok(invalid_link(StatusCode::NOT_FOUND)),
+        Err(e) => return Err(PageError::from(e).in_lang(&lang)),
+    };
+    // Errors name answers by their position in the posted list; show them by theme instead.
+    let mut theme_errors: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    if let (Some(inv), Some(posted)) = (errors, &posted) {
+        let ids: Vec<&String> = posted.keys().collect();
+        for e in &inv.0 {
+            let idx = e
+                .field
+                .strip_prefix("answers[")
+                .and_then(|r| r.split(']').next())
+                .and_then(|i| i.parse::<usize>().ok());
+            let key = idx
+                .and_then(|i| ids.get(i))
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            theme_errors.entry(key).or_default().push(e.message.clone());
+        }
+    }
+    let ctx = minijinja::context! {
+        lang => lang.clone(),
+        token => token,
+        study => minijinja::context! { title => p.study.title.clone(), contact => p.study.contact.clone() },
+        round => super::serde_value(&round),
+        posted => posted.map(|p| super::serde_value(&p)),
+        theme_errors => super::serde_value(&theme_errors),
+        notice => notice,
+        api => format!("/api/v1/participation/{token}/rounds/{number}/answers"),
+    };
+    pages()
+        .html(status, "p_round.html", ctx)
+        .map_err(|e| PageError::from(e).in_lang(&lang))
+}
+
+#[derive(Deserialize)]
+struct SavedQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+#[get("/p/{token}/rounds/{n}")]
+async fn round_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+    q: web::Query<SavedQuery>,
+) -> PageResult {
+    let (token, n) = path.into_inner();
+    let p = match resolve(&state, &req, &token).await {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let notice = q.saved.as_deref().map(|s| {
+        text(
+            lang(&p),
+            if s == "submitted" {
+                "round.submitted_notice"
+            } else {
+                "round.saved_notice"
+            },
+        )
+    });
+    round_page(&state, &p, &token, n, StatusCode::OK, None, None, notice).await
+}
+
+#[post("/p/{token}/rounds/{n}")]
+async fn round_save(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+    form: web::Form<Vec<(String, String)>>,
+) -> PageResult {
+    let (token, n) = path.into_inner();
+    let p = match resolve(&state, &req, &token).await {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let pairs = form.into_inner();
+    let submit = pairs.iter().any(|(k, v)| k == "action" && v == "submit");
+    let (answers, posted) = answers_from_form(&pairs);
+    let input = crate::ops::answers::AnswersInput { answers, submit };
+    let t = token.clone();
+    match state
+        .db(move |c| crate::ops::answers::save(c, &t, n, input))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/p/{token}/rounds/{n}?saved={}",
+            if submit { "submitted" } else { "saved" }
+        ))),
+        Err(AppError::Invalid(inv)) => {
+            round_page(
+                &state,
+                &p,
+                &token,
+                n,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(posted),
+                Some(&inv),
+                None,
+            )
+            .await
+        }
+        Err(AppError::Conflict(m)) => {
+            round_page(
+                &state,
+                &p,
+                &token,
+                n,
+                StatusCode::CONFLICT,
+                None,
+                None,
+                Some(m),
+            )
+            .await
+        }
+        Err(AppError::NotFound) => Ok(invalid_link(StatusCode::NOT_FOUND)),
+        Err(e) => Err(PageError::from(e).in_lang(lang(&p))),
+    }
 }

@@ -1,0 +1,348 @@
+//! Rounds and answers: what kinds of round exist, which flags make sense together, and what
+//! makes an expert's answer to one theme valid.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Scale, text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Round 1: interviews or a written questionnaire with open questions.
+    Qualitative,
+    /// The experts validate and/or score the published themes.
+    Rating,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Qualitative => "qualitative",
+            Kind::Rating => "rating",
+        }
+    }
+    pub fn from_stored(s: &str) -> Kind {
+        if s == "qualitative" {
+            Kind::Qualitative
+        } else {
+            Kind::Rating
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Being prepared; experts see nothing.
+    Draft,
+    /// Experts answer until the deadline.
+    Open,
+    /// Answers are final.
+    Closed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Draft => "draft",
+            State::Open => "open",
+            State::Closed => "closed",
+        }
+    }
+    pub fn from_stored(s: &str) -> State {
+        match s {
+            "open" => State::Open,
+            "closed" => State::Closed,
+            _ => State::Draft,
+        }
+    }
+}
+
+/// A new round as requested.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoundInput {
+    pub kind: Kind,
+    /// Experts may comment on each theme and propose a new wording.
+    #[serde(default)]
+    pub validation: bool,
+    /// Experts score each theme on the study's scale.
+    #[serde(default)]
+    pub rating: bool,
+    /// Experts see the previous round's group results and their own previous score.
+    #[serde(default)]
+    pub feedback: bool,
+    /// A qualitative round answered in writing through the personal link.
+    #[serde(default)]
+    pub questionnaire: bool,
+    /// The deadline (RFC 3339); the round closes by itself then.
+    pub closes_at: Option<DateTime<Utc>>,
+    /// A word to the experts, shown above the form.
+    #[serde(default)]
+    pub instructions: String,
+    /// Days before the deadline on which those who have not submitted are reminded.
+    #[serde(default)]
+    pub reminder_days: Option<Vec<i32>>,
+}
+
+/// The checked flags of a round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundFlags {
+    pub kind: Kind,
+    pub validation: bool,
+    pub rating: bool,
+    pub feedback: bool,
+    pub questionnaire: bool,
+    pub instructions: String,
+    pub reminder_days: Vec<i32>,
+}
+
+impl RoundInput {
+    pub fn validate(&self) -> Result<RoundFlags, Invalid> {
+        let mut e = Invalid::new();
+        match self.kind {
+            Kind::Rating => {
+                if !self.validation && !self.rating {
+                    e.add(
+                        "rating",
+                        "a rating round asks for validation, rating or both",
+                    );
+                }
+                if self.feedback && !self.rating {
+                    e.add(
+                        "feedback",
+                        "feedback shows earlier scores, so the round must also ask for a rating",
+                    );
+                }
+                if self.questionnaire {
+                    e.add(
+                        "questionnaire",
+                        "only a qualitative round can be a written questionnaire",
+                    );
+                }
+            }
+            Kind::Qualitative => {
+                if self.validation || self.rating || self.feedback {
+                    e.add(
+                        "kind",
+                        "a qualitative round has no validation, rating or feedback",
+                    );
+                }
+            }
+        }
+        let instructions = e
+            .take(text::block("instructions", &self.instructions, 5000))
+            .unwrap_or_default();
+        let reminder_days = self.reminder_days.clone().unwrap_or_else(|| vec![3, 1]);
+        if reminder_days.len() > 10 || reminder_days.iter().any(|d| !(0..=60).contains(d)) {
+            e.add(
+                "reminder_days",
+                "at most 10 days, each between 0 and 60 days before the deadline",
+            );
+        }
+        e.into_result(RoundFlags {
+            kind: self.kind,
+            validation: self.validation,
+            rating: self.rating,
+            feedback: self.feedback,
+            questionnaire: self.questionnaire,
+            instructions,
+            reminder_days,
+        })
+    }
+}
+
+/// An expert's answer to one theme.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerInput {
+    pub theme_id: String,
+    /// A point on the study's scale, or null.
+    #[serde(default)]
+    pub score: Option<i32>,
+    /// "Don't know" (only when the study allows it); excluded from every statistic.
+    #[serde(default)]
+    pub dont_know: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// A proposed new wording of the theme.
+    #[serde(default)]
+    pub proposal: Option<String>,
+    /// In a feedback round: why the score differs from the group (optional).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A checked answer, with empty texts as none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerData {
+    pub theme_id: String,
+    pub score: Option<i32>,
+    pub dont_know: bool,
+    pub comment: Option<String>,
+    pub proposal: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub const MAX_TEXT: usize = 5000;
+
+impl AnswerInput {
+    /// Checks the answer against the scale and the round's flags; `i` names it in errors.
+    pub fn validate(
+        &self,
+        i: usize,
+        scale: &Scale,
+        flags: &RoundFlags,
+    ) -> Result<AnswerData, Invalid> {
+        let f = |name: &str| format!("answers[{i}].{name}");
+        let mut e = Invalid::new();
+        if let Some(s) = self.score {
+            if !flags.rating {
+                e.add(f("score"), "this round does not ask for scores");
+            } else if !scale.contains(s) {
+                e.add(
+                    f("score"),
+                    format!("must be between {} and {}", scale.min, scale.max),
+                );
+            }
+        }
+        if self.dont_know {
+            if !scale.dont_know {
+                e.add(f("dont_know"), "this study has no \"don't know\"");
+            } else if self.score.is_some() {
+                e.add(
+                    f("dont_know"),
+                    "a score and \"don't know\" exclude each other",
+                );
+            }
+        }
+        let mut opt =
+            |name: &str, v: &Option<String>, allowed: bool, why: &str| -> Option<String> {
+                let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+                if !allowed {
+                    e.add(f(name), why.to_string());
+                    return None;
+                }
+                e.take(text::block(&f(name), v, MAX_TEXT))
+            };
+        let comment = opt(
+            "comment",
+            &self.comment,
+            flags.validation || flags.rating,
+            "this round takes no comments",
+        );
+        let proposal = opt(
+            "proposal",
+            &self.proposal,
+            flags.validation,
+            "this round does not ask for new wordings",
+        );
+        let reason = opt(
+            "reason",
+            &self.reason,
+            flags.feedback,
+            "a reason belongs to a feedback round",
+        );
+        e.into_result(AnswerData {
+            theme_id: self.theme_id.trim().to_string(),
+            score: self.score,
+            dont_know: self.dont_know,
+            comment,
+            proposal,
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> RoundFlags {
+        RoundInput {
+            kind: Kind::Rating,
+            validation: true,
+            rating: true,
+            feedback: false,
+            questionnaire: false,
+            closes_at: None,
+            instructions: String::new(),
+            reminder_days: None,
+        }
+        .validate()
+        .unwrap()
+    }
+
+    fn scale() -> Scale {
+        Scale::default_for(crate::domain::Language::En)
+    }
+
+    #[test]
+    fn round_flags_must_make_sense() {
+        let mut r = RoundInput {
+            kind: Kind::Rating,
+            validation: false,
+            rating: false,
+            feedback: true,
+            questionnaire: false,
+            closes_at: None,
+            instructions: String::new(),
+            reminder_days: None,
+        };
+        let fields: Vec<String> = r
+            .validate()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|f| f.field)
+            .collect();
+        assert_eq!(fields, ["rating", "feedback"]);
+        r.rating = true;
+        assert!(r.validate().is_ok());
+        assert_eq!(r.validate().unwrap().reminder_days, [3, 1]);
+    }
+
+    #[test]
+    fn answers_are_checked_against_the_scale_and_the_round() {
+        let ok = AnswerInput {
+            theme_id: "t".into(),
+            score: Some(4),
+            comment: Some("  ".into()),
+            ..Default::default()
+        };
+        let a = ok.validate(0, &scale(), &flags()).unwrap();
+        assert_eq!(a.comment, None, "blank text is no text");
+        let bad = AnswerInput {
+            theme_id: "t".into(),
+            score: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.validate(3, &scale(), &flags()).unwrap_err().0[0].field,
+            "answers[3].score"
+        );
+        let both = AnswerInput {
+            theme_id: "t".into(),
+            score: Some(1),
+            dont_know: true,
+            ..Default::default()
+        };
+        assert!(both.validate(0, &scale(), &flags()).is_err());
+        let reason = AnswerInput {
+            theme_id: "t".into(),
+            reason: Some("why".into()),
+            ..Default::default()
+        };
+        assert!(
+            reason.validate(0, &scale(), &flags()).is_err(),
+            "no reasons outside feedback rounds"
+        );
+        let long = AnswerInput {
+            theme_id: "t".into(),
+            comment: Some("x".repeat(MAX_TEXT + 1)),
+            ..Default::default()
+        };
+        assert!(long.validate(0, &scale(), &flags()).is_err());
+    }
+}

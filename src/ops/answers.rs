@@ -1,0 +1,510 @@
+//! The expert's rounds: what they see (the published themes, their own answers, and in a
+//! feedback round the group's previous distribution when enough answered), and saving their
+//! answers, which are kept with every change until the deadline makes them final.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::participation::{Participant, resolve};
+use super::rounds::{accepting, flags_of, published};
+use super::studies::{settings_of, utc};
+use super::{AppError, AppResult};
+use crate::db::models::{Answer, AnswerChange, Round, RoundParticipation};
+use crate::db::schema::{answer_changes, answers, round_participations, rounds};
+use crate::db::{self, DbConn, new_id, now};
+use crate::domain::candidate::Status;
+use crate::domain::codebook::StatementSnapshot;
+use crate::domain::round::{AnswerData, AnswerInput, Kind, State};
+use crate::domain::stats::ItemStats;
+use crate::domain::{Invalid, Scale};
+
+/// An expert's answer as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AnswerView {
+    pub score: Option<i32>,
+    pub dont_know: bool,
+    pub comment: Option<String>,
+    pub proposal: Option<String>,
+    pub reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The group's answers to a theme in the previous round, as fed back to each expert.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Feedback {
+    /// Whether the group's figures are shown: only when at least the study's minimum group
+    /// size scored the theme.
+    pub shown: bool,
+    /// Valid scores in the previous round (only when shown).
+    pub n: Option<usize>,
+    /// Scores per scale point, lowest first (only when shown).
+    pub counts: Option<Vec<usize>>,
+    pub median: Option<f64>,
+    /// This expert's own previous score, and whether they answered "don't know".
+    pub previous_score: Option<i32>,
+    pub previous_dont_know: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExpertTheme {
+    pub theme_id: String,
+    pub number: i32,
+    pub title: String,
+    pub description: String,
+    pub statements: Vec<StatementSnapshot>,
+    pub answer: Option<AnswerView>,
+    pub feedback: Option<Feedback>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExpertCategory {
+    pub code: String,
+    pub title: String,
+    pub themes: Vec<ExpertTheme>,
+}
+
+/// A round as one expert sees it: never anything of another expert but the group's figures.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExpertRound {
+    pub number: i32,
+    pub kind: Kind,
+    pub validation: bool,
+    pub rating: bool,
+    pub feedback: bool,
+    pub state: State,
+    pub closes_at: Option<DateTime<Utc>>,
+    /// Whether answers are taken now (open and before the deadline).
+    pub accepting: bool,
+    pub instructions: String,
+    pub scale: Scale,
+    pub min_group_size: i32,
+    pub categories: Vec<ExpertCategory>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Themes with a score or "don't know" (in a rating round) or any text (otherwise).
+    pub answered: usize,
+    pub total: usize,
+}
+
+fn answer_view(a: &Answer) -> AnswerView {
+    AnswerView {
+        score: a.score,
+        dont_know: a.dont_know,
+        comment: a.comment.clone(),
+        proposal: a.proposal.clone(),
+        reason: a.reason.clone(),
+        updated_at: utc(a.updated_at),
+    }
+}
+
+/// The participant's panellist id; only panel members reach rounds.
+fn panellist(p: &Participant) -> AppResult<String> {
+    match (p.status(), &p.candidate.panellist_id) {
+        (Status::Accepted, Some(id)) => Ok(id.clone()),
+        (Status::Withdrawn, _) => Err(AppError::Conflict(
+            "you have withdrawn from the study".into(),
+        )),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+fn round_by_number(conn: &mut DbConn, study_id: &str, number: i32) -> AppResult<Round> {
+    let r: Round = rounds::table
+        .filter(rounds::study_id.eq(study_id))
+        .filter(rounds::number.eq(number))
+        .select(Round::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
+    // Drafts do not exist for experts.
+    if State::from_stored(&r.state) == State::Draft || Kind::from_stored(&r.kind) != Kind::Rating {
+        return Err(AppError::NotFound);
+    }
+    Ok(r)
+}
+
+/// Whether an answer says anything that counts as answered in this round.
+fn counts_as_answered(a: &Answer, rating: bool) -> bool {
+    if rating {
+        a.score.is_some() || a.dont_know
+    } else {
+        a.comment.is_some() || a.proposal.is_some()
+    }
+}
+
+/// The rounds an expert can see: open and closed rating rounds, newest first.
+pub fn rounds_for(
+    conn: &mut DbConn,
+    p: &Participant,
+) -> AppResult<Vec<(Round, Option<DateTime<Utc>>)>> {
+    let Ok(pid) = panellist(p) else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<Round> = rounds::table
+        .filter(rounds::study_id.eq(&p.study.id))
+        .filter(rounds::state.ne("draft"))
+        .filter(rounds::kind.eq("rating"))
+        .order(rounds::number.desc())
+        .select(Round::as_select())
+        .load(conn)?;
+    let parts: HashMap<String, Option<chrono::NaiveDateTime>> = round_participations::table
+        .filter(round_participations::panellist_id.eq(&pid))
+        .select((
+            round_participations::round_id,
+            round_participations::submitted_at,
+        ))
+        .load::<(String, Option<chrono::NaiveDateTime>)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| parts.contains_key(&r.id))
+        .map(|r| {
+            let s = parts.get(&r.id).cloned().flatten().map(utc);
+            (r, s)
+        })
+        .collect())
+}
+
+/// The round as the expert sees it; the first view is recorded (researchers see who opened).
+pub fn expert_round(conn: &mut DbConn, token: &str, number: i32) -> AppResult<ExpertRound> {
+    let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
+    let pid = panellist(&p)?;
+    let r = round_by_number(conn, &p.study.id, number)?;
+    let part: Option<RoundParticipation> = round_participations::table
+        .find((&r.id, &pid))
+        .select(RoundParticipation::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(part) = part else {
+        // Joined after the round opened and not yet invited to it.
+        return Err(AppError::NotFound);
+    };
+    if part.first_opened_at.is_none() {
+        diesel::update(round_participations::table.find((&r.id, &pid)))
+            .set(round_participations::first_opened_at.eq(now()))
+            .execute(conn)?;
+    }
+    build(conn, &p, &pid, &r, part.submitted_at)
+}
+
+fn build(
+    conn: &mut DbConn,
+    p: &Participant,
+    pid: &str,
+    r: &Round,
+    submitted_at: Option<chrono::NaiveDateTime>,
+) -> AppResult<ExpertRound> {
+    let settings = settings_of(&p.study)?;
+    let themes = published(conn, &r.id)?;
+    let own: Vec<Answer> = answers::table
+        .filter(answers::round_id.eq(&r.id))
+        .filter(answers::panellist_id.eq(pid))
+        .select(Answer::as_select())
+        .load(conn)?;
+    let feedback = if r.feedback {
+        previous_round_feedback(conn, p, pid, r, &settings.scale, settings.min_group_size)?
+    } else {
+        HashMap::new()
+    };
+    let mut categories: Vec<ExpertCategory> = Vec::new();
+    for t in &themes {
+        let answer = own
+            .iter()
+            .find(|a| a.theme_id == t.theme_id)
+            .map(answer_view);
+        let item = ExpertTheme {
+            theme_id: t.theme_id.clone(),
+            number: t.snapshot.number,
+            title: t.snapshot.title.clone(),
+            description: t.snapshot.description.clone(),
+            statements: t.snapshot.statements.clone(),
+            answer,
+            feedback: feedback.get(&t.theme_id).cloned(),
+        };
+        match categories.last_mut() {
+            Some(c) if c.code == t.snapshot.category_code => c.themes.push(item),
+            _ => categories.push(ExpertCategory {
+                code: t.snapshot.category_code.clone(),
+                title: t.snapshot.category_title.clone(),
+                themes: vec![item],
+            }),
+        }
+    }
+    let answered = own
+        .iter()
+        .filter(|a| counts_as_answered(a, r.rating))
+        .count();
+    Ok(ExpertRound {
+        number: r.number,
+        kind: Kind::from_stored(&r.kind),
+        validation: r.validation,
+        rating: r.rating,
+        feedback: r.feedback,
+        state: State::from_stored(&r.state),
+        closes_at: r.closes_at.map(utc),
+        accepting: accepting(r, now()),
+        instructions: r.instructions.clone(),
+        scale: settings.scale,
+        min_group_size: settings.min_group_size,
+        categories,
+        submitted_at: submitted_at.map(utc),
+        answered,
+        total: themes.len(),
+    })
+}
+
+/// Per theme of this round: the latest earlier closed rating round's distribution, median and
+/// this expert's own score there. Figures only when at least `k` scored the theme.
+fn previous_round_feedback(
+    conn: &mut DbConn,
+    p: &Participant,
+    pid: &str,
+    r: &Round,
+    scale: &Scale,
+    k: i32,
+) -> AppResult<HashMap<String, Feedback>> {
+    let previous: Option<Round> = rounds::table
+        .filter(rounds::study_id.eq(&p.study.id))
+        .filter(rounds::number.lt(r.number))
+        .filter(rounds::state.eq("closed"))
+        .filter(rounds::rating.eq(true))
+        .order(rounds::number.desc())
+        .select(Round::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(prev) = previous else {
+        return Ok(HashMap::new());
+    };
+    let all: Vec<(String, String, Option<i32>, bool)> = answers::table
+        .filter(answers::round_id.eq(&prev.id))
+        .select((
+            answers::theme_id,
+            answers::panellist_id,
+            answers::score,
+            answers::dont_know,
+        ))
+        .load(conn)?;
+    let mut out = HashMap::new();
+    for t in published(conn, &r.id)? {
+        let rows: Vec<&(String, String, Option<i32>, bool)> =
+            all.iter().filter(|a| a.0 == t.theme_id).collect();
+        if rows.is_empty()
+            && !published(conn, &prev.id)?
+                .iter()
+                .any(|x| x.theme_id == t.theme_id)
+        {
+            continue; // a new theme: nothing to feed back
+        }
+        let scores: Vec<i32> = rows.iter().filter_map(|a| a.2).collect();
+        let dk = rows.iter().filter(|a| a.3).count();
+        let stats = ItemStats::of(&scores, dk, scale);
+        let shown = stats.n >= k.max(1) as usize;
+        let mine = rows.iter().find(|a| a.1 == pid);
+        out.insert(
+            t.theme_id.clone(),
+            Feedback {
+                shown,
+                n: shown.then_some(stats.n),
+                counts: shown.then(|| stats.counts.clone()),
+                median: if shown { stats.median } else { None },
+                previous_score: mine.and_then(|a| a.2),
+                previous_dont_know: mine.is_some_and(|a| a.3),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// What an expert sends: some or all of their answers, and whether they are done.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersInput {
+    pub answers: Vec<AnswerInput>,
+    /// Marks the round as done for them; answers can still change until the deadline.
+    #[serde(default)]
+    pub submit: bool,
+}
+
+/// Saves answers (all checked before any is written) and, with `submit`, marks the round done.
+pub fn save(
+    conn: &mut DbConn,
+    token: &str,
+    number: i32,
+    input: AnswersInput,
+) -> AppResult<ExpertRound> {
+    if input.answers.len() > 1000 {
+        return Err(Invalid::one("answers", "at most 1000 answers at a time").into());
+    }
+    // Two tabs saving the same new answer at once: one insert loses and simply tries again.
+    super::retrying(|| save_once(conn, token, number, &input))
+}
+
+fn save_once(
+    conn: &mut DbConn,
+    token: &str,
+    number: i32,
+    input: &AnswersInput,
+) -> AppResult<ExpertRound> {
+    db::write(conn, |c| {
+        let p = resolve(c, token)?.ok_or(AppError::NotFound)?;
+        let pid = panellist(&p)?;
+        let r = round_by_number(c, &p.study.id, number)?;
+        let at = now();
+        if !accepting(&r, at) {
+            let when = r
+                .closed_at
+                .or(r.closes_at)
+                .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            return Err(AppError::Conflict(format!(
+                "round {} closed at {when}; its answers are final and can no longer change",
+                r.number
+            )));
+        }
+        let part: Option<RoundParticipation> = round_participations::table
+            .find((&r.id, &pid))
+            .select(RoundParticipation::as_select())
+            .first(c)
+            .optional()?;
+        if part.is_none() {
+            return Err(AppError::NotFound);
+        }
+        let settings = settings_of(&p.study)?;
+        let flags = flags_of(&r);
+        let theme_ids: Vec<String> = published(c, &r.id)?
+            .into_iter()
+            .map(|t| t.theme_id)
+            .collect();
+        let mut e = Invalid::new();
+        let mut checked: Vec<AnswerData> = Vec::new();
+        for (i, a) in input.answers.iter().enumerate() {
+            if let Some(d) = e.take(a.validate(i, &settings.scale, &flags)) {
+                if !theme_ids.contains(&d.theme_id) {
+                    e.add(
+                        format!("answers[{i}].theme_id"),
+                        "is not a theme of this round",
+                    );
+                } else if checked.iter().any(|x| x.theme_id == d.theme_id) {
+                    e.add(format!("answers[{i}].theme_id"), "appears twice");
+                } else {
+                    checked.push(d);
+                }
+            }
+        }
+        e.into_result(())?;
+        for d in &checked {
+            store(c, &r.id, &pid, d, at)?;
+        }
+        let submitted_at = part
+            .and_then(|p| p.submitted_at)
+            .or(input.submit.then_some(at));
+        diesel::update(round_participations::table.find((&r.id, &pid)))
+            .set((
+                round_participations::submitted_at.eq(submitted_at),
+                round_participations::updated_at.eq(at),
+            ))
+            .execute(c)?;
+        build(c, &p, &pid, &r, submitted_at)
+    })
+}
+
+/// Writes one answer if it changed, keeping the change.
+fn store(
+    conn: &mut DbConn,
+    round_id: &str,
+    pid: &str,
+    d: &AnswerData,
+    at: chrono::NaiveDateTime,
+) -> AppResult<()> {
+    let existing: Option<Answer> = answers::table
+        .filter(answers::round_id.eq(round_id))
+        .filter(answers::panellist_id.eq(pid))
+        .filter(answers::theme_id.eq(&d.theme_id))
+        .select(Answer::as_select())
+        .first(conn)
+        .optional()?;
+    let empty = d.score.is_none()
+        && !d.dont_know
+        && d.comment.is_none()
+        && d.proposal.is_none()
+        && d.reason.is_none();
+    if existing.is_none() && empty {
+        return Ok(()); // nothing said, nothing to keep
+    }
+    let id = match existing {
+        Some(a) => {
+            let same = a.score == d.score
+                && a.dont_know == d.dont_know
+                && a.comment == d.comment
+                && a.proposal == d.proposal
+                && a.reason == d.reason;
+            if same {
+                return Ok(());
+            }
+            // A comment that changes needs clearing again before it appears in a report.
+            let cleared = if a.comment == d.comment {
+                a.comment_cleared_at
+            } else {
+                None
+            };
+            diesel::update(answers::table.find(&a.id))
+                .set((
+                    answers::score.eq(d.score),
+                    answers::dont_know.eq(d.dont_know),
+                    answers::comment.eq(&d.comment),
+                    answers::proposal.eq(&d.proposal),
+                    answers::reason.eq(&d.reason),
+                    answers::comment_cleared_at.eq(cleared),
+                    answers::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            a.id
+        }
+        None => {
+            let a = Answer {
+                id: new_id(),
+                round_id: round_id.into(),
+                panellist_id: pid.into(),
+                theme_id: d.theme_id.clone(),
+                score: d.score,
+                dont_know: d.dont_know,
+                comment: d.comment.clone(),
+                proposal: d.proposal.clone(),
+                reason: d.reason.clone(),
+                comment_cleared_at: None,
+                created_at: at,
+                updated_at: at,
+            };
+            diesel::insert_into(answers::table)
+                .values(&a)
+                .execute(conn)?;
+            a.id
+        }
+    };
+    diesel::insert_into(answer_changes::table)
+        .values(&AnswerChange {
+            id: new_id(),
+            answer_id: id,
+            score: d.score,
+            dont_know: d.dont_know,
+            comment: d.comment.clone(),
+            proposal: d.proposal.clone(),
+            reason: d.reason.clone(),
+            at,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The rounds list on the expert's page, resolved from the token.
+pub fn my_rounds(conn: &mut DbConn, token: &str) -> AppResult<Vec<(Round, Option<DateTime<Utc>>)>> {
+    let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
+    rounds_for(conn, &p)
+}
+
+pub fn is_accepting(r: &Round) -> bool {
+    accepting(r, now())
+}

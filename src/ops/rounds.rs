@@ -1,0 +1,869 @@
+//! Rounds as researchers run them: create, open (publishing a frozen codebook, locking the
+//! consensus rule, e-mailing every panellist), extend, close; and what the worker does by the
+//! clock (close at the deadline, remind those who have not submitted).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::codebook::{ACTIVE, codebook_of, snapshot, themes_of};
+use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate};
+use super::studies::{Role, access, settings_of, utc};
+use super::{Actor, AppError, AppResult, audit};
+use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
+use crate::db::schema::{
+    answers, candidates, panellists, participation_tokens, round_participations, round_themes,
+    rounds, studies,
+};
+use crate::db::{self, DbConn, new_id, now};
+use crate::domain::Invalid;
+use crate::domain::candidate::Status;
+use crate::domain::codebook::ThemeSnapshot;
+use crate::domain::round::{Kind, RoundFlags, RoundInput, State};
+use crate::mail;
+
+fn actor(id: &str) -> Actor {
+    Actor::Researcher { id: id.into() }
+}
+
+pub fn flags_of(r: &Round) -> RoundFlags {
+    RoundFlags {
+        kind: Kind::from_stored(&r.kind),
+        validation: r.validation,
+        rating: r.rating,
+        feedback: r.feedback,
+        questionnaire: r.questionnaire,
+        instructions: r.instructions.clone(),
+        reminder_days: serde_json::from_str(&r.reminder_days).unwrap_or_default(),
+    }
+}
+
+/// Whether answers are taken at `at`: the round is open and its deadline has not passed.
+pub fn accepting(r: &Round, at: NaiveDateTime) -> bool {
+    State::from_stored(&r.state) == State::Open && r.closes_at.is_none_or(|c| at < c)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoundView {
+    pub id: String,
+    pub number: i32,
+    pub kind: Kind,
+    pub validation: bool,
+    pub rating: bool,
+    pub feedback: bool,
+    pub questionnaire: bool,
+    pub state: State,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub instructions: String,
+    pub reminder_days: Vec<i32>,
+    /// The themes the round published (empty until it opens).
+    pub themes: Vec<PublishedTheme>,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublishedTheme {
+    pub theme_id: String,
+    pub position: i32,
+    pub theme_version: i32,
+    #[serde(flatten)]
+    pub snapshot: ThemeSnapshot,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    /// Panellists the round is for.
+    pub panellists: usize,
+    /// Who opened the round's page.
+    pub opened: usize,
+    /// Who answered at least one theme.
+    pub answered: usize,
+    /// Who marked the round as done.
+    pub submitted: usize,
+}
+
+pub fn published(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<PublishedTheme>> {
+    let rows: Vec<RoundTheme> = round_themes::table
+        .filter(round_themes::round_id.eq(round_id))
+        .order(round_themes::position.asc())
+        .select(RoundTheme::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(PublishedTheme {
+                snapshot: serde_json::from_str(&r.snapshot)
+                    .map_err(|e| crate::db::DbError::Corrupt(format!("round theme: {e}")))?,
+                theme_id: r.theme_id,
+                position: r.position,
+                theme_version: r.theme_version,
+            })
+        })
+        .collect()
+}
+
+fn progress(conn: &mut DbConn, round_id: &str) -> AppResult<Progress> {
+    let parts: Vec<RoundParticipation> = round_participations::table
+        .filter(round_participations::round_id.eq(round_id))
+        .select(RoundParticipation::as_select())
+        .load(conn)?;
+    let answered = answers::table
+        .filter(answers::round_id.eq(round_id))
+        .select(answers::panellist_id)
+        .distinct()
+        .load::<String>(conn)?
+        .len();
+    Ok(Progress {
+        panellists: parts.len(),
+        opened: parts.iter().filter(|p| p.first_opened_at.is_some()).count(),
+        answered,
+        submitted: parts.iter().filter(|p| p.submitted_at.is_some()).count(),
+    })
+}
+
+pub fn view(conn: &mut DbConn, r: &Round) -> AppResult<RoundView> {
+    let f = flags_of(r);
+    Ok(RoundView {
+        id: r.id.clone(),
+        number: r.number,
+        kind: f.kind,
+        validation: r.validation,
+        rating: r.rating,
+        feedback: r.feedback,
+        questionnaire: r.questionnaire,
+        state: State::from_stored(&r.state),
+        closes_at: r.closes_at.map(utc),
+        opened_at: r.opened_at.map(utc),
+        closed_at: r.closed_at.map(utc),
+        instructions: r.instructions.clone(),
+        reminder_days: f.reminder_days,
+        themes: published(conn, &r.id)?,
+        progress: progress(conn, &r.id)?,
+    })
+}
+
+fn round_in_study(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    round_id: &str,
+) -> AppResult<(Round, Study)> {
+    let r: Round = rounds::table
+        .find(round_id)
+        .select(Round::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
+    let (study, _) = access(conn, researcher_id, &r.study_id, Role::Researcher)?;
+    Ok((r, study))
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    input: RoundInput,
+) -> AppResult<RoundView> {
+    let flags = input.validate()?;
+    let closes_at = input.closes_at.map(|t| t.naive_utc());
+    if let Some(c) = closes_at
+        && c <= now()
+    {
+        return Err(Invalid::one("closes_at", "must be in the future").into());
+    }
+    db::write(conn, |c| {
+        access(c, researcher_id, study_id, Role::Researcher)?;
+        let last: Option<i32> = rounds::table
+            .filter(rounds::study_id.eq(study_id))
+            .select(diesel::dsl::max(rounds::number))
+            .first(c)?;
+        let t = now();
+        let round = Round {
+            id: new_id(),
+            study_id: study_id.into(),
+            number: last.unwrap_or(0) + 1,
+            kind: flags.kind.as_str().into(),
+            questionnaire: flags.questionnaire,
+            validation: flags.validation,
+            rating: flags.rating,
+            feedback: flags.feedback,
+            state: State::Draft.as_str().into(),
+            instructions: flags.instructions.clone(),
+            reminder_days: serde_json::to_string(&flags.reminder_days).expect("serialisable"),
+            closes_at,
+            opened_at: None,
+            closed_at: None,
+            created_at: t,
+            updated_at: t,
+        };
+        diesel::insert_into(rounds::table)
+            .values(&round)
+            .execute(c)?;
+        audit::record(
+            c,
+            &actor(researcher_id),
+            Some(study_id),
+            "round.created",
+            Some(&round.id),
+            serde_json::json!({ "number": round.number }),
+        )?;
+        view(c, &round)
+    })
+}
+
+pub fn list(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Vec<RoundView>> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let rows: Vec<Round> = rounds::table
+        .filter(rounds::study_id.eq(study_id))
+        .order(rounds::number.asc())
+        .select(Round::as_select())
+        .load(conn)?;
+    rows.iter().map(|r| view(conn, r)).collect()
+}
+
+pub fn get(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<RoundView> {
+    let (r, _) = round_in_study(conn, researcher_id, round_id)?;
+    view(conn, &r)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoundPatch {
+    /// A new deadline. For an open round it can only move later; those who have not
+    /// submitted are told by e-mail.
+    pub closes_at: Option<DateTime<Utc>>,
+    pub instructions: Option<String>,
+    pub reminder_days: Option<Vec<i32>>,
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    researcher_id: &str,
+    round_id: &str,
+    patch: RoundPatch,
+) -> AppResult<RoundView> {
+    if let Some(i) = &patch.instructions {
+        crate::domain::text::block("instructions", i, 5000)?;
+    }
+    if let Some(d) = &patch.reminder_days
+        && (d.len() > 10 || d.iter().any(|x| !(0..=60).contains(x)))
+    {
+        return Err(Invalid::one(
+            "reminder_days",
+            "at most 10 days, each between 0 and 60 days before the deadline",
+        )
+        .into());
+    }
+    db::write(conn, |c| {
+        let (mut r, study) = round_in_study(c, researcher_id, round_id)?;
+        let state = State::from_stored(&r.state);
+        if state == State::Closed {
+            return Err(AppError::Conflict(format!(
+                "round {} is closed; its answers are final",
+                r.number
+            )));
+        }
+        if let Some(i) = &patch.instructions {
+            r.instructions = i.trim().to_string();
+        }
+        if let Some(d) = &patch.reminder_days {
+            r.reminder_days = serde_json::to_string(d).expect("serialisable");
+        }
+        let mut extended = false;
+        if let Some(new) = patch.closes_at.map(|t| t.naive_utc()) {
+            if new <= now() {
+                return Err(Invalid::one("closes_at", "must be in the future").into());
+            }
+            if state == State::Open && r.closes_at.is_some_and(|old| new < old) {
+                return Err(Invalid::one(
+                    "closes_at",
+                    "an open round's deadline can only move later",
+                )
+                .into());
+            }
+            extended = state == State::Open && r.closes_at != Some(new);
+            r.closes_at = Some(new);
+        }
+        r.updated_at = now();
+        diesel::update(rounds::table.find(&r.id))
+            .set(&r)
+            .execute(c)?;
+        if extended {
+            let deadline = r.closes_at.expect("set above");
+            let grace = settings_of(&study)?.link_grace_days as i64;
+            // Reminders count again towards the new deadline.
+            diesel::update(
+                round_participations::table.filter(round_participations::round_id.eq(&r.id)),
+            )
+            .set(round_participations::reminders_sent.eq(0))
+            .execute(c)?;
+            for cand in outstanding(c, &r)? {
+                extend_links(c, &cand.id, deadline + Duration::days(grace))?;
+                let key = format!(
+                    "round:{}:{}:extended:{}",
+                    r.id,
+                    cand.id,
+                    deadline.and_utc().timestamp()
+                );
+                enqueue_to_candidate(
+                    c,
+                    env,
+                    &study,
+                    &cand,
+                    mail::Kind::RoundExtended,
+                    &facts(&r),
+                    Some(key),
+                    Some(deadline + Duration::days(grace)),
+                )?;
+            }
+            audit::record(
+                c,
+                &actor(researcher_id),
+                Some(&study.id),
+                "round.extended",
+                Some(&r.id),
+                serde_json::json!({ "closes_at": utc(deadline) }),
+            )?;
+        }
+        view(c, &r)
+    })
+}
+
+fn facts(r: &Round) -> RoundFacts {
+    RoundFacts {
+        round_id: Some(r.id.clone()),
+        number: r.number,
+        deadline: r.closes_at,
+        validation: r.validation,
+        rating: r.rating,
+    }
+}
+
+/// Keeps a panellist's links working at least until `until`.
+fn extend_links(conn: &mut DbConn, candidate_id: &str, until: NaiveDateTime) -> AppResult<()> {
+    diesel::update(
+        participation_tokens::table
+            .filter(participation_tokens::candidate_id.eq(candidate_id))
+            .filter(participation_tokens::revoked_at.is_null())
+            .filter(participation_tokens::expires_at.lt(until)),
+    )
+    .set(participation_tokens::expires_at.eq(until))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The accepted, not withdrawn candidates of the study: the panel.
+pub fn panel(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Candidate>> {
+    Ok(candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .filter(candidates::status.eq(Status::Accepted.as_str()))
+        .filter(candidates::panellist_id.is_not_null())
+        .select(Candidate::as_select())
+        .load(conn)?)
+}
+
+/// Panellists of the round who have not submitted.
+fn outstanding(conn: &mut DbConn, r: &Round) -> AppResult<Vec<Candidate>> {
+    let submitted: Vec<String> = round_participations::table
+        .filter(round_participations::round_id.eq(&r.id))
+        .filter(round_participations::submitted_at.is_not_null())
+        .select(round_participations::panellist_id)
+        .load(conn)?;
+    Ok(panel(conn, &r.study_id)?
+        .into_iter()
+        .filter(|c| {
+            c.panellist_id
+                .as_ref()
+                .is_some_and(|p| !submitted.contains(p))
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Opened {
+    pub round: RoundView,
+    /// Round e-mails queued by this call.
+    pub queued: usize,
+}
+
+/// Opens a round: publishes the codebook as it stands (frozen), locks the consensus rule at the
+/// first rating round, and e-mails each panellist their link with the deadline. Calling it on
+/// an open round e-mails those who joined the panel since.
+pub fn open(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    researcher_id: &str,
+    round_id: &str,
+) -> AppResult<Opened> {
+    db::write(conn, |c| {
+        let (mut r, study) = round_in_study(c, researcher_id, round_id)?;
+        let state = State::from_stored(&r.state);
+        if state == State::Closed {
+            return Err(AppError::Conflict(format!("round {} is closed", r.number)));
+        }
+        let Some(deadline) = r.closes_at else {
+            return Err(
+                Invalid::one("closes_at", "set a deadline before opening the round").into(),
+            );
+        };
+        if deadline <= now() {
+            return Err(Invalid::one("closes_at", "the deadline has passed; set a new one").into());
+        }
+        let kind = Kind::from_stored(&r.kind);
+        if state == State::Draft {
+            let others: Vec<Round> = rounds::table
+                .filter(rounds::study_id.eq(&study.id))
+                .filter(rounds::id.ne(&r.id))
+                .select(Round::as_select())
+                .load(c)?;
+            if let Some(o) = others.iter().find(|o| o.state == State::Open.as_str()) {
+                return Err(AppError::Conflict(format!(
+                    "round {} is still open; close it first",
+                    o.number
+                )));
+            }
+            if r.feedback
+                && !others
+                    .iter()
+                    .any(|o| o.state == State::Closed.as_str() && o.rating && o.number < r.number)
+            {
+                return Err(Invalid::one(
+                    "feedback",
+                    "feedback needs an earlier closed rating round",
+                )
+                .into());
+            }
+            if kind == Kind::Rating {
+                let book = codebook_of(c, &study.id, false)?;
+                let count: usize = book.categories.iter().map(|cat| cat.themes.len()).sum();
+                if count == 0 {
+                    return Err(Invalid::one(
+                        "themes",
+                        "the codebook has no active themes to publish",
+                    )
+                    .into());
+                }
+                let mut position = 0;
+                let all = themes_of(c, &study.id)?;
+                for cat in &book.categories {
+                    for tv in &cat.themes {
+                        let theme = all.iter().find(|t| t.id == tv.id).expect("listed");
+                        let snap = snapshot(c, theme)?;
+                        diesel::insert_into(round_themes::table)
+                            .values(&RoundTheme {
+                                round_id: r.id.clone(),
+                                theme_id: theme.id.clone(),
+                                position,
+                                theme_version: theme.version,
+                                snapshot: serde_json::to_string(&snap).expect("serialisable"),
+                            })
+                            .execute(c)?;
+                        position += 1;
+                    }
+                }
+                if study.consensus_locked_at.is_none() {
+                    diesel::update(studies::table.find(&study.id))
+                        .set(studies::consensus_locked_at.eq(now()))
+                        .execute(c)?;
+                    audit::record(
+                        c,
+                        &actor(researcher_id),
+                        Some(&study.id),
+                        "consensus.locked",
+                        Some(&study.id),
+                        serde_json::json!({ "rule": settings_of(&study)?.consensus, "round": r.number }),
+                    )?;
+                }
+            }
+            r.state = State::Open.as_str().into();
+            r.opened_at = Some(now());
+            r.updated_at = now();
+            diesel::update(rounds::table.find(&r.id))
+                .set(&r)
+                .execute(c)?;
+            audit::record(
+                c,
+                &actor(researcher_id),
+                Some(&study.id),
+                "round.opened",
+                Some(&r.id),
+                serde_json::json!({ "number": r.number }),
+            )?;
+        }
+        // Every panellist gets a participation row and, once, the round's e-mail.
+        let grace = settings_of(&study)?.link_grace_days as i64;
+        let expires = deadline + Duration::days(grace);
+        let mut queued = 0;
+        let sends_mail = kind == Kind::Rating || r.questionnaire;
+        for cand in panel(c, &study.id)? {
+            let pid = cand.panellist_id.clone().expect("filtered");
+            match c {
+                DbConn::Pg(pg) => diesel::insert_into(round_participations::table)
+                    .values(&new_participation(&r.id, &pid))
+                    .on_conflict_do_nothing()
+                    .execute(pg)?,
+                DbConn::Sqlite(sq) => diesel::insert_into(round_participations::table)
+                    .values(&new_participation(&r.id, &pid))
+                    .on_conflict_do_nothing()
+                    .execute(sq)?,
+            };
+            if sends_mail {
+                extend_links(c, &cand.id, expires)?;
+                let key = format!("round:{}:{}:invitation", r.id, cand.id);
+                if enqueue_to_candidate(
+                    c,
+                    env,
+                    &study,
+                    &cand,
+                    mail::Kind::RoundInvitation,
+                    &facts(&r),
+                    Some(key),
+                    Some(expires),
+                )? {
+                    queued += 1;
+                }
+            }
+        }
+        Ok(Opened {
+            round: view(c, &r)?,
+            queued,
+        })
+    })
+}
+
+fn new_participation(round_id: &str, panellist_id: &str) -> RoundParticipation {
+    RoundParticipation {
+        round_id: round_id.into(),
+        panellist_id: panellist_id.into(),
+        first_opened_at: None,
+        submitted_at: None,
+        reminders_sent: 0,
+        updated_at: now(),
+    }
+}
+
+/// Closes a round by hand; its answers are final from now.
+pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<RoundView> {
+    db::write(conn, |c| {
+        let (r, study) = round_in_study(c, researcher_id, round_id)?;
+        match State::from_stored(&r.state) {
+            State::Closed => return view(c, &r),
+            State::Draft => {
+                return Err(AppError::Conflict(format!(
+                    "round {} has not opened",
+                    r.number
+                )));
+            }
+            State::Open => {}
+        }
+        let t = now();
+        diesel::update(
+            rounds::table
+                .filter(rounds::id.eq(&r.id))
+                .filter(rounds::state.eq("open")),
+        )
+        .set((
+            rounds::state.eq("closed"),
+            rounds::closed_at.eq(t),
+            rounds::updated_at.eq(t),
+        ))
+        .execute(c)?;
+        audit::record(
+            c,
+            &actor(researcher_id),
+            Some(&study.id),
+            "round.closed",
+            Some(&r.id),
+            serde_json::json!({ "number": r.number }),
+        )?;
+        let fresh: Round = rounds::table
+            .find(&r.id)
+            .select(Round::as_select())
+            .first(c)?;
+        view(c, &fresh)
+    })
+}
+
+/// The worker's part: rounds past their deadline close (at the deadline itself, even if the
+/// server was down then); those still open remind panellists who have not submitted.
+/// Returns (rounds closed, reminders queued).
+pub fn run_round_schedule(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    at: NaiveDateTime,
+) -> AppResult<(usize, usize)> {
+    let due: Vec<Round> = rounds::table
+        .filter(rounds::state.eq("open"))
+        .filter(rounds::closes_at.le(at))
+        .select(Round::as_select())
+        .load(conn)?;
+    let mut closed = 0;
+    for r in due {
+        let n = db::write(conn, |c| {
+            let n = diesel::update(
+                rounds::table
+                    .filter(rounds::id.eq(&r.id))
+                    .filter(rounds::state.eq("open")),
+            )
+            .set((
+                rounds::state.eq("closed"),
+                rounds::closed_at.eq(r.closes_at),
+                rounds::updated_at.eq(now()),
+            ))
+            .execute(c)?;
+            if n == 1 {
+                audit::record(
+                    c,
+                    &Actor::System,
+                    Some(&r.study_id),
+                    "round.closed",
+                    Some(&r.id),
+                    serde_json::json!({ "number": r.number, "at_deadline": true }),
+                )?;
+            }
+            Ok::<_, AppError>(n)
+        })?;
+        closed += n;
+    }
+    let open: Vec<Round> = rounds::table
+        .filter(rounds::state.eq("open"))
+        .filter(rounds::closes_at.gt(at))
+        .select(Round::as_select())
+        .load(conn)?;
+    let mut reminded = 0;
+    for r in open {
+        let deadline = r.closes_at.expect("filtered");
+        if !(r.rating || r.validation || r.questionnaire) {
+            continue;
+        }
+        let mut days = flags_of(&r).reminder_days;
+        days.sort_unstable_by(|a, b| b.cmp(a));
+        // How many reminders are due by now: those whose day before the deadline has come.
+        let due_count = days
+            .iter()
+            .filter(|d| at >= deadline - Duration::days(**d as i64))
+            .count();
+        if due_count == 0 {
+            continue;
+        }
+        let study: Study = studies::table
+            .find(&r.study_id)
+            .select(Study::as_select())
+            .first(conn)?;
+        let grace = settings_of(&study)?.link_grace_days as i64;
+        for cand in outstanding(conn, &r)? {
+            let pid = cand.panellist_id.clone().expect("panel");
+            db::write(conn, |c| {
+                let claimed = diesel::update(
+                    round_participations::table
+                        .filter(round_participations::round_id.eq(&r.id))
+                        .filter(round_participations::panellist_id.eq(&pid))
+                        .filter(round_participations::submitted_at.is_null())
+                        .filter(round_participations::reminders_sent.lt(due_count as i32)),
+                )
+                .set(round_participations::reminders_sent.eq(due_count as i32))
+                .execute(c)?;
+                if claimed == 1 {
+                    let key = format!(
+                        "round:{}:{}:reminder:{}:{}",
+                        r.id,
+                        cand.id,
+                        due_count,
+                        deadline.and_utc().timestamp()
+                    );
+                    let expires = Some(deadline + Duration::days(grace));
+                    if enqueue_to_candidate(
+                        c,
+                        env,
+                        &study,
+                        &cand,
+                        mail::Kind::RoundReminder,
+                        &facts(&r),
+                        Some(key),
+                        expires,
+                    )? {
+                        reminded += 1;
+                    }
+                }
+                Ok::<_, AppError>(())
+            })?;
+        }
+    }
+    Ok((closed, reminded))
+}
+
+// ---------------------------------------------------------------------------------------------
+// What researchers see of a round's answers
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PanellistProgress {
+    pub pseudonym: String,
+    pub name: String,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Themes with a score, a don't-know or a text.
+    pub answered: usize,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ThemeResponses {
+    pub theme_id: String,
+    pub number: i32,
+    pub title: String,
+    pub comments: Vec<CommentView>,
+}
+
+/// A comment or proposal, shown to researchers with the pseudonym.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CommentView {
+    pub answer_id: String,
+    pub pseudonym: String,
+    pub comment: Option<String>,
+    pub proposal: Option<String>,
+    pub reason: Option<String>,
+    /// Cleared by a researcher to appear (without attribution) in the report.
+    pub cleared_for_report: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoundResponses {
+    pub round: RoundView,
+    pub panellists: Vec<PanellistProgress>,
+    pub themes: Vec<ThemeResponses>,
+}
+
+/// Who has answered, and every comment and proposal per theme. Names are identities: logged.
+pub fn responses(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    round_id: &str,
+) -> AppResult<RoundResponses> {
+    let (r, study) = round_in_study(conn, researcher_id, round_id)?;
+    let round = view(conn, &r)?;
+    let parts: Vec<RoundParticipation> = round_participations::table
+        .filter(round_participations::round_id.eq(&r.id))
+        .select(RoundParticipation::as_select())
+        .load(conn)?;
+    let people: HashMap<String, (String, String)> = panellists::table
+        .inner_join(candidates::table.on(candidates::panellist_id.eq(panellists::id.nullable())))
+        .filter(panellists::study_id.eq(&study.id))
+        .select((panellists::id, panellists::pseudonym, candidates::name))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, p, n)| (id, (p, n)))
+        .collect();
+    let all: Vec<Answer> = answers::table
+        .filter(answers::round_id.eq(&r.id))
+        .select(Answer::as_select())
+        .load(conn)?;
+    let mut answered: HashMap<&str, usize> = HashMap::new();
+    for a in &all {
+        if a.score.is_some() || a.dont_know || a.comment.is_some() || a.proposal.is_some() {
+            *answered.entry(a.panellist_id.as_str()).or_default() += 1;
+        }
+    }
+    let mut panellists_view: Vec<PanellistProgress> = parts
+        .iter()
+        .map(|p| {
+            let (pseudonym, name) = people.get(&p.panellist_id).cloned().unwrap_or_default();
+            PanellistProgress {
+                pseudonym,
+                name,
+                opened_at: p.first_opened_at.map(utc),
+                submitted_at: p.submitted_at.map(utc),
+                answered: answered.get(p.panellist_id.as_str()).copied().unwrap_or(0),
+            }
+        })
+        .collect();
+    panellists_view.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
+    let mut by_theme: BTreeMap<i32, ThemeResponses> = BTreeMap::new();
+    for t in &round.themes {
+        by_theme.insert(
+            t.position,
+            ThemeResponses {
+                theme_id: t.theme_id.clone(),
+                number: t.snapshot.number,
+                title: t.snapshot.title.clone(),
+                comments: Vec::new(),
+            },
+        );
+    }
+    for a in &all {
+        if a.comment.is_none() && a.proposal.is_none() && a.reason.is_none() {
+            continue;
+        }
+        if let Some(t) = by_theme.values_mut().find(|t| t.theme_id == a.theme_id) {
+            t.comments.push(CommentView {
+                answer_id: a.id.clone(),
+                pseudonym: people
+                    .get(&a.panellist_id)
+                    .map(|p| p.0.clone())
+                    .unwrap_or_default(),
+                comment: a.comment.clone(),
+                proposal: a.proposal.clone(),
+                reason: a.reason.clone(),
+                cleared_for_report: a.comment_cleared_at.is_some(),
+            });
+        }
+    }
+    for t in by_theme.values_mut() {
+        t.comments.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
+    }
+    audit::record(
+        conn,
+        &actor(researcher_id),
+        Some(&study.id),
+        "identities.viewed",
+        Some(&r.id),
+        serde_json::json!({ "what": "round progress" }),
+    )?;
+    Ok(RoundResponses {
+        round,
+        panellists: panellists_view,
+        themes: by_theme.into_values().collect(),
+    })
+}
+
+/// Marks a comment as cleared (or not) to appear in the report, without attribution.
+pub fn clear_comment(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    answer_id: &str,
+    cleared: bool,
+) -> AppResult<()> {
+    db::write(conn, |c| {
+        let a: Answer = answers::table
+            .find(answer_id)
+            .select(Answer::as_select())
+            .first(c)
+            .optional()?
+            .ok_or(AppError::NotFound)?;
+        let (_, study) = round_in_study(c, researcher_id, &a.round_id)?;
+        diesel::update(answers::table.find(&a.id))
+            .set(answers::comment_cleared_at.eq(cleared.then(now)))
+            .execute(c)?;
+        audit::record(
+            c,
+            &actor(researcher_id),
+            Some(&study.id),
+            if cleared {
+                "comment.cleared"
+            } else {
+                "comment.uncleared"
+            },
+            Some(&a.id),
+            serde_json::json!({}),
+        )
+    })
+}
+
+/// Active themes' count, for pages that explain why a round cannot open yet.
+pub fn active_theme_count(conn: &mut DbConn, study_id: &str) -> AppResult<usize> {
+    Ok(themes_of(conn, study_id)?
+        .iter()
+        .filter(|t| t.status == ACTIVE)
+        .count())
+}

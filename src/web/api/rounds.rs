@@ -1,0 +1,177 @@
+//! Rounds through the API: create, open (e-mails every panellist), extend, close, and the
+//! answers researchers review between rounds.
+
+use actix_web::{HttpResponse, get, patch, post, put, web};
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::domain::round::RoundInput;
+use crate::ops::rounds::{self, Opened, RoundPatch, RoundResponses, RoundView};
+use crate::web::AppState;
+use crate::web::auth::ApiResearcher;
+use crate::web::error::{ApiResult, ErrorBody};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_round)
+        .service(list_rounds)
+        .service(get_round)
+        .service(patch_round)
+        .service(open_round)
+        .service(close_round)
+        .service(round_responses)
+        .service(clear_comment);
+}
+
+/// Creates a round in draft: `{kind: "qualitative"|"rating", validation, rating, feedback,
+/// closes_at}`. Rounds are numbered 1, 2, 3, … in the order they are created.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = RoundInput, responses(
+    (status = 201, body = RoundView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/studies/{study}/rounds")]
+pub async fn create_round(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<RoundInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let r = state
+        .db(move |c| rounds::create(c, &id, &study, input))
+        .await?;
+    Ok(HttpResponse::Created().json(r))
+}
+
+/// The study's rounds with their state and progress.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Vec<RoundView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/rounds")]
+pub async fn list_rounds(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<RoundView>>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| rounds::list(c, &id, &study)).await?,
+    ))
+}
+
+/// One round, with the themes it published.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = RoundView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/rounds/{round}")]
+pub async fn get_round(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<RoundView>> {
+    let (id, round) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| rounds::get(c, &id, &round)).await?,
+    ))
+}
+
+/// Changes the deadline, instructions or reminder days. Extending an open round's deadline
+/// e-mails the panellists who have not submitted.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = RoundPatch, responses(
+    (status = 200, body = RoundView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[patch("/api/v1/rounds/{round}")]
+pub async fn patch_round(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<RoundPatch>,
+) -> ApiResult<web::Json<RoundView>> {
+    let (id, round, patch, env) = (
+        who.0.id,
+        path.into_inner(),
+        body.into_inner(),
+        state.mail.clone(),
+    );
+    let r = state
+        .db(move |c| rounds::update(c, &env, &id, &round, patch))
+        .await?;
+    state.wake_worker();
+    Ok(web::Json(r))
+}
+
+/// Opens the round: publishes the codebook as it stands, locks the consensus rule (first rating
+/// round), and e-mails every consenting panellist their personal link with the deadline.
+/// Calling it again e-mails only those who joined since.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+    (status = 202, body = Opened), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/rounds/{round}/open")]
+pub async fn open_round(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (id, round, env) = (who.0.id, path.into_inner(), state.mail.clone());
+    let opened = state
+        .db(move |c| rounds::open(c, &env, &id, &round))
+        .await?;
+    state.wake_worker();
+    Ok(HttpResponse::Accepted().json(opened))
+}
+
+/// Closes the round now; its answers are final. (Rounds also close by themselves at the deadline.)
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = RoundView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+))]
+#[post("/api/v1/rounds/{round}/close")]
+pub async fn close_round(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<RoundView>> {
+    let (id, round) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| rounds::close(c, &id, &round)).await?,
+    ))
+}
+
+/// Who has answered and submitted (pseudonym and name), and every comment and proposal per
+/// theme under its pseudonym. Viewing is logged.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = RoundResponses), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/rounds/{round}/responses")]
+pub async fn round_responses(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<RoundResponses>> {
+    let (id, round) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| rounds::responses(c, &id, &round)).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearInput {
+    /// Whether the comment may appear, without attribution, in the funder's report.
+    pub cleared: bool,
+}
+
+/// Clears a comment for the report (or takes the clearance back).
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = ClearInput, responses(
+    (status = 204, description = "Done"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[put("/api/v1/answers/{answer}/cleared")]
+pub async fn clear_comment(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<ClearInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, answer, cleared) = (who.0.id, path.into_inner(), body.into_inner().cleared);
+    state
+        .db(move |c| rounds::clear_comment(c, &id, &answer, cleared))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
