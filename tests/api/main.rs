@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod migrations;
 mod recruitment;
+mod rounds;
 mod service;
 mod smtp;
 mod studies;
