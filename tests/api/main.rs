@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod browser;
 mod migrations;
 mod recruitment;
 mod rounds;

@@ -37,8 +37,19 @@
     status.classList.toggle("error", !!bad);
   }
 
+  // One request per theme at a time: a change made while one is under way is sent when it
+  // returns, so an older answer can never overtake a newer one.
+  var busy = {}, again = {};
   function save(fieldset) {
+    var id = fieldset.dataset.theme;
+    if (busy[id]) { again[id] = true; return; }
+    busy[id] = true;
+    fieldset.setAttribute("data-saving", "");
     show(fieldset, words.saving, false);
+    function finish() {
+      busy[id] = false;
+      if (again[id]) { again[id] = false; save(fieldset); } else { fieldset.removeAttribute("data-saving"); }
+    }
     fetch(api, {
       method: "PUT",
       headers: { "Content-Type": "application/json" },
@@ -47,8 +58,10 @@
     }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (res) {
+      if (again[id]) { finish(); return; }
       if (!res.ok) {
         show(fieldset, words.failed + (res.body && res.body.message ? res.body.message : ""), true);
+        finish();
         return;
       }
       var now = new Date();
@@ -57,7 +70,8 @@
       if (progress && res.body && typeof res.body.answered === "number") {
         progress.textContent = progress.textContent.replace(/\d+(\D+)\d+/, res.body.answered + "$1" + res.body.total);
       }
-    }).catch(function () { show(fieldset, words.retry, true); });
+      finish();
+    }).catch(function () { show(fieldset, words.retry, true); finish(); });
   }
 
   var timers = {};

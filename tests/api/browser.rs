@@ -1,0 +1,86 @@
+//! The expert's round in a real browser (headless Chromium, driven by `tests/browser/round.mjs`
+//! with playwright-core, checked with axe-core). Skipped with a printed reason when Chromium or
+//! the Node packages are missing, unless `ORAKEL_REQUIRE_BROWSER=1`.
+
+use std::process::Command;
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::rounds::{codebook, deadline_in, open_round, panel};
+
+/// Whether the browser tests can run here; prints why not.
+pub fn browser_available() -> bool {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing = if !std::path::Path::new(&chromium).exists() {
+        Some(format!("{chromium} is missing (apt-get install chromium)"))
+    } else if !std::path::Path::new(&format!("{dir}/node_modules/playwright-core")).exists() {
+        Some("tests/browser/node_modules is missing (cd tests/browser && npm ci)".to_string())
+    } else if Command::new("node").arg("--version").output().is_err() {
+        Some("node is missing".to_string())
+    } else {
+        None
+    };
+    match missing {
+        None => true,
+        Some(why) if std::env::var("ORAKEL_REQUIRE_BROWSER").as_deref() == Ok("1") => {
+            panic!("ORAKEL_REQUIRE_BROWSER=1 but {why}")
+        }
+        Some(why) => {
+            eprintln!("browser test skipped: {why}");
+            false
+        }
+    }
+}
+
+both_backends!(an_expert_answers_in_a_real_browser, |app: &TestApp| {
+    if !browser_available() {
+        return;
+    }
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 3);
+    let themes = codebook(&mut c, &p.study);
+    let (_, number) = open_round(
+        &mut c,
+        &p.study,
+        json!({"kind": "rating", "rating": true, "validation": true, "closes_at": deadline_in(Duration::days(5))}),
+    );
+    let token = &p.members[0].1;
+    let out = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/browser/round.mjs"
+        ))
+        .args([
+            &app.base,
+            token,
+            &number.to_string(),
+            &themes[&1],
+            &themes[&2],
+        ])
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("browser: {stdout}");
+    // What the browser did is what the server stored.
+    let mut expert = app.client();
+    let view = expert
+        .get(&format!("/api/v1/participation/{token}/rounds/{number}"))
+        .json();
+    let t = &view["categories"][0]["themes"];
+    assert_eq!(t[0]["answer"]["score"], 4);
+    assert_eq!(t[0]["answer"]["comment"], "Skrevet i browseren: æøå");
+    assert_eq!(
+        t[1]["answer"]["score"], 3,
+        "the plain form's save came last"
+    );
+    assert!(view["submitted_at"].is_string());
+});

@@ -1,0 +1,91 @@
+// Drives an expert's round in headless Chromium: accessibility (axe-core, WCAG 2.1 AA) of the
+// expert's pages at phone and desktop widths, answering with the mouse and the keyboard while
+// the page saves by itself, the plain form without JavaScript, and no Content-Security-Policy
+// violation on the way. Prints one JSON line with what it did; exits non-zero on a failure.
+//
+//   node tests/browser/round.mjs BASE_URL TOKEN ROUND_NUMBER THEME1_ID THEME2_ID
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const [base, token, round, theme1, theme2] = process.argv.slice(2);
+const axePath = require.resolve("axe-core/axe.min.js");
+const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const done = [];
+function fail(msg) {
+  console.log(JSON.stringify({ ok: false, error: msg, done }));
+  process.exit(1);
+}
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: flags });
+try {
+  // 1. Accessibility of every expert page, at 320 px and at desktop width.
+  for (const width of [320, 1280]) {
+    const ctx = await browser.newContext({ bypassCSP: true, viewport: { width, height: 800 } });
+    const page = await ctx.newPage();
+    for (const path of [`/p/${token}`, `/p/${token}/rounds/${round}`, `/p/${token}/unsubscribe`]) {
+      const resp = await page.goto(base + path);
+      if (resp.status() !== 200) fail(`${path} answered ${resp.status()}`);
+      await page.addScriptTag({ path: axePath });
+      const result = await page.evaluate(async () =>
+        await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
+      if (result.violations.length) {
+        fail(`axe at ${width}px on ${path}: ` + result.violations.map(v => `${v.id} (${v.nodes.length}): ${v.nodes[0].html}`).join("; "));
+      }
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 1) fail(`${path} scrolls sideways by ${overflow}px at ${width}px`);
+      done.push(`axe ${width}px ${path}`);
+    }
+    await ctx.close();
+  }
+
+  // 2. Answering with JavaScript: a click and the keyboard, saved without pressing a button.
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await ctx.newPage();
+  const cspErrors = [];
+  page.on("console", m => { if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text()); });
+  await page.goto(`${base}/p/${token}/rounds/${round}`);
+  const fs1 = page.locator(`fieldset[data-theme="${theme1}"]`);
+  await fs1.locator(`input[type=radio][value="4"]`).click();
+  await fs1.locator(".saved-state", { hasText: /Gemt|Saved/ }).waitFor({ timeout: 10000 });
+  done.push("click saved");
+  await fs1.locator("textarea[name^='comment.']").fill("Skrevet i browseren: æøå");
+  await page.waitForTimeout(1700);
+  await page.locator(`fieldset[data-theme="${theme1}"]:not([data-saving])`).locator(".saved-state", { hasText: /Gemt|Saved/ }).waitFor({ timeout: 10000 });
+  done.push("comment saved");
+  // The keyboard: focus the first score of theme 2 and move to the next with the arrow key.
+  const fs2 = page.locator(`fieldset[data-theme="${theme2}"]`);
+  await fs2.locator(`input[type=radio][value="0"]`).focus();
+  await page.keyboard.press("Space");
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("ArrowRight");
+  // Saved, and nothing still under way for the theme.
+  await page.locator(`fieldset[data-theme="${theme2}"]:not([data-saving])`).locator(".saved-state", { hasText: /Gemt|Saved/ }).waitFor({ timeout: 10000 });
+  done.push("keyboard saved");
+  await page.reload();
+  if (!(await fs1.locator(`input[type=radio][value="4"]`).isChecked())) fail("theme 1 lost its score on reload");
+  if (!(await fs2.locator(`input[type=radio][value="2"]`).isChecked())) fail("theme 2 did not keep the keyboard's score");
+  if ((await fs1.locator("textarea[name^='comment.']").inputValue()) !== "Skrevet i browseren: æøå") fail("the comment was not kept");
+  await page.locator("button[value=submit]").click();
+  await page.waitForURL(/saved=submitted/);
+  done.push("submitted");
+  if (cspErrors.length) fail("CSP violations: " + cspErrors.join(" | "));
+  await ctx.close();
+
+  // 3. The same form without JavaScript.
+  const plain = await browser.newContext({ javaScriptEnabled: false });
+  const p2 = await plain.newPage();
+  await p2.goto(`${base}/p/${token}/rounds/${round}`);
+  await p2.locator(`fieldset[data-theme="${theme2}"] input[type=radio][value="3"]`).check();
+  await p2.locator("button[value=save]").first().click();
+  await p2.waitForURL(/saved=saved/);
+  if (!(await p2.locator(`fieldset[data-theme="${theme2}"] input[type=radio][value="3"]`).isChecked())) fail("the plain form did not save");
+  done.push("plain form saved");
+  await plain.close();
+} catch (e) {
+  fail(String(e && e.stack || e));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ ok: true, done }));
