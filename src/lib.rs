@@ -8,6 +8,7 @@
 //! - [`db`]: the schema, connections and migrations for SQLite and PostgreSQL;
 //! - [`ops`]: what people do, one transaction per action, shared by the API, pages and CLI;
 //! - [`web`]: HTTP (the JSON API and the pages);
+//! - [`report`]: the funder's report, computed from the data, in every format;
 //! - [`mail`]: e-mail templates, messages and delivery; [`worker`]: the outbox and the clock;
 //! - [`config`]: settings; [`cli`]: the command line; [`startup`]: wiring it together.
 
@@ -17,6 +18,7 @@ pub mod db;
 pub mod domain;
 pub mod mail;
 pub mod ops;
+pub mod report;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

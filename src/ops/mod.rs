@@ -13,6 +13,7 @@ pub mod candidates;
 pub mod codebook;
 pub mod outbox;
 pub mod participation;
+pub mod reports;
 pub mod rounds;
 pub mod secret;
 pub mod studies;

@@ -150,6 +150,20 @@ fn build_env() -> Environment<'static> {
             value.to_string()
         }
     });
+    // Numbers as the language writes them: "3,5" in Danish; whole numbers without decimals
+    // unless `places` says otherwise.
+    env.add_filter("num", |value: f64, lang: &str, places: Option<usize>| {
+        let places = places.unwrap_or(if value.fract() == 0.0 { 0 } else { 1 });
+        crate::domain::stats::decimal(value, places, lang)
+    });
+    env.add_filter("pct", |value: f64, lang: &str| {
+        let places = if (value * 10.0).round() % 10.0 == 0.0 {
+            0
+        } else {
+            1
+        };
+        format!("{} %", crate::domain::stats::decimal(value, places, lang))
+    });
     env.add_filter("datetime", |state: &State, value: &str| {
         let lang = lang_of(state);
         match DateTime::parse_from_rfc3339(value) {

@@ -8,6 +8,7 @@ mod accounts;
 mod browser;
 mod migrations;
 mod recruitment;
+mod report;
 mod rounds;
 mod service;
 mod smtp;

@@ -6,6 +6,7 @@ pub mod codebook;
 pub mod health;
 pub mod participation;
 pub mod recruitment;
+pub mod reports;
 pub mod rounds;
 pub mod studies;
 
@@ -37,6 +38,7 @@ use super::error::{ErrorBody, bad_request};
         (name = "recruitment", description = "Panel attributes, candidates, invitations, letters"),
         (name = "codebook", description = "Categories, themes with their revisions, lettered statements"),
         (name = "rounds", description = "Rounds: open, extend, close, and the answers between rounds"),
+        (name = "reports", description = "The funder's report in every format, funder links, small-cell releases"),
         (name = "participation", description = "The expert's personal link (the token is the credential)"),
     )
 )]
@@ -69,6 +71,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(recruitment::configure)
         .configure(codebook::configure)
         .configure(rounds::configure)
+        .configure(reports::configure)
         .configure(participation::configure);
 }
 

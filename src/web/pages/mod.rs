@@ -4,6 +4,7 @@
 pub mod account;
 pub mod participant;
 pub mod recruitment;
+pub mod report;
 pub mod rounds;
 pub mod studies;
 
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(account::configure)
         .configure(participant::configure)
         .configure(recruitment::configure)
+        .configure(report::configure)
         .configure(rounds::configure)
         .configure(studies::configure);
 }

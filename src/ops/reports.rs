@@ -1,0 +1,280 @@
+//! Reports as people ask for them: researchers for their studies, funders through a link;
+//! funder links themselves; and the release of small cells, which is logged.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::secret::{looks_like_token, new_token, token_hash};
+use super::studies::{Role, access, utc};
+use super::{Actor, AppError, AppResult, audit};
+use crate::db::models::Study;
+use crate::db::schema::{report_links, small_cell_releases, studies};
+use crate::db::{self, DbConn, new_id, now};
+use crate::domain::Invalid;
+use crate::report::{self, Audience, Options, Report};
+
+pub fn for_researcher(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    opts: &Options,
+) -> AppResult<Report> {
+    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    report::build(conn, &study, opts, Audience::Researcher)
+}
+
+/// The study behind a live funder link, recording its use.
+pub fn funder_study(conn: &mut DbConn, token: &str) -> AppResult<Option<(String, Study)>> {
+    if !looks_like_token(token) {
+        return Ok(None);
+    }
+    let t = now();
+    let found: Option<(String, Study)> = report_links::table
+        .inner_join(studies::table)
+        .filter(report_links::token_hash.eq(token_hash(token)))
+        .filter(report_links::revoked_at.is_null())
+        .filter(
+            report_links::expires_at
+                .is_null()
+                .or(report_links::expires_at.gt(t)),
+        )
+        .select((report_links::id, Study::as_select()))
+        .first(conn)
+        .optional()?;
+    if let Some((id, _)) = &found {
+        diesel::update(report_links::table.find(id))
+            .set(report_links::last_used_at.eq(t))
+            .execute(conn)?;
+    }
+    Ok(found)
+}
+
+pub fn for_funder(conn: &mut DbConn, token: &str, opts: &Options) -> AppResult<Report> {
+    let (link_id, study) = funder_study(conn, token)?.ok_or(AppError::NotFound)?;
+    let r = report::build(conn, &study, opts, Audience::Funder)?;
+    audit::record(
+        conn,
+        &Actor::Funder { link_id },
+        Some(&study.id),
+        "report.viewed",
+        Some(&study.id),
+        serde_json::json!({ "round": r.round.number }),
+    )?;
+    Ok(r)
+}
+
+/// A funder link as researchers see it; `url` only when it was just made.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReportLinkView {
+    pub id: String,
+    pub label: String,
+    /// The link itself, shown once.
+    pub url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportLinkInput {
+    #[serde(default)]
+    pub label: String,
+    /// When the link stops working; by default in 90 days.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub const DEFAULT_LINK_DAYS: i64 = 90;
+
+pub fn create_link(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    input: ReportLinkInput,
+    public_url: &str,
+) -> AppResult<ReportLinkView> {
+    let label = crate::domain::text::block("label", &input.label, 200)?;
+    let expires = input
+        .expires_at
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(|| now() + Duration::days(DEFAULT_LINK_DAYS));
+    if expires <= now() {
+        return Err(Invalid::one("expires_at", "must be in the future").into());
+    }
+    let raw = new_token();
+    db::write(conn, |c| {
+        access(c, researcher_id, study_id, Role::Researcher)?;
+        let id = new_id();
+        let t = now();
+        diesel::insert_into(report_links::table)
+            .values((
+                report_links::id.eq(&id),
+                report_links::study_id.eq(study_id),
+                report_links::token_hash.eq(token_hash(&raw)),
+                report_links::label.eq(&label),
+                report_links::created_by.eq(researcher_id),
+                report_links::created_at.eq(t),
+                report_links::expires_at.eq(Some(expires)),
+            ))
+            .execute(c)?;
+        audit::record(
+            c,
+            &Actor::Researcher {
+                id: researcher_id.into(),
+            },
+            Some(study_id),
+            "report_link.created",
+            Some(&id),
+            serde_json::json!({ "expires_at": utc(expires) }),
+        )?;
+        Ok::<_, AppError>(ReportLinkView {
+            id,
+            label: label.clone(),
+            url: Some(format!("{}/f/{raw}", public_url.trim_end_matches('/'))),
+            created_at: utc(t),
+            expires_at: Some(utc(expires)),
+            revoked_at: None,
+            last_used_at: None,
+        })
+    })
+}
+
+type LinkRow = (
+    String,
+    String,
+    chrono::NaiveDateTime,
+    Option<chrono::NaiveDateTime>,
+    Option<chrono::NaiveDateTime>,
+    Option<chrono::NaiveDateTime>,
+);
+
+pub fn links(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<Vec<ReportLinkView>> {
+    access(conn, researcher_id, study_id, Role::Researcher)?;
+    let rows: Vec<LinkRow> = report_links::table
+        .filter(report_links::study_id.eq(study_id))
+        .order(report_links::created_at.desc())
+        .select((
+            report_links::id,
+            report_links::label,
+            report_links::created_at,
+            report_links::expires_at,
+            report_links::revoked_at,
+            report_links::last_used_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, label, created, expires, revoked, used)| ReportLinkView {
+                id,
+                label,
+                url: None,
+                created_at: utc(created),
+                expires_at: expires.map(utc),
+                revoked_at: revoked.map(utc),
+                last_used_at: used.map(utc),
+            },
+        )
+        .collect())
+}
+
+pub fn revoke_link(conn: &mut DbConn, researcher_id: &str, link_id: &str) -> AppResult<()> {
+    db::write(conn, |c| {
+        let study_id: String = report_links::table
+            .find(link_id)
+            .select(report_links::study_id)
+            .first(c)
+            .optional()?
+            .ok_or(AppError::NotFound)?;
+        access(c, researcher_id, &study_id, Role::Researcher)?;
+        diesel::update(
+            report_links::table
+                .find(link_id)
+                .filter(report_links::revoked_at.is_null()),
+        )
+        .set(report_links::revoked_at.eq(now()))
+        .execute(c)?;
+        audit::record(
+            c,
+            &Actor::Researcher {
+                id: researcher_id.into(),
+            },
+            Some(&study_id),
+            "report_link.revoked",
+            Some(link_id),
+            serde_json::json!({}),
+        )
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseInput {
+    /// The composition table's key, as the report gives it (`composition:COLUMN:ROWS`).
+    pub table_key: String,
+    /// The cell's key, as the report gives it (`row value|column value`).
+    pub cell_key: String,
+    /// Show it to the funder (true) or hide it again (false).
+    pub released: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Releases a small cell for the funder's report, or takes the release back; both are logged.
+pub fn set_release(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    input: ReleaseInput,
+) -> AppResult<()> {
+    let reason = crate::domain::text::block("reason", &input.reason, 1000)?;
+    if input.table_key.len() > 500
+        || input.cell_key.len() > 500
+        || !input.table_key.starts_with("composition:")
+    {
+        return Err(Invalid::one("table_key", "is not a table of the report").into());
+    }
+    db::write(conn, |c| {
+        access(c, researcher_id, study_id, Role::Researcher)?;
+        diesel::delete(
+            small_cell_releases::table
+                .filter(small_cell_releases::study_id.eq(study_id))
+                .filter(small_cell_releases::table_key.eq(&input.table_key))
+                .filter(small_cell_releases::cell_key.eq(&input.cell_key)),
+        )
+        .execute(c)?;
+        if input.released {
+            diesel::insert_into(small_cell_releases::table)
+                .values((
+                    small_cell_releases::id.eq(new_id()),
+                    small_cell_releases::study_id.eq(study_id),
+                    small_cell_releases::table_key.eq(&input.table_key),
+                    small_cell_releases::cell_key.eq(&input.cell_key),
+                    small_cell_releases::reason.eq(&reason),
+                    small_cell_releases::released_by.eq(researcher_id),
+                    small_cell_releases::released_at.eq(now()),
+                ))
+                .execute(c)?;
+        }
+        audit::record(
+            c,
+            &Actor::Researcher {
+                id: researcher_id.into(),
+            },
+            Some(study_id),
+            if input.released {
+                "small_cell.released"
+            } else {
+                "small_cell.hidden"
+            },
+            Some(&format!("{}#{}", input.table_key, input.cell_key)),
+            serde_json::json!({ "reason": reason }),
+        )
+    })
+}

@@ -1,0 +1,64 @@
+//! The report as an HTML document (print-friendly), for the funder's page, the researchers'
+//! preview and the `.html` download.
+
+use std::collections::BTreeMap;
+
+use minijinja::value::Serde;
+
+use super::{Audience, Report, svg};
+use crate::ops::AppResult;
+use crate::web::render::pages;
+
+/// The figures and small texts the template needs beside the report itself.
+fn extras(r: &Report) -> (String, String, BTreeMap<String, String>) {
+    let points = r.scale.points();
+    let bars = r
+        .themes
+        .iter()
+        .map(|t| {
+            let label = t
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{}: {c}", r.scale.min + i as i32))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                t.theme_id.clone(),
+                svg::distribution(&t.counts, r.scale.min, &label),
+            )
+        })
+        .collect();
+    (
+        svg::flow(r),
+        svg::legend(points, r.scale.min, &r.scale.low_label, &r.scale.high_label),
+        bars,
+    )
+}
+
+/// The report's body (without the page around it), as researchers preview it.
+pub fn body(r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
+    render("report_body.html", r, audience, downloads)
+}
+
+/// A complete HTML document.
+pub fn document(r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
+    render("report_doc.html", r, audience, downloads)
+}
+
+fn render(template: &str, r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
+    let (flow, legend, bars) = extras(r);
+    let ctx = minijinja::context! {
+        lang => r.language.code(),
+        r => minijinja::Value::from(Serde(r)),
+        flow_svg => minijinja::Value::from_safe_string(flow),
+        legend_svg => minijinja::Value::from_safe_string(legend),
+        bars => bars.into_iter().map(|(k, v)| (k, minijinja::Value::from_safe_string(v))).collect::<BTreeMap<_, _>>(),
+        researcher => audience == Audience::Researcher,
+        downloads => downloads,
+        method => super::sentences::method(r),
+        definitions => super::sentences::definitions(r),
+        priorities => r.themes.iter().filter(|t| t.meets_priority).map(|t| minijinja::Value::from(Serde(t))).collect::<Vec<_>>(),
+    };
+    pages().render(template, ctx)
+}

@@ -1,0 +1,589 @@
+//! The funder's report: every figure and every sentence computed from the data. `build` gathers
+//! a round's answers and the study's recruitment into a [`Report`]; the submodules write it as
+//! JSON (its serialisation), HTML, CSV, XLSX and PDF. Nothing here names an expert.
+
+pub mod composition;
+pub mod csv;
+pub mod html;
+pub mod pdf;
+pub mod sentences;
+pub mod svg;
+pub mod tables;
+pub mod xlsx;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConn;
+use crate::db::models::{Answer, Candidate, Round, Study};
+use crate::db::schema::{answers, candidates, rounds, small_cell_releases, theme_revisions};
+use crate::domain::candidate::Status;
+use crate::domain::stats::{
+    ItemStats, KendallW, Verdict, Wilcoxon, kendall_w, wilcoxon_signed_rank,
+};
+use crate::domain::{ConsensusRule, Language, Scale};
+use crate::ops::candidates::{strata_of, strata_values};
+use crate::ops::rounds::published;
+use crate::ops::studies::{settings_of, utc};
+use crate::ops::{AppError, AppResult};
+
+pub use composition::Composition;
+
+/// Who reads the report: researchers see hidden small cells' counts (marked); funders do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Researcher,
+    Funder,
+}
+
+/// Choices a reader can make.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Round number; by default the latest closed rating round (or the open one).
+    pub round: Option<i32>,
+    /// Overrides the study's language.
+    pub language: Option<Language>,
+    /// Composition table: the attribute of the columns and those of the rows.
+    pub columns: Option<String>,
+    pub rows: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StudyInfo {
+    pub id: String,
+    pub title: String,
+    pub purpose: String,
+    pub funder: String,
+    pub contact: String,
+    pub language: Language,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoundInfo {
+    pub number: i32,
+    pub validation: bool,
+    pub rating: bool,
+    pub feedback: bool,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Panellists the round was sent to.
+    pub panellists: usize,
+    /// Panellists who scored (or, in a validation round, answered) at least one theme.
+    pub responded: usize,
+}
+
+/// The participant flow: candidates → invited → accepted/declined/no reply → responded.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Flow {
+    pub identified: usize,
+    pub invited: usize,
+    pub accepted: usize,
+    pub declined: usize,
+    pub no_reply: usize,
+    pub withdrawn: usize,
+    /// Responded to the report's round.
+    pub responded: usize,
+    /// Declines grouped by the reason given.
+    pub decline_reasons: BTreeMap<String, usize>,
+    /// Responses to every round that has run, in order.
+    pub rounds: Vec<RoundResponse>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoundResponse {
+    pub number: i32,
+    pub panellists: usize,
+    pub responded: usize,
+    /// `responded / panellists` in per cent.
+    pub response_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RuleInfo {
+    pub share_percent: f64,
+    pub points: i32,
+    pub max_iqr: f64,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub priority_threshold: f64,
+}
+
+/// One theme's figures in the round.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ThemeRow {
+    pub theme_id: String,
+    pub number: i32,
+    /// The category's code.
+    pub category: String,
+    pub category_title: String,
+    pub title: String,
+    pub n: usize,
+    pub dont_know: usize,
+    pub mean: Option<f64>,
+    /// The mean to one decimal, rounded half up, in the report's language ("3,8").
+    pub mean_display: Option<String>,
+    pub median: Option<f64>,
+    pub q1: Option<f64>,
+    pub q3: Option<f64>,
+    pub iqr: Option<f64>,
+    pub sd: Option<f64>,
+    /// Valid scores per scale point, lowest first.
+    pub counts: Vec<usize>,
+    pub pct_top2: Option<f64>,
+    pub pct_bottom2: Option<f64>,
+    /// `high`, `low` or `none` by the locked rule.
+    pub consensus: Verdict,
+    pub meets_priority: bool,
+    /// 1 for the highest mean; themes with equal means share a rank.
+    pub rank: Option<usize>,
+    /// The statements as the round published them.
+    pub statements: Vec<crate::domain::codebook::StatementSnapshot>,
+}
+
+/// Between the previous rating round and this one, per theme: the panellists who scored it in
+/// both, how many changed their score, and the Wilcoxon signed-rank test.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Stability {
+    pub previous_round: i32,
+    pub themes: Vec<ThemeStability>,
+    /// Over all paired scores: the share that changed.
+    pub pct_changed: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ThemeStability {
+    pub number: i32,
+    pub pairs: usize,
+    pub changed: usize,
+    pub pct_changed: Option<f64>,
+    pub wilcoxon: Option<Wilcoxon>,
+}
+
+/// What changed in the codebook between the previous round and this one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CodebookChange {
+    pub number: i32,
+    pub title: String,
+    pub change: String,
+    pub reason: String,
+}
+
+/// A comment cleared by a researcher for the report: without any attribution.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClearedComment {
+    pub theme_number: i32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    pub study: StudyInfo,
+    pub round: RoundInfo,
+    pub flow: Flow,
+    pub scale: Scale,
+    pub consensus_rule: RuleInfo,
+    pub min_group_size: i32,
+    pub themes: Vec<ThemeRow>,
+    pub kendall: Option<KendallW>,
+    pub stability: Option<Stability>,
+    pub composition: Option<Composition>,
+    /// The sentences of the report's findings, computed from the figures.
+    pub findings: Vec<String>,
+    pub changes: Vec<CodebookChange>,
+    pub comments: Vec<ClearedComment>,
+    pub language: Language,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// The rounds a report can be about: rating rounds that opened.
+fn rating_rounds(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Round>> {
+    Ok(rounds::table
+        .filter(rounds::study_id.eq(study_id))
+        .filter(rounds::rating.eq(true))
+        .filter(rounds::state.ne("draft"))
+        .order(rounds::number.asc())
+        .select(Round::as_select())
+        .load(conn)?)
+}
+
+/// Panellists who scored at least one theme (rating) or answered anything (validation).
+fn responded(answers: &[Answer], rating: bool) -> usize {
+    answers
+        .iter()
+        .filter(|a| {
+            if rating {
+                a.score.is_some() || a.dont_know
+            } else {
+                a.comment.is_some() || a.proposal.is_some() || a.score.is_some()
+            }
+        })
+        .map(|a| a.panellist_id.as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+fn answers_of(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<Answer>> {
+    Ok(answers::table
+        .filter(answers::round_id.eq(round_id))
+        .order((answers::panellist_id.asc(), answers::theme_id.asc()))
+        .select(Answer::as_select())
+        .load(conn)?)
+}
+
+fn participants(conn: &mut DbConn, round_id: &str) -> AppResult<usize> {
+    use crate::db::schema::round_participations;
+    Ok(round_participations::table
+        .filter(round_participations::round_id.eq(round_id))
+        .count()
+        .get_result::<i64>(conn)? as usize)
+}
+
+pub fn build(
+    conn: &mut DbConn,
+    study: &Study,
+    opts: &Options,
+    audience: Audience,
+) -> AppResult<Report> {
+    let settings = settings_of(study)?;
+    let lang = opts.language.unwrap_or(settings.language);
+    let all_rounds = rating_rounds(conn, &study.id)?;
+    let round = match opts.round {
+        Some(n) => all_rounds
+            .iter()
+            .find(|r| r.number == n)
+            .cloned()
+            .ok_or(AppError::NotFound)?,
+        None => all_rounds
+            .iter()
+            .rev()
+            .find(|r| r.state == "closed")
+            .or_else(|| all_rounds.last())
+            .cloned()
+            .ok_or_else(|| {
+                AppError::Conflict(
+                    "the study has no rating round yet, so there is nothing to report".into(),
+                )
+            })?,
+    };
+    let scale = settings.scale.clone();
+    let rule: ConsensusRule = settings.consensus.clone();
+    let published = published(conn, &round.id)?;
+    let answers = answers_of(conn, &round.id)?;
+
+    // Per theme.
+    let mut rows: Vec<ThemeRow> = published
+        .iter()
+        .map(|t| {
+            let theirs: Vec<&Answer> = answers
+                .iter()
+                .filter(|a| a.theme_id == t.theme_id)
+                .collect();
+            let scores: Vec<i32> = theirs.iter().filter_map(|a| a.score).collect();
+            let dk = theirs.iter().filter(|a| a.dont_know).count();
+            let s = ItemStats::of(&scores, dk, &scale);
+            ThemeRow {
+                theme_id: t.theme_id.clone(),
+                number: t.snapshot.number,
+                category: t.snapshot.category_code.clone(),
+                category_title: t.snapshot.category_title.clone(),
+                title: t.snapshot.title.clone(),
+                n: s.n,
+                dont_know: s.dont_know,
+                mean: s.mean,
+                mean_display: s.mean_display(lang.code()),
+                median: s.median,
+                q1: s.q1,
+                q3: s.q3,
+                iqr: s.iqr,
+                sd: s.sd,
+                pct_top2: s.pct_top2,
+                pct_bottom2: s.pct_bottom2,
+                consensus: s.verdict(&rule),
+                meets_priority: s
+                    .mean
+                    .is_some_and(|m| m + 1e-9 >= settings.priority_threshold),
+                rank: None,
+                counts: s.counts,
+                statements: t.snapshot.statements.clone(),
+            }
+        })
+        .collect();
+    let mut means: Vec<(usize, f64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.mean.map(|m| (i, m)))
+        .collect();
+    means.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (i, m) in &means {
+        rows[*i].rank = Some(1 + means.iter().filter(|(_, x)| *x > *m + 1e-12).count());
+    }
+
+    // Kendall's W: panellists × themes, a panellist with any missing score left out.
+    let mut by_panellist: BTreeMap<&str, HashMap<&str, i32>> = BTreeMap::new();
+    for a in &answers {
+        if let Some(s) = a.score {
+            by_panellist
+                .entry(a.panellist_id.as_str())
+                .or_default()
+                .insert(a.theme_id.as_str(), s);
+        } else {
+            by_panellist.entry(a.panellist_id.as_str()).or_default();
+        }
+    }
+    let matrix: Vec<Vec<Option<i32>>> = by_panellist
+        .values()
+        .map(|m| {
+            published
+                .iter()
+                .map(|t| m.get(t.theme_id.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let kendall = kendall_w(&matrix);
+
+    // Stability against the previous rating round.
+    let previous = all_rounds
+        .iter()
+        .rev()
+        .find(|r| r.number < round.number)
+        .cloned();
+    let stability = match &previous {
+        Some(prev) => Some(stability(conn, prev, &published, &answers)?),
+        None => None,
+    };
+
+    // Flow.
+    let cands: Vec<Candidate> = candidates::table
+        .filter(candidates::study_id.eq(&study.id))
+        .select(Candidate::as_select())
+        .load(conn)?;
+    let count = |s: Status| cands.iter().filter(|c| c.status == s.as_str()).count();
+    let mut decline_reasons = BTreeMap::new();
+    for c in cands
+        .iter()
+        .filter(|c| c.status == Status::Declined.as_str())
+    {
+        let r = c
+            .status_reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| "—".into());
+        *decline_reasons.entry(r).or_insert(0) += 1;
+    }
+    let mut round_responses = Vec::new();
+    for r in &all_rounds {
+        let a = if r.id == round.id {
+            answers.clone()
+        } else {
+            answers_of(conn, &r.id)?
+        };
+        let p = participants(conn, &r.id)?;
+        let n = responded(&a, r.rating);
+        round_responses.push(RoundResponse {
+            number: r.number,
+            panellists: p,
+            responded: n,
+            response_rate: (p > 0).then(|| 100.0 * n as f64 / p as f64),
+        });
+    }
+    let responded_now = responded(&answers, round.rating);
+    let flow = Flow {
+        identified: cands.len(),
+        invited: cands.iter().filter(|c| c.invited_at.is_some()).count(),
+        accepted: count(Status::Accepted),
+        declined: count(Status::Declined),
+        no_reply: count(Status::NoReply),
+        withdrawn: count(Status::Withdrawn),
+        responded: responded_now,
+        decline_reasons,
+        rounds: round_responses,
+    };
+
+    // Composition of the panel (accepted panellists).
+    let strata = strata_of(conn, &study.id)?;
+    let panel: Vec<std::collections::BTreeMap<String, String>> = cands
+        .iter()
+        .filter(|c| c.status == Status::Accepted.as_str())
+        .map(strata_values)
+        .collect::<Result<_, _>>()?;
+    let releases: Vec<(String, String)> = small_cell_releases::table
+        .filter(small_cell_releases::study_id.eq(&study.id))
+        .select((
+            small_cell_releases::table_key,
+            small_cell_releases::cell_key,
+        ))
+        .load(conn)?;
+    let column = opts
+        .columns
+        .clone()
+        .or_else(|| strata.first().map(|s| s.key.clone()));
+    let composition = column.and_then(|col| {
+        let rows: Vec<String> = opts.rows.clone().unwrap_or_else(|| {
+            strata
+                .iter()
+                .filter(|s| s.key != col)
+                .map(|s| s.key.clone())
+                .collect()
+        });
+        let table_key = format!("composition:{}:{}", col, rows.join(","));
+        let released_here: HashSet<String> = releases
+            .iter()
+            .filter(|(t, _)| *t == table_key)
+            .map(|(_, c)| c.clone())
+            .collect();
+        composition::build(
+            &panel,
+            &strata,
+            &col,
+            &rows,
+            settings.small_cell_threshold.max(1) as usize,
+            &released_here,
+            audience == Audience::Researcher,
+        )
+    });
+
+    let changes = match &previous {
+        Some(prev) => changes_between(conn, prev, &round)?,
+        None => Vec::new(),
+    };
+    let comments = answers
+        .iter()
+        .filter(|a| a.comment_cleared_at.is_some())
+        .filter_map(|a| {
+            let number = published
+                .iter()
+                .find(|t| t.theme_id == a.theme_id)?
+                .snapshot
+                .number;
+            Some(ClearedComment {
+                theme_number: number,
+                text: a.comment.clone()?,
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut comments = comments;
+    comments.sort_by(|a, b| (a.theme_number, &a.text).cmp(&(b.theme_number, &b.text)));
+
+    let round_info = RoundInfo {
+        number: round.number,
+        validation: round.validation,
+        rating: round.rating,
+        feedback: round.feedback,
+        opened_at: round.opened_at.map(utc),
+        closes_at: round.closes_at.map(utc),
+        closed_at: round.closed_at.map(utc),
+        panellists: participants(conn, &round.id)?,
+        responded: responded_now,
+    };
+    let rule_info = RuleInfo {
+        share_percent: rule.share_percent,
+        points: rule.points,
+        max_iqr: rule.max_iqr,
+        locked_at: study.consensus_locked_at.map(utc),
+        priority_threshold: settings.priority_threshold,
+    };
+    let mut report = Report {
+        study: StudyInfo {
+            id: study.id.clone(),
+            title: study.title.clone(),
+            purpose: study.purpose.clone(),
+            funder: study.funder.clone(),
+            contact: study.contact.clone(),
+            language: lang,
+        },
+        round: round_info,
+        flow,
+        scale,
+        consensus_rule: rule_info,
+        min_group_size: settings.min_group_size,
+        themes: rows,
+        kendall,
+        stability,
+        composition,
+        findings: Vec::new(),
+        changes,
+        comments,
+        language: lang,
+        generated_at: Utc::now(),
+    };
+    report.findings = sentences::findings(&report);
+    Ok(report)
+}
+
+fn stability(
+    conn: &mut DbConn,
+    prev: &Round,
+    published: &[crate::ops::rounds::PublishedTheme],
+    now_answers: &[Answer],
+) -> AppResult<Stability> {
+    let before = answers_of(conn, &prev.id)?;
+    let mut themes = Vec::new();
+    let (mut all_pairs, mut all_changed) = (0, 0);
+    for t in published {
+        let pairs: Vec<(i32, i32)> = now_answers
+            .iter()
+            .filter(|a| a.theme_id == t.theme_id)
+            .filter_map(|a| {
+                let b = before
+                    .iter()
+                    .find(|b| b.theme_id == t.theme_id && b.panellist_id == a.panellist_id)?;
+                Some((b.score?, a.score?))
+            })
+            .collect();
+        let changed = pairs.iter().filter(|(a, b)| a != b).count();
+        all_pairs += pairs.len();
+        all_changed += changed;
+        themes.push(ThemeStability {
+            number: t.snapshot.number,
+            pairs: pairs.len(),
+            changed,
+            pct_changed: (!pairs.is_empty()).then(|| 100.0 * changed as f64 / pairs.len() as f64),
+            wilcoxon: wilcoxon_signed_rank(&pairs),
+        });
+    }
+    Ok(Stability {
+        previous_round: prev.number,
+        themes,
+        pct_changed: (all_pairs > 0).then(|| 100.0 * all_changed as f64 / all_pairs as f64),
+    })
+}
+
+/// Revisions made between the two rounds opening, with their reasons.
+fn changes_between(
+    conn: &mut DbConn,
+    prev: &Round,
+    round: &Round,
+) -> AppResult<Vec<CodebookChange>> {
+    let (Some(from), Some(to)) = (prev.opened_at, round.opened_at) else {
+        return Ok(Vec::new());
+    };
+    let revs: Vec<(String, String, String, chrono::NaiveDateTime)> = theme_revisions::table
+        .inner_join(crate::db::schema::themes::table)
+        .filter(crate::db::schema::themes::study_id.eq(&round.study_id))
+        .filter(theme_revisions::at.gt(from))
+        .filter(theme_revisions::at.le(to))
+        .order((theme_revisions::at.asc(), theme_revisions::version.asc()))
+        .select((
+            theme_revisions::change,
+            theme_revisions::reason,
+            theme_revisions::snapshot,
+            theme_revisions::at,
+        ))
+        .load(conn)?;
+    Ok(revs
+        .into_iter()
+        .filter_map(|(change, reason, snapshot, _)| {
+            let snap: crate::domain::codebook::ThemeSnapshot =
+                serde_json::from_str(&snapshot).ok()?;
+            Some(CodebookChange {
+                number: snap.number,
+                title: snap.title,
+                change,
+                reason,
+            })
+        })
+        .collect())
+}

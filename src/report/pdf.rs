@@ -1,0 +1,528 @@
+//! The report as PDF, typeset by Typst as a library: a fixed layout (`report.typ`, compiled into
+//! the binary) reads the report's figures and texts from a JSON file in an in-memory world, with
+//! the charts as SVG files beside it. Fonts are Typst's own, embedded; nothing external runs.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use typst::diag::{FileError, FileResult};
+use typst::foundations::{Bytes, Datetime};
+use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
+
+use super::{Report, sentences, svg};
+use crate::domain::stats::decimal;
+use crate::ops::{AppError, AppResult};
+use crate::web::render::{text, text_with};
+
+const LAYOUT: &str = include_str!("report.typ");
+
+struct Fonts {
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+}
+
+static FONTS: LazyLock<Fonts> = LazyLock::new(|| {
+    let fonts: Vec<Font> = typst_assets::fonts()
+        .flat_map(|data| Font::iter(Bytes::new(data)))
+        .collect();
+    Fonts {
+        book: LazyHash::new(FontBook::from_fonts(&fonts)),
+        fonts,
+    }
+});
+
+static LIBRARY: LazyLock<LazyHash<Library>> = LazyLock::new(|| LazyHash::new(Library::default()));
+
+fn file_id(name: &str) -> FileId {
+    RootedPath::new(
+        VirtualRoot::Project,
+        VirtualPath::new(name).expect("a plain file name"),
+    )
+    .intern()
+}
+
+/// A world with one source and a few data files, all in memory.
+struct ReportWorld {
+    main: Source,
+    files: HashMap<FileId, Bytes>,
+}
+
+impl World for ReportWorld {
+    fn library(&self) -> &LazyHash<Library> {
+        &LIBRARY
+    }
+    fn book(&self) -> &LazyHash<FontBook> {
+        &FONTS.book
+    }
+    fn main(&self) -> FileId {
+        self.main.id()
+    }
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        if id == self.main.id() {
+            Ok(self.main.clone())
+        } else {
+            Err(FileError::AccessDenied)
+        }
+    }
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        self.files.get(&id).cloned().ok_or(FileError::AccessDenied)
+    }
+    fn font(&self, index: usize) -> Option<Font> {
+        FONTS.fonts.get(index).cloned()
+    }
+    fn today(&self, _offset: Option<typst::foundations::Duration>) -> Option<Datetime> {
+        None
+    }
+}
+
+/// Everything the layout prints, already as text in the report's language.
+#[derive(Serialize)]
+struct Data {
+    lang: String,
+    labels: HashMap<&'static str, String>,
+    title: String,
+    subtitle: String,
+    dates: String,
+    findings: Vec<String>,
+    themes: Vec<ThemeLine>,
+    legend: String,
+    priorities: Vec<PriorityTheme>,
+    responses: Vec<[String; 4]>,
+    decline_reasons: String,
+    composition: Option<CompositionData>,
+    stability: Option<StabilityData>,
+    changes: Vec<String>,
+    comments: Vec<String>,
+    method: Vec<String>,
+    definitions: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct ThemeLine {
+    code: String,
+    title: String,
+    n: String,
+    mean: String,
+    median: String,
+    iqr: String,
+    top2: String,
+    consensus: String,
+    priority: bool,
+    bar: String,
+}
+
+#[derive(Serialize)]
+struct PriorityTheme {
+    heading: String,
+    statements: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct CompositionData {
+    caption: String,
+    columns: Vec<String>,
+    rows: Vec<CompositionRow>,
+    note: String,
+}
+
+/// A row of counts, or the heading of the attribute the following rows belong to.
+#[derive(Serialize)]
+struct CompositionRow {
+    group: bool,
+    cells: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct StabilityData {
+    heading: String,
+    rows: Vec<[String; 4]>,
+}
+
+fn data(r: &Report) -> Data {
+    let l = r.language.code();
+    let num = |v: Option<f64>| match v {
+        Some(x) => decimal(x, if x.fract() == 0.0 { 0 } else { 1 }, l),
+        None => "–".into(),
+    };
+    let pct = |v: Option<f64>| {
+        v.map(|x| {
+            format!(
+                "{} %",
+                decimal(
+                    x,
+                    if (x * 10.0).round() % 10.0 == 0.0 {
+                        0
+                    } else {
+                        1
+                    },
+                    l
+                )
+            )
+        })
+        .unwrap_or_else(|| "–".into())
+    };
+    let mut labels = HashMap::new();
+    for key in [
+        "kicker",
+        "summary",
+        "priorities_h",
+        "theme",
+        "mean",
+        "median",
+        "top2",
+        "consensus",
+        "distribution",
+        "flow_h",
+        "flow_caption",
+        "response_caption",
+        "round",
+        "panellists",
+        "responded",
+        "composition_h",
+        "characteristic",
+        "total",
+        "changes_h",
+        "comments_h",
+        "comments_intro",
+        "method_h",
+        "definitions_h",
+        "pairs",
+        "changed",
+        "no_priorities",
+    ] {
+        labels.insert(key, text(l, &format!("report.{key}")));
+    }
+    labels.insert(
+        "priorities_intro",
+        text_with(
+            l,
+            "report.priorities_intro",
+            &[
+                ("min", r.scale.min.to_string()),
+                ("max", r.scale.max.to_string()),
+                ("low", r.scale.low_label.clone()),
+                ("high", r.scale.high_label.clone()),
+            ],
+        ),
+    );
+    labels.insert(
+        "priorities_caption",
+        text_with(
+            l,
+            "report.priorities_caption",
+            &[("number", r.round.number.to_string())],
+        ),
+    );
+    labels.insert(
+        "priority_list_h",
+        text_with(
+            l,
+            "report.priority_list_h",
+            &[("threshold", num(Some(r.consensus_rule.priority_threshold)))],
+        ),
+    );
+    labels.insert(
+        "page",
+        if l == "da" {
+            "Side".into()
+        } else {
+            "Page".into()
+        },
+    );
+    let mut subtitle = text_with(
+        l,
+        "report.about_round",
+        &[("number", r.round.number.to_string())],
+    );
+    if !r.study.funder.is_empty() {
+        subtitle = format!(
+            "{subtitle} · {}",
+            text_with(
+                l,
+                "report.for_funder",
+                &[("funder", r.study.funder.clone())]
+            )
+        );
+    }
+    let date = |t: chrono::DateTime<chrono::Utc>| crate::web::render::long_date(t.date_naive(), l);
+    let mut dates = text_with(l, "report.generated", &[("date", date(r.generated_at))]);
+    if let (Some(o), Some(c)) = (r.round.opened_at, r.round.closed_at.or(r.round.closes_at)) {
+        dates = format!(
+            "{} · {dates}",
+            text_with(
+                l,
+                "report.round_dates",
+                &[("opened", date(o)), ("closed", date(c))]
+            )
+        );
+    }
+    let themes = r
+        .themes
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ThemeLine {
+            code: format!("{}{}", t.category, t.number),
+            title: t.title.clone(),
+            n: t.n.to_string(),
+            mean: t.mean_display.clone().unwrap_or_else(|| "–".into()),
+            median: num(t.median),
+            iqr: num(t.iqr),
+            top2: pct(t.pct_top2),
+            consensus: text(
+                l,
+                &format!(
+                    "verdict.{}",
+                    match t.consensus {
+                        crate::domain::stats::Verdict::High => "high",
+                        crate::domain::stats::Verdict::Low => "low",
+                        crate::domain::stats::Verdict::None => "none",
+                    }
+                ),
+            ),
+            priority: t.meets_priority,
+            bar: format!("bar-{i}.svg"),
+        })
+        .collect();
+    let priorities = r
+        .themes
+        .iter()
+        .filter(|t| t.meets_priority)
+        .map(|t| PriorityTheme {
+            heading: format!(
+                "{}{}. {} ({} {})",
+                t.category,
+                t.number,
+                t.title,
+                text(l, "report.mean"),
+                t.mean_display.clone().unwrap_or_default()
+            ),
+            statements: t
+                .statements
+                .iter()
+                .map(|s| (s.letter.clone(), s.text.clone()))
+                .collect(),
+        })
+        .collect();
+    let responses = r
+        .flow
+        .rounds
+        .iter()
+        .map(|rr| {
+            [
+                rr.number.to_string(),
+                rr.panellists.to_string(),
+                rr.responded.to_string(),
+                pct(rr.response_rate),
+            ]
+        })
+        .collect();
+    let decline_reasons = if r.flow.decline_reasons.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{}: {}.",
+            text(l, "report.decline_reasons"),
+            r.flow
+                .decline_reasons
+                .iter()
+                .map(|(k, v)| format!("{k} ({v})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    let composition = r.composition.as_ref().map(|c| {
+        let hidden = format!("<{}", c.threshold);
+        CompositionData {
+            caption: text_with(
+                l,
+                "report.composition_caption",
+                &[("n", c.total.to_string())],
+            ),
+            columns: c.columns.clone(),
+            rows: c
+                .rows
+                .iter()
+                .enumerate()
+                .flat_map(|(i, row)| {
+                    let mut out = Vec::new();
+                    if i == 0 || c.rows[i - 1].attribute != row.attribute {
+                        out.push(CompositionRow {
+                            group: true,
+                            cells: vec![row.attribute_label.clone()],
+                        });
+                    }
+                    let mut v = vec![row.label.clone()];
+                    v.extend(row.cells.iter().map(|cell| {
+                        match (cell.count, cell.suppressed.is_some() && !cell.released) {
+                            (Some(n), false) => n.to_string(),
+                            (Some(n), true) => format!("{n}*"),
+                            (None, _) => hidden.clone(),
+                        }
+                    }));
+                    v.push(
+                        row.total
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| hidden.clone()),
+                    );
+                    out.push(CompositionRow {
+                        group: false,
+                        cells: v,
+                    });
+                    out
+                })
+                .collect(),
+            // Counts behind the marks mean a researcher's copy; a funder's has none.
+            note: match (
+                c.any_suppressed,
+                c.rows
+                    .iter()
+                    .flat_map(|r| &r.cells)
+                    .any(|x| x.suppressed.is_some() && x.count.is_some()),
+            ) {
+                (false, _) => String::new(),
+                (true, true) => text_with(
+                    l,
+                    "report.suppressed_researcher",
+                    &[("k", c.threshold.to_string())],
+                ),
+                (true, false) => text_with(
+                    l,
+                    "report.suppressed_funder",
+                    &[("k", c.threshold.to_string())],
+                ),
+            },
+        }
+    });
+    let stability = r.stability.as_ref().map(|s| StabilityData {
+        heading: text_with(
+            l,
+            "report.stability_h",
+            &[
+                ("previous", s.previous_round.to_string()),
+                ("number", r.round.number.to_string()),
+            ],
+        ),
+        rows: s
+            .themes
+            .iter()
+            .map(|t| {
+                [
+                    t.number.to_string(),
+                    t.pairs.to_string(),
+                    t.changed.to_string(),
+                    t.wilcoxon
+                        .as_ref()
+                        .map(|w| decimal(w.p, 3, l))
+                        .unwrap_or_else(|| "–".into()),
+                ]
+            })
+            .collect(),
+    });
+    Data {
+        lang: l.into(),
+        labels,
+        title: r.study.title.clone(),
+        subtitle,
+        dates,
+        findings: r.findings.clone(),
+        themes,
+        legend: "legend.svg".into(),
+        priorities,
+        responses,
+        decline_reasons,
+        composition,
+        stability,
+        changes: r
+            .changes
+            .iter()
+            .map(|c| {
+                let mut s = format!(
+                    "{} {} ({}): {}",
+                    text(l, "report.theme"),
+                    c.number,
+                    c.title,
+                    text(l, &format!("change.{}", c.change))
+                );
+                if !c.reason.is_empty() {
+                    s = format!("{s} — {}", c.reason);
+                }
+                s
+            })
+            .collect(),
+        comments: r
+            .comments
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}: “{}”",
+                    text(l, "report.theme"),
+                    c.theme_number,
+                    c.text
+                )
+            })
+            .collect(),
+        method: sentences::method(r),
+        definitions: sentences::definitions(r),
+    }
+}
+
+/// Typesets the report. Takes a moment for large studies: call it off the async workers.
+pub fn render(r: &Report) -> AppResult<Vec<u8>> {
+    let data = data(r);
+    let mut files = HashMap::new();
+    let json = serde_json::to_vec(&data).map_err(|e| AppError::Internal(e.into()))?;
+    files.insert(file_id("/report.json"), Bytes::new(json));
+    files.insert(file_id("/flow.svg"), Bytes::new(svg::flow(r).into_bytes()));
+    files.insert(
+        file_id("/legend.svg"),
+        Bytes::new(
+            svg::legend(
+                r.scale.points(),
+                r.scale.min,
+                &r.scale.low_label,
+                &r.scale.high_label,
+            )
+            .into_bytes(),
+        ),
+    );
+    for (i, t) in r.themes.iter().enumerate() {
+        files.insert(
+            file_id(&format!("/bar-{i}.svg")),
+            Bytes::new(svg::distribution(&t.counts, r.scale.min, &t.title).into_bytes()),
+        );
+    }
+    let world = ReportWorld {
+        main: Source::new(file_id("/main.typ"), LAYOUT.to_string()),
+        files,
+    };
+    let document: PagedDocument = typst::compile(&world).output.map_err(|errors| {
+        AppError::Internal(anyhow::anyhow!(
+            "typesetting the report: {:?}",
+            errors
+                .iter()
+                .map(|e| e.message.to_string())
+                .collect::<Vec<_>>()
+        ))
+    })?;
+    let options = typst_pdf::PdfOptions {
+        ident: typst::foundations::Smart::Custom(format!(
+            "orakel-{}-{}",
+            r.study.id, r.round.number
+        )),
+        ..Default::default()
+    };
+    typst_pdf::pdf(&document, &options).map_err(|errors| {
+        AppError::Internal(anyhow::anyhow!(
+            "writing the PDF: {:?}",
+            errors
+                .iter()
+                .map(|e| e.message.to_string())
+                .collect::<Vec<_>>()
+        ))
+    })
+}

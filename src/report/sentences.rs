@@ -1,0 +1,305 @@
+//! The report's findings as sentences, each computed from the figures (never typed by hand, so
+//! they cannot contradict the tables), in Danish or English.
+
+use super::Report;
+use crate::domain::Language;
+use crate::domain::stats::{Verdict, decimal};
+
+/// "1, 2 and 9" / "1, 2 og 9".
+pub fn list(numbers: &[i32], lang: Language) -> String {
+    let and = if lang == Language::Da { "og" } else { "and" };
+    match numbers {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!(
+            "{} {and} {last}",
+            init.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Kendall's W in words (Schmidt 1997).
+pub fn strength(w: f64, lang: Language) -> &'static str {
+    let i = match w {
+        w if w < 0.1 => 0,
+        w if w < 0.3 => 1,
+        w if w < 0.5 => 2,
+        w if w < 0.7 => 3,
+        _ => 4,
+    };
+    match lang {
+        Language::Da => ["meget svag", "svag", "moderat", "stærk", "meget stærk"][i],
+        Language::En => ["very weak", "weak", "moderate", "strong", "very strong"][i],
+    }
+}
+
+/// A p-value as reported: "< 0,001" below a thousandth, else "= 0,012".
+pub fn p_value(p: f64, lang: Language) -> String {
+    if p < 0.001 {
+        format!("< {}", decimal(0.001, 3, lang.code()))
+    } else {
+        format!("= {}", decimal(p, 3, lang.code()))
+    }
+}
+
+pub fn findings(r: &Report) -> Vec<String> {
+    let lang = r.language;
+    let da = lang == Language::Da;
+    let d = |v: f64, places: usize| decimal(v, places, lang.code());
+    let mut out = Vec::new();
+    let total = r.themes.len();
+
+    if r.round.panellists > 0 {
+        let pct = 100.0 * r.round.responded as f64 / r.round.panellists as f64;
+        out.push(if da {
+            format!(
+                "{} af {} paneldeltagere ({} %) besvarede runde {}.",
+                r.round.responded,
+                r.round.panellists,
+                d(pct, 0),
+                r.round.number
+            )
+        } else {
+            format!(
+                "{} of the {} panellists ({} %) answered round {}.",
+                r.round.responded,
+                r.round.panellists,
+                d(pct, 0),
+                r.round.number
+            )
+        });
+    }
+
+    let numbers = |f: &dyn Fn(&super::ThemeRow) -> bool| -> Vec<i32> {
+        r.themes.iter().filter(|t| f(t)).map(|t| t.number).collect()
+    };
+    let rule = &r.consensus_rule;
+    let high = numbers(&|t| t.consensus == Verdict::High);
+    out.push(match (high.len(), da) {
+        (0, true) => "Intet tema opnåede konsensus om høj prioritet.".into(),
+        (0, false) => "No theme reached consensus on a high priority.".into(),
+        (k, true) => format!(
+            "{k} af de {total} temaer opnåede konsensus om høj prioritet (mindst {} % af de gyldige scorer i de {} højeste trin og et interkvartilinterval på højst {}): tema {}.",
+            d(rule.share_percent, 0), rule.points, d(rule.max_iqr, 1), list(&high, lang)
+        ),
+        (k, false) => format!(
+            "{k} of the {total} themes reached consensus on a high priority (at least {} % of the valid scores in the {} highest points and an interquartile range of at most {}): theme{} {}.",
+            d(rule.share_percent, 0), rule.points, d(rule.max_iqr, 1), if k > 1 { "s" } else { "" }, list(&high, lang)
+        ),
+    });
+    let low = numbers(&|t| t.consensus == Verdict::Low);
+    out.push(match (low.len(), da) {
+        (0, true) => "Intet tema opnåede konsensus om lav prioritet.".into(),
+        (0, false) => "No theme reached consensus on a low priority.".into(),
+        (_, true) => format!(
+            "Tema {} opnåede konsensus om lav prioritet.",
+            list(&low, lang)
+        ),
+        (k, false) => format!(
+            "Theme{} {} reached consensus on a low priority.",
+            if k > 1 { "s" } else { "" },
+            list(&low, lang)
+        ),
+    });
+
+    let top = numbers(&|t| t.n > 0 && t.counts.last().is_some_and(|c| 3 * c >= 2 * t.n));
+    if !top.is_empty() {
+        out.push(if da {
+            format!(
+                "Tema {} blev placeret i den højeste kategori af mindst to tredjedele af panelet.",
+                list(&top, lang)
+            )
+        } else {
+            format!(
+                "Theme{} {} {} placed in the highest category by at least two thirds of the panel.",
+                if top.len() > 1 { "s" } else { "" },
+                list(&top, lang),
+                if top.len() > 1 { "were" } else { "was" }
+            )
+        });
+    }
+    let every_top_two = total > 0
+        && r.themes.iter().all(|t| {
+            let k = t.counts.len();
+            t.counts[k.saturating_sub(2)..].iter().sum::<usize>() >= 2
+        });
+    if every_top_two {
+        out.push(if da {
+            "Alle temaer blev placeret i en af de to højeste kategorier af mindst to paneldeltagere.".into()
+        } else {
+            "Every theme was placed in one of the two highest categories by at least two panellists.".into()
+        });
+    }
+
+    let priority = numbers(&|t| t.meets_priority);
+    let threshold = d(
+        rule.priority_threshold,
+        if rule.priority_threshold.fract() == 0.0 {
+            0
+        } else {
+            1
+        },
+    );
+    out.push(match (priority.len(), da) {
+        (0, true) => format!("Intet tema nåede et gennemsnit på {threshold} eller mere."),
+        (0, false) => format!("No theme reached a mean of {threshold} or more."),
+        (k, true) => format!("{k} {} et gennemsnit på {threshold} eller mere og er panelets prioriteter: tema {}.", if k == 1 { "tema nåede" } else { "temaer nåede" }, list(&priority, lang)),
+        (k, false) => format!("{k} theme{} reached a mean of {threshold} or more and {} the panel's priorities: theme{} {}.", if k == 1 { "" } else { "s" }, if k == 1 { "is" } else { "are" }, if k == 1 { "" } else { "s" }, list(&priority, lang)),
+    });
+
+    if let Some(k) = &r.kendall {
+        out.push(if da {
+            format!(
+                "Panelets enighed om temaernes rækkefølge er {} (Kendalls W = {}; χ² = {} med {} frihedsgrader; p {}). {} paneldeltagere, der vurderede alle temaer, indgår.",
+                strength(k.w, lang), d(k.w, 3), d(k.chi2, 2), k.df, p_value(k.p, lang), k.raters
+            )
+        } else {
+            format!(
+                "The panel's agreement on the order of the themes is {} (Kendall's W = {}; χ² = {} on {} degrees of freedom; p {}). {} panellists who scored every theme are counted.",
+                strength(k.w, lang), d(k.w, 3), d(k.chi2, 2), k.df, p_value(k.p, lang), k.raters
+            )
+        });
+    }
+    if let Some(s) = &r.stability
+        && let Some(pct) = s.pct_changed
+    {
+        out.push(if da {
+            format!(
+                "Mellem runde {} og runde {} ændrede {} % af de parrede scorer sig.",
+                s.previous_round,
+                r.round.number,
+                d(pct, 0)
+            )
+        } else {
+            format!(
+                "Between round {} and round {}, {} % of the paired scores changed.",
+                s.previous_round,
+                r.round.number,
+                d(pct, 0)
+            )
+        });
+    }
+    out
+}
+
+/// The method section, paragraph by paragraph.
+pub fn method(r: &Report) -> Vec<String> {
+    use crate::web::render::text_with as tw;
+    let l = r.language.code();
+    let d = |v: f64, places: usize| decimal(v, places, l);
+    let short = |v: f64| d(v, if v.fract() == 0.0 { 0 } else { 1 });
+    let mut out = vec![tw(
+        l,
+        "report.method_recruitment",
+        &[
+            ("identified", r.flow.identified.to_string()),
+            ("invited", r.flow.invited.to_string()),
+            ("accepted", r.flow.accepted.to_string()),
+        ],
+    )];
+    let mut round = tw(
+        l,
+        "report.method_round",
+        &[("number", r.round.number.to_string())],
+    );
+    if r.round.validation {
+        round = format!("{round} {}", tw(l, "report.method_validation", &[]));
+    }
+    if r.round.feedback {
+        round = format!(
+            "{round} {}",
+            tw(
+                l,
+                "report.method_feedback",
+                &[("k", r.min_group_size.to_string())]
+            )
+        );
+    }
+    out.push(round);
+    let mut scale = tw(
+        l,
+        "report.method_scale",
+        &[
+            ("min", r.scale.min.to_string()),
+            ("max", r.scale.max.to_string()),
+            ("low", r.scale.low_label.clone()),
+            ("high", r.scale.high_label.clone()),
+        ],
+    );
+    if r.scale.dont_know {
+        scale = format!("{scale} {}", tw(l, "report.method_dont_know", &[]));
+    }
+    out.push(scale);
+    let rule = &r.consensus_rule;
+    let mut consensus = tw(
+        l,
+        "report.method_consensus",
+        &[
+            ("share", d(rule.share_percent, 0)),
+            ("points", rule.points.to_string()),
+            ("iqr", short(rule.max_iqr)),
+        ],
+    );
+    if let Some(at) = rule.locked_at {
+        consensus = format!(
+            "{consensus} {}",
+            tw(
+                l,
+                "report.method_locked",
+                &[("date", crate::web::render::long_datetime(at, l))]
+            )
+        );
+    }
+    consensus = format!(
+        "{consensus} {}",
+        tw(
+            l,
+            "report.method_priority",
+            &[("threshold", short(rule.priority_threshold))]
+        )
+    );
+    out.push(consensus);
+    out.push(tw(
+        l,
+        "report.method_anonymity",
+        &[("k", r.min_group_size.to_string())],
+    ));
+    out
+}
+
+/// The appendix of definitions: (term, definition).
+pub fn definitions(r: &Report) -> Vec<(String, String)> {
+    use crate::web::render::text as t;
+    let l = r.language.code();
+    vec![
+        ("n".into(), t(l, "report.def_n")),
+        (t(l, "report.mean"), t(l, "report.def_mean")),
+        (
+            format!("{}, Q1, Q3, IQR", t(l, "report.median")),
+            t(l, "report.def_quartiles"),
+        ),
+        ("SD".into(), t(l, "report.def_sd")),
+        (t(l, "report.top2"), t(l, "report.def_top2")),
+        ("Kendall's W".into(), t(l, "report.def_kendall")),
+        ("Wilcoxon".into(), t(l, "report.def_wilcoxon")),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_words() {
+        assert_eq!(list(&[1, 2, 3, 4, 9], Language::Da), "1, 2, 3, 4 og 9");
+        assert_eq!(list(&[1, 2], Language::En), "1 and 2");
+        assert_eq!(list(&[7], Language::En), "7");
+        assert_eq!(strength(0.337665, Language::En), "moderate");
+        assert_eq!(strength(0.337665, Language::Da), "moderat");
+        assert_eq!(p_value(0.000272, Language::Da), "< 0,001");
+        assert_eq!(p_value(0.0123, Language::En), "= 0.012");
+    }
+}

@@ -1,0 +1,183 @@
+//! The report's figures as SVG, used as they are in the HTML report and the PDF: the participant
+//! flow, and each theme's score distribution as a horizontal stacked bar.
+
+use super::Report;
+use crate::domain::Language;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A colour per scale point: warm for low, grey in the middle, blue for high (colour-blind safe).
+pub fn point_colour(i: usize, points: usize) -> &'static str {
+    const FIVE: [&str; 5] = ["#b2182b", "#ef8a62", "#bdbdbd", "#67a9cf", "#2166ac"];
+    const SEVEN: [&str; 7] = [
+        "#b2182b", "#d6604d", "#f4a582", "#bdbdbd", "#92c5de", "#4393c3", "#2166ac",
+    ];
+    const ELEVEN: [&str; 11] = [
+        "#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#bdbdbd", "#d1e5f0", "#92c5de",
+        "#4393c3", "#2166ac", "#053061",
+    ];
+    match points {
+        0..=5 => {
+            FIVE[(i * 4)
+                .checked_div(points.saturating_sub(1))
+                .unwrap_or(0)
+                .min(4)]
+        }
+        6..=7 => SEVEN[(i * 6) / (points - 1)],
+        _ => ELEVEN[(i * 10) / (points - 1)],
+    }
+}
+
+/// Dark text on the light colours, white on the dark ones.
+fn text_colour(fill: &str) -> &'static str {
+    const LIGHT: [&str; 8] = [
+        "#bdbdbd", "#ef8a62", "#67a9cf", "#f4a582", "#92c5de", "#fddbc7", "#d1e5f0", "#d6604d",
+    ];
+    if LIGHT.contains(&fill) {
+        "#1b1f24"
+    } else {
+        "#ffffff"
+    }
+}
+
+/// A theme's distribution: one bar, a segment per scale point in proportion to its count.
+pub fn distribution(counts: &[usize], scale_min: i32, label: &str) -> String {
+    let (w, h) = (240.0, 18.0);
+    let n: usize = counts.iter().sum();
+    let mut out = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{}"><rect x="0" y="0" width="{w}" height="{h}" fill="#f3f5f8"/>"##,
+        esc(label)
+    );
+    if n > 0 {
+        let mut x = 0.0;
+        for (i, c) in counts.iter().enumerate() {
+            if *c == 0 {
+                continue;
+            }
+            let width = w * *c as f64 / n as f64;
+            out.push_str(&format!(
+                r##"<rect x="{x:.2}" y="0" width="{width:.2}" height="{h}" fill="{}"><title>{}: {c}</title></rect>"##,
+                point_colour(i, counts.len()),
+                scale_min + i as i32
+            ));
+            if width >= 14.0 {
+                let fill = text_colour(point_colour(i, counts.len()));
+                out.push_str(&format!(
+                    r##"<text x="{:.2}" y="13" font-family="Helvetica, Arial, sans-serif" font-size="11" text-anchor="middle" fill="{fill}">{c}</text>"##,
+                    x + width / 2.0
+                ));
+            }
+            x += width;
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The legend of the distribution colours.
+pub fn legend(points: usize, scale_min: i32, low: &str, high: &str) -> String {
+    let mut out = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="20" role="img" aria-label="{} – {}">"##,
+        60 + points * 34 + 160,
+        esc(low),
+        esc(high)
+    );
+    for i in 0..points {
+        let x = i * 34;
+        out.push_str(&format!(
+            r##"<rect x="{x}" y="2" width="16" height="14" fill="{}"/><text x="{}" y="14" font-family="Helvetica, Arial, sans-serif" font-size="12">{}</text>"##,
+            point_colour(i, points),
+            x + 19,
+            scale_min + i as i32
+        ));
+    }
+    out.push_str(&format!(
+        r##"<text x="{}" y="14" font-family="Helvetica, Arial, sans-serif" font-size="12">({} – {})</text></svg>"##,
+        points * 34 + 4,
+        esc(low),
+        esc(high)
+    ));
+    out
+}
+
+/// The participant flow: identified → invited → accepted → responded, with the declines and
+/// silences beside.
+pub fn flow(r: &Report) -> String {
+    let da = r.language == Language::Da;
+    let t = |d: &str, e: &str| if da { d.to_string() } else { e.to_string() };
+    let f = &r.flow;
+    let boxes = [
+        (t("Fundet", "Identified"), f.identified),
+        (t("Inviteret", "Invited"), f.invited),
+        (t("Takket ja", "Accepted"), f.accepted),
+        (
+            format!(
+                "{} {}",
+                t("Svarede i runde", "Responded, round"),
+                r.round.number
+            ),
+            f.responded,
+        ),
+    ];
+    let (bw, bh, gap) = (150.0, 56.0, 36.0);
+    let width = 4.0 * bw + 3.0 * gap + 2.0;
+    let height = 190.0;
+    let font = r##"font-family="Helvetica, Arial, sans-serif""##;
+    let mut out = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"##,
+        esc(&boxes
+            .iter()
+            .map(|(l, n)| format!("{l}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "))
+    );
+    out.push_str(r##"<defs><marker id="arrow" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="#4a5360"/></marker></defs>"##);
+    for (i, (label, n)) in boxes.iter().enumerate() {
+        let x = 1.0 + i as f64 * (bw + gap);
+        out.push_str(&format!(
+            r##"<rect x="{x}" y="1" width="{bw}" height="{bh}" rx="6" fill="#eaf1fb" stroke="#1d4f91" stroke-width="1.5"/><text x="{}" y="24" {font} font-size="13" text-anchor="middle" fill="#1b1f24">{}</text><text x="{}" y="46" {font} font-size="18" font-weight="bold" text-anchor="middle" fill="#1b1f24">{n}</text>"##,
+            x + bw / 2.0,
+            esc(label),
+            x + bw / 2.0
+        ));
+        if i > 0 {
+            out.push_str(&format!(
+                r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#4a5360" stroke-width="1.5" marker-end="url(#arrow)"/>"##,
+                x - gap + 2.0,
+                1.0 + bh / 2.0,
+                x - 3.0,
+                1.0 + bh / 2.0
+            ));
+        }
+    }
+    // Beside the invited box: who did not join.
+    let side = [
+        (t("Takket nej", "Declined"), f.declined),
+        (t("Intet svar", "No reply"), f.no_reply),
+        (t("Trukket sig", "Withdrawn"), f.withdrawn),
+    ];
+    let x = 1.0 + bw + gap;
+    out.push_str(&format!(
+        r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#4a5360" stroke-width="1.5" marker-end="url(#arrow)"/>"##,
+        x + bw / 2.0,
+        1.0 + bh,
+        x + bw / 2.0,
+        bh + 30.0
+    ));
+    for (i, (label, n)) in side.iter().enumerate() {
+        let y = bh + 34.0 + i as f64 * 32.0;
+        out.push_str(&format!(
+            r##"<rect x="{x}" y="{y}" width="{bw}" height="28" rx="4" fill="#f3f5f8" stroke="#c9ced6"/><text x="{}" y="{}" {font} font-size="13" fill="#1b1f24">{}: {n}</text>"##,
+            x + 10.0,
+            y + 19.0,
+            esc(label)
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}

@@ -1,0 +1,279 @@
+//! The report's tables as plain rows of text and numbers, shared by the CSV and XLSX writers.
+
+use super::Report;
+use crate::domain::Language;
+use crate::domain::stats::Verdict;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Number(f64),
+    Empty,
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<usize> for Value {
+    fn from(n: usize) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<i32> for Value {
+    fn from(n: i32) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<f64> for Value {
+    fn from(n: f64) -> Self {
+        Value::Number(n)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Value::Empty)
+    }
+}
+
+pub struct Table {
+    /// A file or sheet name: lower-case, no spaces.
+    pub key: &'static str,
+    pub title: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Text that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, or a tab or carriage
+/// return first) — the cells that must be neutralised.
+pub fn looks_like_formula(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+fn verdict(v: Verdict, lang: Language) -> &'static str {
+    match (v, lang) {
+        (Verdict::High, Language::Da) => "høj prioritet",
+        (Verdict::Low, Language::Da) => "lav prioritet",
+        (Verdict::None, Language::Da) => "ingen konsensus",
+        (Verdict::High, Language::En) => "high priority",
+        (Verdict::Low, Language::En) => "low priority",
+        (Verdict::None, Language::En) => "no consensus",
+    }
+}
+
+pub fn tables(r: &Report) -> Vec<Table> {
+    let da = r.language == Language::Da;
+    let t = |da_s: &str, en_s: &str| {
+        if da {
+            da_s.to_string()
+        } else {
+            en_s.to_string()
+        }
+    };
+    let mut out = Vec::new();
+
+    let mut header: Vec<String> = [
+        "theme",
+        "category",
+        "title",
+        "n",
+        "dont_know",
+        "mean",
+        "mean_display",
+        "median",
+        "q1",
+        "q3",
+        "iqr",
+        "sd",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for p in r.scale.min..=r.scale.max {
+        header.push(format!("count_{p}"));
+    }
+    header.extend(
+        [
+            "pct_top2",
+            "pct_bottom2",
+            "consensus",
+            "meets_priority",
+            "rank",
+        ]
+        .map(String::from),
+    );
+    let rows = r
+        .themes
+        .iter()
+        .map(|th| {
+            let mut row: Vec<Value> = vec![
+                th.number.into(),
+                th.category.clone().into(),
+                th.title.clone().into(),
+                th.n.into(),
+                th.dont_know.into(),
+                th.mean.into(),
+                th.mean_display.clone().into(),
+                th.median.into(),
+                th.q1.into(),
+                th.q3.into(),
+                th.iqr.into(),
+                th.sd.into(),
+            ];
+            row.extend(th.counts.iter().map(|c| Value::from(*c)));
+            row.extend([
+                th.pct_top2.into(),
+                th.pct_bottom2.into(),
+                verdict(th.consensus, r.language).into(),
+                (if th.meets_priority {
+                    t("ja", "yes")
+                } else {
+                    t("nej", "no")
+                })
+                .into(),
+                th.rank.into(),
+            ]);
+            row
+        })
+        .collect();
+    out.push(Table {
+        key: "priorities",
+        title: t("Prioriteter", "Priorities"),
+        header,
+        rows,
+    });
+
+    let f = &r.flow;
+    let mut rows: Vec<Vec<Value>> = vec![
+        vec![t("fundet", "identified").into(), f.identified.into()],
+        vec![t("inviteret", "invited").into(), f.invited.into()],
+        vec![t("takket ja", "accepted").into(), f.accepted.into()],
+        vec![t("takket nej", "declined").into(), f.declined.into()],
+        vec![t("intet svar", "no reply").into(), f.no_reply.into()],
+        vec![t("trukket sig", "withdrawn").into(), f.withdrawn.into()],
+    ];
+    for rr in &f.rounds {
+        rows.push(vec![
+            format!(
+                "{} {}",
+                t("svarede i runde", "responded in round"),
+                rr.number
+            )
+            .into(),
+            rr.responded.into(),
+        ]);
+    }
+    for (reason, n) in &f.decline_reasons {
+        rows.push(vec![
+            format!("{}: {reason}", t("nej tak", "declined")).into(),
+            (*n).into(),
+        ]);
+    }
+    out.push(Table {
+        key: "flow",
+        title: t("Deltagerflow", "Participant flow"),
+        header: vec![t("trin", "stage"), t("antal", "count")],
+        rows,
+    });
+
+    if let Some(c) = &r.composition {
+        let mut header = vec![t("kendetegn", "attribute"), t("værdi", "value")];
+        header.extend(c.columns.iter().cloned());
+        header.push(t("i alt", "total"));
+        let hidden = format!("<{}", c.threshold);
+        let rows = c
+            .rows
+            .iter()
+            .map(|row| {
+                let mut v: Vec<Value> =
+                    vec![row.attribute.clone().into(), row.label.clone().into()];
+                v.extend(row.cells.iter().map(|cell| {
+                    match cell.count {
+                        Some(n) if cell.suppressed.is_none() || cell.released => n.into(),
+                        Some(n) => format!(
+                            "{n} ({})",
+                            t("skjult for opdragsgiver", "hidden from the funder")
+                        )
+                        .into(),
+                        None => hidden.clone().into(),
+                    }
+                }));
+                v.push(
+                    row.total
+                        .map(Value::from)
+                        .unwrap_or_else(|| hidden.clone().into()),
+                );
+                v
+            })
+            .collect();
+        out.push(Table {
+            key: "composition",
+            title: t("Panelets sammensætning", "Panel composition"),
+            header,
+            rows,
+        });
+    }
+
+    if let Some(s) = &r.stability {
+        let rows = s
+            .themes
+            .iter()
+            .map(|th| {
+                vec![
+                    th.number.into(),
+                    th.pairs.into(),
+                    th.changed.into(),
+                    th.pct_changed.into(),
+                    th.wilcoxon.as_ref().map(|w| w.p).into(),
+                ]
+            })
+            .collect();
+        out.push(Table {
+            key: "stability",
+            title: t("Stabilitet", "Stability"),
+            header: ["theme", "pairs", "changed", "pct_changed", "wilcoxon_p"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        });
+    }
+    out.push(Table {
+        key: "findings",
+        title: t("Resultater", "Findings"),
+        header: vec![t("resultat", "finding")],
+        rows: r.findings.iter().map(|s| vec![s.clone().into()]).collect(),
+    });
+    if let Some(k) = &r.kendall {
+        out.push(Table {
+            key: "kendall",
+            title: "Kendall's W".into(),
+            header: [
+                "raters",
+                "raters_excluded",
+                "objects",
+                "w",
+                "chi2",
+                "df",
+                "p",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: vec![vec![
+                k.raters.into(),
+                k.raters_excluded.into(),
+                k.objects.into(),
+                k.w.into(),
+                k.chi2.into(),
+                k.df.into(),
+                k.p.into(),
+            ]],
+        });
+    }
+    out
+}

@@ -1,0 +1,247 @@
+//! The report through the API: JSON, the downloadable formats, funder links, and the release of
+//! small cells.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::domain::{Invalid, Language};
+use crate::ops::reports::{self, ReleaseInput, ReportLinkInput, ReportLinkView};
+use crate::ops::{AppError, AppResult};
+use crate::report::{self, Audience, Options, Report};
+use crate::web::AppState;
+use crate::web::auth::ApiResearcher;
+use crate::web::error::{ApiResult, ErrorBody};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(report_json)
+        .service(report_file)
+        .service(create_link)
+        .service(list_links)
+        .service(revoke_link)
+        .service(release_cell);
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// The round (its number); by default the latest closed rating round.
+    pub round: Option<i32>,
+    /// `da` or `en`; by default the study's language.
+    pub lang: Option<String>,
+    /// Composition table: the attribute for its columns.
+    pub columns: Option<String>,
+    /// Composition table: the attributes for its rows, comma-separated.
+    pub rows: Option<String>,
+    /// For `.csv`: which table (`priorities`, `flow`, `composition`, `stability`, `findings`, `kendall`).
+    pub table: Option<String>,
+}
+
+impl ReportQuery {
+    pub fn options(&self) -> Result<Options, Invalid> {
+        Ok(Options {
+            round: self.round,
+            language: self
+                .lang
+                .as_deref()
+                .map(|l| Language::parse("lang", l))
+                .transpose()?,
+            columns: self.columns.clone().filter(|c| !c.is_empty()),
+            rows: self.rows.as_ref().map(|r| {
+                r.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+        })
+    }
+}
+
+/// One of the report's file formats, made (off the async workers) and ready to send.
+pub struct ReportFile {
+    content_type: &'static str,
+    filename: Option<String>,
+    body: Vec<u8>,
+}
+
+impl ReportFile {
+    pub fn response(self) -> HttpResponse {
+        let mut resp = HttpResponse::Ok();
+        resp.content_type(self.content_type)
+            .insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(f) = self.filename {
+            resp.insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{f}\""),
+            ));
+        }
+        resp.body(self.body)
+    }
+}
+
+pub fn file(
+    r: &Report,
+    ext: &str,
+    table: Option<&str>,
+    audience: Audience,
+    downloads: &str,
+) -> AppResult<ReportFile> {
+    let name = format!("orakel-report-round-{}", r.round.number);
+    let made = |content_type, filename: String, body| ReportFile {
+        content_type,
+        filename: Some(filename),
+        body,
+    };
+    Ok(match ext {
+        "csv" => {
+            let key = table.unwrap_or("priorities");
+            let body = report::csv::one(r, key).ok_or_else(|| {
+                AppError::Invalid(Invalid::one(
+                    "table",
+                    format!("must be one of {}", report::csv::keys(r).join(", ")),
+                ))
+            })?;
+            made("text/csv; charset=utf-8", format!("{name}-{key}.csv"), body)
+        }
+        "zip" => made(
+            "application/zip",
+            format!("{name}-csv.zip"),
+            report::csv::zip(r).map_err(|e| AppError::Internal(e.into()))?,
+        ),
+        "xlsx" => made(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            format!("{name}.xlsx"),
+            report::xlsx::workbook(r)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("XLSX: {e}")))?,
+        ),
+        "pdf" => made(
+            "application/pdf",
+            format!("{name}.pdf"),
+            report::pdf::render(r)?,
+        ),
+        "html" => ReportFile {
+            content_type: "text/html; charset=utf-8",
+            filename: None,
+            body: report::html::document(r, audience, downloads)?.into_bytes(),
+        },
+        _ => return Err(AppError::NotFound),
+    })
+}
+
+/// The report of a round as JSON: the participant flow, the consensus rule and when it was
+/// locked, per theme n, mean (exact and as displayed), median, quartiles, IQR, SD, counts, shares
+/// in the top and bottom two points, the consensus verdict and the priority; Kendall's W;
+/// stability against the previous round; the panel's composition; the findings as sentences.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), params(ReportQuery), responses(
+    (status = 200, body = Report), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "No rating round yet", body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/report")]
+pub async fn report_json(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    q: web::Query<ReportQuery>,
+) -> ApiResult<web::Json<Report>> {
+    let (id, study, opts) = (who.0.id, path.into_inner(), q.options()?);
+    Ok(web::Json(
+        state
+            .db(move |c| reports::for_researcher(c, &id, &study, &opts))
+            .await?,
+    ))
+}
+
+/// The report as a file: `report.pdf`, `report.xlsx` (a sheet per table), `report.csv` (one
+/// table, `?table=`), `report.zip` (every table as CSV) or `report.html`.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), params(("ext" = String, Path, description = "pdf, xlsx, csv, zip or html"), ReportQuery), responses(
+    (status = 200, description = "The file"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/report.{ext}")]
+pub async fn report_file(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+    q: web::Query<ReportQuery>,
+) -> ApiResult<HttpResponse> {
+    let (study, ext) = path.into_inner();
+    let (id, opts, table) = (who.0.id, q.options()?, q.table.clone());
+    let downloads = format!("/api/v1/studies/{study}/report");
+    Ok(state
+        .db(move |c| {
+            let r = reports::for_researcher(c, &id, &study, &opts)?;
+            file(&r, &ext, table.as_deref(), Audience::Researcher, &downloads)
+        })
+        .await?
+        .response())
+}
+
+/// A link for the funder to the report page and its downloads (expiring, revocable). The link
+/// is in `url`, shown this once.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), request_body = ReportLinkInput, responses(
+    (status = 201, body = ReportLinkView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/studies/{study}/report-links")]
+pub async fn create_link(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<ReportLinkInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let base = state.settings.public_base().to_string();
+    let link = state
+        .db(move |c| reports::create_link(c, &id, &study, input, &base))
+        .await?;
+    Ok(HttpResponse::Created().json(link))
+}
+
+/// The study's funder links (without the links themselves).
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Vec<ReportLinkView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/report-links")]
+pub async fn list_links(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<ReportLinkView>>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| reports::links(c, &id, &study)).await?,
+    ))
+}
+
+/// Revokes a funder link; it stops working at once.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), responses(
+    (status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[delete("/api/v1/report-links/{link}")]
+pub async fn revoke_link(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (id, link) = (who.0.id, path.into_inner());
+    state
+        .db(move |c| reports::revoke_link(c, &id, &link))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Releases a small cell of the composition table for the funder's report (or hides it again).
+/// Every release is logged.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), request_body = ReleaseInput, responses(
+    (status = 204, description = "Done"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[put("/api/v1/studies/{study}/releases")]
+pub async fn release_cell(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<ReleaseInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    state
+        .db(move |c| reports::set_release(c, &id, &study, input))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
