@@ -22,6 +22,14 @@ Usage:
   orakel token create --email E [--label L]     print a new API token (alone on the last line)
   orakel token list --email E                   list a researcher's API tokens
   orakel token revoke --email E --id ID         revoke one of them
+  orakel demo                                   create a demo study shaped like the reference study
+                                                (if absent) and serve it, printing three links
+  orakel export STUDY_ID [--without-identities] [-o FILE]
+                                                the study archive (versioned JSON)
+  orakel import FILE [--email E]                rebuild a study from an archive with its members
+                                                (and researcher E as an owner)
+  orakel report STUDY_ID [--round N] --format json|csv|zip|xlsx|pdf|html [--lang da|en] [-o FILE]
+                                                the report, offline (as the funder sees it)
   orakel help | --help                          this text
   orakel --version
 
@@ -36,9 +44,10 @@ impl Options {
         let mut out = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let Some(name) = a.strip_prefix("--") else {
+            let Some(name) = a.strip_prefix("--").or_else(|| (a == "-o").then_some("o")) else {
                 bail!("unexpected argument {a:?}");
             };
+            // -o FILE reads like --o FILE.
             let (name, value) = match name.split_once('=') {
                 Some((n, v)) => (n.to_string(), v.to_string()),
                 None => (
@@ -178,6 +187,41 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("token revoked");
             Ok(())
         }
+        ["demo", rest @ ..] => {
+            Options::parse(&owned(rest))?.only(&[])?;
+            demo(settings()?)
+        }
+        ["export", study, rest @ ..] if !study.starts_with("--") => {
+            let mut rest: Vec<String> = owned(rest);
+            let identities = !rest.iter().any(|a| a == "--without-identities");
+            rest.retain(|a| a != "--without-identities");
+            let o = Options::parse(&rest)?;
+            o.only(&["o", "output"])?;
+            let mut conn = connection()?;
+            let archive =
+                crate::ops::archive::export(&mut conn, None, study, identities).map_err(explain)?;
+            let bytes = serde_json::to_vec_pretty(&archive)?;
+            write_out(o.get("o").or(o.get("output")), &bytes)
+        }
+        ["import", file, rest @ ..] if !file.starts_with("--") => {
+            let o = Options::parse(&owned(rest))?;
+            o.only(&["email"])?;
+            let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+            let mut conn = connection()?;
+            let owner = match o.get("email") {
+                Some(e) => Some(researcher(&mut conn, e)?.id),
+                None => None,
+            };
+            let id = crate::ops::archive::import(&mut conn, owner.as_deref(), &bytes)
+                .map_err(explain)?;
+            println!("study {id} imported");
+            Ok(())
+        }
+        ["report", study, rest @ ..] if !study.starts_with("--") => {
+            let o = Options::parse(&owned(rest))?;
+            o.only(&["round", "format", "lang", "o", "output"])?;
+            offline_report(study, &o)
+        }
         _ => bail!("unknown command {:?}\n\n{USAGE}", args.join(" ")),
     }
 }
@@ -237,4 +281,93 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         );
         app.run_until_stopped().await
     })
+}
+
+fn demo(settings: Settings) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)?;
+        let state = app.state();
+        let s = state.clone();
+        let links = actix_web::web::block(move || {
+            let mut conn = db::checkout(&s.pool)?;
+            crate::demo::ensure(&mut conn, &s.mail)
+        })
+        .await
+        .context("making the demo study")?
+        .map_err(explain)?;
+        state.wake_worker();
+        let base = app.public_url().to_string();
+        println!("Orakel demo is ready at {base}");
+        println!(
+            "  Researcher login: {base}/login  (e-mail {}, password {})",
+            crate::demo::EMAIL,
+            crate::demo::PASSWORD
+        );
+        println!("  An expert's link: {}", links.expert);
+        println!("  Funder report:    {}", links.funder);
+        if links.created {
+            println!(
+                "The demo study was created; its e-mails are in {}.",
+                state.settings.mail.dir.display()
+            );
+        }
+        app.run_until_stopped().await
+    })
+}
+
+fn offline_report(study_id: &str, o: &Options) -> anyhow::Result<()> {
+    let format = o.require("format")?;
+    let round = o
+        .get("round")
+        .map(|r| {
+            r.parse::<i32>()
+                .with_context(|| format!("--round {r:?} is not a number"))
+        })
+        .transpose()?;
+    let language = o
+        .get("lang")
+        .map(|l| crate::domain::Language::parse("lang", l).map_err(|e| anyhow::anyhow!("{e}")))
+        .transpose()?;
+    let opts = crate::report::Options {
+        round,
+        language,
+        ..Default::default()
+    };
+    let mut conn = connection()?;
+    use diesel::prelude::*;
+    let study: crate::db::models::Study = crate::db::schema::studies::table
+        .find(study_id)
+        .select(crate::db::models::Study::as_select())
+        .first(&mut *conn)
+        .optional()?
+        .with_context(|| format!("no study has the id {study_id}"))?;
+    let report = crate::report::build(&mut conn, &study, &opts, crate::report::Audience::Funder)
+        .map_err(explain)?;
+    let bytes = match format {
+        "json" => serde_json::to_vec_pretty(&report)?,
+        "pdf" => crate::report::pdf::render(&report).map_err(explain)?,
+        "xlsx" => crate::report::xlsx::workbook(&report).map_err(|e| anyhow::anyhow!("{e}"))?,
+        "csv" => crate::report::csv::one(&report, "priorities").unwrap_or_default(),
+        "zip" => crate::report::csv::zip(&report)?,
+        "html" => crate::report::html::document(&report, crate::report::Audience::Funder, "")
+            .map_err(explain)?
+            .into_bytes(),
+        other => bail!("--format {other:?}: use json, csv, zip, xlsx, pdf or html"),
+    };
+    write_out(o.get("o").or(o.get("output")), &bytes)
+}
+
+/// Writes to the file named, or to standard output.
+fn write_out(path: Option<&str>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {path}"))?;
+            eprintln!("wrote {path} ({} bytes)", bytes.len());
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(bytes)?;
+        }
+    }
+    Ok(())
 }

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 
 use super::schema::*;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = researchers)]
 pub struct Researcher {
     pub id: String,
@@ -18,7 +20,9 @@ pub struct Researcher {
     pub disabled_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = sessions)]
 pub struct Session {
     pub id: String,
@@ -29,7 +33,9 @@ pub struct Session {
     pub last_seen_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = api_tokens)]
 pub struct ApiToken {
     pub id: String,
@@ -41,7 +47,9 @@ pub struct ApiToken {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = login_attempts)]
 pub struct LoginAttempt {
     pub id: String,
@@ -51,7 +59,17 @@ pub struct LoginAttempt {
     pub at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+)]
 #[diesel(table_name = studies, treat_none_as_null = true)]
 pub struct Study {
     pub id: String,
@@ -80,7 +98,9 @@ pub struct Study {
     pub archived_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = study_members)]
 pub struct StudyMember {
     pub study_id: String,
@@ -90,7 +110,9 @@ pub struct StudyMember {
     pub added_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = audit_log)]
 pub struct AuditEntry {
     pub id: String,
@@ -103,7 +125,9 @@ pub struct AuditEntry {
     pub details: String,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = strata)]
 pub struct StratumRow {
     pub id: String,
@@ -114,7 +138,9 @@ pub struct StratumRow {
     pub position: i32,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = panellists)]
 pub struct Panellist {
     pub id: String,
@@ -124,7 +150,17 @@ pub struct Panellist {
     pub withdrawn_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+)]
 #[diesel(table_name = candidates, treat_none_as_null = true)]
 pub struct Candidate {
     pub id: String,
@@ -150,7 +186,9 @@ pub struct Candidate {
     pub erased_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = candidate_events)]
 pub struct CandidateEvent {
     pub id: String,
@@ -162,7 +200,9 @@ pub struct CandidateEvent {
     pub at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = consent_texts)]
 pub struct ConsentText {
     pub id: String,
@@ -174,7 +214,9 @@ pub struct ConsentText {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = consents)]
 pub struct Consent {
     pub id: String,
@@ -185,7 +227,9 @@ pub struct Consent {
     pub at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = participation_tokens)]
 pub struct ParticipationToken {
     pub id: String,
@@ -197,7 +241,9 @@ pub struct ParticipationToken {
     pub last_used_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = email_templates)]
 pub struct EmailTemplate {
     pub study_id: String,
@@ -209,7 +255,9 @@ pub struct EmailTemplate {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = outbox)]
 pub struct OutboxMessage {
     pub id: String,
@@ -234,7 +282,9 @@ pub struct OutboxMessage {
     pub sent_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = categories)]
 pub struct Category {
     pub id: String,
@@ -246,7 +296,9 @@ pub struct Category {
     pub retired_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = themes)]
 pub struct Theme {
     pub id: String,
@@ -262,7 +314,9 @@ pub struct Theme {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = theme_revisions)]
 pub struct ThemeRevision {
     pub id: String,
@@ -276,7 +330,9 @@ pub struct ThemeRevision {
     pub at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = statements)]
 pub struct Statement {
     pub id: String,
@@ -289,7 +345,17 @@ pub struct Statement {
     pub retired_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+)]
 #[diesel(table_name = rounds, treat_none_as_null = true)]
 pub struct Round {
     pub id: String,
@@ -310,7 +376,9 @@ pub struct Round {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = round_themes)]
 pub struct RoundTheme {
     pub round_id: String,
@@ -320,7 +388,9 @@ pub struct RoundTheme {
     pub snapshot: String,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = answers)]
 pub struct Answer {
     pub id: String,
@@ -337,7 +407,9 @@ pub struct Answer {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = answer_changes)]
 pub struct AnswerChange {
     pub id: String,
@@ -350,7 +422,9 @@ pub struct AnswerChange {
     pub at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = round_participations)]
 pub struct RoundParticipation {
     pub round_id: String,
@@ -359,4 +433,110 @@ pub struct RoundParticipation {
     pub submitted_at: Option<NaiveDateTime>,
     pub reminders_sent: i32,
     pub updated_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = guide_sections)]
+pub struct GuideSection {
+    pub id: String,
+    pub round_id: String,
+    pub title: String,
+    pub position: i32,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = guide_questions)]
+pub struct GuideQuestion {
+    pub id: String,
+    pub section_id: String,
+    pub text: String,
+    pub note: String,
+    pub position: i32,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = appointments)]
+pub struct Appointment {
+    pub id: String,
+    pub round_id: String,
+    pub panellist_id: String,
+    pub interviewer_id: Option<String>,
+    pub starts_at: Option<NaiveDateTime>,
+    pub duration_minutes: i32,
+    pub state: String,
+    pub notes: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = transcripts)]
+pub struct Transcript {
+    pub id: String,
+    pub study_id: String,
+    pub round_id: Option<String>,
+    pub panellist_id: String,
+    pub title: String,
+    pub body: String,
+    pub source_kind: String,
+    pub original_filename: Option<String>,
+    pub uploaded_by: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = excerpts)]
+pub struct Excerpt {
+    pub id: String,
+    pub transcript_id: String,
+    pub start_offset: i32,
+    pub end_offset: i32,
+    pub quote: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = codings)]
+pub struct Coding {
+    pub id: String,
+    pub excerpt_id: String,
+    pub theme_id: String,
+    pub coder_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = statement_excerpts)]
+pub struct StatementExcerpt {
+    pub statement_id: String,
+    pub excerpt_id: String,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = small_cell_releases)]
+pub struct SmallCellRelease {
+    pub id: String,
+    pub study_id: String,
+    pub table_key: String,
+    pub cell_key: String,
+    pub reason: String,
+    pub released_by: Option<String>,
+    pub released_at: NaiveDateTime,
 }

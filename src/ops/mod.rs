@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod answers;
+pub mod archive;
 pub mod audit;
 pub mod candidates;
 pub mod codebook;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod browser;
+mod demo;
 mod migrations;
 mod recruitment;
 mod report;

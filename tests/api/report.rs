@@ -12,7 +12,7 @@ use crate::helpers::*;
 use crate::rounds::{codebook, deadline_in, open_round, panel, scores_of};
 
 /// The reference study's round: 12 panellists, 13 themes, 9 answer with the demo scores.
-fn reference(app: &TestApp) -> (Client, String, Vec<String>) {
+pub fn reference(app: &TestApp) -> (Client, String, Vec<String>) {
     let mut c = app.api("lead@example.org");
     let p = panel(app, &mut c, 12);
     c.patch_json(
@@ -227,7 +227,7 @@ both_backends!(
     }
 );
 
-fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
+pub fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a zip");
     (0..z.len())
         .map(|i| {
@@ -239,7 +239,7 @@ fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn get_bytes(app: &TestApp, c: &Client, path: &str) -> (u16, String, Vec<u8>) {
+pub fn get_bytes(app: &TestApp, c: &Client, path: &str) -> (u16, String, Vec<u8>) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -265,7 +265,7 @@ fn get_bytes(app: &TestApp, c: &Client, path: &str) -> (u16, String, Vec<u8>) {
 }
 
 /// Page count and text of a PDF, through poppler's tools; None when they are not installed.
-fn pdf_text(bytes: &[u8]) -> Option<(usize, String)> {
+pub fn pdf_text(bytes: &[u8]) -> Option<(usize, String)> {
     let dir = std::env::temp_dir().join(format!("orakel-pdf-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let pdf = dir.join("r.pdf");

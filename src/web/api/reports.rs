@@ -20,7 +20,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_link)
         .service(list_links)
         .service(revoke_link)
-        .service(release_cell);
+        .service(release_cell)
+        .service(export_archive)
+        .service(import_archive);
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -244,4 +246,90 @@ pub async fn release_cell(
         .db(move |c| reports::set_release(c, &id, &study, input))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ArchiveQuery {
+    /// Include names, e-mail addresses, organisations and notes (default true).
+    #[serde(default = "yes")]
+    pub identities: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The study archive: one versioned JSON document with everything needed to rebuild the study
+/// and its report (owners only; exporting is logged).
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), params(ArchiveQuery), responses(
+    (status = 200, description = "The archive (JSON)"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/archive")]
+pub async fn export_archive(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    q: web::Query<ArchiveQuery>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, identities) = (who.0.id, path.into_inner(), q.identities);
+    let archive = state
+        .db(move |c| crate::ops::archive::export(c, Some(&id), &study, identities))
+        .await?;
+    let body = serde_json::to_vec_pretty(&archive).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"orakel-study-{}.json\"",
+                archive.study.id
+            ),
+        ))
+        .body(body))
+}
+
+/// The largest archive accepted.
+pub const MAX_ARCHIVE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    pub id: String,
+}
+
+/// Rebuilds a study from an archive (the body); the caller becomes its owner.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), request_body(content = String, content_type = "application/json", description = "A study archive"), responses(
+    (status = 201, body = Imported), (status = 401, body = ErrorBody), (status = 409, description = "The study exists here already", body = ErrorBody),
+    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/archives")]
+pub async fn import_archive(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    mut payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    use futures_util::StreamExt;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::Invalid(Invalid::one(
+                "archive",
+                format!("the body could not be read: {e}"),
+            ))
+        })?;
+        if bytes.len() + chunk.len() > MAX_ARCHIVE_BYTES {
+            return Err(AppError::Invalid(Invalid::one(
+                "archive",
+                format!("larger than {} MB", MAX_ARCHIVE_BYTES / 1024 / 1024),
+            ))
+            .into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let id = who.0.id;
+    let study = state
+        .db(move |c| crate::ops::archive::import(c, Some(&id), &bytes))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/studies/{study}")))
+        .json(Imported { id: study }))
 }

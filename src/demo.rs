@@ -1,0 +1,645 @@
+//! `orakel demo`: a study shaped like the reference study (17 candidates in four sectors, 12 on
+//! the panel, 13 themes in 3 categories, nine experts' scores from the demo matrix), made through
+//! the same operations people use, and three links to look at it from each side. The names,
+//! organisations and texts are invented.
+
+use chrono::{Duration, SecondsFormat, Utc};
+use diesel::prelude::*;
+
+use crate::db::models::{Candidate, Study};
+use crate::db::schema::{candidates, studies};
+use crate::db::{self, DbConn};
+use crate::domain::candidate::{CandidateInput, Status, Stratum};
+use crate::domain::round::{AnswerInput, Kind, RoundInput};
+use crate::domain::study::StudyInput;
+use crate::ops::answers::{self, AnswersInput};
+use crate::ops::codebook::{self, CategoryInput, ThemeInput};
+use crate::ops::outbox::{MailEnv, issue_token};
+use crate::ops::participation::{self, ConsentAnswer};
+use crate::ops::reports::{self, ReportLinkInput};
+use crate::ops::{AppResult, accounts, candidates as cands, rounds, studies as st};
+
+pub const EMAIL: &str = "demo@orakel.example";
+pub const PASSWORD: &str = "orakel-demo-2026";
+pub const TITLE: &str = "Mentalt helbred i arbejdslivet (demo)";
+
+/// The demo's nine experts' scores: theme → scores of experts 1..9 (`tests/data/demo-ratings.csv`).
+pub const RATINGS: [[i32; 9]; 13] = [
+    [4, 3, 4, 4, 4, 4, 4, 4, 3],
+    [2, 4, 3, 4, 4, 3, 4, 4, 4],
+    [3, 3, 3, 3, 3, 3, 4, 3, 2],
+    [3, 3, 3, 3, 3, 3, 2, 4, 4],
+    [2, 3, 2, 1, 4, 1, 1, 2, 1],
+    [1, 4, 3, 1, 3, 3, 2, 4, 4],
+    [2, 3, 2, 2, 4, 3, 1, 1, 1],
+    [4, 3, 3, 2, 3, 1, 4, 2, 3],
+    [3, 3, 4, 4, 3, 3, 3, 3, 3],
+    [1, 3, 2, 1, 2, 2, 3, 1, 4],
+    [4, 3, 3, 4, 2, 4, 2, 2, 3],
+    [1, 2, 4, 2, 2, 1, 3, 3, 3],
+    [2, 1, 3, 2, 1, 2, 2, 3, 3],
+];
+
+/// (name, e-mail, organisation, organisation type, gender, sector, source, referred by, outcome)
+type Person = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Outcome,
+);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Accepts,
+    Declines(&'static str),
+    Silent,
+}
+
+const SO: &str = "Brancheorganisation";
+const CO: &str = "Virksomhed";
+const MU: &str = "Kommune";
+const NETWORK: &str = "Opdragsgiverens netværk";
+const BRANCH: &str = "Brancheorganisation";
+const REFERRED: &str = "Henvist af en anden kandidat";
+
+const PEOPLE: [Person; 17] = [
+    (
+        "Mette Kjærgaard",
+        "mette.kjaergaard@passagerforeningen.example",
+        "Passagertransportens Arbejdsgivere",
+        SO,
+        "Kvinde",
+        "Persontransport",
+        NETWORK,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Jens Holmgaard",
+        "jens.holmgaard@chaufforforbundet.example",
+        "Chaufførernes Fagforbund",
+        SO,
+        "Mand",
+        "Persontransport",
+        BRANCH,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Lars Bøgh",
+        "lars.boegh@industriforeningen.example",
+        "Industriens Arbejdsgiverforening",
+        SO,
+        "Mand",
+        "Industri",
+        NETWORK,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Søren Dalsgaard",
+        "soeren.dalsgaard@metalforbundet.example",
+        "Metalarbejdernes Forbund",
+        SO,
+        "Mand",
+        "Industri",
+        BRANCH,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Anne Skovbo",
+        "anne.skovbo@produktionsforbundet.example",
+        "Produktionsansattes Forbund",
+        SO,
+        "Kvinde",
+        "Industri",
+        REFERRED,
+        Some("lars.boegh@industriforeningen.example"),
+        Outcome::Accepts,
+    ),
+    (
+        "Peter Lindholm",
+        "peter.lindholm@handelsforeningen.example",
+        "Handelens Arbejdsgivere",
+        SO,
+        "Mand",
+        "Detailhandel",
+        NETWORK,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Henrik Østergård",
+        "henrik.oestergaard@butiksforbundet.example",
+        "Butiksansattes Forbund",
+        SO,
+        "Mand",
+        "Detailhandel",
+        BRANCH,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Michael Brandt",
+        "michael.brandt@finansforeningen.example",
+        "Finanssektorens Arbejdsgivere",
+        SO,
+        "Mand",
+        "Finans",
+        NETWORK,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Thomas Krogh",
+        "thomas.krogh@bankforbundet.example",
+        "Bankansattes Forbund",
+        SO,
+        "Mand",
+        "Finans",
+        BRANCH,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Camilla Vestergaard",
+        "camilla.vestergaard@dagligvarer.example",
+        "Dagligvarekæden Nord",
+        CO,
+        "Kvinde",
+        "Detailhandel",
+        REFERRED,
+        Some("peter.lindholm@handelsforeningen.example"),
+        Outcome::Accepts,
+    ),
+    (
+        "Rasmus Friis",
+        "rasmus.friis@forsikring.example",
+        "Forsikringsselskabet Tryghed",
+        CO,
+        "Mand",
+        "Finans",
+        REFERRED,
+        Some("michael.brandt@finansforeningen.example"),
+        Outcome::Accepts,
+    ),
+    (
+        "Niels Ravn",
+        "niels.ravn@kommune.example",
+        "Midtby Kommune",
+        MU,
+        "Mand",
+        "Tværgående",
+        NETWORK,
+        None,
+        Outcome::Accepts,
+    ),
+    (
+        "Kirsten Lund",
+        "kirsten.lund@busselskab.example",
+        "Busselskabet Vest",
+        CO,
+        "Kvinde",
+        "Persontransport",
+        NETWORK,
+        None,
+        Outcome::Declines("Mangler tid"),
+    ),
+    (
+        "Bo Mikkelsen",
+        "bo.mikkelsen@maskinfabrik.example",
+        "Maskinfabrikken Syd",
+        CO,
+        "Mand",
+        "Industri",
+        NETWORK,
+        None,
+        Outcome::Declines("Mangler tid"),
+    ),
+    (
+        "Hanne Juul",
+        "hanne.juul@pensionsforeningen.example",
+        "Pensionsbranchens Forening",
+        SO,
+        "Kvinde",
+        "Finans",
+        BRANCH,
+        None,
+        Outcome::Declines("Føler ikke at have den fornødne viden"),
+    ),
+    (
+        "Ole Sandberg",
+        "ole.sandberg@isenkram.example",
+        "Isenkræmmeren",
+        CO,
+        "Mand",
+        "Detailhandel",
+        REFERRED,
+        Some("henrik.oestergaard@butiksforbundet.example"),
+        Outcome::Silent,
+    ),
+    (
+        "Karen Bisgaard",
+        "karen.bisgaard@plastforeningen.example",
+        "Plastindustriens Forening",
+        SO,
+        "Kvinde",
+        "Industri",
+        BRANCH,
+        None,
+        Outcome::Silent,
+    ),
+];
+
+const CATEGORIES: [(&str, &str); 3] = [
+    ("A", "Fokus på virksomheden"),
+    ("B", "Tilgang til forebyggelse"),
+    ("C", "Eksterne forhold"),
+];
+
+const THEMES: [(&str, &str, &[&str]); 13] = [
+    (
+        "A",
+        "Tidlig indsats på arbejdspladsen",
+        &[
+            "Tegn på mistrivsel bør opfanges, før de bliver til sygefravær.",
+            "Kolleger og ledere skal vide, hvad de gør, når de ser tegnene.",
+            "En kort vej til hjælp betyder mere end store programmer.",
+        ],
+    ),
+    (
+        "A",
+        "Ledere klædt på til det psykiske arbejdsmiljø og til medarbejdere, der mistrives",
+        &[
+            "Ledere efterlyser konkrete redskaber til den svære samtale.",
+            "Uddannelse bør følges op i hverdagen.",
+            "Ledere skal kende deres egne grænser og vide, hvornår de henviser.",
+        ],
+    ),
+    (
+        "A",
+        "Ledernes eget psykiske arbejdsmiljø",
+        &[
+            "Mellemledere står i et krydspres mellem ledelse og medarbejdere.",
+            "Ledere mangler ofte én at sparre med.",
+        ],
+    ),
+    (
+        "A",
+        "Samarbejdet mellem ledelse og medarbejdere",
+        &[
+            "Arbejdsmiljøorganisationen og samarbejdsudvalget kan bruges mere aktivt.",
+            "Tillidsrepræsentanten er en vigtig brobygger.",
+        ],
+    ),
+    (
+        "A",
+        "Målrettet støtte til små og mellemstore virksomheder",
+        &[
+            "Små virksomheder har sjældent egne ressourcer til arbejdsmiljø.",
+            "Tilbud skal være enkle og lette at gå til.",
+        ],
+    ),
+    (
+        "B",
+        "Tag udgangspunkt i den konkrete situation frem for særlige målgrupper",
+        &[
+            "Behovene afhænger mere af situationen end af alder eller køn.",
+            "Tilbud til bestemte grupper kan virke stigmatiserende.",
+        ],
+    ),
+    (
+        "B",
+        "Forebyggelse af krænkende handlinger",
+        &[
+            "Mobning og chikane skal kunne tages op uden frygt.",
+            "Klare retningslinjer og opfølgning er afgørende.",
+        ],
+    ),
+    (
+        "B",
+        "Dialogbaserede, praksisnære forskningsprojekter",
+        &[
+            "Forskning bør udvikles sammen med arbejdspladserne.",
+            "Resultaterne skal kunne omsættes til praksis.",
+        ],
+    ),
+    (
+        "C",
+        "Brug af eksterne ressourcepersoner og rådgivning",
+        &[
+            "Ekstern rådgivning giver et neutralt blik udefra.",
+            "Adgangen til rådgivning bør være hurtig.",
+        ],
+    ),
+    (
+        "C",
+        "Brug af eksterne branchenetværk",
+        &["Netværk kan dele erfaringer på tværs af virksomheder."],
+    ),
+    (
+        "C",
+        "Samarbejde mellem arbejdspladser og behandlere",
+        &[
+            "Behandlere kender sjældent arbejdspladsens muligheder.",
+            "En fælles dialog kan lette vejen tilbage til arbejdet.",
+        ],
+    ),
+    (
+        "C",
+        "Fokus på målrettede behandlingstilbud",
+        &["Behandlingen skal passe til den enkeltes situation."],
+    ),
+    (
+        "C",
+        "Fokus på udviklingstendenser og rammevilkår",
+        &[
+            "Digitalisering og omstilling ændrer kravene i arbejdet.",
+            "Rammevilkårene påvirker, hvad virksomhederne kan gøre.",
+        ],
+    ),
+];
+
+/// The three links the demo prints.
+pub struct Links {
+    pub study_id: String,
+    pub expert: String,
+    pub funder: String,
+    pub created: bool,
+}
+
+fn find_demo(conn: &mut DbConn) -> AppResult<Option<Study>> {
+    let owner = accounts::researcher_by_email(conn, EMAIL)?;
+    let Some(owner) = owner else { return Ok(None) };
+    Ok(st::list(conn, &owner.id)?
+        .into_iter()
+        .find(|s| s.title == TITLE)
+        .map(|s| {
+            studies::table
+                .find(&s.id)
+                .select(Study::as_select())
+                .first(conn)
+        })
+        .transpose()?)
+}
+
+/// Makes the demo study unless it exists, then fresh links to an expert's page and the report.
+pub fn ensure(conn: &mut DbConn, env: &MailEnv) -> AppResult<Links> {
+    let (study, created) = match find_demo(conn)? {
+        Some(s) => (s, false),
+        None => (create(conn, env)?, true),
+    };
+    let owner = accounts::researcher_by_email(conn, EMAIL)?.expect("the demo researcher exists");
+    // The expert link goes to a panellist of the open feedback round.
+    let first: Candidate = candidates::table
+        .filter(candidates::study_id.eq(&study.id))
+        .filter(candidates::email.eq(PEOPLE[0].1))
+        .select(Candidate::as_select())
+        .first(conn)?;
+    let token = db::write(conn, |c| {
+        issue_token(c, &first.id, Some(db::now() + Duration::days(30)))
+    })?;
+    let link = reports::create_link(
+        conn,
+        &owner.id,
+        &study.id,
+        ReportLinkInput {
+            label: "Demo".into(),
+            expires_at: None,
+        },
+        &env.public_url,
+    )?;
+    let base = env.public_url.trim_end_matches('/');
+    Ok(Links {
+        study_id: study.id,
+        expert: format!("{base}/p/{token}"),
+        funder: link.url.unwrap_or_default(),
+        created,
+    })
+}
+
+fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
+    let owner = match accounts::researcher_by_email(conn, EMAIL)? {
+        Some(r) => r,
+        None => accounts::add_researcher(conn, EMAIL, "Demo Forsker", PASSWORD)?,
+    };
+    let me = owner.id.as_str();
+    let study = st::create(
+        conn,
+        me,
+        StudyInput {
+            title: Some(TITLE.into()),
+            purpose: Some("Hvilke indsatser kan bedst forebygge mentale helbredsudfordringer blandt erhvervsaktive? Panelets prioriteringer bruges til at målrette fremtidige bevillinger.".into()),
+            funder: Some("Demofonden".into()),
+            contact: Some("Demo Forsker, demo@orakel.example".into()),
+            language: Some("da".into()),
+            ..Default::default()
+        },
+    )?;
+    let sid = study.id.as_str();
+    cands::set_strata(
+        conn,
+        me,
+        sid,
+        vec![
+            Stratum {
+                key: "org_type".into(),
+                label: "Organisationstype".into(),
+                values: vec![SO.into(), CO.into(), MU.into()],
+            },
+            Stratum {
+                key: "gender".into(),
+                label: "Køn".into(),
+                values: vec!["Kvinde".into(), "Mand".into()],
+            },
+            Stratum {
+                key: "sector".into(),
+                label: "Sektor".into(),
+                values: [
+                    "Persontransport",
+                    "Industri",
+                    "Detailhandel",
+                    "Finans",
+                    "Tværgående",
+                ]
+                .map(String::from)
+                .to_vec(),
+            },
+        ],
+    )?;
+    // Candidates, in the order they were found; a referral names someone found before.
+    let mut ids: Vec<(String, &Person)> = Vec::new();
+    for p in &PEOPLE {
+        let referred_by =
+            p.7.and_then(|e| ids.iter().find(|(_, q)| q.1 == e).map(|(id, _)| id.clone()));
+        let view = cands::add(
+            conn,
+            me,
+            sid,
+            CandidateInput {
+                name: p.0.into(),
+                email: p.1.into(),
+                organisation: p.2.into(),
+                strata: [("org_type", p.3), ("gender", p.4), ("sector", p.5)]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                source: p.6.into(),
+                referred_by,
+                notes: String::new(),
+            },
+        )?;
+        ids.push((view.id, p));
+    }
+    let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+    cands::invite(conn, env, me, sid, &all)?;
+    // Each answers through a link of their own, as they would from the e-mail.
+    for (id, p) in &ids {
+        let token = db::write(conn, |c| {
+            issue_token(c, id, Some(db::now() + Duration::days(30)))
+        })?;
+        match p.8 {
+            Outcome::Accepts => {
+                participation::answer(
+                    conn,
+                    env,
+                    &token,
+                    ConsentAnswer {
+                        accept: true,
+                        reason: None,
+                        referral: None,
+                    },
+                )?;
+            }
+            Outcome::Declines(why) => {
+                participation::answer(
+                    conn,
+                    env,
+                    &token,
+                    ConsentAnswer {
+                        accept: false,
+                        reason: Some(why.into()),
+                        referral: None,
+                    },
+                )?;
+            }
+            Outcome::Silent => {
+                let cand: Candidate = candidates::table
+                    .find(id)
+                    .select(Candidate::as_select())
+                    .first(conn)?;
+                db::write(conn, |c| {
+                    diesel::update(candidates::table.find(id))
+                        .set(candidates::reminders_sent.eq(2))
+                        .execute(c)?;
+                    cands::transition(c, &cand, Status::NoReply, None, "system")
+                })?;
+            }
+        }
+    }
+    // The codebook of round 1.
+    let mut cat_ids = std::collections::HashMap::new();
+    for (code, title) in CATEGORIES {
+        let c = codebook::add_category(
+            conn,
+            me,
+            sid,
+            CategoryInput {
+                code: code.into(),
+                title: title.into(),
+                position: None,
+            },
+        )?;
+        cat_ids.insert(code, c.id);
+    }
+    let mut theme_ids = Vec::new();
+    for (i, (cat, title, statements)) in THEMES.iter().enumerate() {
+        let t = codebook::add_theme(
+            conn,
+            me,
+            sid,
+            ThemeInput {
+                category_id: cat_ids[cat].clone(),
+                number: i as i32 + 1,
+                title: (*title).into(),
+                description: String::new(),
+                statements: statements.iter().map(|s| s.to_string()).collect(),
+            },
+        )?;
+        theme_ids.push(t.id);
+    }
+    let week = (Utc::now() + Duration::days(7))
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+        .parse()
+        .ok();
+    let round = |kind, validation, rating, feedback| RoundInput {
+        kind,
+        validation,
+        rating,
+        feedback,
+        questionnaire: false,
+        closes_at: week,
+        instructions: String::new(),
+        reminder_days: None,
+    };
+    // Round 1: the interviews.
+    let r1 = rounds::create(conn, me, sid, round(Kind::Qualitative, false, false, false))?;
+    rounds::open(conn, env, me, &r1.id)?;
+    rounds::close(conn, me, &r1.id)?;
+    // Rounds 2 and 3 of the study, run as one: validation and rating; nine of twelve answer.
+    let r2 = rounds::create(conn, me, sid, round(Kind::Rating, true, true, false))?;
+    rounds::open(conn, env, me, &r2.id)?;
+    for (j, (id, _)) in ids
+        .iter()
+        .filter(|(_, p)| p.8 == Outcome::Accepts)
+        .take(9)
+        .enumerate()
+    {
+        let token = db::write(conn, |c| {
+            issue_token(c, id, Some(db::now() + Duration::days(30)))
+        })?;
+        let answers = theme_ids
+            .iter()
+            .enumerate()
+            .map(|(t, theme_id)| AnswerInput {
+                theme_id: theme_id.clone(),
+                score: Some(RATINGS[t][j]),
+                comment: match (t, j) {
+                    (0, 0) => {
+                        Some("Det vigtigste er at handle, før medarbejderen er sygemeldt.".into())
+                    }
+                    (4, 2) => Some("Små virksomheder har brug for et sted at ringe hen.".into()),
+                    _ => None,
+                },
+                ..Default::default()
+            })
+            .collect();
+        answers::save(
+            conn,
+            &token,
+            r2.number,
+            AnswersInput {
+                answers,
+                submit: true,
+            },
+        )?;
+    }
+    let responses = rounds::responses(conn, me, &r2.id)?;
+    if let Some(c) = responses.themes.first().and_then(|t| t.comments.first()) {
+        rounds::clear_comment(conn, me, &c.answer_id, true)?;
+    }
+    rounds::close(conn, me, &r2.id)?;
+    // A feedback round, open, so the expert's link shows the form with the group's answers.
+    let r3 = rounds::create(conn, me, sid, round(Kind::Rating, false, true, true))?;
+    rounds::open(conn, env, me, &r3.id)?;
+    Ok(studies::table
+        .find(&study.id)
+        .select(Study::as_select())
+        .first(conn)?)
+}
