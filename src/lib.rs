@@ -19,6 +19,7 @@ pub mod demo;
 pub mod domain;
 pub mod mail;
 pub mod ops;
+pub mod qda;
 pub mod report;
 pub mod startup;
 pub mod telemetry;

@@ -138,3 +138,82 @@ fn wilcoxon_against_a_published_example() {
     assert!(w.exact);
     assert!((w.p - 0.6328).abs() < 1e-3, "p = {}", w.p);
 }
+
+/// A small deterministic generator, so the properties below are checked over many matrices
+/// and a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn properties_hold_over_random_panels() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for case in 0..2000 {
+        let n = 1 + rng.below(15) as usize;
+        let scores: Vec<i32> = (0..n).map(|_| rng.below(5) as i32).collect();
+        let dk = rng.below(3) as usize;
+        let s = ItemStats::of(&scores, dk, &scale());
+        // Bounds.
+        let (lo, hi) = (
+            *scores.iter().min().unwrap() as f64,
+            *scores.iter().max().unwrap() as f64,
+        );
+        let mean = s.mean.unwrap();
+        assert!(lo <= mean && mean <= hi, "case {case}");
+        let (q1, med, q3) = (s.q1.unwrap(), s.median.unwrap(), s.q3.unwrap());
+        assert!(
+            lo <= q1 && q1 <= med && med <= q3 && q3 <= hi,
+            "case {case}: {q1} {med} {q3}"
+        );
+        assert!(s.iqr.unwrap() >= 0.0);
+        assert!(s.sd.is_none_or(|sd| sd >= 0.0));
+        for p in [s.pct_top2.unwrap(), s.pct_bottom2.unwrap()] {
+            assert!((0.0..=100.0).contains(&p));
+        }
+        assert_eq!(s.counts.iter().sum::<usize>(), n);
+        assert_eq!(s.dont_know, dk);
+        // The order of the experts changes nothing.
+        let mut shuffled = scores.clone();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        assert_eq!(ItemStats::of(&shuffled, dk, &scale()), s, "case {case}");
+        // All equal: no spread; the verdict follows the point.
+        let same = ItemStats::of(&vec![scores[0]; n], 0, &scale());
+        assert_eq!((same.iqr, same.sd.unwrap_or(0.0)), (Some(0.0), 0.0));
+        // Kendall's W lies in [0, 1] and does not depend on the order of raters.
+        let raters = 2 + rng.below(8) as usize;
+        let objects = 2 + rng.below(10) as usize;
+        let m: Vec<Vec<Option<i32>>> = (0..raters)
+            .map(|_| (0..objects).map(|_| Some(rng.below(5) as i32)).collect())
+            .collect();
+        if let Some(k) = kendall_w(&m) {
+            assert!(
+                (-1e-12..=1.0 + 1e-12).contains(&k.w),
+                "case {case}: W = {}",
+                k.w
+            );
+            assert!((0.0..=1.0).contains(&k.p));
+            let mut rev = m.clone();
+            rev.reverse();
+            assert!((kendall_w(&rev).unwrap().w - k.w).abs() < 1e-12);
+        }
+    }
+    // Only don't-knows: nothing to compute, and no verdict.
+    let none = ItemStats::of(&[], 5, &scale());
+    assert_eq!((none.n, none.mean, none.median), (0, None, None));
+    assert_eq!(
+        none.verdict(&ConsensusRule::default()),
+        orakel::domain::stats::Verdict::None
+    );
+}

@@ -280,6 +280,8 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// JSON: `[{filename, content_type, data}]`, data in base64.
+    pub attachments: String,
 }
 
 #[derive(
@@ -539,4 +541,17 @@ pub struct SmallCellRelease {
     pub reason: String,
     pub released_by: Option<String>,
     pub released_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = questionnaire_answers)]
+pub struct QuestionnaireAnswer {
+    pub id: String,
+    pub round_id: String,
+    pub panellist_id: String,
+    pub question_id: String,
+    pub text: String,
+    pub updated_at: NaiveDateTime,
 }

@@ -418,6 +418,18 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        attachments -> Text,
+    }
+}
+
+diesel::table! {
+    questionnaire_answers (id) {
+        id -> Text,
+        round_id -> Text,
+        panellist_id -> Text,
+        question_id -> Text,
+        text -> Text,
+        updated_at -> Timestamp,
     }
 }
 
@@ -517,6 +529,10 @@ diesel::joinable!(report_links -> researchers (created_by));
 diesel::joinable!(small_cell_releases -> studies (study_id));
 diesel::joinable!(small_cell_releases -> researchers (released_by));
 
+diesel::joinable!(questionnaire_answers -> rounds (round_id));
+diesel::joinable!(questionnaire_answers -> panellists (panellist_id));
+diesel::joinable!(questionnaire_answers -> guide_questions (question_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     researchers,
     sessions,
@@ -552,4 +568,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_links,
     small_cell_releases,
     audit_log,
+    questionnaire_answers,
 );

@@ -1,6 +1,7 @@
 //! Orakel's rules as pure types and functions: what a valid study, scale, consensus rule,
 //! candidate or answer is, and the statistics. No I/O happens here.
 
+pub mod agreement;
 pub mod candidate;
 pub mod codebook;
 pub mod csv_import;

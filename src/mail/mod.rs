@@ -25,16 +25,19 @@ pub enum Kind {
     RoundReminder,
     /// A round's deadline moved.
     RoundExtended,
+    /// A proposed or agreed interview time, with a calendar invitation.
+    Appointment,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Invitation,
         Kind::Reminder,
         Kind::Confirmation,
         Kind::RoundInvitation,
         Kind::RoundReminder,
         Kind::RoundExtended,
+        Kind::Appointment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Kind {
             Kind::RoundInvitation => "round_invitation",
             Kind::RoundReminder => "round_reminder",
             Kind::RoundExtended => "round_extended",
+            Kind::Appointment => "appointment",
         }
     }
 
@@ -67,6 +71,8 @@ pub struct MailContext {
     pub round_number: i32,
     pub validation: bool,
     pub rating: bool,
+    /// Values particular to one kind of message (an appointment's time and interviewer).
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,8 +121,29 @@ impl Header for ListUnsubscribePost {
     }
 }
 
+/// A file sent with a message (an interview guide, a calendar invitation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    /// The content, base64-encoded.
+    pub data: String,
+}
+
+impl Attachment {
+    pub fn new(filename: &str, content_type: &str, bytes: &[u8]) -> Attachment {
+        use base64::Engine;
+        Attachment {
+            filename: filename.into(),
+            content_type: content_type.into(),
+            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
 /// A message for exactly one recipient, with a plain-text and an HTML part, its own Message-ID,
 /// and (for panel mail) a one-click way to stop further mail.
+#[allow(clippy::too_many_arguments)]
 pub fn build_message(
     from: &Mailbox,
     to: &str,
@@ -125,6 +152,7 @@ pub fn build_message(
     html: &str,
     message_id: &str,
     unsubscribe: Option<&str>,
+    attachments: &[Attachment],
 ) -> Result<Message, String> {
     let to: Mailbox = to
         .parse()
@@ -144,11 +172,26 @@ pub fn build_message(
             .header(ListUnsubscribe(format!("<{url}>")))
             .header(ListUnsubscribePost);
     }
+    let body = MultiPart::alternative_plain_html(text.to_string(), html.to_string());
+    let body = if attachments.is_empty() {
+        body
+    } else {
+        use base64::Engine;
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for a in attachments {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&a.data)
+                .map_err(|e| format!("the attachment {} cannot be read: {e}", a.filename))?;
+            let content_type = lettre::message::header::ContentType::parse(&a.content_type)
+                .map_err(|e| format!("the attachment {} has a bad type: {e}", a.filename))?;
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(a.filename.clone()).body(bytes, content_type),
+            );
+        }
+        mixed
+    };
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            text.to_string(),
-            html.to_string(),
-        ))
+        .multipart(body)
         .map_err(|e| format!("the message cannot be built: {e}"))
 }
 
@@ -182,6 +225,11 @@ mod tests {
             "<p>html</p>",
             &id,
             Some("https://delphi.example.org/p/abc/unsubscribe"),
+            &[Attachment::new(
+                "guide.txt",
+                "text/plain; charset=utf-8",
+                "Spørgsmål".as_bytes(),
+            )],
         )
         .unwrap();
         let raw = String::from_utf8(m.formatted()).unwrap();
@@ -191,6 +239,7 @@ mod tests {
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
-        assert!(build_message(&from, "a@b.dk, c@d.dk", "s", "t", "h", &id, None).is_err());
+        assert!(raw.contains("multipart/mixed") && raw.contains("filename=\"guide.txt\""));
+        assert!(build_message(&from, "a@b.dk, c@d.dk", "s", "t", "h", &id, None, &[]).is_err());
     }
 }

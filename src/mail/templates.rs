@@ -220,6 +220,15 @@ pub fn sample_context() -> MailContext {
         round_number: 2,
         validation: true,
         rating: true,
+        extra: [
+            (
+                "appointment".to_string(),
+                "tirsdag den 14. november 2017 kl. 10:00".to_string(),
+            ),
+            ("minutes".to_string(), "60".to_string()),
+            ("interviewer".to_string(), "Anna Forsker".to_string()),
+        ]
+        .into(),
     }
 }
 
@@ -315,6 +324,31 @@ mod tests {
             t.check_custom(Language::Da, Kind::Invitation, &bad)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_directory_overrides_the_built_in_templates() {
+        let dir = std::env::temp_dir().join(format!("orakel-tpl-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("en/invitation")).unwrap();
+        std::fs::write(
+            dir.join("en/invitation/subject.txt"),
+            "Our own subject for {{ study.title }}",
+        )
+        .unwrap();
+        let t = MailTemplates::load(Some(&dir)).unwrap();
+        let r = t
+            .render(Language::En, Kind::Invitation, &sample_context(), None)
+            .unwrap();
+        assert_eq!(r.subject, "Our own subject for Mental health at work");
+        assert!(
+            r.text.contains("Dear Anne Example"),
+            "the other files stay built in"
+        );
+        // A broken override stops the start with its name.
+        std::fs::write(dir.join("en/invitation/subject.txt"), "{{ nope").unwrap();
+        let err = MailTemplates::load(Some(&dir)).err().unwrap().to_string();
+        assert!(err.contains("invitation"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

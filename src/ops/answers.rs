@@ -134,7 +134,8 @@ fn counts_as_answered(a: &Answer, rating: bool) -> bool {
     }
 }
 
-/// The rounds an expert can see: open and closed rating rounds, newest first.
+/// The rounds an expert can see: open and closed rating rounds and written questionnaires,
+/// newest first.
 pub fn rounds_for(
     conn: &mut DbConn,
     p: &Participant,
@@ -145,7 +146,7 @@ pub fn rounds_for(
     let rows: Vec<Round> = rounds::table
         .filter(rounds::study_id.eq(&p.study.id))
         .filter(rounds::state.ne("draft"))
-        .filter(rounds::kind.eq("rating"))
+        .filter(rounds::kind.eq("rating").or(rounds::questionnaire.eq(true)))
         .order(rounds::number.desc())
         .select(Round::as_select())
         .load(conn)?;

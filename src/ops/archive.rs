@@ -59,6 +59,8 @@ pub struct Archive {
     pub guide_sections: Vec<GuideSection>,
     pub guide_questions: Vec<GuideQuestion>,
     pub appointments: Vec<Appointment>,
+    #[serde(default)]
+    pub questionnaire_answers: Vec<QuestionnaireAnswer>,
     pub transcripts: Vec<Transcript>,
     pub excerpts: Vec<Excerpt>,
     pub codings: Vec<Coding>,
@@ -301,6 +303,13 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .filter(appointments::round_id.eq_any(&round_ids))
                 .order(appointments::id)
                 .select(Appointment::as_select())
+                .load(conn)
+        })?,
+        questionnaire_answers: load(|| {
+            questionnaire_answers::table
+                .filter(questionnaire_answers::round_id.eq_any(&round_ids))
+                .order(questionnaire_answers::id)
+                .select(QuestionnaireAnswer::as_select())
                 .load(conn)
         })?,
         transcripts: load(|| {
@@ -587,6 +596,7 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
         put!(guide_sections, &a.guide_sections);
         put!(guide_questions, &a.guide_questions);
         put!(appointments, &a.appointments);
+        put!(questionnaire_answers, &a.questionnaire_answers);
         put!(transcripts, &a.transcripts);
         put!(excerpts, &a.excerpts);
         put!(codings, &a.codings);

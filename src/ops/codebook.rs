@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::studies::{Role, access, utc};
 use super::{Actor, AppError, AppResult, audit};
-use crate::db::models::{Category, Statement, Theme, ThemeRevision};
-use crate::db::schema::{categories, statements, theme_revisions, themes};
+use crate::db::models::{Category, Coding, Statement, StatementExcerpt, Theme, ThemeRevision};
+use crate::db::schema::{
+    categories, codings, statement_excerpts, statements, theme_revisions, themes,
+};
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
 use crate::domain::codebook::{
@@ -165,7 +167,7 @@ pub fn snapshot(conn: &mut DbConn, theme: &Theme) -> AppResult<ThemeSnapshot> {
 }
 
 /// Records the theme's current state as its next version.
-fn revise(
+pub(crate) fn revise(
     conn: &mut DbConn,
     theme_id: &str,
     change: Change,
@@ -371,7 +373,7 @@ pub struct ThemeInput {
     pub statements: Vec<String>,
 }
 
-fn check_number_free(
+pub(crate) fn check_number_free(
     conn: &mut DbConn,
     study_id: &str,
     number: i32,
@@ -409,8 +411,91 @@ fn check_category(
     Ok(())
 }
 
-fn insert_theme(
+/// Links each new statement to the passages its old counterpart was linked to, so the audit
+/// trail from a theme to the interviews survives a merge or split.
+fn carry_links(conn: &mut DbConn, pairs: &[(String, String)]) -> AppResult<()> {
+    for (old, new) in pairs {
+        let ids: Vec<String> = statement_excerpts::table
+            .filter(statement_excerpts::statement_id.eq(old))
+            .select(statement_excerpts::excerpt_id)
+            .load(conn)?;
+        for excerpt_id in ids {
+            diesel::insert_into(statement_excerpts::table)
+                .values(&StatementExcerpt {
+                    statement_id: new.clone(),
+                    excerpt_id,
+                })
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Codes to `to` the passages coded to any of `from` (each coder's coding once); with `only`,
+/// just those passages.
+fn carry_codings(
     conn: &mut DbConn,
+    from: &[String],
+    to: &str,
+    only: Option<&std::collections::HashSet<String>>,
+) -> AppResult<()> {
+    let old: Vec<Coding> = codings::table
+        .filter(codings::theme_id.eq_any(from))
+        .select(Coding::as_select())
+        .load(conn)?;
+    let mut seen = std::collections::HashSet::new();
+    for c in old {
+        if only.is_some_and(|o| !o.contains(&c.excerpt_id))
+            || !seen.insert((c.excerpt_id.clone(), c.coder_id.clone()))
+        {
+            continue;
+        }
+        diesel::insert_into(codings::table)
+            .values(&Coding {
+                id: new_id(),
+                excerpt_id: c.excerpt_id,
+                theme_id: to.into(),
+                coder_id: c.coder_id,
+                created_at: now(),
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn statement_pairs(old: &[Option<String>], new: &[Statement]) -> Vec<(String, String)> {
+    old.iter()
+        .zip(new)
+        .filter_map(|(o, n)| o.clone().map(|o| (o, n.id.clone())))
+        .collect()
+}
+
+pub(crate) fn insert_theme(
+    conn: &mut DbConn,
+    study_id: &str,
+    category_id: &str,
+    number: i32,
+    title: &str,
+    description: &str,
+    texts: &[String],
+) -> AppResult<Theme> {
+    insert_theme_as(
+        conn,
+        new_id(),
+        study_id,
+        category_id,
+        number,
+        title,
+        description,
+        texts,
+    )
+}
+
+/// `insert_theme` with a chosen id (an import keeps the ids it brings when they are free).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_theme_as(
+    conn: &mut DbConn,
+    id: String,
     study_id: &str,
     category_id: &str,
     number: i32,
@@ -420,7 +505,7 @@ fn insert_theme(
 ) -> AppResult<Theme> {
     let t = now();
     let theme = Theme {
-        id: new_id(),
+        id,
         study_id: study_id.into(),
         category_id: category_id.into(),
         number,
@@ -735,17 +820,19 @@ pub fn merge_themes(
             }
             sources.push(t);
         }
-        let texts = match &input.statements {
+        let (texts, origins): (Vec<String>, Vec<Option<String>>) = match &input.statements {
             Some(list) => list
                 .iter()
                 .enumerate()
-                .map(|(i, s)| statement_text(&format!("statements[{i}]"), s))
-                .collect::<Result<Vec<_>, _>>()?,
+                .map(|(i, s)| statement_text(&format!("statements[{i}]"), s).map(|t| (t, None)))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .unzip(),
             None => {
                 let ids: Vec<String> = sources.iter().map(|t| t.id.clone()).collect();
                 let mut all = statements_of(c, &ids)?;
                 all.sort_by_key(|s| (ids.iter().position(|i| *i == s.theme_id), s.position));
-                all.into_iter().map(|s| s.text).collect()
+                all.into_iter().map(|s| (s.text, Some(s.id))).unzip()
             }
         };
         // The sources end first, so the new theme may take one of their numbers.
@@ -765,6 +852,9 @@ pub fn merge_themes(
             &texts,
         )?;
         let source_ids: Vec<String> = sources.iter().map(|t| t.id.clone()).collect();
+        let made = statements_of(c, std::slice::from_ref(&merged.id))?;
+        carry_links(c, &statement_pairs(&origins, &made))?;
+        carry_codings(c, &source_ids, &merged.id, None)?;
         for t in &sources {
             revise(
                 c,
@@ -850,6 +940,7 @@ pub fn split_theme(
             )?;
             check_number_free(c, &t.study_id, p.number, None)?;
             let mut texts = Vec::new();
+            let mut origins = Vec::new();
             for sid in &p.statement_ids {
                 let s = own.iter().find(|s| &s.id == sid).ok_or_else(|| {
                     AppError::Invalid(Invalid::one(
@@ -858,6 +949,7 @@ pub fn split_theme(
                     ))
                 })?;
                 texts.push(s.text.clone());
+                origins.push(Some(s.id.clone()));
             }
             let theme = insert_theme(
                 c,
@@ -868,6 +960,17 @@ pub fn split_theme(
                 p.description.trim(),
                 &texts,
             )?;
+            // A part takes the statements given to it with their passages, and the codings
+            // of those passages; the rest stay with the split theme, to be coded again.
+            let fresh = statements_of(c, std::slice::from_ref(&theme.id))?;
+            carry_links(c, &statement_pairs(&origins, &fresh))?;
+            let supported: std::collections::HashSet<String> = statement_excerpts::table
+                .filter(statement_excerpts::statement_id.eq_any(&p.statement_ids))
+                .select(statement_excerpts::excerpt_id)
+                .load::<String>(c)?
+                .into_iter()
+                .collect();
+            carry_codings(c, std::slice::from_ref(&t.id), &theme.id, Some(&supported))?;
             made.push(theme.id);
         }
         revise(c, &t.id, Change::Split, &why, &made, researcher_id)?;

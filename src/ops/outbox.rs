@@ -98,6 +98,35 @@ pub fn enqueue_to_candidate(
     dedup_key: Option<String>,
     link_expires_at: Option<NaiveDateTime>,
 ) -> AppResult<bool> {
+    enqueue_with(
+        conn,
+        env,
+        study,
+        candidate,
+        kind,
+        round,
+        dedup_key,
+        link_expires_at,
+        &[],
+        &[],
+    )
+}
+
+/// `enqueue_to_candidate` with files attached and extra values for the template (such as an
+/// appointment's time).
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_with(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    study: &Study,
+    candidate: &Candidate,
+    kind: Kind,
+    round: &RoundFacts,
+    dedup_key: Option<String>,
+    link_expires_at: Option<NaiveDateTime>,
+    attachments: &[crate::mail::Attachment],
+    extra: &[(&str, String)],
+) -> AppResult<bool> {
     let Some(address) = candidate.email.clone() else {
         return Ok(false);
     };
@@ -128,6 +157,10 @@ pub fn enqueue_to_candidate(
         round_number: round.number,
         validation: round.validation,
         rating: round.rating,
+        extra: extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     };
     let custom = custom_letter(conn, &study.id, kind, lang)?;
     let rendered = env
@@ -156,6 +189,7 @@ pub fn enqueue_to_candidate(
         last_error: None,
         created_at: t,
         sent_at: None,
+        attachments: serde_json::to_string(attachments).expect("serialisable"),
     };
     let inserted = match conn {
         DbConn::Pg(c) => diesel::insert_into(outbox::table)

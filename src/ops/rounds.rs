@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::codebook::{ACTIVE, codebook_of, snapshot, themes_of};
-use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate};
+use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
 use super::studies::{Role, access, settings_of, utc};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
@@ -498,6 +498,21 @@ pub fn open(
         let expires = deadline + Duration::days(grace);
         let mut queued = 0;
         let sends_mail = kind == Kind::Rating || r.questionnaire;
+        // A written questionnaire's invitation carries the questions, to read or print first.
+        let (files, extra) = if r.questionnaire {
+            let lang = crate::domain::Language::from_stored(&study.language);
+            let g = super::round1::guide_of(c, &r.id)?;
+            (
+                vec![mail::Attachment::new(
+                    super::round1::guide_filename(lang),
+                    "text/plain; charset=utf-8",
+                    super::round1::guide_text(&study.title, &g, lang).as_bytes(),
+                )],
+                vec![("questionnaire", "1".to_string())],
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         for cand in panel(c, &study.id)? {
             let pid = cand.panellist_id.clone().expect("filtered");
             match c {
@@ -513,7 +528,7 @@ pub fn open(
             if sends_mail {
                 extend_links(c, &cand.id, expires)?;
                 let key = format!("round:{}:{}:invitation", r.id, cand.id);
-                if enqueue_to_candidate(
+                if enqueue_with(
                     c,
                     env,
                     &study,
@@ -522,6 +537,8 @@ pub fn open(
                     &facts(&r),
                     Some(key),
                     Some(expires),
+                    &files,
+                    &extra,
                 )? {
                     queued += 1;
                 }

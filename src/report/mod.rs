@@ -100,6 +100,8 @@ pub struct RoundResponse {
     pub responded: usize,
     /// `responded / panellists` in per cent.
     pub response_rate: Option<f64>,
+    /// Panellists who responded to the previous rating round but not to this one.
+    pub attrition: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -210,7 +212,7 @@ fn rating_rounds(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Round>> {
 }
 
 /// Panellists who scored at least one theme (rating) or answered anything (validation).
-fn responded(answers: &[Answer], rating: bool) -> usize {
+fn responders(answers: &[Answer], rating: bool) -> HashSet<String> {
     answers
         .iter()
         .filter(|a| {
@@ -220,9 +222,12 @@ fn responded(answers: &[Answer], rating: bool) -> usize {
                 a.comment.is_some() || a.proposal.is_some() || a.score.is_some()
             }
         })
-        .map(|a| a.panellist_id.as_str())
-        .collect::<HashSet<_>>()
-        .len()
+        .map(|a| a.panellist_id.clone())
+        .collect()
+}
+
+fn responded(answers: &[Answer], rating: bool) -> usize {
+    responders(answers, rating).len()
 }
 
 fn answers_of(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<Answer>> {
@@ -374,6 +379,7 @@ pub fn build(
         *decline_reasons.entry(r).or_insert(0) += 1;
     }
     let mut round_responses = Vec::new();
+    let mut previous_responders: Option<HashSet<String>> = None;
     for r in &all_rounds {
         let a = if r.id == round.id {
             answers.clone()
@@ -381,13 +387,18 @@ pub fn build(
             answers_of(conn, &r.id)?
         };
         let p = participants(conn, &r.id)?;
-        let n = responded(&a, r.rating);
+        let now_responders = responders(&a, r.rating);
+        let n = now_responders.len();
         round_responses.push(RoundResponse {
             number: r.number,
             panellists: p,
             responded: n,
             response_rate: (p > 0).then(|| 100.0 * n as f64 / p as f64),
+            attrition: previous_responders
+                .as_ref()
+                .map(|before| before.difference(&now_responders).count()),
         });
+        previous_responders = Some(now_responders);
     }
     let responded_now = responded(&answers, round.rating);
     let flow = Flow {

@@ -215,6 +215,8 @@ async fn send_row(mailer: &Mailer, from: &Mailbox, row: &OutboxMessage) -> Resul
     };
     let headers: serde_json::Value = serde_json::from_str(&row.headers).unwrap_or_default();
     let unsubscribe = headers.get("List-Unsubscribe").and_then(|v| v.as_str());
+    let attachments: Vec<mail::Attachment> =
+        serde_json::from_str(&row.attachments).unwrap_or_default();
     let message = mail::build_message(
         from,
         to,
@@ -223,6 +225,7 @@ async fn send_row(mailer: &Mailer, from: &Mailbox, row: &OutboxMessage) -> Resul
         html,
         &row.message_id,
         unsubscribe,
+        &attachments,
     )
     .map_err(SendError::Permanent)?;
     mailer.send(&row.id, message).await

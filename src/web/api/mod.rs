@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod codebook;
+pub mod coding;
 pub mod health;
 pub mod participation;
 pub mod recruitment;
@@ -37,6 +38,7 @@ use super::error::{ErrorBody, bad_request};
         (name = "studies", description = "Studies, their settings and members"),
         (name = "recruitment", description = "Panel attributes, candidates, invitations, letters"),
         (name = "codebook", description = "Categories, themes with their revisions, lettered statements"),
+        (name = "round 1", description = "The interview guide, appointments, transcripts, coding, statements' evidence, coders' agreement, REFI-QDA exchange"),
         (name = "rounds", description = "Rounds: open, extend, close, and the answers between rounds"),
         (name = "reports", description = "The funder's report in every format, funder links, small-cell releases"),
         (name = "participation", description = "The expert's personal link (the token is the credential)"),
@@ -70,6 +72,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(studies::configure)
         .configure(recruitment::configure)
         .configure(codebook::configure)
+        .configure(coding::configure)
         .configure(rounds::configure)
         .configure(reports::configure)
         .configure(participation::configure);
@@ -83,6 +86,29 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts();
     doc
+}
+
+/// A file sent as the body, read up to `limit` bytes (routes that take files allow more than
+/// the general body limit); a larger one is refused with a message naming `field`.
+pub async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    field: &str,
+) -> crate::ops::AppResult<Vec<u8>> {
+    use crate::domain::Invalid;
+    use futures_util::StreamExt;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| Invalid::one(field, format!("the body could not be read: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(
+                Invalid::one(field, format!("larger than {} MB", limit / 1024 / 1024)).into(),
+            );
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// JSON bodies: size-limited, unknown shapes answered with a 400 that says what was wrong.

@@ -9,6 +9,7 @@ use crate::domain::Language;
 use crate::domain::candidate::Status;
 use crate::ops::answers::{self, AnswersInput, ExpertRound};
 use crate::ops::participation::{self, ConsentAnswer, Participant};
+use crate::ops::round1::{self, Questionnaire, QuestionnaireInput};
 use crate::ops::studies::utc;
 use crate::ops::{AppError, AppResult};
 use crate::web::AppState;
@@ -21,7 +22,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(withdraw)
         .service(unsubscribe)
         .service(round)
-        .service(put_answers);
+        .service(put_answers)
+        .service(questionnaire)
+        .service(put_questionnaire);
 }
 
 /// Resolves a personal link, counting failures per client address so links cannot be found by
@@ -215,6 +218,49 @@ pub async fn put_answers(
     Ok(web::Json(
         state
             .db(move |c| answers::save(c, &token, n, input))
+            .await?,
+    ))
+}
+
+/// A written questionnaire (a qualitative round answered in writing): the guide's questions
+/// with the expert's own answers.
+#[utoipa::path(tag = "participation", responses(
+    (status = 200, body = Questionnaire), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[get("/api/v1/participation/{token}/rounds/{n}/questionnaire")]
+pub async fn questionnaire(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<web::Json<Questionnaire>> {
+    let (token, n) = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    Ok(web::Json(
+        state
+            .db(move |c| round1::questionnaire(c, &token, n))
+            .await?,
+    ))
+}
+
+/// Saves questionnaire answers: `{answers: [{question_id, text}], submit}`. An empty text
+/// removes the answer. After the deadline answers are final (409).
+#[utoipa::path(tag = "participation", request_body = QuestionnaireInput, responses(
+    (status = 200, body = Questionnaire), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+#[put("/api/v1/participation/{token}/rounds/{n}/questionnaire")]
+pub async fn put_questionnaire(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+    body: web::Json<QuestionnaireInput>,
+) -> ApiResult<web::Json<Questionnaire>> {
+    let (token, n) = path.into_inner();
+    participant(&state, &req, token.clone()).await?;
+    let input = body.into_inner();
+    Ok(web::Json(
+        state
+            .db(move |c| round1::save_questionnaire(c, &token, n, input))
             .await?,
     ))
 }

@@ -305,26 +305,9 @@ pub struct Imported {
 pub async fn import_archive(
     state: web::Data<AppState>,
     who: ApiResearcher,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    use futures_util::StreamExt;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            AppError::Invalid(Invalid::one(
-                "archive",
-                format!("the body could not be read: {e}"),
-            ))
-        })?;
-        if bytes.len() + chunk.len() > MAX_ARCHIVE_BYTES {
-            return Err(AppError::Invalid(Invalid::one(
-                "archive",
-                format!("larger than {} MB", MAX_ARCHIVE_BYTES / 1024 / 1024),
-            ))
-            .into());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = super::read_body(payload, MAX_ARCHIVE_BYTES, "archive").await?;
     let id = who.0.id;
     let study = state
         .db(move |c| crate::ops::archive::import(c, Some(&id), &bytes))

@@ -2,6 +2,8 @@
 //! form works without JavaScript; every state change is a POST with a CSRF token.
 
 pub mod account;
+pub mod coding;
+pub mod interviews;
 pub mod participant;
 pub mod recruitment;
 pub mod report;
@@ -25,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(home)
         .service(static_file)
         .configure(account::configure)
+        .configure(coding::configure)
+        .configure(interviews::configure)
         .configure(participant::configure)
         .configure(recruitment::configure)
         .configure(report::configure)
@@ -148,6 +152,41 @@ pub fn field_errors(inv: Option<&Invalid>) -> Value {
 
 pub fn serde_value<T: Serialize>(v: &T) -> Value {
     Value::from(Serde(v))
+}
+
+/// Reads a multipart form (a file and text fields) up to `limit` bytes in all.
+pub async fn read_multipart(
+    mut payload: actix_multipart::Multipart,
+    limit: usize,
+) -> Result<std::collections::HashMap<String, Vec<u8>>, AppError> {
+    use futures_util::StreamExt;
+    let mut fields = std::collections::HashMap::new();
+    let mut total = 0usize;
+    while let Some(field) = payload.next().await {
+        let mut field = field
+            .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        // A file's name travels as `<field>.filename`, for the handlers that keep it.
+        if let Some(f) = field.content_disposition().and_then(|d| d.get_filename()) {
+            fields.insert(format!("{name}.filename"), f.as_bytes().to_vec());
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk
+                .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(Invalid::one(
+                    "file",
+                    format!("the upload is larger than {} MB", limit / 1024 / 1024),
+                )
+                .into());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        fields.insert(name, data);
+    }
+    Ok(fields)
 }
 
 /// Keeps the researcher's language on errors raised while serving them.

@@ -380,6 +380,34 @@ async fn round_page(
 ) -> PageResult {
     let lang = lang(p).to_string();
     let t = token.to_string();
+    // A written questionnaire (round 1) has its own form: open questions instead of themes.
+    match state
+        .db(move |c| crate::ops::round1::questionnaire(c, &t, number))
+        .await
+    {
+        Ok(q) => {
+            let drafts = posted.map(|p| {
+                p.into_iter()
+                    .map(|(k, v)| (k, v.comment))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            });
+            let ctx = minijinja::context! {
+                lang => lang.clone(),
+                token => token,
+                study => minijinja::context! { title => p.study.title.clone(), contact => p.study.contact.clone() },
+                q => super::serde_value(&q),
+                drafts => drafts,
+                errors => field_errors(errors),
+                notice => notice,
+            };
+            return pages()
+                .html(status, "p_questionnaire.html", ctx)
+                .map_err(|e| PageError::from(e).in_lang(&lang));
+        }
+        Err(AppError::NotFound) => {}
+        Err(e) => return Err(PageError::from(e).in_lang(&lang)),
+    }
+    let t = token.to_string();
     let round = match state
         .db(move |c| crate::ops::answers::expert_round(c, &t, number))
         .await
@@ -466,6 +494,9 @@ async fn round_save(
     };
     let pairs = form.into_inner();
     let submit = pairs.iter().any(|(k, v)| k == "action" && v == "submit");
+    if pairs.iter().any(|(k, _)| k.starts_with("q.")) {
+        return questionnaire_save(&state, &p, &token, n, &pairs, submit).await;
+    }
     let (answers, posted) = answers_from_form(&pairs);
     let input = crate::ops::answers::AnswersInput { answers, submit };
     let t = token.clone();
@@ -505,5 +536,94 @@ async fn round_save(
         }
         Err(AppError::NotFound) => Ok(invalid_link(StatusCode::NOT_FOUND)),
         Err(e) => Err(PageError::from(e).in_lang(lang(&p))),
+    }
+}
+
+/// Saves (or hands in) a written questionnaire posted as `q.<question id>` fields.
+async fn questionnaire_save(
+    state: &AppState,
+    p: &Participant,
+    token: &str,
+    n: i32,
+    pairs: &[(String, String)],
+    submit: bool,
+) -> PageResult {
+    let answers: Vec<crate::ops::round1::QuestionnaireAnswerInput> = pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            Some(crate::ops::round1::QuestionnaireAnswerInput {
+                question_id: k.strip_prefix("q.")?.to_string(),
+                text: v.clone(),
+            })
+        })
+        .collect();
+    let posted: std::collections::BTreeMap<String, Posted> = answers
+        .iter()
+        .map(|a| {
+            (
+                a.question_id.clone(),
+                Posted {
+                    comment: a.text.clone(),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let ids: Vec<String> = answers.iter().map(|a| a.question_id.clone()).collect();
+    let input = crate::ops::round1::QuestionnaireInput { answers, submit };
+    let t = token.to_string();
+    match state
+        .db(move |c| crate::ops::round1::save_questionnaire(c, &t, n, input))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/p/{token}/rounds/{n}?saved={}",
+            if submit { "submitted" } else { "saved" }
+        ))),
+        Err(AppError::Invalid(inv)) => {
+            // Errors name answers by position; the page names them by question.
+            let inv = Invalid(
+                inv.0
+                    .into_iter()
+                    .map(|mut e| {
+                        let i = e
+                            .field
+                            .strip_prefix("answers[")
+                            .and_then(|r| r.split(']').next())
+                            .and_then(|i| i.parse::<usize>().ok());
+                        if let Some(id) = i.and_then(|i| ids.get(i)) {
+                            e.field = format!("q-{id}");
+                        }
+                        e
+                    })
+                    .collect(),
+            );
+            round_page(
+                state,
+                p,
+                token,
+                n,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(posted),
+                Some(&inv),
+                None,
+            )
+            .await
+        }
+        Err(AppError::Conflict(m)) => {
+            round_page(
+                state,
+                p,
+                token,
+                n,
+                StatusCode::CONFLICT,
+                None,
+                None,
+                Some(m),
+            )
+            .await
+        }
+        Err(AppError::NotFound) => Ok(invalid_link(StatusCode::NOT_FOUND)),
+        Err(e) => Err(PageError::from(e).in_lang(lang(p))),
     }
 }

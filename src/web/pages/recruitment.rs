@@ -2,12 +2,11 @@
 //! candidates, a candidate's page, the panel attributes, the study's letters and consent text,
 //! and the message log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
-use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{InLang, PageError, PageResult, field_errors, page, page_with_status, serde_value};
@@ -253,36 +252,6 @@ async fn import_form(
     )
 }
 
-/// Reads a multipart form (a file and text fields) up to `limit` bytes in all.
-async fn read_multipart(
-    mut payload: Multipart,
-    limit: usize,
-) -> Result<HashMap<String, Vec<u8>>, AppError> {
-    let mut fields = HashMap::new();
-    let mut total = 0usize;
-    while let Some(field) = payload.next().await {
-        let mut field = field
-            .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
-        let name = field.name().unwrap_or_default().to_string();
-        let mut data = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk
-                .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
-            total += chunk.len();
-            if total > limit {
-                return Err(Invalid::one(
-                    "file",
-                    format!("the upload is larger than {} MB", limit / 1024 / 1024),
-                )
-                .into());
-            }
-            data.extend_from_slice(&chunk);
-        }
-        fields.insert(name, data);
-    }
-    Ok(fields)
-}
-
 /// The import: a pasted text or an uploaded file; `action` is `preview` or `save`.
 #[post("/studies/{study}/candidates/import")]
 async fn import(
@@ -292,7 +261,7 @@ async fn import(
     payload: Multipart,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let fields = read_multipart(payload, crate::domain::csv_import::MAX_BYTES + 64 * 1024)
+    let fields = super::read_multipart(payload, crate::domain::csv_import::MAX_BYTES + 64 * 1024)
         .await
         .lang(&who)?;
     let text_of = |k: &str| {

@@ -247,9 +247,10 @@ async fn theme_view(
     errors: Option<&Invalid>,
 ) -> PageResult {
     let id = who.researcher.id.clone();
-    let (study, book, revisions, theme_id) = state
+    let (study, book, revisions, evidence, theme_id) = state
         .db(move |c| {
             let revisions = codebook::revisions(c, &id, &theme_id)?;
+            let evidence = crate::ops::round1::theme_evidence(c, &id, &theme_id)?;
             use diesel::prelude::*;
             let study_id: String = crate::db::schema::themes::table
                 .find(&theme_id)
@@ -259,6 +260,7 @@ async fn theme_view(
                 studies::get(c, &id, &study_id)?,
                 codebook::codebook(c, &id, &study_id, true)?,
                 revisions,
+                evidence,
                 theme_id,
             ))
         })
@@ -278,7 +280,8 @@ async fn theme_view(
         "theme.html",
         minijinja::context! {
             study => serde_value(&study), book => serde_value(&book), theme => serde_value(&theme),
-            revisions => serde_value(&revisions), errors => field_errors(errors), tab => "codebook",
+            revisions => serde_value(&revisions), evidence => serde_value(&evidence),
+            errors => field_errors(errors), tab => "codebook",
         },
     )
 }
@@ -342,6 +345,20 @@ async fn theme_action(
             };
             state
                 .db(move |c| codebook::update_statement(c, &id, &sid, patch).map(|_| ()))
+                .await
+        }
+        "link_evidence" => {
+            let sid = get(&form, "statement_id");
+            let input = crate::ops::round1::EvidenceInput {
+                excerpt_ids: f
+                    .form
+                    .iter()
+                    .filter(|(k, _)| k == "excerpt")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            };
+            state
+                .db(move |c| crate::ops::round1::link_statement(c, &id, &sid, input))
                 .await
         }
         "remove_statement" => {
@@ -487,6 +504,11 @@ async fn rounds_page(
 
 /// A `datetime-local` value, read as UTC.
 fn deadline(e: &mut Invalid, v: &str) -> Option<chrono::DateTime<Utc>> {
+    utc_input(e, "closes_at", v)
+}
+
+/// A `datetime-local` field read as UTC; empty is none, anything else unreadable an error.
+pub(super) fn utc_input(e: &mut Invalid, field: &str, v: &str) -> Option<chrono::DateTime<Utc>> {
     let v = v.trim();
     if v.is_empty() {
         return None;
@@ -496,7 +518,7 @@ fn deadline(e: &mut Invalid, v: &str) -> Option<chrono::DateTime<Utc>> {
     {
         Ok(t) => Some(Utc.from_utc_datetime(&t)),
         Err(_) => {
-            e.add("closes_at", "must be a date and time");
+            e.add(field, "must be a date and time");
             None
         }
     }

@@ -1,0 +1,2 @@
+DROP TABLE questionnaire_answers;
+ALTER TABLE outbox DROP COLUMN attachments;

@@ -1,0 +1,713 @@
+//! Round-1 pages for researchers: the transcripts with upload and REFI-QDA exchange, the coding
+//! page (the transcript as text with its coded passages; a passage is chosen by sentence
+//! check boxes, which work without a script, or by selecting text with `coding.js`), the
+//! theme-by-interview overview and two coders' agreement.
+
+use std::collections::{BTreeMap, HashSet};
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::{InLang, PageError, PageResult, field_errors, page_with_status, serde_value};
+use crate::domain::Invalid;
+use crate::domain::agreement::sentences;
+use crate::ops::round1::{self, ExcerptInput, ExcerptView};
+use crate::ops::{AppError, codebook, refi, studies};
+use crate::web::auth::{CSRF_FIELD, CsrfForm, PageResearcher, same_secret};
+use crate::web::render::text;
+use crate::web::{AppState, see_other};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(coding_home)
+        .service(upload)
+        .service(import)
+        .service(theme_css)
+        .service(transcript_page)
+        .service(transcript_action)
+        .service(overview_page)
+        .service(agreement_page);
+}
+
+async fn home_view(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: String,
+    status: StatusCode,
+    errors: Option<&Invalid>,
+    notice: Option<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let (study, list, panellists, rounds, book) = state
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &study_id)?,
+                round1::transcripts(c, &id, &study_id)?,
+                round1::pseudonyms(c, &id, &study_id)?,
+                crate::ops::rounds::list(c, &id, &study_id)?,
+                codebook::codebook(c, &id, &study_id, false)?,
+            ))
+        })
+        .await
+        .lang(who)?;
+    let qualitative: Vec<_> = rounds
+        .iter()
+        .filter(|r| r.kind == crate::domain::round::Kind::Qualitative)
+        .collect();
+    let themes: usize = book.categories.iter().map(|c| c.themes.len()).sum();
+    page_with_status(
+        who,
+        status,
+        "coding.html",
+        minijinja::context! {
+            study => serde_value(&study), transcripts => serde_value(&list), panellists => panellists,
+            rounds => serde_value(&qualitative), themes => themes, errors => field_errors(errors),
+            notice => notice, tab => "coding",
+        },
+    )
+}
+
+#[get("/studies/{study}/coding")]
+async fn coding_home(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    home_view(&state, &who, path.into_inner(), StatusCode::OK, None, None).await
+}
+
+type Fields = std::collections::HashMap<String, Vec<u8>>;
+
+fn field(fields: &Fields, k: &str) -> String {
+    fields
+        .get(k)
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .unwrap_or_default()
+}
+
+async fn multipart_form(
+    who: &PageResearcher,
+    payload: Multipart,
+    limit: usize,
+) -> Result<Fields, PageError> {
+    let fields = super::read_multipart(payload, limit).await.lang(who)?;
+    if !same_secret(&field(&fields, CSRF_FIELD), &who.csrf) {
+        return Err(
+            PageError::from(AppError::Forbidden(text(who.lang(), "error.csrf")))
+                .in_lang(who.lang()),
+        );
+    }
+    Ok(fields)
+}
+
+/// A transcript from a file (text or Word) or pasted text.
+#[post("/studies/{study}/transcripts")]
+async fn upload(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+    payload: Multipart,
+) -> PageResult {
+    let study_id = path.into_inner();
+    let fields = multipart_form(&who, payload, round1::MAX_UPLOAD_BYTES + 64 * 1024).await?;
+    let file = fields.get("file").filter(|f| !f.is_empty()).cloned();
+    let filename = field(&fields, "file.filename");
+    let (bytes, filename) = match file {
+        Some(f) => (f, filename),
+        None => (field(&fields, "text").into_bytes(), String::new()),
+    };
+    let (panellist, title, round) = (
+        field(&fields, "panellist"),
+        field(&fields, "title"),
+        field(&fields, "round_id"),
+    );
+    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let result = state
+        .db(move |c| {
+            round1::add_transcript(
+                c,
+                &id,
+                &sid,
+                &panellist,
+                &title,
+                Some(round.as_str()).filter(|r| !r.is_empty()),
+                &filename,
+                &bytes,
+            )
+        })
+        .await;
+    match result {
+        Ok(t) => Ok(see_other(&format!("/transcripts/{}", t.id))),
+        Err(AppError::Invalid(inv)) => {
+            home_view(
+                &state,
+                &who,
+                study_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&inv),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e).lang(&who),
+    }
+}
+
+/// A REFI-QDA codebook (`.qdc`) or project (`.qdpx`) into the study.
+#[post("/studies/{study}/coding/import")]
+async fn import(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+    payload: Multipart,
+) -> PageResult {
+    let study_id = path.into_inner();
+    let fields = multipart_form(
+        &who,
+        payload,
+        crate::web::api::coding::MAX_PROJECT_BYTES + 64 * 1024,
+    )
+    .await?;
+    let bytes = fields.get("qda").cloned().unwrap_or_default();
+    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let result = if bytes.is_empty() {
+        Err(AppError::Invalid(Invalid::one(
+            "qda",
+            text(who.lang(), "coding.choose_file"),
+        )))
+    } else if bytes.starts_with(b"PK") {
+        state
+            .db(move |c| refi::import_project(c, &id, &sid, &bytes, &BTreeMap::new()))
+            .await
+    } else {
+        state
+            .db(move |c| refi::import_codebook(c, &id, &sid, &bytes))
+            .await
+    };
+    match result {
+        Ok(s) => {
+            let notice = crate::web::render::text_with(
+                who.lang(),
+                "coding.imported",
+                &[
+                    ("themes", s.themes_created.to_string()),
+                    ("transcripts", s.transcripts_created.to_string()),
+                    ("codings", s.codings_created.to_string()),
+                    ("skipped", s.codings_skipped.to_string()),
+                ],
+            );
+            home_view(&state, &who, study_id, StatusCode::OK, None, Some(notice)).await
+        }
+        Err(AppError::Invalid(inv)) => {
+            let inv = Invalid(
+                inv.0
+                    .into_iter()
+                    .map(|mut e| {
+                        e.field = "qda".into();
+                        e
+                    })
+                    .collect(),
+            );
+            home_view(
+                &state,
+                &who,
+                study_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&inv),
+                None,
+            )
+            .await
+        }
+        Err(AppError::Conflict(m)) => {
+            home_view(
+                &state,
+                &who,
+                study_id,
+                StatusCode::CONFLICT,
+                Some(&Invalid::one("qda", m)),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e).lang(&who),
+    }
+}
+
+/// Each theme's colour as a class, so pages can colour codings under a strict style policy.
+#[get("/studies/{study}/themes.css")]
+async fn theme_css(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
+    let themes = state
+        .db(move |c| {
+            studies::get(c, &id, &sid)?;
+            codebook::themes_of(c, &sid)
+        })
+        .await
+        .lang(&who)?;
+    let css: String = themes
+        .iter()
+        .map(|t| format!(".th-{} {{ --c: {}; }}\n", t.id, round1::theme_colour(t)))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .body(css))
+}
+
+/// A run of the text with the same codings: the unit of highlighting and of selection.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Segment {
+    pub text: String,
+    /// Character offset of the run in the transcript.
+    pub o: usize,
+    /// The sentence that starts here: its number and `start-end`, for its check box.
+    pub unit: Option<(usize, String)>,
+    pub excerpts: Vec<String>,
+    pub themes: Vec<String>,
+}
+
+/// The transcript as lines of segments, cut at sentence, passage and line boundaries.
+pub fn segments(body: &str, excerpts: &[ExcerptView]) -> Vec<Vec<Segment>> {
+    let chars: Vec<char> = body.chars().collect();
+    let units = sentences(body);
+    let mut cuts: Vec<usize> = vec![0, chars.len()];
+    for u in &units {
+        cuts.extend([u.start, u.end]);
+    }
+    for e in excerpts {
+        cuts.extend([e.start.min(chars.len()), e.end.min(chars.len())]);
+    }
+    for (i, c) in chars.iter().enumerate() {
+        if *c == '\n' {
+            cuts.extend([i, i + 1]);
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut lines = vec![Vec::new()];
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if chars[a] == '\n' {
+            lines.push(Vec::new());
+            continue;
+        }
+        let covering: Vec<&ExcerptView> = excerpts
+            .iter()
+            .filter(|e| e.start <= a && e.end >= b)
+            .collect();
+        let mut themes: Vec<String> = Vec::new();
+        for e in &covering {
+            for t in &e.themes {
+                if !themes.contains(&t.theme_id) {
+                    themes.push(t.theme_id.clone());
+                }
+            }
+        }
+        let unit = units
+            .iter()
+            .position(|u| u.start == a)
+            .map(|n| (n + 1, format!("{}-{}", units[n].start, units[n].end)));
+        lines.last_mut().expect("one line").push(Segment {
+            text: chars[a..b].iter().collect(),
+            o: a,
+            unit,
+            excerpts: covering.iter().map(|e| e.id.clone()).collect(),
+            themes,
+        });
+    }
+    lines
+}
+
+#[derive(Deserialize)]
+struct TranscriptQuery {
+    #[serde(default)]
+    theme: Option<String>,
+}
+
+async fn transcript_view(
+    state: &AppState,
+    who: &PageResearcher,
+    transcript_id: String,
+    filter: Option<String>,
+    status: StatusCode,
+    errors: Option<&Invalid>,
+    notice: Option<String>,
+) -> PageResult {
+    let id = who.researcher.id.clone();
+    let (detail, study, book, overview) = state
+        .db(move |c| {
+            let d = round1::transcript(c, &id, &transcript_id)?;
+            let study = studies::get(c, &id, &d.study_id)?;
+            let book = codebook::codebook(c, &id, &d.study_id, false)?;
+            let overview = round1::overview(c, &id, &d.study_id)?;
+            Ok((d, study, book, overview))
+        })
+        .await
+        .lang(who)?;
+    let filter = filter.filter(|f| !f.is_empty());
+    let shown: Vec<ExcerptView> = detail
+        .excerpts
+        .iter()
+        .filter(|e| {
+            filter
+                .as_ref()
+                .is_none_or(|f| e.themes.iter().any(|t| &t.theme_id == f))
+        })
+        .cloned()
+        .collect();
+    let lines = segments(&detail.body, &shown);
+    let column = overview.transcripts.iter().position(|t| t.id == detail.id);
+    // Per theme: passages here, and in how many interviews it occurs.
+    let counts: BTreeMap<String, (usize, usize)> = overview
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.theme_id.clone(),
+                (column.map_or(0, |i| r.counts[i]), r.interviews),
+            )
+        })
+        .collect();
+    page_with_status(
+        who,
+        status,
+        "transcript.html",
+        minijinja::context! {
+            study => serde_value(&study), t => serde_value(&detail), lines => serde_value(&lines),
+            excerpts => serde_value(&shown), book => serde_value(&book), counts => serde_value(&counts),
+            filter => filter, errors => field_errors(errors), notice => notice, tab => "coding",
+            interviews => overview.transcripts.len(),
+        },
+    )
+}
+
+#[get("/transcripts/{transcript}")]
+async fn transcript_page(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+    q: web::Query<TranscriptQuery>,
+) -> PageResult {
+    transcript_view(
+        &state,
+        &who,
+        path.into_inner(),
+        q.into_inner().theme,
+        StatusCode::OK,
+        None,
+        None,
+    )
+    .await
+}
+
+/// The passages chosen in the form: a selection (`start`, `end`) when the script made one,
+/// else each run of consecutive checked sentences.
+fn chosen_passages(form: &[(String, String)]) -> Vec<(usize, usize)> {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+    };
+    if let (Some(s), Some(e)) = (get("start"), get("end"))
+        && e > s
+    {
+        return vec![(s, e)];
+    }
+    let mut units: Vec<(usize, usize)> = form
+        .iter()
+        .filter(|(k, _)| k == "unit")
+        .filter_map(|(_, v)| {
+            let (a, b) = v.split_once('-')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    units.sort_unstable();
+    units.dedup();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in units {
+        match runs.last_mut() {
+            // Sentences are consecutive when only white space lies between them; the caller
+            // checks that against the text.
+            Some(last) if last.1 <= s => runs.push((s, e)),
+            Some(last) => last.1 = last.1.max(e),
+            None => runs.push((s, e)),
+        }
+    }
+    runs
+}
+
+/// Joins runs of sentences with only white space between them.
+fn join_adjacent(body: &str, runs: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    let chars: Vec<char> = body.chars().collect();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in runs {
+        if let Some(last) = out.last_mut()
+            && last.1 <= s
+            && s <= chars.len()
+            && chars[last.1..s]
+                .iter()
+                .all(|c| c.is_whitespace() && *c != '\n')
+        {
+            last.1 = e;
+            continue;
+        }
+        out.push((s, e));
+    }
+    out
+}
+
+/// The coding page's actions: `code` (the chosen passage to the checked themes),
+/// `remove_coding`, `remove_excerpt` and `delete`.
+#[post("/transcripts/{transcript}")]
+async fn transcript_action(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
+    let tid = path.into_inner();
+    let get = |k: &str| {
+        f.form
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let action = get("action");
+    let filter = Some(get("filter")).filter(|x| !x.is_empty());
+    let id = f.who.researcher.id.clone();
+    let t = tid.clone();
+    let result: Result<Option<String>, AppError> = match action.as_str() {
+        "code" => {
+            let themes: Vec<String> = f
+                .form
+                .iter()
+                .filter(|(k, _)| k == "theme")
+                .map(|(_, v)| v.clone())
+                .collect();
+            let runs = chosen_passages(&f.form);
+            let lang = f.who.lang().to_string();
+            state
+                .db(move |c| {
+                    if runs.is_empty() {
+                        return Err(
+                            Invalid::one("passage", text(&lang, "coding.no_passage")).into()
+                        );
+                    }
+                    if themes.is_empty() {
+                        return Err(Invalid::one("theme", text(&lang, "coding.no_theme")).into());
+                    }
+                    let body = round1::transcript_body(c, &id, &t)?;
+                    let runs = join_adjacent(&body, runs);
+                    // One transaction per passage would leave half a coding on a fault; the
+                    // passages are checked together first.
+                    round1::add_excerpts(
+                        c,
+                        &id,
+                        &t,
+                        runs.into_iter()
+                            .map(|(start, end)| ExcerptInput {
+                                start,
+                                end,
+                                theme_ids: themes.clone(),
+                            })
+                            .collect(),
+                    )?;
+                    Ok(None)
+                })
+                .await
+        }
+        "remove_coding" => {
+            let cid = get("coding_id");
+            state
+                .db(move |c| round1::remove_coding(c, &id, &cid).map(|_| None))
+                .await
+        }
+        "remove_excerpt" => {
+            let eid = get("excerpt_id");
+            state
+                .db(move |c| round1::remove_excerpt(c, &id, &eid).map(|_| None))
+                .await
+        }
+        "delete" => {
+            state
+                .db(move |c| {
+                    let study = round1::transcript_study(c, &id, &t)?;
+                    round1::remove_transcript(c, &id, &t)?;
+                    Ok(Some(format!("/studies/{study}/coding")))
+                })
+                .await
+        }
+        _ => Err(AppError::Invalid(Invalid::one("action", "unknown action"))),
+    };
+    let back = match &filter {
+        Some(th) => format!("/transcripts/{tid}?theme={th}"),
+        None => format!("/transcripts/{tid}"),
+    };
+    match result {
+        Ok(Some(to)) => Ok(see_other(&to)),
+        Ok(None) => Ok(see_other(&back)),
+        Err(AppError::Invalid(inv)) => {
+            transcript_view(
+                &state,
+                &f.who,
+                tid,
+                filter,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&inv),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+#[get("/studies/{study}/coding/overview")]
+async fn overview_page(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
+    let (study, overview) = state
+        .db(move |c| Ok((studies::get(c, &id, &sid)?, round1::overview(c, &id, &sid)?)))
+        .await
+        .lang(&who)?;
+    page_with_status(
+        &who,
+        StatusCode::OK,
+        "coding_overview.html",
+        minijinja::context! { study => serde_value(&study), o => serde_value(&overview), tab => "coding" },
+    )
+}
+
+#[derive(Deserialize)]
+struct AgreementQuery {
+    #[serde(default)]
+    a: String,
+    #[serde(default)]
+    b: String,
+}
+
+#[get("/studies/{study}/coding/agreement")]
+async fn agreement_page(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+    q: web::Query<AgreementQuery>,
+) -> PageResult {
+    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
+    let AgreementQuery { a, b } = q.into_inner();
+    let (study, coders, result) = state
+        .db(move |c| {
+            let study = studies::get(c, &id, &sid)?;
+            let coders = round1::coders(c, &id, &sid)?;
+            // By default the first two coders, as most studies have two.
+            let (a, b) = match (a.is_empty(), coders.as_slice()) {
+                (true, [x, y, ..]) => (x.id.clone(), y.id.clone()),
+                _ => (a, b),
+            };
+            let result = if a.is_empty() || b.is_empty() {
+                Ok(None)
+            } else {
+                round1::agreement(c, &id, &sid, &a, &b).map(|r| Some((r, a, b)))
+            };
+            Ok((study, coders, result))
+        })
+        .await
+        .lang(&who)?;
+    let (agreement, errors, chosen) = match result {
+        Ok(Some((r, a, b))) => (Some(r), None, (a, b)),
+        Ok(None) => (None, None, Default::default()),
+        Err(AppError::Invalid(inv)) => (None, Some(inv), Default::default()),
+        Err(e) => return Err(e).lang(&who),
+    };
+    let seen: HashSet<&str> = coders.iter().map(|c| c.id.as_str()).collect();
+    page_with_status(
+        &who,
+        if errors.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        "coding_agreement.html",
+        minijinja::context! {
+            study => serde_value(&study), coders => serde_value(&coders), r => serde_value(&agreement),
+            a => chosen.0, b => chosen.1, errors => field_errors(errors.as_ref()), tab => "coding",
+            enough => seen.len() >= 2,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::round1::CodedTheme;
+
+    fn ex(id: &str, start: usize, end: usize, theme: &str) -> ExcerptView {
+        ExcerptView {
+            id: id.into(),
+            transcript_id: "t".into(),
+            start,
+            end,
+            quote: String::new(),
+            coder_id: None,
+            coder: String::new(),
+            themes: vec![CodedTheme {
+                coding_id: format!("c-{id}"),
+                theme_id: theme.into(),
+                number: 1,
+                title: String::new(),
+                colour: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn segments_keep_every_character_once_at_its_offset() {
+        let body = "Første sætning om løn. Anden om ledelse!\nTredje linje.";
+        let lines = segments(body, &[ex("x", 7, 30, "A"), ex("y", 23, 40, "B")]);
+        assert_eq!(lines.len(), 2);
+        let chars: Vec<char> = body.chars().collect();
+        let mut rebuilt = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                rebuilt.push('\n');
+            }
+            for s in line {
+                let here: String = chars[s.o..s.o + s.text.chars().count()].iter().collect();
+                assert_eq!(here, s.text);
+                rebuilt.push_str(&s.text);
+            }
+        }
+        assert_eq!(rebuilt, body);
+        let both = lines[0].iter().find(|s| s.o == 23).unwrap();
+        assert_eq!(both.themes, vec!["A", "B"]);
+        assert_eq!(lines[0][0].unit, Some((1, "0-22".into())));
+        assert_eq!(lines[1][0].unit, Some((3, "41-54".into())));
+    }
+
+    #[test]
+    fn checked_sentences_become_passages() {
+        let body = "En. To. Tre.\nFire.";
+        let form = |v: &[&str]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|x| ("unit".to_string(), x.to_string()))
+                .collect()
+        };
+        let runs = join_adjacent(body, chosen_passages(&form(&["0-3", "4-7", "13-18"])));
+        assert_eq!(runs, vec![(0, 7), (13, 18)]);
+        let runs = join_adjacent(body, chosen_passages(&form(&["0-3", "8-12"])));
+        assert_eq!(runs, vec![(0, 3), (8, 12)]);
+        let mut with_selection = form(&["0-3"]);
+        with_selection.push(("start".into(), "2".into()));
+        with_selection.push(("end".into(), "6".into()));
+        assert_eq!(chosen_passages(&with_selection), vec![(2, 6)]);
+    }
+}
