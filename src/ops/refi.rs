@@ -618,6 +618,26 @@ pub fn import_codebook(
 /// Imports a `.qdpx` project: its codebook, its text sources as transcripts of the panellists
 /// they name (by pseudonym, or through `panellists`: source name → pseudonym) and their
 /// codings. With any problem nothing is saved.
+/// A source's name without a leading pseudonym (`E03 Interview 3` → `Interview 3`): names
+/// are shown under the panellist's pseudonym here, which may differ from the one exported.
+fn without_pseudonym(name: &str) -> &str {
+    let name = name.trim();
+    let Some((first, rest)) = name.split_once(char::is_whitespace) else {
+        return name;
+    };
+    let mut chars = first.chars();
+    let looks_like = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && first.len() > 1
+        && first.len() <= 5
+        && chars.all(|c| c.is_ascii_digit());
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || "-–·:".contains(c));
+    if looks_like && !rest.is_empty() {
+        rest
+    } else {
+        name
+    }
+}
+
 pub fn import_project(
     conn: &mut DbConn,
     researcher_id: &str,
@@ -726,7 +746,7 @@ pub fn import_project(
                     {
                         format!("Interview {}", panellist.pseudonym)
                     } else {
-                        s.name.trim().chars().take(200).collect()
+                        without_pseudonym(&s.name).chars().take(200).collect()
                     };
                     let id = match guid_id(&s.guid) {
                         Some(id)
@@ -893,6 +913,20 @@ pub fn import_project(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_titles_lose_the_old_pseudonym() {
+        assert_eq!(without_pseudonym("E03 Interview 3"), "Interview 3");
+        assert_eq!(
+            without_pseudonym("E12 – Telefoninterview"),
+            "Telefoninterview"
+        );
+        assert_eq!(without_pseudonym("E03"), "E03");
+        assert_eq!(
+            without_pseudonym("Eva Hansen interview"),
+            "Eva Hansen interview"
+        );
+    }
 
     #[test]
     fn descriptions_carry_statements_both_ways() {

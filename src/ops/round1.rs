@@ -1201,6 +1201,14 @@ pub fn link_statement(
             .inner_join(transcripts::table)
             .filter(transcripts::study_id.eq(&study_id))
             .filter(excerpts::id.eq_any(&input.excerpt_ids))
+            // Evidence for a statement is a passage coded to the statement's theme.
+            .filter(
+                excerpts::id.eq_any(
+                    codings::table
+                        .filter(codings::theme_id.eq(&s.theme_id))
+                        .select(codings::excerpt_id),
+                ),
+            )
             .select(excerpts::id)
             .load::<String>(c)?
             .into_iter()
@@ -1208,7 +1216,7 @@ pub fn link_statement(
         if let Some(bad) = input.excerpt_ids.iter().find(|id| !valid.contains(*id)) {
             return Err(Invalid::one(
                 "excerpt_ids",
-                format!("{bad} is not a passage of this study"),
+                format!("{bad} is not a passage of this study coded to the statement's theme"),
             )
             .into());
         }

@@ -36,6 +36,25 @@ pub fn browser_available() -> bool {
     }
 }
 
+/// Runs a script of `tests/browser` with node; fails the test with its output when it fails.
+fn run_script(script: &str, args: &[&str]) {
+    let out = Command::new("node")
+        .arg(format!(
+            "{}/tests/browser/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(args)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("browser: {stdout}");
+}
+
 both_backends!(an_expert_answers_in_a_real_browser, |app: &TestApp| {
     if !browser_available() {
         return;
@@ -49,27 +68,16 @@ both_backends!(an_expert_answers_in_a_real_browser, |app: &TestApp| {
         json!({"kind": "rating", "rating": true, "validation": true, "closes_at": deadline_in(Duration::days(5))}),
     );
     let token = &p.members[0].1;
-    let out = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/browser/round.mjs"
-        ))
-        .args([
+    run_script(
+        "round.mjs",
+        &[
             &app.base,
             token,
             &number.to_string(),
             &themes[&1],
             &themes[&2],
-        ])
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    eprintln!("browser: {stdout}");
     // What the browser did is what the server stored.
     let mut expert = app.client();
     let view = expert
@@ -83,4 +91,62 @@ both_backends!(an_expert_answers_in_a_real_browser, |app: &TestApp| {
         "the plain form's save came last"
     );
     assert!(view["submitted_at"].is_string());
+});
+
+both_backends!(a_researcher_codes_in_a_real_browser, |app: &TestApp| {
+    if !browser_available() {
+        return;
+    }
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 2);
+    let themes = codebook(&mut c, &p.study);
+    let mut names: Vec<String> = crate::round1::pseudonyms(&mut c, &p.study)
+        .into_values()
+        .collect();
+    names.sort();
+    let transcripts = crate::round1::upload_interviews(&mut c, &p.study, &names);
+    let (tid, text) = transcripts[&names[0]].clone();
+    // Something to show on the overview, agreement and evidence pages.
+    crate::round1::code(
+        &mut c,
+        &(tid.clone(), text.clone()),
+        "Vi taler om trivsel og løn.",
+        &[&themes[&1]],
+    );
+    app.researcher("coder@example.org", "Browser Coder");
+    let r = c.put_json(
+        &format!("/api/v1/studies/{}/members", p.study),
+        &json!({"email": "coder@example.org", "role": "researcher"}),
+    );
+    assert_eq!(r.status, 200);
+    run_script(
+        "coding.mjs",
+        &[
+            &app.base,
+            "coder@example.org",
+            PASSWORD,
+            &p.study,
+            &tid,
+            &themes[&2],
+            &themes[&5],
+        ],
+    );
+    // What the browser coded is what the server stored, at the right characters.
+    let d = c.get(&format!("/api/v1/transcripts/{tid}")).json();
+    let mine: Vec<&serde_json::Value> = d["excerpts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["coder"] == "Browser Coder")
+        .collect();
+    assert_eq!(mine.len(), 1, "{d}");
+    let quote = mine[0]["quote"].as_str().unwrap();
+    assert!(
+        quote.trim_end().ends_with("idt støtte!") || quote.trim_end().ends_with("idt støtte"),
+        "{quote:?}"
+    );
+    assert_eq!(mine[0]["themes"][0]["theme_id"], themes[&2].as_str());
+    let (s, e) = crate::round1::chars_of(&text, quote);
+    assert_eq!(mine[0]["start"].as_u64().unwrap() as usize, s);
+    assert_eq!(mine[0]["end"].as_u64().unwrap() as usize, e);
 });

@@ -466,6 +466,52 @@ impl Client {
         self.finish(r)
     }
 
+    /// GETs a binary body (a zip, a PDF): the status and the bytes.
+    pub fn get_bytes(&mut self, path: &str) -> (u16, Vec<u8>) {
+        let mut r = self
+            .prepare(self.agent.get(&self.url(path)))
+            .call()
+            .expect("the request reaches the server");
+        let status = r.status().as_u16();
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(200 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, bytes)
+    }
+
+    /// POSTs a multipart form as a browser does: `(name, filename, bytes)`, filename empty
+    /// for plain fields.
+    pub fn post_multipart(&mut self, path: &str, parts: &[(&str, &str, &[u8])]) -> Resp {
+        let boundary = "orakel-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, filename, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            if filename.is_empty() {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                );
+            } else {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.post_raw(
+            path,
+            &format!("multipart/form-data; boundary={boundary}"),
+            &body,
+        )
+    }
+
     pub fn delete(&mut self, path: &str) -> Resp {
         let r = self.prepare(self.agent.delete(&self.url(path))).call();
         self.finish(r)

@@ -10,6 +10,7 @@ mod demo;
 mod migrations;
 mod recruitment;
 mod report;
+mod round1;
 mod rounds;
 mod service;
 mod smtp;

@@ -4,21 +4,10 @@
 // violation on the way. Prints one JSON line with what it did; exits non-zero on a failure.
 //
 //   node tests/browser/round.mjs BASE_URL TOKEN ROUND_NUMBER THEME1_ID THEME2_ID
-import { createRequire } from "node:module";
-import { chromium } from "playwright-core";
+import { checkAccessibility, done, fail, launch } from "./common.mjs";
 
-const require = createRequire(import.meta.url);
 const [base, token, round, theme1, theme2] = process.argv.slice(2);
-const axePath = require.resolve("axe-core/axe.min.js");
-const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const done = [];
-function fail(msg) {
-  console.log(JSON.stringify({ ok: false, error: msg, done }));
-  process.exit(1);
-}
-
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: flags });
+const browser = await launch();
 try {
   // 1. Accessibility of every expert page, at 320 px and at desktop width.
   for (const width of [320, 1280]) {
@@ -27,12 +16,7 @@ try {
     for (const path of [`/p/${token}`, `/p/${token}/rounds/${round}`, `/p/${token}/unsubscribe`]) {
       const resp = await page.goto(base + path);
       if (resp.status() !== 200) fail(`${path} answered ${resp.status()}`);
-      await page.addScriptTag({ path: axePath });
-      const result = await page.evaluate(async () =>
-        await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
-      if (result.violations.length) {
-        fail(`axe at ${width}px on ${path}: ` + result.violations.map(v => `${v.id} (${v.nodes.length}): ${v.nodes[0].html}`).join("; "));
-      }
+      await checkAccessibility(page, `${path} at ${width}px`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       if (overflow > 1) fail(`${path} scrolls sideways by ${overflow}px at ${width}px`);
       done.push(`axe ${width}px ${path}`);

@@ -379,7 +379,7 @@ async fn transcript_view(
         status,
         "transcript.html",
         minijinja::context! {
-            study => serde_value(&study), t => serde_value(&detail), lines => serde_value(&lines),
+            study => serde_value(&study), tr => serde_value(&detail), lines => serde_value(&lines),
             excerpts => serde_value(&shown), book => serde_value(&book), counts => serde_value(&counts),
             filter => filter, errors => field_errors(errors), notice => notice, tab => "coding",
             interviews => overview.transcripts.len(),
