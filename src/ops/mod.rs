@@ -14,6 +14,7 @@ pub mod candidates;
 pub mod codebook;
 pub mod outbox;
 pub mod participation;
+pub mod privacy;
 pub mod refi;
 pub mod reports;
 pub mod round1;

@@ -29,6 +29,9 @@ pub struct Report {
     pub no_reply: usize,
     pub rounds_closed: usize,
     pub round_reminders: usize,
+    pub retention_warnings: usize,
+    pub identities_erased: usize,
+    pub transcripts_deleted: usize,
 }
 
 pub struct Worker {
@@ -127,6 +130,13 @@ impl Worker {
             .await?;
         report.rounds_closed = closed;
         report.round_reminders = round_reminders;
+        let env = self.env.clone();
+        let retention = self
+            .db(move |c| crate::ops::privacy::run_retention(c, &env, at.date()))
+            .await?;
+        report.retention_warnings = retention.warnings_queued;
+        report.identities_erased = retention.identities_erased;
+        report.transcripts_deleted = retention.transcripts_deleted;
         self.deliver(at, &mut report).await?;
         Ok(report)
     }

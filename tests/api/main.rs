@@ -8,6 +8,7 @@ mod accounts;
 mod browser;
 mod demo;
 mod migrations;
+mod privacy;
 mod recruitment;
 mod report;
 mod round1;

@@ -6,6 +6,7 @@ pub mod codebook;
 pub mod coding;
 pub mod health;
 pub mod participation;
+pub mod privacy;
 pub mod recruitment;
 pub mod reports;
 pub mod rounds;
@@ -42,6 +43,7 @@ use super::error::{ErrorBody, bad_request};
         (name = "rounds", description = "Rounds: open, extend, close, and the answers between rounds"),
         (name = "reports", description = "The funder's report in every format, funder links, small-cell releases"),
         (name = "participation", description = "The expert's personal link (the token is the credential)"),
+        (name = "privacy", description = "A person's data for them, erasure of an identity, the audit log"),
     )
 )]
 struct ApiDoc;
@@ -75,7 +77,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(coding::configure)
         .configure(rounds::configure)
         .configure(reports::configure)
-        .configure(participation::configure);
+        .configure(participation::configure)
+        .configure(privacy::configure);
 }
 
 /// The OpenAPI document as served at `/api/openapi.json`.

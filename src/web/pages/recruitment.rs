@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(candidate_page)
         .service(update_candidate)
         .service(withdraw_candidate)
+        .service(erase_candidate)
         .service(strata_form)
         .service(save_strata)
         .service(letters)
@@ -452,6 +453,25 @@ async fn withdraw_candidate(
     );
     state
         .db(move |c| candidates::withdraw(c, &id, &cid, &reason))
+        .await
+        .lang(&f.who)?;
+    Ok(see_other(&format!("/candidates/{cand}")))
+}
+
+/// Erases the candidate's identity on their request (owners).
+#[post("/candidates/{candidate}/erase")]
+async fn erase_candidate(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<ReasonForm>,
+) -> PageResult {
+    let cand = path.into_inner();
+    let (id, cid) = (f.who.researcher.id.clone(), cand.clone());
+    let input = crate::ops::privacy::EraseInput {
+        reason: f.form.reason.clone(),
+    };
+    state
+        .db(move |c| crate::ops::privacy::erase_person(c, &id, &cid, input))
         .await
         .lang(&f.who)?;
     Ok(see_other(&format!("/candidates/{cand}")))

@@ -21,7 +21,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(save_settings_route)
         .service(members_route)
         .service(set_member_route)
-        .service(remove_member_route);
+        .service(remove_member_route)
+        .service(audit_route);
+}
+
+/// The study's audit log, for owners.
+#[get("/studies/{study}/audit")]
+async fn audit_route(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+) -> PageResult {
+    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
+    let (study, entries) = state
+        .db(move |c| {
+            let entries = crate::ops::privacy::audit_log(c, &id, &sid, 1000)?;
+            Ok((studies::get(c, &id, &sid)?, entries))
+        })
+        .await
+        .lang(&who)?;
+    let rows: Vec<minijinja::Value> = entries
+        .iter()
+        .map(|e| {
+            minijinja::context! {
+                at => e.at.to_rfc3339(), actor_kind => e.actor_kind.clone(), actor => e.actor.clone(),
+                action => e.action.clone(), target => e.target.clone(),
+                details => if e.details.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { e.details.to_string() },
+            }
+        })
+        .collect();
+    page(
+        &who,
+        "study_audit.html",
+        minijinja::context! { study => serde_value(&study), entries => rows, tab => "members" },
+    )
 }
 
 #[get("/studies")]

@@ -1,0 +1,606 @@
+//! The data-protection rights and duties: one person's data exported for them, a person's
+//! identity erased on request (their answers stay under the pseudonym and are still counted),
+//! the study's retention date kept by the worker (identities and transcripts deleted, the
+//! owners warned beforehand), and the audit log read by owners.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::studies::{Role, access, utc};
+use super::{Actor, AppError, AppResult, audit};
+use crate::db::models::{AuditEntry, Candidate, Study};
+use crate::db::schema::{
+    answers, appointments, candidate_events, candidates, consent_texts, consents, excerpts, outbox,
+    panellists, participation_tokens, questionnaire_answers, researchers, rounds,
+    statement_excerpts, study_members, themes, transcripts,
+};
+use crate::db::{self, DbConn, new_id, now};
+use crate::domain::{Invalid, Language, text};
+
+/// How many days before the retention date the owners are warned.
+pub const RETENTION_WARNING_DAYS: i64 = 14;
+
+fn researcher(id: &str) -> Actor {
+    Actor::Researcher { id: id.into() }
+}
+
+fn candidate_in_study(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+    min: Role,
+) -> AppResult<(Candidate, Study)> {
+    let cand: Candidate = candidates::table
+        .find(candidate_id)
+        .select(Candidate::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
+    let (study, _) = access(conn, researcher_id, &cand.study_id, min)?;
+    Ok((cand, study))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonExport {
+    pub study: String,
+    pub exported_at: DateTime<Utc>,
+    pub identity: PersonIdentity,
+    /// The pseudonym their answers are kept under, once they joined the panel.
+    pub pseudonym: Option<String>,
+    pub status_history: Vec<PersonEvent>,
+    pub consents: Vec<PersonConsent>,
+    pub answers: Vec<PersonAnswer>,
+    pub written_answers: Vec<PersonWrittenAnswer>,
+    pub interviews: Vec<PersonInterview>,
+    pub transcripts: Vec<PersonTranscript>,
+    pub messages: Vec<PersonMessage>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonIdentity {
+    pub name: String,
+    pub email: Option<String>,
+    pub organisation: String,
+    /// The panel attributes recorded for them (key → value).
+    #[schema(value_type = Object)]
+    pub strata: serde_json::Value,
+    pub source: String,
+    pub status: String,
+    pub added_at: DateTime<Utc>,
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonEvent {
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonConsent {
+    pub decision: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The consent text they answered, as it stood.
+    pub text_version: Option<i32>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonAnswer {
+    pub round: i32,
+    pub theme_number: i32,
+    pub theme: String,
+    pub score: Option<i32>,
+    pub dont_know: bool,
+    pub comment: Option<String>,
+    pub proposal: Option<String>,
+    pub reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonWrittenAnswer {
+    pub round: i32,
+    pub question_id: String,
+    pub text: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonInterview {
+    pub starts_at: Option<DateTime<Utc>>,
+    pub duration_minutes: i32,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonTranscript {
+    pub title: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonMessage {
+    pub kind: String,
+    pub subject: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Everything the study holds about one person, to hand over to them. The export is logged.
+pub fn export_person(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+) -> AppResult<PersonExport> {
+    let (c, study) = candidate_in_study(conn, researcher_id, candidate_id, Role::Researcher)?;
+    let pseudonym: Option<String> = match &c.panellist_id {
+        Some(p) => panellists::table
+            .find(p)
+            .select(panellists::pseudonym)
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    let status_history = candidate_events::table
+        .filter(candidate_events::candidate_id.eq(&c.id))
+        .order(candidate_events::at.asc())
+        .select((
+            candidate_events::to_status,
+            candidate_events::reason,
+            candidate_events::at,
+        ))
+        .load::<(String, Option<String>, NaiveDateTime)>(conn)?
+        .into_iter()
+        .map(|(to_status, reason, at)| PersonEvent {
+            to_status,
+            reason,
+            at: utc(at),
+        })
+        .collect();
+    let consents = consents::table
+        .left_join(consent_texts::table)
+        .filter(consents::candidate_id.eq(&c.id))
+        .order(consents::at.asc())
+        .select((
+            consents::decision,
+            consents::reason,
+            consents::at,
+            consent_texts::version.nullable(),
+            consent_texts::body.nullable(),
+        ))
+        .load::<(
+            String,
+            Option<String>,
+            NaiveDateTime,
+            Option<i32>,
+            Option<String>,
+        )>(conn)?
+        .into_iter()
+        .map(|(decision, reason, at, text_version, text)| PersonConsent {
+            decision,
+            reason,
+            at: utc(at),
+            text_version,
+            text,
+        })
+        .collect();
+    let (mut answers_out, mut written, mut interviews, mut texts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    if let Some(pid) = &c.panellist_id {
+        answers_out = answers::table
+            .inner_join(rounds::table)
+            .inner_join(themes::table)
+            .filter(answers::panellist_id.eq(pid))
+            .order((rounds::number.asc(), themes::number.asc()))
+            .select((
+                rounds::number,
+                themes::number,
+                themes::title,
+                answers::score,
+                answers::dont_know,
+                answers::comment,
+                answers::proposal,
+                answers::reason,
+                answers::updated_at,
+            ))
+            .load::<(
+                i32,
+                i32,
+                String,
+                Option<i32>,
+                bool,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                NaiveDateTime,
+            )>(conn)?
+            .into_iter()
+            .map(
+                |(round, theme_number, theme, score, dont_know, comment, proposal, reason, at)| {
+                    PersonAnswer {
+                        round,
+                        theme_number,
+                        theme,
+                        score,
+                        dont_know,
+                        comment,
+                        proposal,
+                        reason,
+                        updated_at: utc(at),
+                    }
+                },
+            )
+            .collect();
+        written = questionnaire_answers::table
+            .inner_join(rounds::table)
+            .filter(questionnaire_answers::panellist_id.eq(pid))
+            .order((
+                rounds::number.asc(),
+                questionnaire_answers::question_id.asc(),
+            ))
+            .select((
+                rounds::number,
+                questionnaire_answers::question_id,
+                questionnaire_answers::text,
+                questionnaire_answers::updated_at,
+            ))
+            .load::<(i32, String, String, NaiveDateTime)>(conn)?
+            .into_iter()
+            .map(|(round, question_id, text, at)| PersonWrittenAnswer {
+                round,
+                question_id,
+                text,
+                updated_at: utc(at),
+            })
+            .collect();
+        interviews = appointments::table
+            .filter(appointments::panellist_id.eq(pid))
+            .order(appointments::starts_at.asc())
+            .select((
+                appointments::starts_at,
+                appointments::duration_minutes,
+                appointments::state,
+            ))
+            .load::<(Option<NaiveDateTime>, i32, String)>(conn)?
+            .into_iter()
+            .map(|(s, duration_minutes, state)| PersonInterview {
+                starts_at: s.map(utc),
+                duration_minutes,
+                state,
+            })
+            .collect();
+        texts = transcripts::table
+            .filter(transcripts::panellist_id.eq(pid))
+            .order(transcripts::created_at.asc())
+            .select((transcripts::title, transcripts::body))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .map(|(title, text)| PersonTranscript { title, text })
+            .collect();
+    }
+    let messages = outbox::table
+        .filter(outbox::candidate_id.eq(&c.id))
+        .order(outbox::created_at.asc())
+        .select((
+            outbox::kind,
+            outbox::subject,
+            outbox::state,
+            outbox::created_at,
+            outbox::sent_at,
+        ))
+        .load::<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)>(conn)?
+        .into_iter()
+        .map(|(kind, subject, state, at, sent)| PersonMessage {
+            kind,
+            subject,
+            state,
+            created_at: utc(at),
+            sent_at: sent.map(utc),
+        })
+        .collect();
+    audit::record(
+        conn,
+        &researcher(researcher_id),
+        Some(&study.id),
+        "person.exported",
+        Some(&c.id),
+        serde_json::json!({}),
+    )?;
+    Ok(PersonExport {
+        study: study.title.clone(),
+        exported_at: Utc::now(),
+        identity: PersonIdentity {
+            name: c.name,
+            email: c.email,
+            organisation: c.organisation,
+            strata: serde_json::from_str(&c.strata).unwrap_or(serde_json::Value::Null),
+            source: c.source,
+            status: c.status,
+            added_at: utc(c.created_at),
+            erased_at: c.erased_at.map(utc),
+        },
+        pseudonym,
+        status_history,
+        consents,
+        answers: answers_out,
+        written_answers: written,
+        interviews,
+        transcripts: texts,
+        messages,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Erasure
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseInput {
+    /// Why (a request from the person, the retention date); kept in the audit log.
+    pub reason: String,
+}
+
+/// What the placeholder name of an erased person reads.
+pub const ERASED_NAME: &str = "—";
+
+/// Removes one candidate's identity inside an open transaction: name, e-mail, organisation,
+/// notes, personal links, the e-mails sent to them and free-text reasons they gave. Their
+/// pseudonym, consent decisions and answers stay, so the panel's results do not change.
+fn erase_identity(conn: &mut DbConn, c: &Candidate, actor: &Actor, reason: &str) -> AppResult<()> {
+    let t = now();
+    diesel::update(candidates::table.find(&c.id))
+        .set((
+            candidates::name.eq(ERASED_NAME),
+            candidates::email.eq(None::<String>),
+            candidates::organisation.eq(""),
+            candidates::notes.eq(""),
+            candidates::status_reason.eq(None::<String>),
+            candidates::mail_failure.eq(None::<String>),
+            candidates::erased_at.eq(Some(t)),
+            candidates::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    diesel::delete(
+        participation_tokens::table.filter(participation_tokens::candidate_id.eq(&c.id)),
+    )
+    .execute(conn)?;
+    diesel::delete(outbox::table.filter(outbox::candidate_id.eq(&c.id))).execute(conn)?;
+    diesel::update(candidate_events::table.filter(candidate_events::candidate_id.eq(&c.id)))
+        .set(candidate_events::reason.eq(None::<String>))
+        .execute(conn)?;
+    diesel::update(consents::table.filter(consents::candidate_id.eq(&c.id)))
+        .set(consents::reason.eq(None::<String>))
+        .execute(conn)?;
+    if let Some(pid) = &c.panellist_id {
+        diesel::update(appointments::table.filter(appointments::panellist_id.eq(pid)))
+            .set(appointments::notes.eq(""))
+            .execute(conn)?;
+    }
+    audit::record(
+        conn,
+        actor,
+        Some(&c.study_id),
+        "person.erased",
+        Some(&c.id),
+        serde_json::json!({ "reason": reason }),
+    )
+}
+
+/// Erases a person's identity on request (owners). Their answers stay under the pseudonym.
+pub fn erase_person(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    candidate_id: &str,
+    input: EraseInput,
+) -> AppResult<()> {
+    let reason = text::line("reason", &input.reason, 500)?;
+    if reason.is_empty() {
+        return Err(Invalid::one("reason", "say why the identity is erased").into());
+    }
+    db::write(conn, |c| {
+        let (cand, _) = candidate_in_study(c, researcher_id, candidate_id, Role::Owner)?;
+        if cand.erased_at.is_some() {
+            return Err(AppError::Conflict(
+                "this person's identity is already erased".into(),
+            ));
+        }
+        erase_identity(c, &cand, &researcher(researcher_id), &reason)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub warnings_queued: usize,
+    pub identities_erased: usize,
+    pub transcripts_deleted: usize,
+}
+
+/// The worker's retention duty at `today`: owners of a study whose retention date is near are
+/// warned once; on and after the date every identity is erased and every transcript deleted.
+pub fn run_retention(
+    conn: &mut DbConn,
+    env: &super::outbox::MailEnv,
+    today: NaiveDate,
+) -> AppResult<RetentionReport> {
+    let mut report = RetentionReport::default();
+    let due: Vec<Study> = crate::db::schema::studies::table
+        .filter(crate::db::schema::studies::retention_until.is_not_null())
+        .filter(
+            crate::db::schema::studies::retention_until
+                .le(today + chrono::Duration::days(RETENTION_WARNING_DAYS)),
+        )
+        .select(Study::as_select())
+        .load(conn)?;
+    for study in due {
+        let Some(until) = study.retention_until else {
+            continue;
+        };
+        if until > today {
+            report.warnings_queued += db::write(conn, |c| warn_owners(c, env, &study, until))?;
+            continue;
+        }
+        let (erased, deleted) = db::write(conn, |c| {
+            let left: Vec<Candidate> = candidates::table
+                .filter(candidates::study_id.eq(&study.id))
+                .filter(candidates::erased_at.is_null())
+                .select(Candidate::as_select())
+                .load(c)?;
+            for cand in &left {
+                erase_identity(c, cand, &Actor::System, "retention date reached")?;
+            }
+            let ids: Vec<String> = transcripts::table
+                .filter(transcripts::study_id.eq(&study.id))
+                .select(transcripts::id)
+                .load(c)?;
+            if !ids.is_empty() {
+                let ex: Vec<String> = excerpts::table
+                    .filter(excerpts::transcript_id.eq_any(&ids))
+                    .select(excerpts::id)
+                    .load(c)?;
+                diesel::delete(
+                    statement_excerpts::table.filter(statement_excerpts::excerpt_id.eq_any(&ex)),
+                )
+                .execute(c)?;
+                diesel::delete(transcripts::table.filter(transcripts::id.eq_any(&ids)))
+                    .execute(c)?;
+                audit::record(
+                    c,
+                    &Actor::System,
+                    Some(&study.id),
+                    "transcripts.deleted",
+                    Some(&study.id),
+                    serde_json::json!({ "reason": "retention date reached", "transcripts": ids.len() }),
+                )?;
+            }
+            Ok::<_, AppError>((left.len(), ids.len()))
+        })?;
+        report.identities_erased += erased;
+        report.transcripts_deleted += deleted;
+    }
+    Ok(report)
+}
+
+/// One warning per owner and retention date (a changed date warns again).
+fn warn_owners(
+    conn: &mut DbConn,
+    env: &super::outbox::MailEnv,
+    study: &Study,
+    until: NaiveDate,
+) -> AppResult<usize> {
+    let owners: Vec<(String, String, String)> = researchers::table
+        .inner_join(study_members::table)
+        .filter(study_members::study_id.eq(&study.id))
+        .filter(study_members::role.eq("owner"))
+        .filter(researchers::disabled_at.is_null())
+        .select((researchers::id, researchers::email, researchers::locale))
+        .load(conn)?;
+    let mut queued = 0;
+    for (id, email, language) in owners {
+        let key = format!("retention-warning:{}:{until}:{id}", study.id);
+        let exists: i64 = outbox::table
+            .filter(outbox::dedup_key.eq(&key))
+            .count()
+            .get_result(conn)?;
+        if exists > 0 {
+            continue;
+        }
+        let lang = Language::from_stored(&language);
+        let date = crate::web::render::long_date(until, lang.code());
+        let base = env.public_url.trim_end_matches('/');
+        let vars = [
+            ("study", study.title.clone()),
+            ("date", date),
+            ("link", format!("{base}/studies/{}/settings", study.id)),
+        ];
+        let subject = crate::web::render::text_with(lang.code(), "retention.mail_subject", &vars);
+        let body = crate::web::render::text_with(lang.code(), "retention.mail_body", &vars);
+        let t = now();
+        diesel::insert_into(outbox::table)
+            .values(&crate::db::models::OutboxMessage {
+                id: new_id(),
+                study_id: Some(study.id.clone()),
+                candidate_id: None,
+                round_id: None,
+                kind: "retention_warning".into(),
+                dedup_key: Some(key),
+                recipient: Some(email),
+                subject,
+                body_html: Some(format!(
+                    "<p>{}</p>",
+                    crate::qda::esc(&body).replace("\n\n", "</p><p>")
+                )),
+                body_text: Some(body),
+                message_id: crate::mail::new_message_id(&env.public_url),
+                headers: "{}".into(),
+                state: "queued".into(),
+                attempts: 0,
+                next_attempt_at: t,
+                claimed_by: None,
+                claimed_until: None,
+                last_error: None,
+                created_at: t,
+                sent_at: None,
+                attachments: "[]".into(),
+            })
+            .execute(conn)?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditView {
+    pub at: DateTime<Utc>,
+    /// `researcher`, `participant`, `funder` or `system`.
+    pub actor_kind: String,
+    /// The researcher's name, for researchers.
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// The study's audit log, newest first (owners). Entries cannot be changed or removed.
+pub fn audit_log(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+    limit: i64,
+) -> AppResult<Vec<AuditView>> {
+    access(conn, researcher_id, study_id, Role::Owner)?;
+    let entries: Vec<AuditEntry> = audit::for_study(conn, study_id, limit.clamp(1, 10_000))?;
+    let names: std::collections::HashMap<String, String> = researchers::table
+        .select((researchers::id, researchers::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(entries
+        .into_iter()
+        .map(|e| AuditView {
+            at: utc(e.at),
+            actor: match e.actor_kind.as_str() {
+                "researcher" => e.actor_id.as_ref().and_then(|id| names.get(id).cloned()),
+                _ => None,
+            },
+            actor_kind: e.actor_kind,
+            action: e.action,
+            target: e.target,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        })
+        .collect())
+}

@@ -1,0 +1,91 @@
+//! The data-protection routes: a person's data for them, erasing an identity on request, and
+//! the study's audit log.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::ops::privacy::{self, AuditView, EraseInput, PersonExport};
+use crate::web::AppState;
+use crate::web::auth::ApiResearcher;
+use crate::web::error::{ApiResult, ErrorBody};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(export_person)
+        .service(erase_person)
+        .service(audit_log);
+}
+
+/// Everything the study holds about one person — identity, consents, answers, written answers,
+/// interviews, transcripts and the e-mails sent — as JSON to hand over to them. Logged.
+#[utoipa::path(tag = "privacy", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = PersonExport), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/candidates/{candidate}/export")]
+pub async fn export_person(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (id, cand) = (who.0.id, path.into_inner());
+    let out = state
+        .db(move |c| privacy::export_person(c, &id, &cand))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"personal-data.json\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(out))
+}
+
+/// Erases a person's identity on request (owners): name, e-mail, organisation, notes, personal
+/// links and the e-mails sent to them go; their answers stay under the pseudonym and still count.
+#[utoipa::path(tag = "privacy", security(("bearer" = []), ("session" = [])), request_body = EraseInput, responses(
+    (status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/candidates/{candidate}/erase")]
+pub async fn erase_person(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<EraseInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, cand) = (who.0.id, path.into_inner());
+    let input = body.into_inner();
+    state
+        .db(move |c| privacy::erase_person(c, &id, &cand, input))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// At most this many entries, newest first (default 500, at most 10,000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// The study's audit log (owners): every view of identities and transcripts, every export,
+/// every release of a small cell, every change of the consensus rule, every erasure.
+#[utoipa::path(tag = "privacy", security(("bearer" = []), ("session" = [])), params(AuditQuery), responses(
+    (status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/audit")]
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    q: web::Query<AuditQuery>,
+) -> ApiResult<web::Json<Vec<AuditView>>> {
+    let (id, study) = (who.0.id, path.into_inner());
+    let limit = q.limit.unwrap_or(500);
+    Ok(web::Json(
+        state
+            .db(move |c| privacy::audit_log(c, &id, &study, limit))
+            .await?,
+    ))
+}
