@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod browser;
 mod demo;
+mod matrix;
 mod migrations;
 mod privacy;
 mod recruitment;

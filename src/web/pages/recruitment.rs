@@ -249,7 +249,7 @@ async fn import_form(
     page(
         &who,
         "candidates_import.html",
-        minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), csv => "", tab => "recruitment" },
+        minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), csv => "", errors => minijinja::context! {}, tab => "recruitment" },
     )
 }
 
