@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod anonymity;
 mod browser;
 mod demo;
 mod matrix;
