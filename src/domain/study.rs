@@ -70,7 +70,8 @@ impl Scale {
     }
 
     pub fn points(&self) -> usize {
-        (self.max - self.min + 1) as usize
+        // In i64: a scale sent with extreme ends must fail validation, not overflow.
+        (i64::from(self.max) - i64::from(self.min) + 1).max(0) as usize
     }
 
     pub fn contains(&self, score: i32) -> bool {
@@ -84,7 +85,7 @@ impl Scale {
         }
         if self.max <= self.min {
             errors.add("scale.max", "must be greater than scale.min");
-        } else if self.max - self.min < 2 || self.max - self.min > 10 {
+        } else if !(3..=11).contains(&self.points()) {
             errors.add("scale.max", "the scale must have between 3 and 11 points");
         }
         let low = errors.take(text::line("scale.low_label", &self.low_label, 80));
@@ -361,6 +362,16 @@ mod tests {
         assert_eq!(s.consensus, ConsensusRule::default());
         assert_eq!(s.min_group_size, 3);
         assert_eq!(s.priority_threshold, 3.0);
+    }
+
+    #[test]
+    fn a_scale_with_extreme_ends_is_refused_not_overflowed() {
+        let err = StudySettings::create(input(serde_json::json!({
+            "title": "x",
+            "scale": {"min": i32::MIN, "max": i32::MAX, "low_label": "a", "high_label": "b", "dont_know": false}
+        })))
+        .unwrap_err();
+        assert!(err.0.iter().any(|e| e.field == "scale.min"), "{err:?}");
     }
 
     #[test]

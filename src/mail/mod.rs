@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The kinds of message Orakel sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = MessageKind)]
 pub enum Kind {
     /// The cover letter inviting a candidate.
     Invitation,

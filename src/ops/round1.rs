@@ -1337,7 +1337,7 @@ pub fn theme_evidence(
 // Overview and agreement
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Overview {
+pub struct CodingOverview {
     /// The transcripts, as columns.
     pub transcripts: Vec<TranscriptSummary>,
     pub rows: Vec<OverviewRow>,
@@ -1358,7 +1358,11 @@ pub struct OverviewRow {
 }
 
 /// The theme-by-interview overview: passages per theme and transcript.
-pub fn overview(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Overview> {
+pub fn overview(
+    conn: &mut DbConn,
+    researcher_id: &str,
+    study_id: &str,
+) -> AppResult<CodingOverview> {
     let ts = transcripts(conn, researcher_id, study_id)?;
     let book = super::codebook::codebook_of(conn, study_id, false)?;
     let ids: Vec<String> = ts.iter().map(|t| t.id.clone()).collect();
@@ -1393,7 +1397,7 @@ pub fn overview(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppRe
             });
         }
     }
-    Ok(Overview {
+    Ok(CodingOverview {
         transcripts: ts,
         rows,
     })

@@ -9,6 +9,7 @@ mod anonymity;
 mod bad_input;
 mod browser;
 mod demo;
+mod fuzz;
 mod matrix;
 mod migrations;
 mod privacy;

@@ -13,8 +13,8 @@ use crate::domain::Invalid;
 use crate::ops::AppError;
 use crate::ops::refi::{self, ImportSummary};
 use crate::ops::round1::{
-    self, Agreement, AppointmentInput, AppointmentView, Coder, EvidenceInput, ExcerptInput,
-    ExcerptView, GuideInput, GuideView, Overview, ThemeEvidence, TranscriptDetail,
+    self, Agreement, AppointmentInput, AppointmentView, Coder, CodingOverview, EvidenceInput,
+    ExcerptInput, ExcerptView, GuideInput, GuideView, ThemeEvidence, TranscriptDetail,
     TranscriptSummary,
 };
 use crate::web::AppState;
@@ -466,14 +466,14 @@ pub async fn theme_evidence(
 /// The theme-by-interview overview: passages per theme in each transcript, and in how many
 /// interviews each theme occurs.
 #[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
-    (status = 200, body = Overview), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 200, body = CodingOverview), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/coding/overview")]
 pub async fn overview(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Overview>> {
+) -> ApiResult<web::Json<CodingOverview>> {
     let (id, study) = (who.0.id, path.into_inner());
     Ok(web::Json(
         state.db(move |c| round1::overview(c, &id, &study)).await?,

@@ -119,6 +119,16 @@ pub struct ImportQuery {
     pub dry_run: bool,
 }
 
+/// What a refused import answers: the preview with its problem rows, or an error about the
+/// file as a whole (not CSV, no header line).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ImportProblem {
+    Rows(Preview),
+    File(ErrorBody),
+}
+
 /// Imports candidates from a CSV file sent as the body (`text/csv`): UTF-8 or Windows-1252,
 /// `;` or `,` separated, a header line with `name`, `email` and optionally `organisation`,
 /// `source`, `notes`, `referred_by` (an e-mail) and the study's attribute keys or labels.
@@ -128,7 +138,7 @@ pub struct ImportQuery {
     (status = 200, description = "Dry run: the preview", body = Preview),
     (status = 201, description = "Saved: the preview of what was saved", body = Preview),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 422, description = "Problems in the file or its rows; nothing was saved", body = Preview),
+    (status = 422, description = "Problems in the rows (the preview) or in the file as a whole (an error); nothing was saved", body = ImportProblem),
 ))]
 #[post("/api/v1/studies/{study}/candidates/import")]
 pub async fn import_candidates(
