@@ -61,6 +61,11 @@ impl From<DbError> for AppError {
             DbError::Query(ref q) if is_connection_lost(q) => {
                 AppError::Unavailable("the database connection was lost".into())
             }
+            // PostgreSQL refuses NUL characters in text, wherever they came from (a path, a
+            // query string): the request is at fault, and SQLite would simply find nothing.
+            DbError::Query(ref q) if is_nul_in_text(q) => AppError::Invalid(
+                crate::domain::Invalid::one("request", "text must not contain NUL characters"),
+            ),
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -75,6 +80,11 @@ impl From<diesel::result::Error> for AppError {
 fn is_storage_exhausted(e: &diesel::result::Error) -> bool {
     let text = e.to_string();
     text.contains("database or disk is full") || text.contains("No space left on device")
+}
+
+fn is_nul_in_text(e: &diesel::result::Error) -> bool {
+    let text = e.to_string();
+    text.contains("invalid byte sequence for encoding") && text.contains("0x00")
 }
 
 fn is_connection_lost(e: &diesel::result::Error) -> bool {

@@ -121,6 +121,7 @@ pub fn app(
         .split_for_parts();
     app.configure(pages::configure)
         .default_service(web::to(pages::not_found))
+        .wrap(from_fn(refuse_nul))
         .wrap(Compress::default())
         .wrap(headers)
         .wrap(from_fn(request_log))
@@ -141,6 +142,27 @@ pub fn loggable_path(path: &str) -> String {
 }
 
 /// Gives each request an id (echoed in `X-Request-Id`) and logs it with status and duration.
+/// A NUL character has no place in an address, and PostgreSQL cannot even look it up: such a
+/// request is refused the same way on every backend.
+async fn refuse_nul(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    if req.uri().to_string().contains("%00") {
+        let body = error::ErrorBody {
+            error: "bad_request",
+            message: "the address contains a NUL character".into(),
+            fields: Vec::new(),
+        };
+        let (r, _) = req.into_parts();
+        let resp = HttpResponse::BadRequest().json(body);
+        return Ok(ServiceResponse::new(r, resp).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
