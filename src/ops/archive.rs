@@ -462,8 +462,10 @@ fn collect_ids(a: &Archive, out: &mut HashSet<String>) {
 /// Rebuilds a study from an archive with its members; the importing researcher (if any) becomes
 /// an owner. Researchers the archive names who have no account here get one that cannot log in,
 /// so that who coded what stays true. Returns the study's id.
-pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> AppResult<String> {
-    let mut a: Archive = serde_json::from_slice(bytes)
+/// Reads and checks an archive without touching the database: the format and version, and
+/// that every researcher it names is listed.
+pub fn read(bytes: &[u8]) -> AppResult<Archive> {
+    let a: Archive = serde_json::from_slice(bytes)
         .map_err(|e| Invalid::one("archive", format!("not a study archive: {e}")))?;
     if a.format != FORMAT {
         return Err(Invalid::one("format", format!("must be {FORMAT:?}")).into());
@@ -478,7 +480,6 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
         )
         .into());
     }
-    let sid = a.study.id.clone();
     let mentioned: HashSet<String> = {
         let mut s = HashSet::new();
         collect_ids(&a, &mut s);
@@ -492,6 +493,12 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
             );
         }
     }
+    Ok(a)
+}
+
+pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> AppResult<String> {
+    let mut a = read(bytes)?;
+    let sid = a.study.id.clone();
     // Placeholder passwords are hashed outside the transaction: hashing is slow on purpose.
     let mut placeholders = HashMap::new();
     for r in &a.researchers {
@@ -618,4 +625,27 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
         )?;
         Ok(sid.clone())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fuzzing_seed_is_a_valid_archive() {
+        let seed = include_bytes!("../../tests/fuzz/seeds/archive/minimal.json");
+        let a = read(seed).unwrap();
+        assert_eq!(a.study.title, "Mentalt helbred");
+        let mut wrong = String::from_utf8(seed.to_vec()).unwrap();
+        wrong = wrong.replace("\"version\":1", "\"version\":7");
+        assert!(read(wrong.as_bytes()).is_err());
+        let stranger = String::from_utf8(seed.to_vec()).unwrap().replace(
+            "\"created_by\":\"lead@example.org\"",
+            "\"created_by\":\"who@example.org\"",
+        );
+        assert!(
+            read(stranger.as_bytes()).is_err(),
+            "a researcher named but not listed"
+        );
+    }
 }

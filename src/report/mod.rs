@@ -5,7 +5,19 @@
 pub mod composition;
 pub mod csv;
 pub mod html;
+#[cfg(feature = "pdf")]
 pub mod pdf;
+#[cfg(not(feature = "pdf"))]
+pub mod pdf {
+    //! Stands in for the PDF report in builds without Typst.
+    use crate::ops::{AppError, AppResult};
+
+    pub fn render(_: &super::Report) -> AppResult<Vec<u8>> {
+        Err(AppError::Internal(anyhow::anyhow!(
+            "this build of Orakel has no PDF report (the `pdf` feature is off)"
+        )))
+    }
+}
 pub mod sentences;
 pub mod svg;
 pub mod tables;
