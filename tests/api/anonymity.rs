@@ -117,12 +117,13 @@ both_backends!(one_expert_reaches_nothing_about_another, |app: &TestApp| {
     for m in &mails {
         assert_eq!(m.header("To").unwrap_or_default().matches('@').count(), 1);
         assert!(m.header("Cc").is_none() && m.header("Bcc").is_none());
-        let text = m.text();
+        let text = m.readable();
+        assert!(
+            text.contains("/p/"),
+            "the decoded message holds its link: {text}"
+        );
         for s in &secrets {
-            assert!(
-                !text.contains(s.as_str()),
-                "an e-mail to {me} carries {s:?}"
-            );
+            assert!(!mentions(&text, s), "an e-mail to {me} carries {s:?}");
         }
     }
 });

@@ -503,26 +503,6 @@ fn d_pseudonym(diffs: &[Value]) -> String {
     diffs[0]["pseudonym"].as_str().unwrap().to_string()
 }
 
-/// Messages with base64 parts decoded, for finding what attachments hold.
-fn decoded(m: &crate::smtp::Received) -> String {
-    use base64::Engine;
-    let mut out = m.text();
-    let raw = m.raw.replace("\r\n", "\n");
-    for part in raw.split("\n--") {
-        let lower = part.to_lowercase();
-        if !lower.contains("content-transfer-encoding: base64") {
-            continue;
-        }
-        if let Some((_, body)) = part.split_once("\n\n") {
-            let b64: String = body.lines().take_while(|l| !l.is_empty()).collect();
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-                out.push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-    }
-    out
-}
-
 both_backends!(
     the_guide_appointments_and_a_written_questionnaire,
     |app: &TestApp| {
@@ -586,8 +566,8 @@ both_backends!(
         app.tick();
         let mails = mails_to(app, &p.members[0].2);
         let invite = mails.last().unwrap();
-        let all = decoded(invite);
-        assert!(all.contains("text/calendar"), "{}", invite.raw);
+        let all = invite.readable();
+        assert!(invite.raw.contains("text/calendar"), "{}", invite.raw);
         assert!(
             all.contains("BEGIN:VCALENDAR")
                 && all.contains("DTSTART:20261203T090000Z")

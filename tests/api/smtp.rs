@@ -40,23 +40,46 @@ impl Received {
 
     /// The message with quoted-printable encoding undone, for searching its text.
     pub fn text(&self) -> String {
-        let raw = self.raw.replace("=\r\n", "").replace("=\n", "");
-        let bytes = raw.as_bytes();
-        let mut decoded = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'='
-                && i + 2 < bytes.len()
-                && let Ok(b) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
-            {
-                decoded.push(b);
-                i += 3;
-                continue;
+        quoted_printable(&self.raw)
+    }
+
+    /// What a reader sees: the addressing headers and every part's body, decoded from
+    /// quoted-printable or base64. Message ids and MIME boundaries, which are random, are left out.
+    pub fn readable(&self) -> String {
+        use base64::Engine;
+        let raw = self.raw.replace("\r\n", "\n");
+        let mut out = String::new();
+        for h in ["From", "To", "Reply-To", "Subject", "List-Unsubscribe"] {
+            if let Some(v) = self.header(h) {
+                out.push_str(&v);
+                out.push('\n');
             }
-            decoded.push(bytes[i]);
-            i += 1;
         }
-        String::from_utf8_lossy(&decoded).to_string()
+        let chunks: Vec<&str> = raw.split("\n--").collect();
+        // A single-part message is its own part; otherwise the first chunk is the envelope.
+        let parts = if chunks.len() == 1 {
+            &chunks[..]
+        } else {
+            &chunks[1..]
+        };
+        for part in parts {
+            let Some((head, body)) = part.split_once("\n\n") else {
+                continue;
+            };
+            let head = head.to_lowercase();
+            if head.contains("content-transfer-encoding: base64") {
+                let b64: String = body.split_whitespace().collect();
+                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            } else if head.contains("quoted-printable") {
+                out.push_str(&quoted_printable(body));
+            } else {
+                out.push_str(body);
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// The personal link tokens (`/p/TOKEN`) in the message.
@@ -79,6 +102,27 @@ impl Received {
         }
         links
     }
+}
+
+/// Undoes quoted-printable encoding (soft line breaks and `=XX` bytes).
+fn quoted_printable(raw: &str) -> String {
+    let raw = raw.replace("=\r\n", "").replace("=\n", "");
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
+        {
+            decoded.push(b);
+            i += 3;
+            continue;
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&decoded).to_string()
 }
 
 pub struct SmtpServer {
