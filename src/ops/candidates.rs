@@ -458,10 +458,12 @@ pub struct CandidatePatch {
     pub notes: Option<String>,
 }
 
-fn candidate_in_study(
+/// A candidate, for a researcher of their study with at least the role `min`.
+pub(crate) fn candidate_in_study(
     conn: &mut DbConn,
     researcher_id: &str,
     candidate_id: &str,
+    min: Role,
 ) -> AppResult<(Candidate, Study)> {
     let cand: Candidate = candidates::table
         .find(candidate_id)
@@ -469,7 +471,7 @@ fn candidate_in_study(
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound)?;
-    let (study, _) = access(conn, researcher_id, &cand.study_id, Role::Researcher)?;
+    let (study, _) = access(conn, researcher_id, &cand.study_id, min)?;
     Ok((cand, study))
 }
 
@@ -480,7 +482,7 @@ pub fn update(
     patch: CandidatePatch,
 ) -> AppResult<CandidateView> {
     db::write(conn, |c| {
-        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id)?;
+        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id, Role::Researcher)?;
         if cand.erased_at.is_some() {
             return Err(AppError::Conflict(
                 "this candidate's identity was erased".into(),
@@ -544,7 +546,7 @@ pub fn withdraw(
 ) -> AppResult<CandidateView> {
     let reason = text::block("reason", reason, 500)?;
     db::write(conn, |c| {
-        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id)?;
+        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id, Role::Researcher)?;
         if status_of(&cand) == Status::Withdrawn {
             let names = pseudonyms(c, &study.id)?;
             return view(cand, &names);
@@ -604,7 +606,7 @@ pub fn detail(
     researcher_id: &str,
     candidate_id: &str,
 ) -> AppResult<CandidateDetail> {
-    let (cand, study) = candidate_in_study(conn, researcher_id, candidate_id)?;
+    let (cand, study) = candidate_in_study(conn, researcher_id, candidate_id, Role::Researcher)?;
     let history = candidate_events::table
         .filter(candidate_events::candidate_id.eq(&cand.id))
         .order(candidate_events::at.asc())

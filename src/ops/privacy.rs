@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::candidates::candidate_in_study;
 use super::studies::{Role, access, utc};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{AuditEntry, Candidate, Study};
@@ -23,22 +24,6 @@ pub const RETENTION_WARNING_DAYS: i64 = 14;
 
 fn researcher(id: &str) -> Actor {
     Actor::Researcher { id: id.into() }
-}
-
-fn candidate_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    candidate_id: &str,
-    min: Role,
-) -> AppResult<(Candidate, Study)> {
-    let cand: Candidate = candidates::table
-        .find(candidate_id)
-        .select(Candidate::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    let (study, _) = access(conn, researcher_id, &cand.study_id, min)?;
-    Ok((cand, study))
 }
 
 // ---------------------------------------------------------------------------------------------

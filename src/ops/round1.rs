@@ -41,24 +41,13 @@ pub fn theme_colour(t: &Theme) -> String {
     }
 }
 
-fn round_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    round_id: &str,
-) -> AppResult<(Round, Study)> {
-    let r: Round = rounds::table
-        .find(round_id)
-        .select(Round::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    let (study, _) = access(conn, researcher_id, &r.study_id, Role::Researcher)?;
-    Ok((r, study))
-}
-
 /// The study a round belongs to, for a researcher of that study.
 pub fn round_study(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<String> {
-    Ok(round_in_study(conn, researcher_id, round_id)?.1.id)
+    Ok(
+        super::rounds::round_in_study(conn, researcher_id, round_id)?
+            .1
+            .id,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,7 +129,7 @@ pub fn guide_of(conn: &mut DbConn, round_id: &str) -> AppResult<GuideView> {
 }
 
 pub fn guide(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<GuideView> {
-    round_in_study(conn, researcher_id, round_id)?;
+    super::rounds::round_in_study(conn, researcher_id, round_id)?;
     guide_of(conn, round_id)
 }
 
@@ -175,7 +164,7 @@ pub fn set_guide(
     }
     e.into_result(())?;
     db::write(conn, |c| {
-        let (r, study) = round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = super::rounds::round_in_study(c, researcher_id, round_id)?;
         if r.kind != "qualitative" {
             return Err(AppError::Conflict(
                 "only a qualitative round has an interview guide".into(),
@@ -239,7 +228,7 @@ pub fn guide_document(
     researcher_id: &str,
     round_id: &str,
 ) -> AppResult<(String, Language)> {
-    let (r, study) = round_in_study(conn, researcher_id, round_id)?;
+    let (r, study) = super::rounds::round_in_study(conn, researcher_id, round_id)?;
     let lang = Language::from_stored(&study.language);
     Ok((
         guide_text(&study.title, &guide_of(conn, &r.id)?, lang),
@@ -372,7 +361,7 @@ pub fn appointments(
     researcher_id: &str,
     round_id: &str,
 ) -> AppResult<Vec<AppointmentView>> {
-    let (r, study) = round_in_study(conn, researcher_id, round_id)?;
+    let (r, study) = super::rounds::round_in_study(conn, researcher_id, round_id)?;
     let rows: Vec<Appointment> = appointments::table
         .filter(appointments::round_id.eq(&r.id))
         .order((
@@ -451,7 +440,7 @@ pub fn save_appointment(
         .unwrap_or_default();
     e.into_result(())?;
     db::write(conn, |c| {
-        let (r, study) = round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = super::rounds::round_in_study(c, researcher_id, round_id)?;
         let p = panellist_of(c, &study.id, &input.panellist)?;
         let interviewer = interviewer_id(c, &study.id, &input.interviewer)?;
         let t = now();
@@ -558,7 +547,7 @@ pub fn send_appointment(
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        let (r, study) = round_in_study(c, researcher_id, &a.round_id)?;
+        let (r, study) = super::rounds::round_in_study(c, researcher_id, &a.round_id)?;
         let Some(start) = a.starts_at else {
             return Err(
                 Invalid::one("starts_at", "set a time before sending the appointment").into(),
@@ -947,7 +936,8 @@ fn excerpt_views(conn: &mut DbConn, transcript_ids: &[String]) -> AppResult<Vec<
         .collect())
 }
 
-fn transcript_in_study(
+/// A transcript, for a researcher of its study (reading it this way is not logged).
+pub fn transcript_in_study(
     conn: &mut DbConn,
     researcher_id: &str,
     transcript_id: &str,
@@ -960,24 +950,6 @@ fn transcript_in_study(
         .ok_or(AppError::NotFound)?;
     access(conn, researcher_id, &t.study_id, Role::Researcher)?;
     Ok(t)
-}
-
-/// The study a transcript belongs to.
-pub fn transcript_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    transcript_id: &str,
-) -> AppResult<String> {
-    Ok(transcript_in_study(conn, researcher_id, transcript_id)?.study_id)
-}
-
-/// A transcript's text alone, without logging a view.
-pub fn transcript_body(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    transcript_id: &str,
-) -> AppResult<String> {
-    Ok(transcript_in_study(conn, researcher_id, transcript_id)?.body)
 }
 
 /// The study's panellists as (id, pseudonym), by pseudonym: who a transcript can belong to.
@@ -1793,7 +1765,7 @@ pub fn questionnaire_documents(
     round_id: &str,
 ) -> AppResult<usize> {
     db::write(conn, |c| {
-        let (r, study) = round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = super::rounds::round_in_study(c, researcher_id, round_id)?;
         let g = guide_of(c, &r.id)?;
         let rows: Vec<QuestionnaireAnswer> = questionnaire_answers::table
             .filter(questionnaire_answers::round_id.eq(&r.id))

@@ -145,7 +145,8 @@ pub fn view(conn: &mut DbConn, r: &Round) -> AppResult<RoundView> {
     })
 }
 
-fn round_in_study(
+/// A round, for a researcher of its study.
+pub(crate) fn round_in_study(
     conn: &mut DbConn,
     researcher_id: &str,
     round_id: &str,

@@ -149,14 +149,8 @@ async fn refuse_nul(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
     if req.uri().to_string().contains("%00") {
-        let body = error::ErrorBody {
-            error: "bad_request",
-            message: "the address contains a NUL character".into(),
-            fields: Vec::new(),
-        };
-        let (r, _) = req.into_parts();
-        let resp = HttpResponse::BadRequest().json(body);
-        return Ok(ServiceResponse::new(r, resp).map_into_right_body());
+        let refused = error::bad_request("the address contains a NUL character".into());
+        return Ok(req.error_response(refused).map_into_right_body());
     }
     next.call(req)
         .await

@@ -11,12 +11,14 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
-use super::{InLang, PageError, PageResult, field_errors, page_with_status, serde_value};
+use super::{
+    InLang, PageResult, field, field_errors, multipart_form, page_with_status, serde_value,
+};
 use crate::domain::Invalid;
 use crate::domain::agreement::sentences;
 use crate::ops::round1::{self, ExcerptInput, ExcerptView};
 use crate::ops::{AppError, codebook, refi, studies};
-use crate::web::auth::{CSRF_FIELD, CsrfForm, PageResearcher, same_secret};
+use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::render::text;
 use crate::web::{AppState, see_other};
 
@@ -76,30 +78,6 @@ async fn coding_home(
     path: web::Path<String>,
 ) -> PageResult {
     home_view(&state, &who, path.into_inner(), StatusCode::OK, None, None).await
-}
-
-type Fields = std::collections::HashMap<String, Vec<u8>>;
-
-fn field(fields: &Fields, k: &str) -> String {
-    fields
-        .get(k)
-        .map(|v| String::from_utf8_lossy(v).to_string())
-        .unwrap_or_default()
-}
-
-async fn multipart_form(
-    who: &PageResearcher,
-    payload: Multipart,
-    limit: usize,
-) -> Result<Fields, PageError> {
-    let fields = super::read_multipart(payload, limit).await.lang(who)?;
-    if !same_secret(&field(&fields, CSRF_FIELD), &who.csrf) {
-        return Err(
-            PageError::from(AppError::Forbidden(text(who.lang(), "error.csrf")))
-                .in_lang(who.lang()),
-        );
-    }
-    Ok(fields)
 }
 
 /// A transcript from a file (text or Word) or pasted text.
@@ -502,7 +480,7 @@ async fn transcript_action(
                     if themes.is_empty() {
                         return Err(Invalid::one("theme", text(&lang, "coding.no_theme")).into());
                     }
-                    let body = round1::transcript_body(c, &id, &t)?;
+                    let body = round1::transcript_in_study(c, &id, &t)?.body;
                     let runs = join_adjacent(&body, runs);
                     // One transaction per passage would leave half a coding on a fault; the
                     // passages are checked together first.
@@ -537,7 +515,7 @@ async fn transcript_action(
         "delete" => {
             state
                 .db(move |c| {
-                    let study = round1::transcript_study(c, &id, &t)?;
+                    let study = round1::transcript_in_study(c, &id, &t)?.study_id;
                     round1::remove_transcript(c, &id, &t)?;
                     Ok(Some(format!("/studies/{study}/coding")))
                 })

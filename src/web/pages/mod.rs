@@ -154,6 +154,33 @@ pub fn serde_value<T: Serialize>(v: &T) -> Value {
     Value::from(Serde(v))
 }
 
+/// A multipart form's fields by name (a file's name as `<field>.filename`).
+pub type Fields = std::collections::HashMap<String, Vec<u8>>;
+
+/// A field of a multipart form as text (empty when absent).
+pub fn field(fields: &Fields, k: &str) -> String {
+    fields
+        .get(k)
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .unwrap_or_default()
+}
+
+/// A multipart form posted from a page, with its CSRF token checked.
+pub async fn multipart_form(
+    who: &PageResearcher,
+    payload: actix_multipart::Multipart,
+    limit: usize,
+) -> Result<Fields, PageError> {
+    let fields = read_multipart(payload, limit).await.lang(who)?;
+    if !super::auth::same_secret(&field(&fields, super::auth::CSRF_FIELD), &who.csrf) {
+        return Err(
+            PageError::from(AppError::Forbidden(text(who.lang(), "error.csrf")))
+                .in_lang(who.lang()),
+        );
+    }
+    Ok(fields)
+}
+
 /// Reads a multipart form (a file and text fields) up to `limit` bytes in all.
 pub async fn read_multipart(
     mut payload: actix_multipart::Multipart,

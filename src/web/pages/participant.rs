@@ -367,6 +367,16 @@ fn answers_from_form(
     (answers, posted)
 }
 
+/// The position of the answer an error names (`answers[3].score` → 3).
+fn answer_index(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("answers[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn round_page(
     state: &AppState,
@@ -422,12 +432,7 @@ async fn round_page(
     if let (Some(inv), Some(posted)) = (errors, &posted) {
         let ids: Vec<&String> = posted.keys().collect();
         for e in &inv.0 {
-            let idx = e
-                .field
-                .strip_prefix("answers[")
-                .and_then(|r| r.split(']').next())
-                .and_then(|i| i.parse::<usize>().ok());
-            let key = idx
+            let key = answer_index(&e.field)
                 .and_then(|i| ids.get(i))
                 .map(|s| s.to_string())
                 .unwrap_or_default();
@@ -586,12 +591,7 @@ async fn questionnaire_save(
                 inv.0
                     .into_iter()
                     .map(|mut e| {
-                        let i = e
-                            .field
-                            .strip_prefix("answers[")
-                            .and_then(|r| r.split(']').next())
-                            .and_then(|i| i.parse::<usize>().ok());
-                        if let Some(id) = i.and_then(|i| ids.get(i)) {
+                        if let Some(id) = answer_index(&e.field).and_then(|i| ids.get(i)) {
                             e.field = format!("q-{id}");
                         }
                         e

@@ -17,7 +17,7 @@ use crate::mail::templates::CustomLetter;
 use crate::ops::AppError;
 use crate::ops::candidates::{self, CandidatePatch};
 use crate::ops::studies;
-use crate::web::auth::{CSRF_FIELD, CsrfForm, PageResearcher, same_secret};
+use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -262,24 +262,13 @@ async fn import(
     payload: Multipart,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let fields = super::read_multipart(payload, crate::domain::csv_import::MAX_BYTES + 64 * 1024)
-        .await
-        .lang(&who)?;
-    let text_of = |k: &str| {
-        fields
-            .get(k)
-            .map(|v| String::from_utf8_lossy(v).to_string())
-            .unwrap_or_default()
-    };
-    if !same_secret(&text_of(CSRF_FIELD), &who.csrf) {
-        return Err(
-            PageError::from(AppError::Forbidden(crate::web::render::text(
-                who.lang(),
-                "error.csrf",
-            )))
-            .in_lang(who.lang()),
-        );
-    }
+    let fields = super::multipart_form(
+        &who,
+        payload,
+        crate::domain::csv_import::MAX_BYTES + 64 * 1024,
+    )
+    .await?;
+    let text_of = |k: &str| super::field(&fields, k);
     let file = fields.get("file").filter(|f| !f.is_empty()).cloned();
     let bytes = file.unwrap_or_else(|| fields.get("csv").cloned().unwrap_or_default());
     let save = text_of("action") == "save";
