@@ -30,6 +30,8 @@ Usage:
                                                 (and researcher E as an owner)
   orakel report STUDY_ID [--round N] --format json|csv|zip|xlsx|pdf|html [--lang da|en] [-o FILE]
                                                 the report, offline (as the funder sees it)
+  orakel backup FILE                            a consistent copy of the SQLite database, taken while
+                                                the server runs (PostgreSQL: use pg_dump)
   orakel help | --help                          this text
   orakel --version
 
@@ -109,6 +111,26 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         ["serve", rest @ ..] => {
             Options::parse(&owned(rest))?.only(&[])?;
             serve(settings()?)
+        }
+        ["backup", file, rest @ ..] if !file.starts_with("--") => {
+            Options::parse(&owned(rest))?.only(&[])?;
+            let settings = settings()?;
+            let backend = db::Backend::from_url(settings.database.url.expose())
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let db::Backend::Sqlite(source) = backend else {
+                bail!(
+                    "orakel backup copies SQLite databases; for PostgreSQL use pg_dump, e.g. \
+                     pg_dump --format=custom --file={file} DATABASE (see docs/OPERATIONS.md)"
+                );
+            };
+            let target = std::path::Path::new(file);
+            let size = db::backup_sqlite(&source, target, settings.database.busy_timeout_ms)?;
+            println!(
+                "backup of {} written to {} ({size} bytes, integrity check ok)",
+                source.display(),
+                target.display()
+            );
+            Ok(())
         }
         ["migrate", rest @ ..] => {
             Options::parse(&owned(rest))?.only(&[])?;
@@ -279,7 +301,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             app.port(),
             app.public_url()
         );
-        app.run_until_stopped().await
+        app.run_until_signal().await
     })
 }
 
@@ -311,7 +333,7 @@ fn demo(settings: Settings) -> anyhow::Result<()> {
                 state.settings.mail.dir.display()
             );
         }
-        app.run_until_stopped().await
+        app.run_until_signal().await
     })
 }
 

@@ -31,6 +31,10 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub session_hours: i64,
+    /// When set, `/metrics` asks for `Authorization: Bearer <this>`.
+    pub metrics_token: Secret,
+    /// How long a stopping server waits for requests in flight and the e-mail being sent.
+    pub shutdown_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +82,8 @@ pub struct SecuritySettings {
 pub struct WorkerSettings {
     pub enabled: bool,
     pub poll_seconds: u64,
+    /// How long a message being delivered stays with its worker before another may take it.
+    pub lease_seconds: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +172,11 @@ impl Settings {
         if self.server.session_hours <= 0 {
             return Err(ConfigError::Invalid(
                 "server.session_hours must be positive".into(),
+            ));
+        }
+        if self.worker.lease_seconds < 1 {
+            return Err(ConfigError::Invalid(
+                "worker.lease_seconds must be at least 1".into(),
             ));
         }
         if self.mail.max_attempts < 1 || self.mail.retry_base_seconds < 1 {

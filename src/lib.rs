@@ -10,6 +10,7 @@
 //! - [`web`]: HTTP (the JSON API and the pages);
 //! - [`report`]: the funder's report, computed from the data, in every format;
 //! - [`mail`]: e-mail templates, messages and delivery; [`worker`]: the outbox and the clock;
+//! - [`metrics`]: counters for operators at `/metrics`;
 //! - [`config`]: settings; [`cli`]: the command line; [`startup`]: wiring it together.
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod mail;
+pub mod metrics;
 pub mod ops;
 pub mod qda;
 pub mod report;

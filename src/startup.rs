@@ -84,6 +84,7 @@ impl Application {
             openapi,
             wake_worker: Arc::new(Notify::new()),
             mail,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         });
         let worker = if settings.worker.enabled {
             Some(state.worker().context("starting the worker")?)
@@ -95,9 +96,12 @@ impl Application {
             n => n,
         };
         let app_state = state.clone();
+        // Signals are handled in `run_until_stopped`, so the worker hears of them as soon as the
+        // HTTP server does.
         let server = HttpServer::new(move || app(app_state.clone()))
             .workers(workers)
-            .shutdown_timeout(30)
+            .shutdown_timeout(settings.server.shutdown_seconds)
+            .disable_signals()
             .listen(listener)?
             .run();
         Ok(Application {
@@ -124,17 +128,65 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM or its handle); the worker runs
-    /// beside it and stops with it.
+    /// Serves until SIGTERM or SIGINT (or the handle) stops the server. Stopping is graceful: no
+    /// new connections are accepted, requests in flight are answered, and the worker finishes
+    /// and records the e-mails it is sending; all within `server.shutdown_seconds`.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        self.run(true).await
+    }
+
+    /// Serves until the handle stops the server (embedding and tests: no signal handlers are
+    /// installed in the host process); otherwise as `run_until_signal`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        match self.worker {
-            Some(worker) => {
-                let worker = actix_web::rt::spawn(worker.run());
-                let result = self.server.await.context("HTTP server");
-                worker.abort();
-                result
-            }
-            None => self.server.await.context("HTTP server"),
+        self.run(false).await
+    }
+
+    async fn run(self, signals: bool) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_seconds);
+        let stop_worker = self.worker.as_ref().map(|w| w.stopper());
+        let worker = self.worker.map(|w| actix_web::rt::spawn(w.run()));
+        let handle = self.server.handle();
+        let on_signal = stop_worker.clone();
+        let listener = signals.then(|| {
+            actix_web::rt::spawn(async move {
+                let signal = wait_for_signal().await;
+                tracing::info!(
+                    signal,
+                    "stopping: finishing requests in flight and mail being sent"
+                );
+                if let Some(stop) = on_signal {
+                    stop.request();
+                }
+                handle.stop(true).await;
+            })
+        });
+        let result = self.server.await.context("HTTP server");
+        if let Some(l) = listener {
+            l.abort();
         }
+        if let (Some(stop), Some(worker)) = (stop_worker, worker) {
+            stop.request();
+            if tokio::time::timeout(grace, worker).await.is_err() {
+                tracing::warn!("the worker did not finish within server.shutdown_seconds");
+            }
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// The name of the first of SIGTERM and SIGINT to arrive.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for signals; stop the server through its handle");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     }
 }

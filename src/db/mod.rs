@@ -172,7 +172,10 @@ pub fn connect(
         .max_size(pool_size)
         .min_idle(Some(1))
         .connection_timeout(connect_timeout)
-        .test_on_check_out(false)
+        // A PostgreSQL connection whose server restarted looks healthy until used; checking it
+        // on checkout (one round trip) lets the pool replace it, so the server recovers by
+        // itself. A SQLite file has no such failure.
+        .test_on_check_out(matches!(backend, Backend::Postgres(_)))
         .build(manager)
         .map_err(|e| DbError::Unavailable(e.to_string()))?;
     Ok((pool, backend))
@@ -251,6 +254,82 @@ impl<E> From<diesel::result::Error> for TxError<E> {
     fn from(e: diesel::result::Error) -> Self {
         TxError::Db(e)
     }
+}
+
+#[derive(QueryableByName)]
+struct IntegrityRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    integrity_check: String,
+}
+
+/// SQLite's own check of a database file: `ok`, or what is wrong.
+pub fn sqlite_integrity(conn: &mut diesel::SqliteConnection) -> Result<String, DbError> {
+    let rows: Vec<IntegrityRow> = diesel::sql_query("PRAGMA integrity_check").load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.integrity_check)
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+/// Copies a SQLite database to `target` while it serves: `VACUUM INTO` reads one consistent
+/// snapshot (writers carry on beside it in WAL mode), the copy is checked, synced and only
+/// then given its name, so `target` is whole or absent. Returns the size in bytes.
+pub fn backup_sqlite(
+    source: &std::path::Path,
+    target: &std::path::Path,
+    busy_timeout_ms: u32,
+) -> Result<u64, DbError> {
+    let fail = |what: String| DbError::Unavailable(what);
+    if !source.is_file() {
+        return Err(fail(format!(
+            "there is no database at {}",
+            source.display()
+        )));
+    }
+    if target.exists() {
+        return Err(fail(format!(
+            "{} exists already; name a new file (a backup never overwrites)",
+            target.display()
+        )));
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| fail(format!("{} is not a file name", target.display())))?;
+    let tmp = dir.join(format!(".{}.partial", name.to_string_lossy()));
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| {
+        let mut conn = diesel::SqliteConnection::establish(&source.to_string_lossy())
+            .map_err(|e| fail(e.to_string()))?;
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {busy_timeout_ms};"))?;
+        let quoted = tmp.to_string_lossy().replace('\'', "''");
+        conn.batch_execute(&format!("VACUUM INTO '{quoted}'"))?;
+        let mut copy = diesel::SqliteConnection::establish(&tmp.to_string_lossy())
+            .map_err(|e| fail(e.to_string()))?;
+        let check = sqlite_integrity(&mut copy)?;
+        if check != "ok" {
+            return Err(DbError::Corrupt(format!(
+                "the copy fails its check: {check}"
+            )));
+        }
+        drop(copy);
+        let file = std::fs::File::open(&tmp).map_err(|e| fail(e.to_string()))?;
+        file.sync_all().map_err(|e| fail(e.to_string()))?;
+        let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+        std::fs::rename(&tmp, target).map_err(|e| fail(e.to_string()))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(size)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// A new opaque id.

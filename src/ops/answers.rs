@@ -184,9 +184,11 @@ pub fn expert_round(conn: &mut DbConn, token: &str, number: i32) -> AppResult<Ex
         return Err(AppError::NotFound);
     };
     if part.first_opened_at.is_none() {
-        diesel::update(round_participations::table.find((&r.id, &pid)))
-            .set(round_participations::first_opened_at.eq(now()))
-            .execute(conn)?;
+        super::bookkeeping(
+            diesel::update(round_participations::table.find((&r.id, &pid)))
+                .set(round_participations::first_opened_at.eq(now()))
+                .execute(conn),
+        )?;
     }
     build(conn, &p, &pid, &r, part.submitted_at)
 }

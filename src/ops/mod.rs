@@ -56,7 +56,7 @@ impl From<DbError> for AppError {
         match e {
             DbError::Unavailable(msg) => AppError::Unavailable(msg),
             DbError::Query(ref q) if is_storage_exhausted(q) => {
-                AppError::Unavailable("the database has no space left".into())
+                AppError::Unavailable(NO_SPACE.into())
             }
             DbError::Query(ref q) if is_connection_lost(q) => {
                 AppError::Unavailable("the database connection was lost".into())
@@ -77,6 +77,22 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
+/// A write that only keeps a record (first opened, last used) and must not fail the read it
+/// accompanies: with the disk full, the expert still sees their answers.
+pub fn bookkeeping(result: Result<usize, diesel::result::Error>) -> AppResult<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_storage_exhausted(&e) => {
+            tracing::warn!(error = %e, "a record of use was not kept: the disk is full");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The cause of a 503 when the disk under the database is full (shown as such to the client).
+pub const NO_SPACE: &str = "the database has no space left";
+
 fn is_storage_exhausted(e: &diesel::result::Error) -> bool {
     let text = e.to_string();
     text.contains("database or disk is full") || text.contains("No space left on device")
@@ -94,7 +110,21 @@ fn is_connection_lost(e: &diesel::result::Error) -> bool {
             diesel::result::DatabaseErrorKind::ClosedConnection,
             _
         )
-    ) || e.to_string().contains("server closed the connection")
+    ) || {
+        let text = e.to_string();
+        [
+            "server closed the connection",
+            "terminating connection",
+            "no connection to the server",
+            "connection to server",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "could not receive data from server",
+            "could not send data to server",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+    }
 }
 
 pub type AppResult<T> = Result<T, AppError>;

@@ -406,12 +406,42 @@ impl From<OutboxMessage> for MessageView {
     }
 }
 
-/// Messages still waiting (queued or being sent), for health and metrics.
-pub fn pending(conn: &mut DbConn) -> AppResult<i64> {
-    Ok(outbox::table
+/// The outbox by state, and when the oldest message due for delivery became due (for
+/// metrics: a growing wait means mail is not going out).
+pub fn depth(
+    conn: &mut DbConn,
+    at: NaiveDateTime,
+) -> AppResult<(
+    std::collections::BTreeMap<String, i64>,
+    Option<NaiveDateTime>,
+)> {
+    let counts: Vec<(String, i64)> = outbox::table
+        .group_by(outbox::state)
+        .select((outbox::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let oldest: Option<NaiveDateTime> = outbox::table
         .filter(outbox::state.eq_any(["queued", "sending"]))
-        .count()
-        .get_result(conn)?)
+        .filter(outbox::next_attempt_at.le(at))
+        .select(diesel::dsl::min(outbox::next_attempt_at))
+        .first(conn)?;
+    Ok((counts.into_iter().collect(), oldest))
+}
+
+/// Hands back messages this worker claimed but did not try (it is stopping), so they go out
+/// at once from another worker or after a restart, not only when the lease runs out.
+pub fn release(conn: &mut DbConn, ids: &[String], worker: &str) -> AppResult<usize> {
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::claimed_by.eq(worker))
+            .filter(outbox::state.eq("sending")),
+    )
+    .set((
+        outbox::state.eq("queued"),
+        outbox::claimed_by.eq(None::<String>),
+        outbox::claimed_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
 }
 
 #[cfg(test)]

@@ -66,9 +66,11 @@ pub fn resolve(conn: &mut DbConn, token: &str) -> AppResult<Option<Participant>>
         return Ok(None);
     };
     if last_used.is_none_or(|l| t - l > chrono::Duration::minutes(10)) {
-        diesel::update(participation_tokens::table.find(&token_id))
-            .set(participation_tokens::last_used_at.eq(t))
-            .execute(conn)?;
+        super::bookkeeping(
+            diesel::update(participation_tokens::table.find(&token_id))
+                .set(participation_tokens::last_used_at.eq(t))
+                .execute(conn),
+        )?;
     }
     Ok(Some(Participant { candidate, study }))
 }

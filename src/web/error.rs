@@ -29,6 +29,11 @@ pub fn public_message(e: &AppError) -> String {
         AppError::Unauthenticated => "Authentication required.".into(),
         AppError::Forbidden(m) | AppError::Conflict(m) | AppError::TooManyRequests(m) => m.clone(),
         AppError::Invalid(inv) => inv.to_string(),
+        AppError::Unavailable(cause) if cause == crate::ops::NO_SPACE => {
+            "The server has run out of disk space, so nothing was saved. What was saved before is \
+             safe. Please try again later."
+                .into()
+        }
         AppError::Unavailable(_) => {
             "The service is temporarily unavailable; nothing was changed. Please try again shortly."
                 .into()

@@ -34,6 +34,7 @@ pub struct AppState {
     pub wake_worker: Arc<Notify>,
     pub link_guesses: auth::GuessLimiter,
     pub mail: MailEnv,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -45,6 +46,7 @@ impl AppState {
             self.mail.clone(),
             self.settings.clone(),
             self.wake_worker.clone(),
+            self.metrics.clone(),
         )
     }
 
@@ -163,6 +165,12 @@ async fn request_log(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let method = req.method().to_string();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    if let Some(m) = &metrics {
+        m.request_started();
+    }
     let path = loggable_path(req.path());
     let span = tracing::info_span!("request", id = %id, method = %method, path = %path);
     let started = Instant::now();
@@ -172,6 +180,17 @@ async fn request_log(
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();
+            if let Some(m) = &metrics {
+                // The route pattern, never the path: paths may hold personal links, and
+                // unmatched paths (scanners) would grow the table without end.
+                let route = res.request().match_pattern();
+                m.request_finished(
+                    &method,
+                    route.as_deref().unwrap_or("unmatched"),
+                    status,
+                    started.elapsed(),
+                );
+            }
             if status >= 500 {
                 tracing::error!(status, elapsed_ms, "request failed");
             } else {
@@ -184,6 +203,9 @@ async fn request_log(
             Ok(res)
         }
         Err(e) => {
+            if let Some(m) = &metrics {
+                m.request_finished(&method, "error", 500, started.elapsed());
+            }
             tracing::error!(error = %e, elapsed_ms, "request error");
             Err(e)
         }

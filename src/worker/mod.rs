@@ -4,6 +4,7 @@
 //! number of server instances may run it at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -16,6 +17,7 @@ use crate::db::models::OutboxMessage;
 use crate::db::{self, DbPool};
 use crate::mail::transport::{Mailer, SendError};
 use crate::mail::{self};
+use crate::metrics::{Delivery, Metrics};
 use crate::ops::outbox::{self, MailEnv};
 use crate::ops::{AppError, AppResult, candidates, rounds};
 
@@ -34,6 +36,25 @@ pub struct Report {
     pub transcripts_deleted: usize,
 }
 
+/// Asks a running worker to stop: it finishes the messages it is sending, records them, hands
+/// back what it claimed but did not start, and returns.
+#[derive(Default)]
+pub struct Stop {
+    requested: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    pub fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+}
+
 pub struct Worker {
     id: String,
     pool: DbPool,
@@ -42,6 +63,8 @@ pub struct Worker {
     from: Mailbox,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    stop: Arc<Stop>,
 }
 
 impl Worker {
@@ -50,6 +73,7 @@ impl Worker {
         env: MailEnv,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Worker> {
         let mailer = Mailer::from_settings(&settings.mail)?;
         let from: Mailbox = settings
@@ -70,7 +94,14 @@ impl Worker {
             from,
             settings,
             wake,
+            metrics,
+            stop: Arc::new(Stop::default()),
         })
+    }
+
+    /// The handle that stops `run`.
+    pub fn stopper(&self) -> Arc<Stop> {
+        self.stop.clone()
     }
 
     pub fn describe(&self) -> String {
@@ -90,12 +121,14 @@ impl Worker {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("worker task failed: {e}")))?
     }
 
-    /// Runs until the process ends: a pass whenever woken, and at least every `poll_seconds`.
+    /// Runs until stopped: a pass whenever woken, and at least every `poll_seconds`.
     pub async fn run(self) {
         let poll = Duration::from_secs(self.settings.worker.poll_seconds.max(1));
         tracing::info!(worker = %self.id, mail = %self.describe(), "worker started");
-        loop {
-            match self.tick().await {
+        while !self.stop.requested() {
+            let pass = self.tick().await;
+            self.metrics.worker_pass(pass.is_ok());
+            match pass {
                 Ok(r) if r != Report::default() => tracing::info!(?r, "worker pass"),
                 Ok(_) => {}
                 Err(e) => {
@@ -103,11 +136,16 @@ impl Worker {
                     tracing::warn!(error = %e, "worker pass failed; retrying later");
                 }
             }
+            if self.stop.requested() {
+                break;
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
+                _ = self.stop.notify.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+        tracing::info!(worker = %self.id, "worker stopped");
     }
 
     /// One pass at the present moment.
@@ -141,15 +179,17 @@ impl Worker {
         Ok(report)
     }
 
-    /// Delivers everything due, a batch at a time, several messages in parallel.
+    /// Delivers everything due, a batch at a time, several messages in parallel. A batch is
+    /// small (a few per connection), so the lease covers it even on a slow SMTP server and a
+    /// crash leaves few messages waiting for their lease to run out.
     async fn deliver(&self, at: NaiveDateTime, report: &mut Report) -> AppResult<()> {
         let parallel = self.settings.mail.smtp_pool_size.max(1) as usize;
-        loop {
+        let lease = chrono::Duration::seconds(self.settings.worker.lease_seconds);
+        let batch_size = (parallel * 4) as i64;
+        while !self.stop.requested() {
             let id = self.id.clone();
             let batch = self
-                .db(move |c| {
-                    outbox::claim(c, &id, at.max(db::now()), chrono::Duration::minutes(10), 50)
-                })
+                .db(move |c| outbox::claim(c, &id, at.max(db::now()), lease, batch_size))
                 .await?;
             if batch.is_empty() {
                 return Ok(());
@@ -157,7 +197,7 @@ impl Worker {
             let mut set = JoinSet::new();
             let mut rows = batch.into_iter();
             loop {
-                while set.len() < parallel {
+                while set.len() < parallel && !self.stop.requested() {
                     let Some(row) = rows.next() else { break };
                     let mailer = self.mailer.clone();
                     let from = self.from.clone();
@@ -173,7 +213,13 @@ impl Worker {
                     joined.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?;
                 self.record(row, result, at, report).await?;
             }
+            let untried: Vec<String> = rows.map(|r| r.id).collect();
+            if !untried.is_empty() {
+                let id = self.id.clone();
+                self.db(move |c| outbox::release(c, &untried, &id)).await?;
+            }
         }
+        Ok(())
     }
 
     async fn record(
@@ -188,14 +234,17 @@ impl Worker {
         match result {
             Ok(()) => {
                 report.sent += 1;
+                self.metrics.delivery(Delivery::Sent);
                 self.db(move |c| outbox::mark_sent(c, &row.id, &id)).await
             }
             Err(SendError::Temporary(e)) => {
                 tracing::warn!(message = %row.id, error = %e, attempts = row.attempts + 1, "delivery failed; will retry");
                 if row.attempts + 1 >= mail.max_attempts {
                     report.failed += 1;
+                    self.metrics.delivery(Delivery::Failed);
                 } else {
                     report.retried += 1;
+                    self.metrics.delivery(Delivery::Retry);
                 }
                 let retry_at = at
                     + outbox::backoff(
@@ -209,6 +258,7 @@ impl Worker {
             Err(SendError::Permanent(e)) => {
                 tracing::warn!(message = %row.id, error = %e, "delivery refused for good");
                 report.failed += 1;
+                self.metrics.delivery(Delivery::Failed);
                 self.db(move |c| outbox::mark_failed(c, &row, &id, &e, true))
                     .await
             }

@@ -69,6 +69,8 @@ impl utoipa::Modify for Security {
 /// Registers every API route; the OpenAPI document is collected from the same calls.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::health)
+        .service(health::ready)
+        .service(health::metrics)
         .service(health::openapi_json)
         .configure(accounts::configure)
         .configure(studies::configure)
