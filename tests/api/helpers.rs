@@ -123,6 +123,33 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A SQLite database in `dir`, which the caller owns (it is emptied afterwards).
+    pub fn sqlite_in(dir: PathBuf) -> TestDb {
+        TestDb {
+            url: format!("sqlite://{}", dir.join("orakel.db").display()),
+            dir,
+            pg_admin: None,
+        }
+    }
+
+    /// A database the caller runs (and removes); `dir` is removed afterwards.
+    pub fn external(url: String, dir: PathBuf) -> TestDb {
+        TestDb {
+            url,
+            dir,
+            pg_admin: None,
+        }
+    }
+
+    /// The same database under another handle that does not drop it (a second instance).
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            dir: self.dir.join(format!("second-{}", uuid::Uuid::new_v4())),
+            pg_admin: None,
+        }
+    }
+
     pub fn new(backend: Backend) -> Option<TestDb> {
         let dir = std::env::temp_dir().join(format!("orakel-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -311,12 +338,18 @@ impl TestApp {
     }
 
     /// Stops the server and starts a new one on the same database (a restart).
-    pub fn restart(mut self) -> TestApp {
-        self.stop();
+    pub fn restart(self) -> TestApp {
         // The same port, so links written before the restart still lead here.
         let mut settings = self.settings.clone();
         settings.server.port = self.port;
         let backend = self.backend;
+        let db = self.into_db();
+        TestApp::spawn_with(backend, db, settings)
+    }
+
+    /// Stops the server and hands over its database (for a server run another way next).
+    pub fn into_db(mut self) -> TestDb {
+        self.stop();
         let db = std::mem::replace(
             &mut self.db,
             TestDb {
@@ -326,7 +359,7 @@ impl TestApp {
             },
         );
         std::mem::forget(self);
-        TestApp::spawn_with(backend, db, settings)
+        db
     }
 
     pub fn stop(&mut self) {

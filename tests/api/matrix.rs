@@ -96,7 +96,7 @@ fn scope(r: &Route) -> Scope {
     }
     if matches!(
         p,
-        "/" | "/health" | "/login" | "/static/{file}" | "/api/openapi.json"
+        "/" | "/health" | "/ready" | "/metrics" | "/login" | "/static/{file}" | "/api/openapi.json"
     ) {
         return Scope::Public;
     }

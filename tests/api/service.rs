@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::both_backends;
 use crate::helpers::*;
+use crate::{both_backends, both_backends_where};
 
 both_backends!(health_reports_the_database, |app: &TestApp| {
     let r = app.client().get("/health");
@@ -18,6 +18,104 @@ both_backends!(health_reports_the_database, |app: &TestApp| {
     assert!(r.header("x-request-id").is_some());
 });
 
+both_backends!(
+    ready_checks_the_database_and_its_migrations,
+    |app: &TestApp| {
+        let r = app.client().get("/ready");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["status"], "ok");
+        // A migration this version does not know of is not "pending"; one it knows of but that is
+        // not applied is: take the newest one back and readiness turns 503 while liveness stays.
+        let mut conn = app.conn();
+        let newest: String = {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct V {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                version: String,
+            }
+            let v: Vec<V> = diesel::sql_query(
+                "SELECT version FROM __diesel_schema_migrations ORDER BY version DESC LIMIT 1",
+            )
+            .load(&mut *conn)
+            .unwrap();
+            v[0].version.clone()
+        };
+        {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!(
+                "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+        }
+        let r = app.client().get("/ready");
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.json()["status"], "migrations_pending");
+        assert!(r.header("retry-after").is_some());
+        assert_eq!(app.client().get("/health").status, 200);
+    }
+);
+
+both_backends_where!(
+    metrics_count_requests_by_route_and_show_the_outbox,
+    |s| s.server.metrics_token = orakel::config::Secret::new("scrape-secret"),
+    |app: &TestApp| {
+        let mut c = app.client();
+        assert_eq!(c.get("/health").status, 200);
+        assert_eq!(c.get("/api/v1/nothing-here").status, 404);
+        let token = orakel::ops::secret::new_token();
+        assert_eq!(c.get(&format!("/p/{token}")).status, 404);
+        // Without the configured token: refused.
+        let r = c.get("/metrics");
+        assert_eq!(r.status, 401);
+        assert!(!r.body.contains("orakel_"));
+        c.token = Some("scrape-secret".into());
+        let r = c.get("/metrics");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.header("content-type")
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let m = &r.body;
+        assert!(
+            m.contains(
+                "orakel_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("route=\"/p/{token}\",status=\"404\"} 1"), "{m}");
+        assert!(
+            !m.contains(&token),
+            "paths with personal links never appear, only their patterns"
+        );
+        assert!(m.contains("orakel_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"+Inf\"} 1"));
+        assert!(m.contains("orakel_database_up 1"));
+        assert!(m.contains("orakel_outbox_messages{state=\"queued\"} 0"));
+        // Queued mail shows in the outbox gauge until the worker sends it.
+        let mut lead = app.api("lead@example.org");
+        let study = crate::recruitment::study(&mut lead);
+        let ids = crate::recruitment::add_candidates(&mut lead, &study, 2);
+        lead.post_json(
+            &format!("/api/v1/studies/{study}/invitations"),
+            &serde_json::json!({"candidate_ids": ids}),
+        );
+        let m = c.get("/metrics").body;
+        assert!(
+            m.contains("orakel_outbox_messages{state=\"queued\"} 2"),
+            "{m}"
+        );
+        app.tick();
+        let m = c.get("/metrics").body;
+        assert!(
+            m.contains("orakel_outbox_messages{state=\"sent\"} 2"),
+            "{m}"
+        );
+        assert!(m.contains("orakel_outbox_oldest_due_seconds 0.000"), "{m}");
+    }
+);
+
 both_backends!(openapi_lists_the_endpoints, |app: &TestApp| {
     let r = app.client().get("/api/openapi.json");
     assert_eq!(r.status, 200);
@@ -25,6 +123,8 @@ both_backends!(openapi_lists_the_endpoints, |app: &TestApp| {
     let paths = doc["paths"].as_object().expect("paths");
     for p in [
         "/health",
+        "/ready",
+        "/metrics",
         "/api/v1/studies",
         "/api/v1/studies/{study}",
         "/api/v1/studies/{study}/members",

@@ -194,6 +194,16 @@ impl SmtpServer {
         }
     }
 
+    /// Answer each message only after `seconds` (0: at once).
+    pub fn set_delay(&self, seconds: f64) {
+        let flag = self.dir.join("SLOW");
+        if seconds > 0.0 {
+            std::fs::write(flag, seconds.to_string()).unwrap();
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+    }
+
     pub fn received(&self) -> Vec<Received> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())

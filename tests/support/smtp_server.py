@@ -1,10 +1,12 @@
 """A real SMTP server for Orakel's tests (aiosmtpd). Each accepted message is written to DIR as
 NAME.msg: a JSON line with the envelope recipients, then the message as received. Recipients
-containing "bounce" are refused with 550; while DIR/FAIL exists every message gets 451.
+containing "bounce" are refused with 550; while DIR/FAIL exists every message gets 451; while
+DIR/SLOW exists, each message is answered only after the number of seconds it holds.
 
     python3 tests/support/smtp_server.py --port PORT --dir DIR
 prints "ready" once it listens and runs until terminated."""
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -28,6 +30,11 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        try:
+            with open(os.path.join(self.directory, "SLOW")) as f:
+                await asyncio.sleep(float(f.read().strip() or "0"))
+        except FileNotFoundError:
+            pass
         if os.path.exists(os.path.join(self.directory, "FAIL")):
             return "451 4.3.0 Try again later"
         with self.lock:
