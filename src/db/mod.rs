@@ -206,6 +206,39 @@ pub fn migrations_current(conn: &mut DbConn) -> Result<bool, DbError> {
     Ok(pending == 0)
 }
 
+/// SQLite has one writer at a time, and its busy handler makes the others sleep and retry,
+/// which under load turns into long and unfair waits. This process's writers queue here instead
+/// and take the database's write lock in turn. (The busy timeout still covers other processes,
+/// such as `orakel backup`.)
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// Whether this thread holds `SQLITE_WRITER` (a write inside a write must not wait for
+    /// itself; SQLite refuses the nested BEGIN with an error instead).
+    static HOLDS_WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+struct WriterTurn(Option<std::sync::MutexGuard<'static, ()>>);
+
+impl WriterTurn {
+    fn take(conn: &DbConn) -> WriterTurn {
+        if !matches!(conn, DbConn::Sqlite(_)) || HOLDS_WRITER.with(|h| h.get()) {
+            return WriterTurn(None);
+        }
+        let guard = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+        HOLDS_WRITER.with(|h| h.set(true));
+        WriterTurn(Some(guard))
+    }
+}
+
+impl Drop for WriterTurn {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            HOLDS_WRITER.with(|h| h.set(false));
+        }
+    }
+}
+
 /// Runs `f` in a transaction that is ready to write from its first statement. On SQLite this is
 /// `BEGIN IMMEDIATE`: a deferred transaction that reads first and then writes fails at once with
 /// SQLITE_BUSY when another writer committed in between, whatever the busy timeout.
@@ -213,6 +246,7 @@ pub fn write<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E
 where
     E: From<DbError>,
 {
+    let _turn = WriterTurn::take(conn);
     let begun = match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
         DbConn::Pg(_) => <DbConn as TransactionManager<DbConn>>::begin_transaction(conn),

@@ -13,7 +13,7 @@ use super::rounds::{accepting, flags_of, published};
 use super::studies::{settings_of, utc};
 use super::{AppError, AppResult};
 use crate::db::models::{Answer, AnswerChange, Round, RoundParticipation};
-use crate::db::schema::{answer_changes, answers, round_participations, rounds};
+use crate::db::schema::{answer_changes, answers, round_participations, round_themes, rounds};
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::candidate::Status;
 use crate::domain::codebook::StatementSnapshot;
@@ -172,7 +172,12 @@ pub fn rounds_for(
 /// The round as the expert sees it; the first view is recorded (researchers see who opened).
 pub fn expert_round(conn: &mut DbConn, token: &str, number: i32) -> AppResult<ExpertRound> {
     let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
-    let pid = panellist(&p)?;
+    expert_round_for(conn, &p, number)
+}
+
+/// `expert_round` for a participant already resolved from their link.
+pub fn expert_round_for(conn: &mut DbConn, p: &Participant, number: i32) -> AppResult<ExpertRound> {
+    let pid = panellist(p)?;
     let r = round_by_number(conn, &p.study.id, number)?;
     let part: Option<RoundParticipation> = round_participations::table
         .find((&r.id, &pid))
@@ -190,7 +195,7 @@ pub fn expert_round(conn: &mut DbConn, token: &str, number: i32) -> AppResult<Ex
                 .execute(conn),
         )?;
     }
-    build(conn, &p, &pid, &r, part.submitted_at)
+    build(conn, p, &pid, &r, part.submitted_at)
 }
 
 fn build(
@@ -338,22 +343,35 @@ pub fn save(
     number: i32,
     input: AnswersInput,
 ) -> AppResult<ExpertRound> {
+    let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
+    save_for(conn, &p, number, input)
+}
+
+/// `save` for a participant already resolved from their link.
+pub fn save_for(
+    conn: &mut DbConn,
+    p: &Participant,
+    number: i32,
+    input: AnswersInput,
+) -> AppResult<ExpertRound> {
     if input.answers.len() > 1000 {
         return Err(Invalid::one("answers", "at most 1000 answers at a time").into());
     }
     // Two tabs saving the same new answer at once: one insert loses and simply tries again.
-    super::retrying(|| save_once(conn, token, number, &input))
+    super::retrying(|| save_once(conn, p, number, &input))
 }
 
 fn save_once(
     conn: &mut DbConn,
-    token: &str,
+    p: &Participant,
     number: i32,
     input: &AnswersInput,
 ) -> AppResult<ExpertRound> {
-    db::write(conn, |c| {
-        let p = resolve(c, token)?.ok_or(AppError::NotFound)?;
-        let pid = panellist(&p)?;
+    // The write holds SQLite's one write lock, so it does only what must be atomic; the
+    // response is read after the commit (it shows the answers just saved, and others' saves
+    // need not wait for it).
+    let pid = panellist(p)?;
+    let (r, submitted_at) = db::write(conn, |c| {
         let r = round_by_number(c, &p.study.id, number)?;
         let at = now();
         if !accepting(&r, at) {
@@ -377,10 +395,10 @@ fn save_once(
         }
         let settings = settings_of(&p.study)?;
         let flags = flags_of(&r);
-        let theme_ids: Vec<String> = published(c, &r.id)?
-            .into_iter()
-            .map(|t| t.theme_id)
-            .collect();
+        let theme_ids: Vec<String> = round_themes::table
+            .filter(round_themes::round_id.eq(&r.id))
+            .select(round_themes::theme_id)
+            .load(c)?;
         let mut e = Invalid::new();
         let mut checked: Vec<AnswerData> = Vec::new();
         for (i, a) in input.answers.iter().enumerate() {
@@ -410,8 +428,9 @@ fn save_once(
                 round_participations::updated_at.eq(at),
             ))
             .execute(c)?;
-        build(c, &p, &pid, &r, submitted_at)
-    })
+        Ok((r, submitted_at))
+    })?;
+    db::read(conn, |c| build(c, p, &pid, &r, submitted_at))
 }
 
 /// Writes one answer if it changed, keeping the change.

@@ -279,10 +279,10 @@ pub fn claim(
 }
 
 /// Delivered: the bodies (which hold personal links) are removed; subject and state stay.
-pub fn mark_sent(conn: &mut DbConn, id: &str, worker: &str) -> AppResult<()> {
+pub fn mark_sent(conn: &mut DbConn, ids: &[String], worker: &str) -> AppResult<()> {
     diesel::update(
         outbox::table
-            .filter(outbox::id.eq(id))
+            .filter(outbox::id.eq_any(ids))
             .filter(outbox::claimed_by.eq(worker)),
     )
     .set((

@@ -1611,7 +1611,16 @@ fn questionnaire_round(
 /// The written questionnaire as the expert sees it; the first view is recorded.
 pub fn questionnaire(conn: &mut DbConn, token: &str, number: i32) -> AppResult<Questionnaire> {
     let p = super::participation::resolve(conn, token)?.ok_or(AppError::NotFound)?;
-    let (r, pid) = questionnaire_round(conn, &p, number)?;
+    questionnaire_for(conn, &p, number)
+}
+
+/// `questionnaire` for a participant already resolved from their link.
+pub fn questionnaire_for(
+    conn: &mut DbConn,
+    p: &super::participation::Participant,
+    number: i32,
+) -> AppResult<Questionnaire> {
+    let (r, pid) = questionnaire_round(conn, p, number)?;
     let part: RoundParticipation = round_participations::table
         .find((&r.id, &pid))
         .select(RoundParticipation::as_select())

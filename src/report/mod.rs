@@ -238,8 +238,37 @@ fn responders(answers: &[Answer], rating: bool) -> HashSet<String> {
         .collect()
 }
 
+/// `responders` of another round, reading only what decides it.
+fn responders_of(conn: &mut DbConn, round: &Round) -> AppResult<HashSet<String>> {
+    let mut q = answers::table
+        .filter(answers::round_id.eq(&round.id))
+        .select(answers::panellist_id)
+        .distinct()
+        .into_boxed();
+    q = if round.rating {
+        q.filter(answers::score.is_not_null().or(answers::dont_know.eq(true)))
+    } else {
+        q.filter(
+            answers::comment
+                .is_not_null()
+                .or(answers::proposal.is_not_null())
+                .or(answers::score.is_not_null()),
+        )
+    };
+    Ok(q.load::<String>(conn)?.into_iter().collect())
+}
+
 fn responded(answers: &[Answer], rating: bool) -> usize {
     responders(answers, rating).len()
+}
+
+/// A round's answers grouped by theme (reports look at each theme's answers in turn).
+fn by_theme(answers: &[Answer]) -> HashMap<&str, Vec<&Answer>> {
+    let mut out: HashMap<&str, Vec<&Answer>> = HashMap::new();
+    for a in answers {
+        out.entry(a.theme_id.as_str()).or_default().push(a);
+    }
+    out
 }
 
 fn answers_of(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<Answer>> {
@@ -289,15 +318,13 @@ pub fn build(
     let rule: ConsensusRule = settings.consensus.clone();
     let published = published(conn, &round.id)?;
     let answers = answers_of(conn, &round.id)?;
+    let by_theme = by_theme(&answers);
 
     // Per theme.
     let mut rows: Vec<ThemeRow> = published
         .iter()
         .map(|t| {
-            let theirs: Vec<&Answer> = answers
-                .iter()
-                .filter(|a| a.theme_id == t.theme_id)
-                .collect();
+            let theirs: &[&Answer] = by_theme.get(t.theme_id.as_str()).map_or(&[], Vec::as_slice);
             let scores: Vec<i32> = theirs.iter().filter_map(|a| a.score).collect();
             let dk = theirs.iter().filter(|a| a.dont_know).count();
             let s = ItemStats::of(&scores, dk, &scale);
@@ -393,13 +420,12 @@ pub fn build(
     let mut round_responses = Vec::new();
     let mut previous_responders: Option<HashSet<String>> = None;
     for r in &all_rounds {
-        let a = if r.id == round.id {
-            answers.clone()
+        let now_responders = if r.id == round.id {
+            responders(&answers, r.rating)
         } else {
-            answers_of(conn, &r.id)?
+            responders_of(conn, r)?
         };
         let p = participants(conn, &r.id)?;
-        let now_responders = responders(&a, r.rating);
         let n = now_responders.len();
         round_responses.push(RoundResponse {
             number: r.number,
@@ -472,15 +498,15 @@ pub fn build(
         Some(prev) => changes_between(conn, prev, &round)?,
         None => Vec::new(),
     };
+    let numbers: HashMap<&str, i32> = published
+        .iter()
+        .map(|t| (t.theme_id.as_str(), t.snapshot.number))
+        .collect();
     let comments = answers
         .iter()
         .filter(|a| a.comment_cleared_at.is_some())
         .filter_map(|a| {
-            let number = published
-                .iter()
-                .find(|t| t.theme_id == a.theme_id)?
-                .snapshot
-                .number;
+            let number = *numbers.get(a.theme_id.as_str())?;
             Some(ClearedComment {
                 theme_number: number,
                 text: a.comment.clone()?,
@@ -542,18 +568,26 @@ fn stability(
     published: &[crate::ops::rounds::PublishedTheme],
     now_answers: &[Answer],
 ) -> AppResult<Stability> {
-    let before = answers_of(conn, &prev.id)?;
+    // Only what the comparison needs: rounds can hold millions of answers.
+    let before: Vec<(String, String, Option<i32>)> = answers::table
+        .filter(answers::round_id.eq(&prev.id))
+        .select((answers::theme_id, answers::panellist_id, answers::score))
+        .load(conn)?;
+    let earlier: HashMap<(&str, &str), Option<i32>> = before
+        .iter()
+        .map(|(t, p, s)| ((t.as_str(), p.as_str()), *s))
+        .collect();
+    let now_by_theme = by_theme(now_answers);
     let mut themes = Vec::new();
     let (mut all_pairs, mut all_changed) = (0, 0);
     for t in published {
-        let pairs: Vec<(i32, i32)> = now_answers
+        let pairs: Vec<(i32, i32)> = now_by_theme
+            .get(t.theme_id.as_str())
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter(|a| a.theme_id == t.theme_id)
             .filter_map(|a| {
-                let b = before
-                    .iter()
-                    .find(|b| b.theme_id == t.theme_id && b.panellist_id == a.panellist_id)?;
-                Some((b.score?, a.score?))
+                let b = earlier.get(&(t.theme_id.as_str(), a.panellist_id.as_str()))?;
+                Some(((*b)?, a.score?))
             })
             .collect();
         let changed = pairs.iter().filter(|(a, b)| a != b).count();

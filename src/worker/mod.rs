@@ -209,9 +209,19 @@ impl Worker {
                 let Some(joined) = set.join_next().await else {
                     break;
                 };
-                let (row, result) =
-                    joined.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?;
-                self.record(row, result, at, report).await?;
+                // Whatever else has finished meanwhile is recorded with it: one commit for
+                // several deliveries when sending is faster than committing.
+                let mut done = vec![joined];
+                while let Some(more) = set.try_join_next() {
+                    done.push(more);
+                }
+                let mut results = Vec::with_capacity(done.len());
+                for d in done {
+                    results.push(
+                        d.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?,
+                    );
+                }
+                self.record_all(results, at, report).await?;
             }
             let untried: Vec<String> = rows.map(|r| r.id).collect();
             if !untried.is_empty() {
@@ -222,22 +232,42 @@ impl Worker {
         Ok(())
     }
 
-    async fn record(
+    /// Records delivery results: the messages sent in one transaction, failures one by one.
+    async fn record_all(
+        &self,
+        results: Vec<(OutboxMessage, Result<(), SendError>)>,
+        at: NaiveDateTime,
+        report: &mut Report,
+    ) -> AppResult<()> {
+        let mut sent = Vec::new();
+        for (row, result) in results {
+            match result {
+                Ok(()) => {
+                    report.sent += 1;
+                    self.metrics.delivery(Delivery::Sent);
+                    sent.push(row.id);
+                }
+                Err(e) => self.record_failure(row, e, at, report).await?,
+            }
+        }
+        if !sent.is_empty() {
+            let id = self.id.clone();
+            self.db(move |c| outbox::mark_sent(c, &sent, &id)).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_failure(
         &self,
         row: OutboxMessage,
-        result: Result<(), SendError>,
+        error: SendError,
         at: NaiveDateTime,
         report: &mut Report,
     ) -> AppResult<()> {
         let id = self.id.clone();
         let mail = self.settings.mail.clone();
-        match result {
-            Ok(()) => {
-                report.sent += 1;
-                self.metrics.delivery(Delivery::Sent);
-                self.db(move |c| outbox::mark_sent(c, &row.id, &id)).await
-            }
-            Err(SendError::Temporary(e)) => {
+        match error {
+            SendError::Temporary(e) => {
                 tracing::warn!(message = %row.id, error = %e, attempts = row.attempts + 1, "delivery failed; will retry");
                 if row.attempts + 1 >= mail.max_attempts {
                     report.failed += 1;
@@ -255,7 +285,7 @@ impl Worker {
                 self.db(move |c| outbox::mark_retry(c, &row, &id, &e, retry_at, mail.max_attempts))
                     .await
             }
-            Err(SendError::Permanent(e)) => {
+            SendError::Permanent(e) => {
                 tracing::warn!(message = %row.id, error = %e, "delivery refused for good");
                 report.failed += 1;
                 self.metrics.delivery(Delivery::Failed);

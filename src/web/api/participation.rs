@@ -34,19 +34,36 @@ pub async fn participant(
     req: &HttpRequest,
     token: String,
 ) -> AppResult<Participant> {
+    with_participant(state, req, token, |_, p| Ok(p.clone())).await
+}
+
+/// `participant`, then `f` with the participant, in one trip to the database.
+pub async fn with_participant<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    f: F,
+) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &Participant) -> AppResult<T> + Send + 'static,
+{
     let address = client_address(req, state.settings.security.trust_forwarded_for);
     if state.link_guesses.is_blocked(&address) {
         return Err(AppError::TooManyRequests(
             "too many unknown links from this address; wait a minute".into(),
         ));
     }
-    match state.db(move |c| participation::resolve(c, &token)).await? {
-        Some(p) => Ok(p),
-        None => {
-            state.link_guesses.record_miss(&address);
-            Err(AppError::NotFound)
-        }
-    }
+    let found = state
+        .db(move |c| match participation::resolve(c, &token)? {
+            Some(p) => f(c, &p).map(Some),
+            None => Ok(None),
+        })
+        .await?;
+    found.ok_or_else(|| {
+        state.link_guesses.record_miss(&address);
+        AppError::NotFound
+    })
 }
 
 /// What an expert sees of their own participation.
@@ -190,11 +207,11 @@ pub async fn round(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<web::Json<ExpertRound>> {
     let (token, n) = path.into_inner();
-    participant(&state, &req, token.clone()).await?;
     Ok(web::Json(
-        state
-            .db(move |c| answers::expert_round(c, &token, n))
-            .await?,
+        with_participant(&state, &req, token, move |c, p| {
+            answers::expert_round_for(c, p, n)
+        })
+        .await?,
     ))
 }
 
@@ -213,12 +230,12 @@ pub async fn put_answers(
     body: web::Json<AnswersInput>,
 ) -> ApiResult<web::Json<ExpertRound>> {
     let (token, n) = path.into_inner();
-    participant(&state, &req, token.clone()).await?;
     let input = body.into_inner();
     Ok(web::Json(
-        state
-            .db(move |c| answers::save(c, &token, n, input))
-            .await?,
+        with_participant(&state, &req, token, move |c, p| {
+            answers::save_for(c, p, n, input)
+        })
+        .await?,
     ))
 }
 

@@ -389,13 +389,21 @@ async fn round_page(
     notice: Option<String>,
 ) -> PageResult {
     let lang = lang(p).to_string();
-    let t = token.to_string();
     // A written questionnaire (round 1) has its own form: open questions instead of themes.
-    match state
-        .db(move |c| crate::ops::round1::questionnaire(c, &t, number))
-        .await
-    {
-        Ok(q) => {
+    let who = p.clone();
+    let content = state
+        .db(
+            move |c| match crate::ops::round1::questionnaire_for(c, &who, number) {
+                Ok(q) => Ok(Ok(q)),
+                Err(AppError::NotFound) => {
+                    crate::ops::answers::expert_round_for(c, &who, number).map(Err)
+                }
+                Err(e) => Err(e),
+            },
+        )
+        .await;
+    let round = match content {
+        Ok(Ok(q)) => {
             let drafts = posted.map(|p| {
                 p.into_iter()
                     .map(|(k, v)| (k, v.comment))
@@ -414,15 +422,7 @@ async fn round_page(
                 .html(status, "p_questionnaire.html", ctx)
                 .map_err(|e| PageError::from(e).in_lang(&lang));
         }
-        Err(AppError::NotFound) => {}
-        Err(e) => return Err(PageError::from(e).in_lang(&lang)),
-    }
-    let t = token.to_string();
-    let round = match state
-        .db(move |c| crate::ops::answers::expert_round(c, &t, number))
-        .await
-    {
-        Ok(r) => r,
+        Ok(Err(r)) => r,
         Err(AppError::NotFound) => return Ok(invalid_link(StatusCode::NOT_FOUND)),
         Err(e) => return Err(PageError::from(e).in_lang(&lang)),
     };
