@@ -887,6 +887,30 @@ impl SmtpSink {
     }
 }
 
+/// Acknowledges received data at once. Linux otherwise delays the ACK by up to 40 ms, and a
+/// client that writes a message and its final dot separately (as lettre does) waits for it:
+/// the sink would measure TCP timers instead of the sender. (TCP_QUICKACK resets itself, so it
+/// is set again after every read.)
+fn quick_ack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn setsockopt(fd: i32, level: i32, name: i32, value: *const i32, len: u32) -> i32;
+    }
+    const IPPROTO_TCP: i32 = 6;
+    const TCP_QUICKACK: i32 = 12;
+    let one: i32 = 1;
+    // SAFETY: a valid socket descriptor and a pointer to an int of the stated length.
+    unsafe {
+        setsockopt(
+            stream.as_raw_fd(),
+            IPPROTO_TCP,
+            TCP_QUICKACK,
+            &one,
+            std::mem::size_of::<i32>() as u32,
+        );
+    }
+}
+
 fn smtp_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let mut r = BufReader::new(stream);
@@ -894,6 +918,7 @@ fn smtp_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
     let mut line = String::new();
     loop {
         line.clear();
+        quick_ack(&out);
         if r.read_line(&mut line)? == 0 {
             return Ok(());
         }
@@ -904,6 +929,7 @@ fn smtp_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
             out.write_all(b"354 go ahead\r\n")?;
             loop {
                 line.clear();
+                quick_ack(&out);
                 if r.read_line(&mut line)? == 0 {
                     return Ok(());
                 }
