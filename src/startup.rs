@@ -96,7 +96,7 @@ impl Application {
             n => n,
         };
         let app_state = state.clone();
-        // Signals are handled in `run_until_stopped`, so the worker hears of them as soon as the
+        // Signals are handled in `run_until_signal`, so the worker hears of them as soon as the
         // HTTP server does.
         let server = HttpServer::new(move || app(app_state.clone()))
             .workers(workers)

@@ -188,13 +188,7 @@ pub fn expert_round_for(conn: &mut DbConn, p: &Participant, number: i32) -> AppR
         // Joined after the round opened and not yet invited to it.
         return Err(AppError::NotFound);
     };
-    if part.first_opened_at.is_none() {
-        super::bookkeeping(
-            diesel::update(round_participations::table.find((&r.id, &pid)))
-                .set(round_participations::first_opened_at.eq(now()))
-                .execute(conn),
-        )?;
-    }
+    super::rounds::record_first_view(conn, &part)?;
     build(conn, p, &pid, &r, part.submitted_at)
 }
 

@@ -1628,11 +1628,7 @@ pub fn questionnaire_for(
         .optional()?
         // Joined after the round opened and not yet invited to it.
         .ok_or(AppError::NotFound)?;
-    if part.first_opened_at.is_none() {
-        diesel::update(round_participations::table.find((&r.id, &pid)))
-            .set(round_participations::first_opened_at.eq(now()))
-            .execute(conn)?;
-    }
+    super::rounds::record_first_view(conn, &part)?;
     let g = guide_of(conn, &r.id)?;
     let answers: HashMap<String, String> = questionnaire_answers::table
         .filter(questionnaire_answers::round_id.eq(&r.id))

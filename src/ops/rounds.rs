@@ -86,6 +86,19 @@ pub struct Progress {
     pub submitted: usize,
 }
 
+/// Records an expert's first view of a round (researchers see who opened it). Only a record:
+/// with the disk full the expert still sees the round.
+pub fn record_first_view(conn: &mut DbConn, part: &RoundParticipation) -> AppResult<()> {
+    if part.first_opened_at.is_some() {
+        return Ok(());
+    }
+    super::bookkeeping(
+        diesel::update(round_participations::table.find((&part.round_id, &part.panellist_id)))
+            .set(round_participations::first_opened_at.eq(now()))
+            .execute(conn),
+    )
+}
+
 pub fn published(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<PublishedTheme>> {
     let rows: Vec<RoundTheme> = round_themes::table
         .filter(round_themes::round_id.eq(round_id))
