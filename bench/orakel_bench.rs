@@ -34,7 +34,8 @@ use orakel::domain::round::{Kind, RoundInput};
 use orakel::domain::study::StudyInput;
 use orakel::mail::templates::MailTemplates;
 use orakel::ops::codebook::{self, CategoryInput, ThemeInput};
-use orakel::ops::outbox::{MailEnv, issue_token};
+use orakel::ops::links;
+use orakel::ops::outbox::MailEnv;
 use orakel::ops::participation::{self, ConsentAnswer};
 use orakel::ops::{accounts, candidates as cands, rounds, studies};
 
@@ -236,6 +237,7 @@ fn mail_env() -> anyhow::Result<MailEnv> {
     Ok(MailEnv {
         templates: Arc::new(MailTemplates::load(None)?),
         public_url: "http://127.0.0.1:8080".into(),
+        files: None,
     })
 }
 
@@ -286,7 +288,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
     }
     cands::invite(conn, env, &r.id, &study.id, &ids)?;
     for id in &ids {
-        let token = db::write(conn, |c| issue_token(c, id, None))?;
+        let token = db::write(conn, |c| links::issue_access(c, id))?;
         participation::answer(
             conn,
             env,
@@ -295,6 +297,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
                 accept: true,
                 reason: None,
                 referral: None,
+                reason_category: None,
             },
         )?;
     }
@@ -658,7 +661,7 @@ fn expert_form(o: &Options, work: &Path, b: &Backend, rows: &mut Vec<Row>) -> an
         let tokens: Vec<String> = s
             .candidates
             .iter()
-            .map(|id| db::write(&mut conn, |c| issue_token(c, id, None)))
+            .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
             .collect::<Result<_, _>>()?;
         drop_queued_mail(&mut conn)?;
         (number, Arc::new(tokens), Arc::new(s.themes))

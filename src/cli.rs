@@ -26,8 +26,10 @@ Usage:
                                                 (if absent) and serve it, printing three links
   orakel export STUDY_ID [--without-identities] [-o FILE]
                                                 the study archive (versioned JSON)
-  orakel import FILE [--email E]                rebuild a study from an archive with its members
-                                                (and researcher E as an owner)
+  orakel import FILE [--email E] [--with-members]
+                                                rebuild a study from an archive, researcher E its
+                                                owner; --with-members also gives the archive's
+                                                members who have accounts here their roles
   orakel report STUDY_ID [--round N] --format json|csv|zip|xlsx|pdf|html [--lang da|en] [-o FILE]
                                                 the report, offline (as the funder sees it)
   orakel backup FILE                            a consistent copy of the SQLite database, taken while
@@ -226,17 +228,29 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             write_out(o.get("o").or(o.get("output")), &bytes)
         }
         ["import", file, rest @ ..] if !file.starts_with("--") => {
-            let o = Options::parse(&owned(rest))?;
+            let mut rest: Vec<String> = owned(rest);
+            let keep_members = rest.iter().any(|a| a == "--with-members");
+            rest.retain(|a| a != "--with-members");
+            let o = Options::parse(&rest)?;
             o.only(&["email"])?;
+            if o.get("email").is_none() && !keep_members {
+                bail!("say who may open the imported study: --email E, --with-members, or both");
+            }
             let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
             let mut conn = connection()?;
             let owner = match o.get("email") {
                 Some(e) => Some(researcher(&mut conn, e)?.id),
                 None => None,
             };
-            let id = crate::ops::archive::import(&mut conn, owner.as_deref(), &bytes)
-                .map_err(explain)?;
-            println!("study {id} imported");
+            let who = crate::ops::archive::Importer {
+                owner,
+                keep_members,
+            };
+            let done = crate::ops::archive::import(&mut conn, &who, &bytes).map_err(explain)?;
+            println!("study {} imported", done.id);
+            for m in &done.members_not_added {
+                println!("not a member here: {} ({})", m.email, m.role);
+            }
             Ok(())
         }
         ["report", study, rest @ ..] if !study.starts_with("--") => {

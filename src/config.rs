@@ -74,6 +74,7 @@ pub struct SecuritySettings {
     pub login_failures_per_address: i64,
     pub login_window_minutes: i64,
     pub link_guesses_per_minute: u32,
+    pub saves_per_minute: u32,
     pub trust_forwarded_for: bool,
 }
 

@@ -14,7 +14,8 @@ use crate::domain::round::{AnswerInput, Kind, RoundInput};
 use crate::domain::study::StudyInput;
 use crate::ops::answers::{self, AnswersInput};
 use crate::ops::codebook::{self, CategoryInput, ThemeInput};
-use crate::ops::outbox::{MailEnv, issue_token};
+use crate::ops::links;
+use crate::ops::outbox::MailEnv;
 use crate::ops::participation::{self, ConsentAnswer};
 use crate::ops::reports::{self, ReportLinkInput};
 use crate::ops::{AppResult, accounts, candidates as cands, rounds, studies as st};
@@ -402,9 +403,7 @@ pub fn ensure(conn: &mut DbConn, env: &MailEnv) -> AppResult<Links> {
         .filter(candidates::email.eq(PEOPLE[0].1))
         .select(Candidate::as_select())
         .first(conn)?;
-    let token = db::write(conn, |c| {
-        issue_token(c, &first.id, Some(db::now() + Duration::days(30)))
-    })?;
+    let token = db::write(conn, |c| links::issue_access(c, &first.id))?;
     let link = reports::create_link(
         conn,
         &owner.id,
@@ -501,9 +500,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
     cands::invite(conn, env, me, sid, &all)?;
     // Each answers through a link of their own, as they would from the e-mail.
     for (id, p) in &ids {
-        let token = db::write(conn, |c| {
-            issue_token(c, id, Some(db::now() + Duration::days(30)))
-        })?;
+        let token = db::write(conn, |c| links::issue_access(c, id))?;
         match p.8 {
             Outcome::Accepts => {
                 participation::answer(
@@ -514,6 +511,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
                         accept: true,
                         reason: None,
                         referral: None,
+                        reason_category: None,
                     },
                 )?;
             }
@@ -526,6 +524,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
                         accept: false,
                         reason: Some(why.into()),
                         referral: None,
+                        reason_category: Some(crate::domain::candidate::DeclineCategory::Busy),
                     },
                 )?;
             }
@@ -601,9 +600,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
         .take(9)
         .enumerate()
     {
-        let token = db::write(conn, |c| {
-            issue_token(c, id, Some(db::now() + Duration::days(30)))
-        })?;
+        let token = db::write(conn, |c| links::issue_access(c, id))?;
         let answers = theme_ids
             .iter()
             .enumerate()

@@ -55,6 +55,14 @@ pub struct Snapshot {
     pub pool_max: u32,
 }
 
+/// The method as a label: the standard ones by name, anything else as `other`.
+pub fn method_label(method: &str) -> String {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method.into(),
+        _ => "other".into(),
+    }
+}
+
 impl Metrics {
     pub fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);

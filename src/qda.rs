@@ -8,22 +8,43 @@ use std::io::{Cursor, Read, Write};
 /// The largest `.docx` accepted, and the largest text taken from it.
 pub const MAX_DOCX_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_TEXT_CHARS: usize = 1_000_000;
+/// A Word document's XML: a book-length interview is a few MB; a zip bomb is refused unread.
+const MAX_DOCX_XML_BYTES: u64 = 25 * 1024 * 1024;
+const MAX_XML_NODES: u32 = 3_000_000;
+/// A REFI-QDA project: everything read from the zip together, its sources and its users.
+pub const MAX_PROJECT_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_SOURCES: usize = 500;
+pub const MAX_USERS: usize = 100;
 
-fn zip_file(bytes: &[u8], name: &str, limit: usize) -> Result<String, String> {
-    let mut z = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|_| "the file is not a .docx (not a zip archive)".to_string())?;
-    let mut f = z
+fn mb(bytes: u64) -> u64 {
+    bytes / 1024 / 1024
+}
+
+/// Reads one member of a zip as UTF-8, taking its size from `budget` as it reads, so neither a
+/// member's declared size nor the number of times it is named can make the reading unbounded.
+fn zip_entry<R: Read + std::io::Seek>(
+    z: &mut zip::ZipArchive<R>,
+    name: &str,
+    budget: &mut u64,
+    too_large: &dyn Fn() -> String,
+) -> Result<String, String> {
+    let f = z
         .by_name(name)
         .map_err(|_| format!("the file has no {name}"))?;
-    if f.size() as usize > limit {
-        return Err(format!("{name} is larger than {} MB", limit / 1024 / 1024));
-    }
-    let mut s = String::new();
-    f.by_ref()
-        .take(limit as u64 + 1)
-        .read_to_string(&mut s)
+    let mut bytes = Vec::new();
+    f.take(*budget + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("{name} cannot be read: {e}"))?;
-    Ok(s)
+    if bytes.len() as u64 > *budget {
+        return Err(too_large());
+    }
+    *budget -= bytes.len() as u64;
+    String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text"))
+}
+
+fn open_zip<'a>(bytes: &'a [u8], kind: &str) -> Result<zip::ZipArchive<Cursor<&'a [u8]>>, String> {
+    zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|_| format!("the file is not a {kind} (not a zip archive)"))
 }
 
 /// The text of a Word document: paragraphs as lines, tabs and line breaks kept.
@@ -34,26 +55,50 @@ pub fn docx_text(bytes: &[u8]) -> Result<String, String> {
             MAX_DOCX_BYTES / 1024 / 1024
         ));
     }
-    let xml = zip_file(bytes, "word/document.xml", 50 * 1024 * 1024)?;
+    let mut z = open_zip(bytes, ".docx")?;
+    let mut budget = MAX_DOCX_XML_BYTES;
+    let xml = zip_entry(&mut z, "word/document.xml", &mut budget, &|| {
+        format!(
+            "the document is larger than {} MB unpacked",
+            mb(MAX_DOCX_XML_BYTES)
+        )
+    })?;
     let doc = roxmltree::Document::parse_with_options(
         &xml,
         roxmltree::ParsingOptions {
             allow_dtd: false,
+            nodes_limit: MAX_XML_NODES,
             ..Default::default()
         },
     )
-    .map_err(|e| format!("the document cannot be read: {e}"))?;
+    .map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => {
+            "the document has more elements than a transcript can have".to_string()
+        }
+        e => format!("the document cannot be read: {e}"),
+    })?;
     let mut out = String::new();
+    let mut chars = 0usize;
+    let mut push = |out: &mut String, s: &str| -> Result<(), String> {
+        chars += s.chars().count();
+        if chars > MAX_TEXT_CHARS {
+            return Err(format!(
+                "the document is longer than {MAX_TEXT_CHARS} characters"
+            ));
+        }
+        out.push_str(s);
+        Ok(())
+    };
     for p in doc.descendants().filter(|n| n.tag_name().name() == "p") {
         for n in p.descendants() {
             match n.tag_name().name() {
-                "t" => out.push_str(n.text().unwrap_or("")),
-                "tab" => out.push('\t'),
-                "br" | "cr" => out.push('\n'),
+                "t" => push(&mut out, n.text().unwrap_or(""))?,
+                "tab" => push(&mut out, "\t")?,
+                "br" | "cr" => push(&mut out, "\n")?,
                 _ => {}
             }
         }
-        out.push('\n');
+        push(&mut out, "\n")?;
     }
     Ok(out.trim_end().to_string())
 }
@@ -260,7 +305,7 @@ fn parse(xml: &str) -> Result<roxmltree::Document<'_>, String> {
         xml,
         roxmltree::ParsingOptions {
             allow_dtd: false,
-            nodes_limit: 5_000_000,
+            nodes_limit: MAX_XML_NODES,
             ..Default::default()
         },
     )
@@ -311,14 +356,21 @@ pub fn parse_codebook(xml: &str) -> Result<Vec<Code>, String> {
 
 /// Reads a `.qdpx` project: its users, codebook and text sources with their coded selections.
 pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
-    let xml = zip_file(bytes, "project.qde", 100 * 1024 * 1024)
-        .map_err(|e| e.replace(".docx", ".qdpx"))?;
+    let mut z = open_zip(bytes, ".qdpx")?;
+    let mut budget = MAX_PROJECT_BYTES;
+    let too_large = || {
+        format!(
+            "the project is larger than {} MB unpacked",
+            mb(MAX_PROJECT_BYTES)
+        )
+    };
+    let xml = zip_entry(&mut z, "project.qde", &mut budget, &too_large)?;
     let doc = parse(&xml)?;
     let root = doc.root_element();
     if root.tag_name().name() != "Project" {
         return Err("not a REFI-QDA project (the root element is not Project)".into());
     }
-    let users = child(root, "Users")
+    let users: Vec<User> = child(root, "Users")
         .map(|u| {
             u.children()
                 .filter(|n| n.tag_name().name() == "User")
@@ -331,6 +383,12 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
                 .collect()
         })
         .unwrap_or_default();
+    if users.len() > MAX_USERS {
+        return Err(format!(
+            "the project names {} users; at most {MAX_USERS} can be imported at once",
+            users.len()
+        ));
+    }
     let codes = match child(root, "CodeBook").and_then(|cb| child(cb, "Codes")) {
         Some(c) => codes_of(c, 0)?,
         None => Vec::new(),
@@ -341,6 +399,11 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
             .children()
             .filter(|n| n.tag_name().name() == "TextSource")
         {
+            if sources.len() == MAX_SOURCES {
+                return Err(format!(
+                    "the project has more than {MAX_SOURCES} text sources; import it in parts"
+                ));
+            }
             let guid = s
                 .attribute("guid")
                 .ok_or("a TextSource has no guid")?
@@ -354,9 +417,15 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
                     let inner = path.strip_prefix("internal://").ok_or_else(|| {
                         format!("the source {guid} points outside the file: {path}")
                     })?;
-                    zip_file(bytes, &format!("Sources/{inner}"), 50 * 1024 * 1024)?
+                    zip_entry(&mut z, &format!("Sources/{inner}"), &mut budget, &too_large)?
                 }
             };
+            if text.len() > MAX_TEXT_CHARS * 4 || text.chars().count() > MAX_TEXT_CHARS {
+                return Err(format!(
+                    "the source {:?} is longer than {MAX_TEXT_CHARS} characters",
+                    s.attribute("name").unwrap_or(&guid)
+                ));
+            }
             let len = text.chars().count();
             let mut selections = Vec::new();
             for sel in s

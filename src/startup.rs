@@ -74,12 +74,17 @@ impl Application {
         let mail = MailEnv {
             templates: Arc::new(templates),
             public_url: settings.server.public_url.clone(),
+            files: (settings.mail.transport == crate::config::MailTransportKind::File)
+                .then(|| settings.mail.dir.clone()),
         };
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             pool,
             backend,
             link_guesses: GuessLimiter::new(settings.security.link_guesses_per_minute),
+            saves: Arc::new(crate::web::auth::RateLimiter::new(
+                settings.security.saves_per_minute,
+            )),
             settings: settings.clone(),
             openapi,
             wake_worker: Arc::new(Notify::new()),

@@ -15,6 +15,12 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+diesel::define_sql_function! {
+    /// Lower case, as the database computes it (both backends have `lower`): for comparing
+    /// e-mail addresses without regard to case.
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
 /// One connection to whichever database the configuration names.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {

@@ -184,6 +184,9 @@ pub struct Candidate {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub erased_at: Option<NaiveDateTime>,
+    /// `busy`, `not_my_field` or `other`, when they declined.
+    #[serde(default)]
+    pub decline_category: Option<String>,
 }
 
 #[derive(
@@ -239,6 +242,8 @@ pub struct ParticipationToken {
     pub expires_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub last_used_at: Option<NaiveDateTime>,
+    /// `access` (the person's link) or `unsubscribe` (a link that can only stop mail).
+    pub purpose: String,
 }
 
 #[derive(
@@ -422,6 +427,9 @@ pub struct AnswerChange {
     pub proposal: Option<String>,
     pub reason: Option<String>,
     pub at: NaiveDateTime,
+    /// The texts (`comment`, `proposal`, `reason`) that did not change, stored empty.
+    #[serde(default)]
+    pub kept: String,
 }
 
 #[derive(
@@ -505,6 +513,19 @@ pub struct Excerpt {
     pub end_offset: i32,
     pub quote: String,
     pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = coders)]
+pub struct Coder {
+    pub id: String,
+    pub study_id: String,
+    /// The team member who coded; none for coders whose work was imported.
+    pub researcher_id: Option<String>,
+    pub name: String,
     pub created_at: NaiveDateTime,
 }
 

@@ -129,6 +129,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         erased_at -> Nullable<Timestamp>,
+        decline_category -> Nullable<Text>,
     }
 }
 
@@ -176,6 +177,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
+        purpose -> Text,
     }
 }
 
@@ -339,6 +341,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    coders (id) {
+        id -> Text,
+        study_id -> Text,
+        researcher_id -> Nullable<Text>,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     codings (id) {
         id -> Text,
         excerpt_id -> Text,
@@ -382,6 +394,7 @@ diesel::table! {
         proposal -> Nullable<Text>,
         reason -> Nullable<Text>,
         at -> Timestamp,
+        kept -> Text,
     }
 }
 
@@ -512,7 +525,9 @@ diesel::joinable!(excerpts -> transcripts (transcript_id));
 diesel::joinable!(excerpts -> researchers (created_by));
 diesel::joinable!(codings -> excerpts (excerpt_id));
 diesel::joinable!(codings -> themes (theme_id));
-diesel::joinable!(codings -> researchers (coder_id));
+diesel::joinable!(codings -> coders (coder_id));
+diesel::joinable!(coders -> studies (study_id));
+diesel::joinable!(coders -> researchers (researcher_id));
 diesel::joinable!(statement_excerpts -> statements (statement_id));
 diesel::joinable!(statement_excerpts -> excerpts (excerpt_id));
 diesel::joinable!(answers -> rounds (round_id));
@@ -559,6 +574,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     appointments,
     transcripts,
     excerpts,
+    coders,
     codings,
     statement_excerpts,
     answers,

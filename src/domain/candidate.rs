@@ -85,6 +85,44 @@ impl Status {
     }
 }
 
+/// Why someone declined, in the few words a funder may see (their own words stay with the
+/// researchers). Someone who never answered is counted as `no_reply` beside these.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineCategory {
+    /// No time for it now.
+    Busy,
+    /// Outside their expertise.
+    NotMyField,
+    Other,
+}
+
+impl DeclineCategory {
+    pub const ALL: [DeclineCategory; 3] = [
+        DeclineCategory::Busy,
+        DeclineCategory::NotMyField,
+        DeclineCategory::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineCategory::Busy => "busy",
+            DeclineCategory::NotMyField => "not_my_field",
+            DeclineCategory::Other => "other",
+        }
+    }
+
+    /// A stored value; anything unknown (or none) counts as `other`.
+    pub fn from_stored(value: Option<&str>) -> DeclineCategory {
+        DeclineCategory::ALL
+            .into_iter()
+            .find(|c| Some(c.as_str()) == value)
+            .unwrap_or(DeclineCategory::Other)
+    }
+}
+
 /// A panel attribute such as sector or gender, with the values a candidate may have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

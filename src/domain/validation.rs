@@ -9,6 +9,27 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// How far ahead a deadline, an expiry or an appointment may lie: further is a typing mistake.
+pub const MAX_YEARS_AHEAD: i64 = 5;
+
+/// A moment that must lie after `now` and within [`MAX_YEARS_AHEAD`] years of it.
+pub fn ahead(
+    field: &str,
+    at: chrono::NaiveDateTime,
+    now: chrono::NaiveDateTime,
+) -> Result<(), Invalid> {
+    if at <= now {
+        return Err(Invalid::one(field, "must be in the future"));
+    }
+    if at > now + chrono::Duration::days(365 * MAX_YEARS_AHEAD) {
+        return Err(Invalid::one(
+            field,
+            format!("must be within {MAX_YEARS_AHEAD} years"),
+        ));
+    }
+    Ok(())
+}
+
 /// One or more fields were not acceptable; nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Invalid(pub Vec<FieldError>);

@@ -23,6 +23,12 @@ pub struct MailTemplates {
     env: Environment<'static>,
 }
 
+/// The work one render may do (about 64 bytes of output or one instruction per unit): a long
+/// letter uses a few thousand.
+const RENDER_FUEL: u64 = 100_000;
+/// The longest message body Orakel sends.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
 fn read_dir_into(env: &mut Environment<'static>, root: &Path, dir: &Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -64,6 +70,10 @@ impl MailTemplates {
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<MailTemplates> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A study's own letter is a template its researchers write: each render gets a budget
+        // of work and memory, so `{{ "a" * 100000000 }}` fails at once instead of tying up
+        // the server.
+        env.set_fuel(Some(RENDER_FUEL));
         for (name, source) in EMAIL_TEMPLATES {
             env.add_template(name, source)
                 .map_err(|e| anyhow::anyhow!("built-in template {name}: {e}"))?;
@@ -122,6 +132,9 @@ impl MailTemplates {
         let subject = subject.map_err(|e| format!("subject: {}", describe(&e)))?;
         let letter = letter.map_err(|e| format!("letter: {}", describe(&e)))?;
         let subject = subject.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        if subject.chars().count() > 1000 {
+            return Err("subject: the subject would be longer than 1000 characters".into());
+        }
         let letter = letter.trim().to_string();
         // Links are our own URLs; shown unescaped they stay readable in the HTML source.
         let plain_url = |u: &str| !u.contains(['"', '\'', '<', '>', '&', ' ']);
@@ -149,6 +162,12 @@ impl MailTemplates {
         let html = self
             .render_file(&format!("{base}/body.html"), full)
             .map_err(|e| format!("body.html: {}", describe(&e)))?;
+        if text.len() > MAX_BODY_BYTES || html.len() > MAX_BODY_BYTES {
+            return Err(format!(
+                "letter: the message would be longer than {} KB",
+                MAX_BODY_BYTES / 1024
+            ));
+        }
         Ok(Rendered {
             subject,
             text: text.trim().to_string() + "\n",
@@ -189,6 +208,11 @@ impl MailTemplates {
 
 /// A template error as a sentence, with the line where it occurred.
 fn describe(e: &minijinja::Error) -> String {
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        return "the letter does too much work when it is filled in (a very long repetition or \
+                loop); write the text out instead"
+            .into();
+    }
     let mut s = e
         .detail()
         .map(str::to_string)

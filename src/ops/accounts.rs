@@ -14,6 +14,20 @@ use crate::domain::{Invalid, text};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// A password of at least 12 characters, at least 8 of them not spaces, and not one character
+/// over and over (twelve spaces or `aaaaaaaaaaaa` are not passwords).
+pub fn password_rule(password: &str) -> Result<(), String> {
+    let chars: Vec<char> = password.chars().collect();
+    let visible = chars.iter().filter(|c| !c.is_whitespace()).count();
+    let distinct = chars.iter().collect::<std::collections::HashSet<_>>().len();
+    if chars.len() < MIN_PASSWORD_CHARS || visible < 8 || distinct < 4 {
+        return Err(format!(
+            "must be at least {MIN_PASSWORD_CHARS} characters, at least 8 of them not spaces, and not the same few characters repeated"
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a researcher account. The e-mail is the login name, compared without case.
 pub fn add_researcher(
     conn: &mut DbConn,
@@ -26,11 +40,8 @@ pub fn add_researcher(
         .take(text::email("email", email))
         .map(|s| s.to_lowercase());
     let name = e.take(text::line("name", name, 120));
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        e.add(
-            "password",
-            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-        );
+    if let Err(m) = password_rule(password) {
+        e.add("password", m);
     } else if password.len() > 1024 {
         e.add("password", "must be at most 1024 bytes");
     }
@@ -217,6 +228,12 @@ pub struct LoginLimits {
 
 /// Checks a password and opens a session. Refuses without checking once the account or the
 /// client address has too many recent failures. Returns the session and its cookie value.
+///
+/// The attempt is written down as failed before the (slow, deliberately) password check, in the
+/// same transaction that counts the failures, so parallel attempts cannot all slip under the
+/// limit; a correct password then turns it into a success. A success clears the account's
+/// count (it was its owner) but never the address's: one account that logs in does not let its
+/// address go on guessing others' passwords.
 pub fn login(
     conn: &mut DbConn,
     limits: LoginLimits,
@@ -227,14 +244,31 @@ pub fn login(
 ) -> AppResult<(Session, String)> {
     let email = email.trim().to_lowercase();
     let since = now() - limits.window;
-    let account_failures = recent_failures(conn, AttemptKey::Email(&email), since)?;
-    let address_failures = recent_failures(conn, AttemptKey::Address(address), since)?;
-    if account_failures >= limits.per_account || address_failures >= limits.per_address {
-        return Err(AppError::TooManyRequests(format!(
-            "too many failed logins; try again in {} minutes",
-            limits.window.num_minutes()
-        )));
-    }
+    let attempt = LoginAttempt {
+        id: new_id(),
+        email: email.clone(),
+        address: address.into(),
+        succeeded: false,
+        at: now(),
+    };
+    db::write(conn, |c| {
+        if let DbConn::Pg(pg) = c {
+            // One login's count-and-reserve at a time across every instance.
+            diesel::sql_query("SELECT pg_advisory_xact_lock(7201512)").execute(pg)?;
+        }
+        let account_failures = recent_failures(c, AttemptKey::Email(&email), since)?;
+        let address_failures = recent_failures(c, AttemptKey::Address(address), since)?;
+        if account_failures >= limits.per_account || address_failures >= limits.per_address {
+            return Err(AppError::TooManyRequests(format!(
+                "too many failed logins; try again in {} minutes",
+                limits.window.num_minutes()
+            )));
+        }
+        diesel::insert_into(login_attempts::table)
+            .values(&attempt)
+            .execute(c)?;
+        Ok::<_, AppError>(())
+    })?;
     let researcher = researcher_by_email(conn, &email)?;
     // Verify against a dummy hash for unknown accounts, so timing does not reveal which exist.
     let stored = researcher
@@ -242,21 +276,13 @@ pub fn login(
         .map(|r| r.password_hash.as_str())
         .unwrap_or(dummy_password_hash());
     let password_ok = verify_password(password, stored);
-    let researcher = researcher.filter(|r| password_ok && r.disabled_at.is_none());
-    let attempt = LoginAttempt {
-        id: new_id(),
-        email: email.clone(),
-        address: address.into(),
-        succeeded: researcher.is_some(),
-        at: now(),
+    let Some(researcher) = researcher.filter(|r| password_ok && r.disabled_at.is_none()) else {
+        return Err(AppError::Unauthenticated);
     };
     db::write(conn, |c| {
-        diesel::insert_into(login_attempts::table)
-            .values(&attempt)
+        diesel::update(login_attempts::table.find(&attempt.id))
+            .set(login_attempts::succeeded.eq(true))
             .execute(c)?;
-        let Some(researcher) = &researcher else {
-            return Ok::<_, AppError>(None);
-        };
         let raw = new_token();
         let t = now();
         let session = Session {
@@ -270,9 +296,8 @@ pub fn login(
         diesel::insert_into(sessions::table)
             .values(&session)
             .execute(c)?;
-        Ok(Some((session, raw)))
-    })?
-    .ok_or(AppError::Unauthenticated)
+        Ok((session, raw))
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -281,7 +306,8 @@ enum AttemptKey<'a> {
     Address(&'a str),
 }
 
-/// Failed attempts for `key` since `since`, not counting those before its last success.
+/// Failed attempts for `key` since `since`; for an account, not counting those before its
+/// last success.
 fn recent_failures(conn: &mut DbConn, key: AttemptKey, since: NaiveDateTime) -> AppResult<i64> {
     let attempts = || {
         let q = login_attempts::table
@@ -292,13 +318,17 @@ fn recent_failures(conn: &mut DbConn, key: AttemptKey, since: NaiveDateTime) -> 
             AttemptKey::Address(a) => q.filter(login_attempts::address.eq(a.to_string())),
         }
     };
-    let last_success: Option<NaiveDateTime> = attempts()
-        .filter(login_attempts::succeeded.eq(true))
-        .select(diesel::dsl::max(login_attempts::at))
-        .first(conn)?;
+    let from = match key {
+        AttemptKey::Email(_) => attempts()
+            .filter(login_attempts::succeeded.eq(true))
+            .select(diesel::dsl::max(login_attempts::at))
+            .first::<Option<NaiveDateTime>>(conn)?
+            .unwrap_or(since),
+        AttemptKey::Address(_) => since,
+    };
     Ok(attempts()
         .filter(login_attempts::succeeded.eq(false))
-        .filter(login_attempts::at.ge(last_success.unwrap_or(since)))
+        .filter(login_attempts::at.ge(from))
         .count()
         .get_result(conn)?)
 }

@@ -450,6 +450,7 @@ fn store(
     if existing.is_none() && empty {
         return Ok(()); // nothing said, nothing to keep
     }
+    let previous = existing.clone();
     let id = match existing {
         Some(a) => {
             let same = a.score == d.score
@@ -500,16 +501,67 @@ fn store(
             a.id
         }
     };
+    record_change(conn, &id, previous.as_ref(), d, at)
+}
+
+/// How many changes of one answer are kept one by one; after that the last one follows the
+/// answer, so one link cannot fill the disk however often it saves.
+const MAX_CHANGES_PER_ANSWER: i64 = 200;
+
+/// Keeps one change of an answer: its score, and only the texts that changed.
+fn record_change(
+    conn: &mut DbConn,
+    answer_id: &str,
+    previous: Option<&Answer>,
+    d: &AnswerData,
+    at: chrono::NaiveDateTime,
+) -> AppResult<()> {
+    let kept_count: i64 = answer_changes::table
+        .filter(answer_changes::answer_id.eq(answer_id))
+        .count()
+        .get_result(conn)?;
+    if kept_count >= MAX_CHANGES_PER_ANSWER {
+        let last: String = answer_changes::table
+            .filter(answer_changes::answer_id.eq(answer_id))
+            .order((answer_changes::at.desc(), answer_changes::id.desc()))
+            .select(answer_changes::id)
+            .first(conn)?;
+        diesel::update(answer_changes::table.find(&last))
+            .set((
+                answer_changes::score.eq(d.score),
+                answer_changes::dont_know.eq(d.dont_know),
+                answer_changes::comment.eq(&d.comment),
+                answer_changes::proposal.eq(&d.proposal),
+                answer_changes::reason.eq(&d.reason),
+                answer_changes::at.eq(at),
+                answer_changes::kept.eq(""),
+            ))
+            .execute(conn)?;
+        return Ok(());
+    }
+    let mut kept = Vec::new();
+    let mut text = |name: &'static str, before: Option<&Option<String>>, now: &Option<String>| {
+        if before == Some(now) {
+            kept.push(name);
+            None
+        } else {
+            now.clone()
+        }
+    };
+    let comment = text("comment", previous.map(|a| &a.comment), &d.comment);
+    let proposal = text("proposal", previous.map(|a| &a.proposal), &d.proposal);
+    let reason = text("reason", previous.map(|a| &a.reason), &d.reason);
     diesel::insert_into(answer_changes::table)
         .values(&AnswerChange {
             id: new_id(),
-            answer_id: id,
+            answer_id: answer_id.into(),
             score: d.score,
             dont_know: d.dont_know,
-            comment: d.comment.clone(),
-            proposal: d.proposal.clone(),
-            reason: d.reason.clone(),
+            comment,
+            proposal,
+            reason,
             at,
+            kept: kept.join(","),
         })
         .execute(conn)?;
     Ok(())

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::secret::{hash_password, new_token};
 use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::*;
@@ -18,7 +17,8 @@ use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
 
 pub const FORMAT: &str = "orakel-study-archive";
-pub const VERSION: u32 = 1;
+/// Version 2 lists the study's coders (version 1 named each coding's coder by e-mail).
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchivedResearcher {
@@ -26,10 +26,20 @@ pub struct ArchivedResearcher {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArchivedMember {
     pub email: String,
     pub role: String,
+}
+
+/// A coder of the study: a name, and the e-mail of the team member it was, if it was one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivedCoder {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// The archive. Fields that name a researcher hold their e-mail instead of an id.
@@ -63,6 +73,8 @@ pub struct Archive {
     pub questionnaire_answers: Vec<QuestionnaireAnswer>,
     pub transcripts: Vec<Transcript>,
     pub excerpts: Vec<Excerpt>,
+    #[serde(default)]
+    pub coders: Vec<ArchivedCoder>,
     pub codings: Vec<Coding>,
     pub statement_excerpts: Vec<StatementExcerpt>,
     pub answers: Vec<Answer>,
@@ -83,7 +95,7 @@ fn map_researchers(a: &mut Archive, f: &dyn Fn(&str) -> String) {
         m(&mut c.created_by);
     }
     for e in &mut a.candidate_events {
-        if e.actor != "participant" && e.actor != "system" {
+        if names_researcher(&e.actor) {
             e.actor = f(&e.actor);
         }
     }
@@ -105,12 +117,17 @@ fn map_researchers(a: &mut Archive, f: &dyn Fn(&str) -> String) {
     for e in &mut a.excerpts {
         m(&mut e.created_by);
     }
-    for c in &mut a.codings {
-        c.coder_id = f(&c.coder_id);
-    }
     for r in &mut a.small_cell_releases {
         m(&mut r.released_by);
     }
+    for k in &mut a.coders {
+        m(&mut k.email);
+    }
+}
+
+/// Whether a status change's actor is a researcher (the others are fixed words).
+fn names_researcher(actor: &str) -> bool {
+    !matches!(actor, "participant" | "system" | "imported")
 }
 
 fn load<T, F>(f: F) -> AppResult<Vec<T>>
@@ -326,6 +343,7 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .select(Excerpt::as_select())
                 .load(conn)
         })?,
+        coders: Vec::new(),
         codings: load(|| {
             codings::table
                 .filter(codings::excerpt_id.eq_any(&excerpt_ids))
@@ -375,6 +393,19 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .load(conn)
         })?,
     };
+    // Coders, with the researcher id of a team member (as e-mail once mapped below).
+    a.coders = coders::table
+        .filter(coders::study_id.eq(sid))
+        .order(coders::id)
+        .select(Coder::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|k| ArchivedCoder {
+            id: k.id,
+            name: k.name,
+            email: k.researcher_id,
+        })
+        .collect();
     if !identities {
         for c in &mut a.candidates {
             c.name = String::new();
@@ -392,13 +423,15 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         .filter(study_members::study_id.eq(sid))
         .select((study_members::researcher_id, study_members::role))
         .load(conn)?;
-    let all: Vec<Researcher> = researchers::table
-        .select(Researcher::as_select())
-        .load(conn)?;
-    let email_of: HashMap<String, (String, String)> =
-        all.into_iter().map(|r| (r.id, (r.email, r.name))).collect();
     let mut named: HashSet<String> = members.iter().map(|(id, _)| id.clone()).collect();
     collect_ids(&a, &mut named);
+    let email_of: HashMap<String, (String, String)> = researchers::table
+        .filter(researchers::id.eq_any(named.iter().cloned().collect::<Vec<_>>()))
+        .select((researchers::id, researchers::email, researchers::name))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, email, name)| (id, (email, name)))
+        .collect();
     let mut researchers_out: BTreeMap<String, ArchivedResearcher> = BTreeMap::new();
     for id in &named {
         if let Some((email, name)) = email_of.get(id) {
@@ -449,36 +482,37 @@ fn collect_ids(a: &Archive, out: &mut HashSet<String>) {
     a.small_cell_releases
         .iter()
         .for_each(|r| add(&r.released_by));
-    for c in &a.codings {
-        out.insert(c.coder_id.clone());
+    for k in &a.coders {
+        if let Some(e) = &k.email {
+            out.insert(e.clone());
+        }
     }
     for e in &a.candidate_events {
-        if e.actor != "participant" && e.actor != "system" {
+        if names_researcher(&e.actor) {
             out.insert(e.actor.clone());
         }
     }
 }
 
-/// Rebuilds a study from an archive with its members; the importing researcher (if any) becomes
-/// an owner. Researchers the archive names who have no account here get one that cannot log in,
-/// so that who coded what stays true. Returns the study's id.
-/// Reads and checks an archive without touching the database: the format and version, and
-/// that every researcher it names is listed.
+/// Reads and checks an archive without touching the database: the format and version, that
+/// every researcher it names is listed, and that every reference between its rows stays inside
+/// the archive's own study (so no row can reach into another study here).
 pub fn read(bytes: &[u8]) -> AppResult<Archive> {
-    let a: Archive = serde_json::from_slice(bytes)
+    let mut a: Archive = serde_json::from_slice(bytes)
         .map_err(|e| Invalid::one("archive", format!("not a study archive: {e}")))?;
     if a.format != FORMAT {
         return Err(Invalid::one("format", format!("must be {FORMAT:?}")).into());
     }
-    if a.version != VERSION {
-        return Err(Invalid::one(
-            "version",
-            format!(
-                "this Orakel reads archive version {VERSION}, not {}",
-                a.version
-            ),
-        )
-        .into());
+    match a.version {
+        VERSION => {}
+        1 => upgrade_from_1(&mut a),
+        other => {
+            return Err(Invalid::one(
+                "version",
+                format!("this Orakel reads archive versions 1 and {VERSION}, not {other}"),
+            )
+            .into());
+        }
     }
     let mentioned: HashSet<String> = {
         let mut s = HashSet::new();
@@ -493,20 +527,665 @@ pub fn read(bytes: &[u8]) -> AppResult<Archive> {
             );
         }
     }
+    check_references(&a)?;
+    check_values(&a)?;
     Ok(a)
 }
 
-pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> AppResult<String> {
-    let mut a = read(bytes)?;
-    let sid = a.study.id.clone();
-    // Placeholder passwords are hashed outside the transaction: hashing is slow on purpose.
-    let mut placeholders = HashMap::new();
-    for r in &a.researchers {
-        if crate::ops::accounts::researcher_by_email(conn, &r.email)?.is_none() {
-            placeholders.insert(r.email.clone(), hash_password(&new_token())?);
+/// Version 1 named each coding's coder by a researcher's e-mail; version 2 lists the coders.
+fn upgrade_from_1(a: &mut Archive) {
+    let mut coders: BTreeMap<String, ArchivedCoder> = BTreeMap::new();
+    for c in &mut a.codings {
+        let email = c.coder_id.clone();
+        let coder = coders
+            .entry(email.clone())
+            .or_insert_with(|| ArchivedCoder {
+                id: new_id(),
+                name: a
+                    .researchers
+                    .iter()
+                    .find(|r| r.email == email)
+                    .map_or_else(|| email.clone(), |r| r.name.clone()),
+                email: Some(email.clone()),
+            });
+        c.coder_id = coder.id.clone();
+    }
+    a.coders = coders.into_values().collect();
+    a.version = VERSION;
+}
+
+/// Collects faults as `table[index].field` with a message, and stops reading after a few.
+struct Faults(Invalid);
+
+impl Faults {
+    fn add(&mut self, table: &str, i: usize, field: &str, message: impl Into<String>) {
+        if self.0.0.len() < 20 {
+            self.0.add(format!("{table}[{i}].{field}"), message);
         }
     }
-    let importer: Option<String> = researcher_id.map(str::to_string);
+}
+
+/// Every reference of every row resolves inside the archive, and every id occurs once.
+fn check_references(a: &Archive) -> Result<(), Invalid> {
+    let sid = a.study.id.as_str();
+    let mut f = Faults(Invalid::new());
+    let mut all_ids: HashSet<String> = HashSet::new();
+    let mut ids_of = |table: &str, ids: Vec<&str>, f: &mut Faults| -> HashSet<String> {
+        let mut own = HashSet::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            if id.trim().is_empty() || id.len() > 100 {
+                f.add(
+                    table,
+                    i,
+                    "id",
+                    "must be a non-empty id of at most 100 characters",
+                );
+            } else if !all_ids.insert(id.to_string()) || !own.insert(id.to_string()) {
+                f.add(
+                    table,
+                    i,
+                    "id",
+                    format!("{id} occurs more than once in the archive"),
+                );
+            }
+        }
+        own
+    };
+    let _ = ids_of("study", vec![sid], &mut f);
+    let strata = ids_of(
+        "strata",
+        a.strata.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let panellists = ids_of(
+        "panellists",
+        a.panellists.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let candidates = ids_of(
+        "candidates",
+        a.candidates.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "candidate_events",
+        a.candidate_events.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let consent_texts = ids_of(
+        "consent_texts",
+        a.consent_texts.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "consents",
+        a.consents.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let rounds = ids_of(
+        "rounds",
+        a.rounds.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let categories = ids_of(
+        "categories",
+        a.categories.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let themes = ids_of(
+        "themes",
+        a.themes.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "theme_revisions",
+        a.theme_revisions.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let statements = ids_of(
+        "statements",
+        a.statements.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let sections = ids_of(
+        "guide_sections",
+        a.guide_sections.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let questions = ids_of(
+        "guide_questions",
+        a.guide_questions.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "appointments",
+        a.appointments.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "questionnaire_answers",
+        a.questionnaire_answers
+            .iter()
+            .map(|x| x.id.as_str())
+            .collect(),
+        &mut f,
+    );
+    let transcripts = ids_of(
+        "transcripts",
+        a.transcripts.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let excerpts = ids_of(
+        "excerpts",
+        a.excerpts.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let coders = ids_of(
+        "coders",
+        a.coders.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "codings",
+        a.codings.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let answers = ids_of(
+        "answers",
+        a.answers.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "answer_changes",
+        a.answer_changes.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    let _ = ids_of(
+        "small_cell_releases",
+        a.small_cell_releases
+            .iter()
+            .map(|x| x.id.as_str())
+            .collect(),
+        &mut f,
+    );
+    let _ = strata;
+
+    let study = |f: &mut Faults, table: &str, i: usize, v: &str| {
+        if v != sid {
+            f.add(table, i, "study_id", "must be the archive's own study");
+        }
+    };
+    let within = |f: &mut Faults,
+                  table: &str,
+                  i: usize,
+                  field: &str,
+                  set: &HashSet<String>,
+                  v: &str,
+                  what: &str| {
+        if !set.contains(v) {
+            f.add(
+                table,
+                i,
+                field,
+                format!("refers to a {what} that is not in this archive"),
+            );
+        }
+    };
+    for (i, x) in a.strata.iter().enumerate() {
+        study(&mut f, "strata", i, &x.study_id);
+    }
+    for (i, x) in a.panellists.iter().enumerate() {
+        study(&mut f, "panellists", i, &x.study_id);
+    }
+    for (i, x) in a.candidates.iter().enumerate() {
+        study(&mut f, "candidates", i, &x.study_id);
+        if let Some(p) = &x.panellist_id {
+            within(
+                &mut f,
+                "candidates",
+                i,
+                "panellist_id",
+                &panellists,
+                p,
+                "panellist",
+            );
+        }
+        if let Some(r) = &x.referred_by {
+            within(
+                &mut f,
+                "candidates",
+                i,
+                "referred_by",
+                &candidates,
+                r,
+                "candidate",
+            );
+        }
+    }
+    for (i, x) in a.candidate_events.iter().enumerate() {
+        within(
+            &mut f,
+            "candidate_events",
+            i,
+            "candidate_id",
+            &candidates,
+            &x.candidate_id,
+            "candidate",
+        );
+    }
+    for (i, x) in a.consent_texts.iter().enumerate() {
+        study(&mut f, "consent_texts", i, &x.study_id);
+    }
+    for (i, x) in a.consents.iter().enumerate() {
+        within(
+            &mut f,
+            "consents",
+            i,
+            "candidate_id",
+            &candidates,
+            &x.candidate_id,
+            "candidate",
+        );
+        if let Some(t) = &x.consent_text_id {
+            within(
+                &mut f,
+                "consents",
+                i,
+                "consent_text_id",
+                &consent_texts,
+                t,
+                "consent text",
+            );
+        }
+    }
+    for (i, x) in a.email_templates.iter().enumerate() {
+        study(&mut f, "email_templates", i, &x.study_id);
+    }
+    for (i, x) in a.rounds.iter().enumerate() {
+        study(&mut f, "rounds", i, &x.study_id);
+    }
+    for (i, x) in a.categories.iter().enumerate() {
+        study(&mut f, "categories", i, &x.study_id);
+    }
+    for (i, x) in a.themes.iter().enumerate() {
+        study(&mut f, "themes", i, &x.study_id);
+        within(
+            &mut f,
+            "themes",
+            i,
+            "category_id",
+            &categories,
+            &x.category_id,
+            "category",
+        );
+    }
+    for (i, x) in a.theme_revisions.iter().enumerate() {
+        within(
+            &mut f,
+            "theme_revisions",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+        match serde_json::from_str::<Vec<String>>(&x.related) {
+            Ok(related) => {
+                for r in related {
+                    within(
+                        &mut f,
+                        "theme_revisions",
+                        i,
+                        "related",
+                        &themes,
+                        &r,
+                        "theme",
+                    );
+                }
+            }
+            Err(_) => f.add(
+                "theme_revisions",
+                i,
+                "related",
+                "must be a list of theme ids",
+            ),
+        }
+    }
+    for (i, x) in a.statements.iter().enumerate() {
+        within(
+            &mut f,
+            "statements",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+    }
+    for (i, x) in a.round_themes.iter().enumerate() {
+        within(
+            &mut f,
+            "round_themes",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "round_themes",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+    }
+    for (i, x) in a.guide_sections.iter().enumerate() {
+        within(
+            &mut f,
+            "guide_sections",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+    }
+    for (i, x) in a.guide_questions.iter().enumerate() {
+        within(
+            &mut f,
+            "guide_questions",
+            i,
+            "section_id",
+            &sections,
+            &x.section_id,
+            "guide section",
+        );
+    }
+    for (i, x) in a.appointments.iter().enumerate() {
+        within(
+            &mut f,
+            "appointments",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "appointments",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+    }
+    for (i, x) in a.questionnaire_answers.iter().enumerate() {
+        within(
+            &mut f,
+            "questionnaire_answers",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "questionnaire_answers",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+        within(
+            &mut f,
+            "questionnaire_answers",
+            i,
+            "question_id",
+            &questions,
+            &x.question_id,
+            "guide question",
+        );
+    }
+    for (i, x) in a.transcripts.iter().enumerate() {
+        study(&mut f, "transcripts", i, &x.study_id);
+        if let Some(r) = &x.round_id {
+            within(&mut f, "transcripts", i, "round_id", &rounds, r, "round");
+        }
+        within(
+            &mut f,
+            "transcripts",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+    }
+    for (i, x) in a.excerpts.iter().enumerate() {
+        within(
+            &mut f,
+            "excerpts",
+            i,
+            "transcript_id",
+            &transcripts,
+            &x.transcript_id,
+            "transcript",
+        );
+    }
+    for (i, x) in a.codings.iter().enumerate() {
+        within(
+            &mut f,
+            "codings",
+            i,
+            "excerpt_id",
+            &excerpts,
+            &x.excerpt_id,
+            "passage",
+        );
+        within(
+            &mut f,
+            "codings",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+        within(
+            &mut f,
+            "codings",
+            i,
+            "coder_id",
+            &coders,
+            &x.coder_id,
+            "coder",
+        );
+    }
+    for (i, x) in a.statement_excerpts.iter().enumerate() {
+        within(
+            &mut f,
+            "statement_excerpts",
+            i,
+            "statement_id",
+            &statements,
+            &x.statement_id,
+            "statement",
+        );
+        within(
+            &mut f,
+            "statement_excerpts",
+            i,
+            "excerpt_id",
+            &excerpts,
+            &x.excerpt_id,
+            "passage",
+        );
+    }
+    for (i, x) in a.answers.iter().enumerate() {
+        within(
+            &mut f,
+            "answers",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "answers",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+        within(
+            &mut f,
+            "answers",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+    }
+    for (i, x) in a.answer_changes.iter().enumerate() {
+        within(
+            &mut f,
+            "answer_changes",
+            i,
+            "answer_id",
+            &answers,
+            &x.answer_id,
+            "answer",
+        );
+    }
+    for (i, x) in a.round_participations.iter().enumerate() {
+        within(
+            &mut f,
+            "round_participations",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "round_participations",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+    }
+    for (i, x) in a.small_cell_releases.iter().enumerate() {
+        study(&mut f, "small_cell_releases", i, &x.study_id);
+    }
+    f.0.into_result(())
+}
+
+/// The values that later reading relies on: settings, states, attribute values, snapshots,
+/// scores on the scale and passages inside their texts.
+fn check_values(a: &Archive) -> Result<(), Invalid> {
+    use crate::domain::candidate::Status;
+    let mut f = Faults(Invalid::new());
+    let settings = match super::studies::settings_of(&a.study) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            f.0.add("study", format!("the study's settings cannot be read: {e}"));
+            None
+        }
+    };
+    for (i, c) in a.candidates.iter().enumerate() {
+        if Status::parse(&c.status).is_none() {
+            f.add(
+                "candidates",
+                i,
+                "status",
+                format!("{:?} is not a status", c.status),
+            );
+        }
+        if serde_json::from_str::<BTreeMap<String, String>>(&c.strata).is_err() {
+            f.add("candidates", i, "strata", "must map attributes to values");
+        }
+    }
+    for (i, r) in a.rounds.iter().enumerate() {
+        if !["draft", "open", "closed"].contains(&r.state.as_str()) {
+            f.add(
+                "rounds",
+                i,
+                "state",
+                format!("{:?} is not a round state", r.state),
+            );
+        }
+    }
+    for (i, r) in a.round_themes.iter().enumerate() {
+        if serde_json::from_str::<crate::domain::codebook::ThemeSnapshot>(&r.snapshot).is_err() {
+            f.add(
+                "round_themes",
+                i,
+                "snapshot",
+                "is not a theme as a round published it",
+            );
+        }
+    }
+    if let Some(s) = &settings {
+        for (i, x) in a.answers.iter().enumerate() {
+            if x.score.is_some_and(|v| v < s.scale.min || v > s.scale.max) {
+                f.add("answers", i, "score", "is off the study's scale");
+            }
+        }
+    }
+    let lengths: HashMap<&str, usize> = a
+        .transcripts
+        .iter()
+        .map(|t| (t.id.as_str(), t.body.chars().count()))
+        .collect();
+    for (i, e) in a.excerpts.iter().enumerate() {
+        let len = lengths.get(e.transcript_id.as_str()).copied().unwrap_or(0);
+        if e.start_offset < 0 || e.start_offset >= e.end_offset || e.end_offset as usize > len {
+            f.add("excerpts", i, "end_offset", "lies outside its transcript");
+        }
+    }
+    f.0.into_result(())
+}
+
+/// What an import did, and who the archive named as members but was not given access.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    pub id: String,
+    /// Members of the study in the archive that were not added here: an owner of the imported
+    /// study may add them (`PUT /api/v1/studies/{study}/members`).
+    pub members_not_added: Vec<ArchivedMember>,
+}
+
+/// Who becomes a member of an imported study: the importing researcher (as owner), and, when an
+/// administrator asks for it at the command line, the archive's members who have accounts here.
+#[derive(Debug, Clone)]
+pub struct Importer {
+    pub owner: Option<String>,
+    pub keep_members: bool,
+}
+
+/// Rebuilds a study from an archive. Nothing is written unless every row is accepted. The
+/// archive's members are listed for the owner to add, never given access on their own; records
+/// that name a researcher who is not a member of the imported study keep no link to any account.
+pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<ImportResult> {
+    let mut a = read(bytes)?;
+    if who.owner.is_none() && !who.keep_members {
+        return Err(Invalid::one("owner", "say who owns the imported study").into());
+    }
+    let sid = a.study.id.clone();
     db::write(conn, |c| {
         let exists: i64 = studies::table
             .filter(studies::id.eq(&sid))
@@ -517,46 +1196,53 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
                 "the study {sid} exists here already"
             )));
         }
+        // The members of the imported study, by e-mail.
+        let mut members: Vec<(String, String)> = Vec::new();
+        let mut not_added = Vec::new();
+        if let Some(owner) = &who.owner {
+            members.push((owner.clone(), "owner".into()));
+        }
+        let owner_email: Option<String> = match &who.owner {
+            Some(id) => Some(
+                researchers::table
+                    .find(id)
+                    .select(researchers::email)
+                    .first(c)?,
+            ),
+            None => None,
+        };
         let mut ids: HashMap<String, String> = HashMap::new();
-        for r in &a.researchers {
-            let id = match crate::ops::accounts::researcher_by_email(c, &r.email)? {
-                Some(found) => found.id,
-                None => {
-                    let id = new_id();
-                    diesel::insert_into(researchers::table)
-                        .values(&Researcher {
-                            id: id.clone(),
-                            email: r.email.clone(),
-                            name: r.name.clone(),
-                            password_hash: placeholders.get(&r.email).cloned().unwrap_or_default(),
-                            locale: "en".into(),
-                            created_at: now(),
-                            disabled_at: Some(now()),
-                        })
-                        .execute(c)?;
-                    id
-                }
+        if let (Some(id), Some(email)) = (&who.owner, &owner_email) {
+            ids.insert(email.clone(), id.clone());
+        }
+        for m in &a.members {
+            if owner_email.as_deref() == Some(m.email.as_str()) {
+                continue;
+            }
+            let found = if who.keep_members {
+                crate::ops::accounts::researcher_by_email(c, &m.email)?
+            } else {
+                None
             };
-            ids.insert(r.email.clone(), id);
+            match (found, super::studies::Role::from_stored(&m.role)) {
+                (Some(r), Some(_)) => {
+                    ids.insert(m.email.clone(), r.id.clone());
+                    members.push((r.id, m.role.clone()));
+                }
+                _ => not_added.push(m.clone()),
+            }
         }
         map_researchers(&mut a, &|email| {
-            ids.get(email).cloned().unwrap_or_else(|| email.to_string())
+            ids.get(email)
+                .cloned()
+                .unwrap_or_else(|| UNLINKED.to_string())
         });
+        unlink(&mut a);
         let mut study = a.study.clone();
         study.archived_at = None;
-        diesel::insert_into(studies::table)
-            .values(&study)
-            .execute(c)?;
-        let mut members: Vec<(String, String)> = a
-            .members
-            .iter()
-            .filter_map(|m| ids.get(&m.email).map(|id| (id.clone(), m.role.clone())))
-            .collect();
-        if let Some(me) = &importer
-            && !members.iter().any(|(id, _)| id == me)
-        {
-            members.push((me.clone(), "owner".into()));
-        }
+        put_rows(c, "study", std::slice::from_ref(&study), |c, row| {
+            diesel::insert_into(studies::table).values(row).execute(c)
+        })?;
         for (id, role) in members {
             diesel::insert_into(study_members::table)
                 .values(&StudyMember {
@@ -564,27 +1250,29 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
                     researcher_id: id,
                     role,
                     added_at: now(),
-                    added_by: importer.clone(),
+                    added_by: who.owner.clone(),
                 })
                 .execute(c)?;
         }
         macro_rules! put {
             ($table:ident, $rows:expr) => {
-                for row in $rows {
-                    diesel::insert_into($table::table).values(row).execute(c)?;
-                }
+                put_rows(c, stringify!($table), $rows, |c, row| {
+                    diesel::insert_into($table::table).values(row).execute(c)
+                })?
             };
         }
         put!(strata, &a.strata);
         put!(panellists, &a.panellists);
         // Referrals point at candidates that may come later in the list: link them afterwards.
-        for cand in &a.candidates {
-            let mut row = cand.clone();
-            row.referred_by = None;
-            diesel::insert_into(candidates::table)
-                .values(&row)
-                .execute(c)?;
-        }
+        let unreferred: Vec<Candidate> = a
+            .candidates
+            .iter()
+            .map(|x| Candidate {
+                referred_by: None,
+                ..x.clone()
+            })
+            .collect();
+        put!(candidates, &unreferred);
         for cand in a.candidates.iter().filter(|x| x.referred_by.is_some()) {
             diesel::update(candidates::table.find(&cand.id))
                 .set(candidates::referred_by.eq(&cand.referred_by))
@@ -606,13 +1294,26 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
         put!(questionnaire_answers, &a.questionnaire_answers);
         put!(transcripts, &a.transcripts);
         put!(excerpts, &a.excerpts);
+        let coders: Vec<Coder> = a
+            .coders
+            .iter()
+            .map(|k| Coder {
+                id: k.id.clone(),
+                study_id: sid.clone(),
+                researcher_id: k.email.clone(),
+                name: k.name.chars().take(200).collect(),
+                created_at: now(),
+            })
+            .collect();
+        put!(coders, &coders);
         put!(codings, &a.codings);
         put!(statement_excerpts, &a.statement_excerpts);
         put!(answers, &a.answers);
         put!(answer_changes, &a.answer_changes);
         put!(round_participations, &a.round_participations);
         put!(small_cell_releases, &a.small_cell_releases);
-        let actor = importer
+        let actor = who
+            .owner
             .clone()
             .map_or(Actor::System, |id| Actor::Researcher { id });
         audit::record(
@@ -621,10 +1322,74 @@ pub fn import(conn: &mut DbConn, researcher_id: Option<&str>, bytes: &[u8]) -> A
             Some(&sid),
             "study.imported",
             Some(&sid),
-            serde_json::json!({ "identities": a.identities }),
+            serde_json::json!({
+                "identities": a.identities,
+                "members_not_added": not_added.iter().map(|m| &m.email).collect::<Vec<_>>(),
+            }),
         )?;
-        Ok(sid.clone())
+        Ok(ImportResult {
+            id: sid.clone(),
+            members_not_added: not_added,
+        })
     })
+}
+
+/// Stands for a researcher the imported study has no member for, until `unlink` clears it.
+const UNLINKED: &str = "\u{0}unlinked";
+
+/// Researcher references that found no member become empty (or, for a status change, "imported").
+fn unlink(a: &mut Archive) {
+    let m = |v: &mut Option<String>| {
+        if v.as_deref() == Some(UNLINKED) {
+            *v = None;
+        }
+    };
+    m(&mut a.study.created_by);
+    a.candidates.iter_mut().for_each(|x| m(&mut x.created_by));
+    for e in &mut a.candidate_events {
+        if e.actor == UNLINKED {
+            e.actor = "imported".into();
+        }
+    }
+    a.consent_texts
+        .iter_mut()
+        .for_each(|x| m(&mut x.created_by));
+    a.email_templates
+        .iter_mut()
+        .for_each(|x| m(&mut x.updated_by));
+    a.theme_revisions
+        .iter_mut()
+        .for_each(|x| m(&mut x.changed_by));
+    a.appointments
+        .iter_mut()
+        .for_each(|x| m(&mut x.interviewer_id));
+    a.transcripts.iter_mut().for_each(|x| m(&mut x.uploaded_by));
+    a.excerpts.iter_mut().for_each(|x| m(&mut x.created_by));
+    a.small_cell_releases
+        .iter_mut()
+        .for_each(|x| m(&mut x.released_by));
+    a.coders.iter_mut().for_each(|x| m(&mut x.email));
+}
+
+/// Inserts rows one by one; an id that exists here already is a conflict naming the table.
+fn put_rows<T>(
+    c: &mut DbConn,
+    table: &str,
+    rows: &[T],
+    insert: impl Fn(&mut DbConn, &T) -> QueryResult<usize>,
+) -> AppResult<()> {
+    for (i, row) in rows.iter().enumerate() {
+        if let Err(e) = insert(c, row) {
+            let e = crate::db::DbError::from(e);
+            if e.is_unique_violation() {
+                return Err(AppError::Conflict(format!(
+                    "{table}[{i}] has an id that exists here already; an archive can be imported once"
+                )));
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

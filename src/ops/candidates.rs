@@ -248,6 +248,7 @@ fn insert_candidate(
         created_at: t,
         updated_at: t,
         erased_at: None,
+        decline_category: None,
     };
     diesel::insert_into(candidates::table)
         .values(&cand)
@@ -328,7 +329,8 @@ fn check_referrer(conn: &mut DbConn, study_id: &str, referrer: &Option<String>) 
     Ok(())
 }
 
-fn email_taken(
+/// Whether another candidate of the study has this address, whatever its case.
+pub(crate) fn email_taken(
     conn: &mut DbConn,
     study_id: &str,
     email: &str,
@@ -336,7 +338,7 @@ fn email_taken(
 ) -> AppResult<bool> {
     let mut q = candidates::table
         .filter(candidates::study_id.eq(study_id))
-        .filter(candidates::email.eq(email))
+        .filter(crate::db::lower(candidates::email).eq(crate::db::lower(Some(email.to_string()))))
         .into_boxed();
     if let Some(id) = except {
         q = q.filter(candidates::id.ne(id.to_string()));
@@ -571,13 +573,14 @@ pub fn withdraw(
     })
 }
 
+/// After a withdrawal: the panellist is marked withdrawn and every link of theirs stops working.
 pub fn mark_panellist_withdrawn(conn: &mut DbConn, cand: &Candidate) -> AppResult<()> {
     if let Some(p) = &cand.panellist_id {
         diesel::update(panellists::table.find(p))
             .set(panellists::withdrawn_at.eq(now()))
             .execute(conn)?;
     }
-    Ok(())
+    super::links::apply_rule(conn, &cand.id)
 }
 
 /// A candidate with their history and messages.
@@ -671,9 +674,6 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// How long a recruitment link stays valid.
-pub const INVITATION_LINK_DAYS: i64 = 120;
-
 /// Invites the given candidates (those not yet invited, or who said no or did not answer and
 /// are invited again): status `invited` and the cover letter in the outbox, in one transaction.
 pub fn invite(
@@ -736,7 +736,6 @@ pub fn invite(
                     candidates::reminders_sent.eq(0),
                 ))
                 .execute(c)?;
-            let expires = Some(now() + chrono::Duration::days(INVITATION_LINK_DAYS));
             enqueue_to_candidate(
                 c,
                 env,
@@ -745,7 +744,6 @@ pub fn invite(
                 Kind::Invitation,
                 &RoundFacts::default(),
                 None,
-                expires,
             )?;
             queued += 1;
         }
@@ -807,7 +805,6 @@ pub fn run_recruitment_schedule(
                     .set(candidates::reminders_sent.eq(n as i32))
                     .execute(c)?;
                     if claimed == 1 {
-                        let expires = Some(at + chrono::Duration::days(INVITATION_LINK_DAYS));
                         let key = format!(
                             "reminder:{}:{}:{n}",
                             cand.id,
@@ -821,7 +818,6 @@ pub fn run_recruitment_schedule(
                             Kind::Reminder,
                             &RoundFacts::default(),
                             Some(key),
-                            expires,
                         )? {
                             reminded += 1;
                         }

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod audit;
 pub mod candidates;
 pub mod codebook;
+pub mod links;
 pub mod outbox;
 pub mod participation;
 pub mod privacy;
@@ -43,6 +44,14 @@ pub enum AppError {
     Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// Lost a race on a unique constraint: two people made the same change at the same moment
+    /// and the database kept the other's (409, not a fault of ours).
+    pub fn is_race(&self) -> bool {
+        matches!(self, AppError::Internal(e) if is_unique_violation(e))
+    }
 }
 
 impl From<Invalid> for AppError {

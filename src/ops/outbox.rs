@@ -9,10 +9,12 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::secret::{new_token, token_hash};
+use super::links;
+use super::participation::Purpose;
+use super::secret::token_hash;
 use super::studies::utc;
 use super::{AppError, AppResult};
-use crate::db::models::{Candidate, EmailTemplate, OutboxMessage, ParticipationToken, Study};
+use crate::db::models::{Candidate, EmailTemplate, OutboxMessage, Study};
 use crate::db::schema::{candidates, email_templates, outbox, participation_tokens};
 use crate::db::{DbConn, new_id, now};
 use crate::domain::Language;
@@ -24,6 +26,9 @@ use crate::mail::{Kind, MailContext, StudyFacts, new_message_id};
 pub struct MailEnv {
     pub templates: Arc<MailTemplates>,
     pub public_url: String,
+    /// Where delivered messages are written as `.eml` files (the file transport), so that an
+    /// erasure can remove them too.
+    pub files: Option<std::path::PathBuf>,
 }
 
 /// Round details for round messages.
@@ -34,28 +39,6 @@ pub struct RoundFacts {
     pub deadline: Option<NaiveDateTime>,
     pub validation: bool,
     pub rating: bool,
-}
-
-/// A new personal link for a candidate. Every message carries its own token; all of a
-/// candidate's tokens give the same access and are revoked together.
-pub fn issue_token(
-    conn: &mut DbConn,
-    candidate_id: &str,
-    expires_at: Option<NaiveDateTime>,
-) -> AppResult<String> {
-    let raw = new_token();
-    diesel::insert_into(participation_tokens::table)
-        .values(&ParticipationToken {
-            id: new_id(),
-            candidate_id: candidate_id.into(),
-            token_hash: token_hash(&raw),
-            created_at: now(),
-            expires_at,
-            revoked_at: None,
-            last_used_at: None,
-        })
-        .execute(conn)?;
-    Ok(raw)
 }
 
 pub fn custom_letter(
@@ -84,10 +67,10 @@ pub fn study_facts(study: &Study) -> StudyFacts {
     }
 }
 
-/// Renders and stores one message to a candidate, with a fresh personal link. Returns false
-/// (and stores nothing) when the candidate cannot be mailed (no address, opted out) or when a
+/// Renders and stores one message to a candidate, with a fresh personal link (its expiry by
+/// the rule in [`super::links`]) and a link that can only unsubscribe. Returns false (and
+/// stores nothing) when the candidate cannot be mailed (no address, opted out) or when a
 /// message with the same `dedup_key` already exists.
-#[allow(clippy::too_many_arguments)]
 pub fn enqueue_to_candidate(
     conn: &mut DbConn,
     env: &MailEnv,
@@ -96,7 +79,6 @@ pub fn enqueue_to_candidate(
     kind: Kind,
     round: &RoundFacts,
     dedup_key: Option<String>,
-    link_expires_at: Option<NaiveDateTime>,
 ) -> AppResult<bool> {
     enqueue_with(
         conn,
@@ -106,7 +88,6 @@ pub fn enqueue_to_candidate(
         kind,
         round,
         dedup_key,
-        link_expires_at,
         &[],
         &[],
     )
@@ -123,7 +104,6 @@ pub fn enqueue_with(
     kind: Kind,
     round: &RoundFacts,
     dedup_key: Option<String>,
-    link_expires_at: Option<NaiveDateTime>,
     attachments: &[crate::mail::Attachment],
     extra: &[(&str, String)],
 ) -> AppResult<bool> {
@@ -143,13 +123,14 @@ pub fn enqueue_with(
         }
     }
     let lang = Language::from_stored(&study.language);
-    let token = issue_token(conn, &candidate.id, link_expires_at)?;
+    let token = links::issue(conn, &candidate.id, Purpose::Access)?;
+    let stop = links::issue(conn, &candidate.id, Purpose::Unsubscribe)?;
     let base = env.public_url.trim_end_matches('/');
     let ctx = MailContext {
         study: study_facts(study),
         name: candidate.name.clone(),
         link: format!("{base}/p/{token}"),
-        unsubscribe_link: format!("{base}/p/{token}/unsubscribe"),
+        unsubscribe_link: format!("{base}/p/{stop}/unsubscribe"),
         deadline: round
             .deadline
             .map(|d| crate::web::render::long_datetime(utc(d), lang.code()))
@@ -202,13 +183,13 @@ pub fn enqueue_with(
             .execute(c)?,
     };
     if inserted == 0 {
-        diesel::delete(
-            participation_tokens::table
-                .filter(participation_tokens::token_hash.eq(token_hash(&token))),
-        )
+        diesel::delete(participation_tokens::table.filter(
+            participation_tokens::token_hash.eq_any([token_hash(&token), token_hash(&stop)]),
+        ))
         .execute(conn)?;
         return Ok(false);
     }
+    links::apply_rule(conn, &candidate.id)?;
     Ok(true)
 }
 
@@ -278,7 +259,8 @@ pub fn claim(
     })
 }
 
-/// Delivered: the bodies (which hold personal links) are removed; subject and state stay.
+/// Delivered: the bodies and headers (which hold personal links) are removed; subject and
+/// state stay, so no link is kept once its message is out.
 pub fn mark_sent(conn: &mut DbConn, ids: &[String], worker: &str) -> AppResult<()> {
     diesel::update(
         outbox::table
@@ -290,6 +272,7 @@ pub fn mark_sent(conn: &mut DbConn, ids: &[String], worker: &str) -> AppResult<(
         outbox::sent_at.eq(now()),
         outbox::body_text.eq(None::<String>),
         outbox::body_html.eq(None::<String>),
+        outbox::headers.eq("{}"),
         outbox::claimed_until.eq(None::<NaiveDateTime>),
         outbox::last_error.eq(None::<String>),
         outbox::attempts.eq(outbox::attempts + 1),
@@ -354,6 +337,7 @@ pub fn mark_failed(
             outbox::last_error.eq(error),
             outbox::body_text.eq(None::<String>),
             outbox::body_html.eq(None::<String>),
+            outbox::headers.eq("{}"),
             outbox::claimed_until.eq(None::<NaiveDateTime>),
         ))
         .execute(c)?;

@@ -37,16 +37,49 @@ impl Participant {
     }
 }
 
-/// Resolves a token. Unknown, expired, revoked, erased: all the same `None`, by one query.
+/// What a link may be used for: a person's link opens everything of theirs; an unsubscribe link
+/// (the one in `List-Unsubscribe`, which mail providers may fetch) can only stop mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Access,
+    Unsubscribe,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Access => "access",
+            Purpose::Unsubscribe => "unsubscribe",
+        }
+    }
+}
+
+/// Resolves a person's link. Unknown, expired, revoked, erased, or a link for another purpose:
+/// all the same `None`, by one query.
 pub fn resolve(conn: &mut DbConn, token: &str) -> AppResult<Option<Participant>> {
+    resolve_for(conn, token, Purpose::Access)
+}
+
+/// Resolves a link used for `purpose`: any live link may unsubscribe, only a person's link
+/// gives access.
+pub fn resolve_for(
+    conn: &mut DbConn,
+    token: &str,
+    purpose: Purpose,
+) -> AppResult<Option<Participant>> {
     if !looks_like_token(token) {
         return Ok(None);
     }
     let t = now();
+    let purposes: &[&str] = match purpose {
+        Purpose::Access => &["access"],
+        Purpose::Unsubscribe => &["access", "unsubscribe"],
+    };
     let found: Option<(String, Option<chrono::NaiveDateTime>, Candidate, Study)> =
         participation_tokens::table
             .inner_join(candidates::table.inner_join(studies::table))
             .filter(participation_tokens::token_hash.eq(token_hash(token)))
+            .filter(participation_tokens::purpose.eq_any(purposes))
             .filter(participation_tokens::revoked_at.is_null())
             .filter(
                 participation_tokens::expires_at
@@ -127,6 +160,9 @@ pub struct ConsentAnswer {
     /// Someone to ask instead (optional; only with `accept: false`).
     #[serde(default)]
     pub referral: Option<Referral>,
+    /// Why, in one of a few words the funder may see as counts (optional; `other` by default).
+    #[serde(default)]
+    pub reason_category: Option<crate::domain::candidate::DeclineCategory>,
 }
 
 /// Records consent or a decline. Accepting twice changes nothing; so does declining twice.
@@ -141,7 +177,9 @@ pub fn answer(
         None => String::new(),
     };
     let referral = answer.referral.clone().filter(|r| !r.is_empty());
-    if answer.accept && (referral.is_some() || !reason.is_empty()) {
+    if answer.accept
+        && (referral.is_some() || !reason.is_empty() || answer.reason_category.is_some())
+    {
         return Err(Invalid::one("accept", "a reason or a referral goes with a decline").into());
     }
     // Checked before the transaction, so a bad referral changes nothing at all.
@@ -204,7 +242,6 @@ pub fn answer(
                     Kind::Confirmation,
                     &RoundFacts::default(),
                     Some(format!("confirmation:{}", p.candidate.id)),
-                    None,
                 )?;
                 Ok(Status::Accepted)
             } else {
@@ -220,6 +257,12 @@ pub fn answer(
                 }
                 let reason = (!reason.is_empty()).then_some(reason.as_str());
                 transition(c, &p.candidate, Status::Declined, reason, "participant")?;
+                let category = answer
+                    .reason_category
+                    .unwrap_or(crate::domain::candidate::DeclineCategory::Other);
+                diesel::update(candidates::table.find(&p.candidate.id))
+                    .set(candidates::decline_category.eq(category.as_str()))
+                    .execute(c)?;
                 diesel::insert_into(consents::table)
                     .values(&Consent {
                         id: new_id(),
@@ -233,6 +276,7 @@ pub fn answer(
                 if let Some(data) = &referral {
                     add_referral(c, &p, data)?;
                 }
+                super::links::apply_rule(c, &p.candidate.id)?;
                 audit::record(
                     c,
                     &actor,
@@ -254,12 +298,7 @@ fn add_referral(
     p: &Participant,
     data: &crate::domain::candidate::CandidateData,
 ) -> AppResult<()> {
-    let exists: i64 = candidates::table
-        .filter(candidates::study_id.eq(&p.study.id))
-        .filter(candidates::email.eq(&data.email))
-        .count()
-        .get_result(conn)?;
-    if exists > 0 {
+    if super::candidates::email_taken(conn, &p.study.id, &data.email, None)? {
         return Ok(());
     }
     let t = now();
@@ -285,6 +324,7 @@ fn add_referral(
         created_at: t,
         updated_at: t,
         erased_at: None,
+        decline_category: None,
     };
     diesel::insert_into(candidates::table)
         .values(&cand)
@@ -336,7 +376,7 @@ pub fn withdraw(conn: &mut DbConn, token: &str, reason: &str) -> AppResult<Statu
 /// No further e-mail. An open invitation counts as declined.
 pub fn unsubscribe(conn: &mut DbConn, token: &str) -> AppResult<()> {
     db::write(conn, |c| {
-        let p = resolve_or_404(c, token)?;
+        let p = resolve_for(c, token, Purpose::Unsubscribe)?.ok_or(AppError::NotFound)?;
         if p.candidate.mail_opt_out_at.is_none() {
             diesel::update(candidates::table.find(&p.candidate.id))
                 .set(candidates::mail_opt_out_at.eq(now()))
@@ -349,6 +389,7 @@ pub fn unsubscribe(conn: &mut DbConn, token: &str) -> AppResult<()> {
                     Some("asked for no further e-mail"),
                     "participant",
                 )?;
+                super::links::apply_rule(c, &p.candidate.id)?;
             }
             // Messages not yet sent are not sent.
             diesel::update(
@@ -362,6 +403,7 @@ pub fn unsubscribe(conn: &mut DbConn, token: &str) -> AppResult<()> {
                     .eq("the recipient asked for no further e-mail"),
                 crate::db::schema::outbox::body_text.eq(None::<String>),
                 crate::db::schema::outbox::body_html.eq(None::<String>),
+                crate::db::schema::outbox::headers.eq("{}"),
             ))
             .execute(c)?;
             audit::record(

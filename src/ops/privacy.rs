@@ -3,6 +3,8 @@
 //! the study's retention date kept by the worker (identities and transcripts deleted, the
 //! owners warned beforehand), and the audit log read by owners.
 
+use std::path::Path;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -339,8 +341,33 @@ pub const ERASED_NAME: &str = "—";
 /// Removes one candidate's identity inside an open transaction: name, e-mail, organisation,
 /// notes, personal links, the e-mails sent to them and free-text reasons they gave. Their
 /// pseudonym, consent decisions and answers stay, so the panel's results do not change.
-fn erase_identity(conn: &mut DbConn, c: &Candidate, actor: &Actor, reason: &str) -> AppResult<()> {
+fn erase_identity(
+    conn: &mut DbConn,
+    c: &Candidate,
+    actor: &Actor,
+    reason: &str,
+    mail_files: Option<&Path>,
+) -> AppResult<()> {
     let t = now();
+    // Delivered messages written as files hold the name, the address and the links too.
+    let messages: Vec<String> = outbox::table
+        .filter(outbox::candidate_id.eq(&c.id))
+        .select(outbox::id)
+        .load(conn)?;
+    let mut files_removed = 0;
+    if let Some(dir) = mail_files {
+        for id in &messages {
+            match std::fs::remove_file(dir.join(format!("{id}.eml"))) {
+                Ok(()) => files_removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(AppError::Internal(anyhow::anyhow!(
+                        "removing the e-mail file {id}.eml: {e}"
+                    )));
+                }
+            }
+        }
+    }
     diesel::update(candidates::table.find(&c.id))
         .set((
             candidates::name.eq(ERASED_NAME),
@@ -375,13 +402,18 @@ fn erase_identity(conn: &mut DbConn, c: &Candidate, actor: &Actor, reason: &str)
         Some(&c.study_id),
         "person.erased",
         Some(&c.id),
-        serde_json::json!({ "reason": reason }),
+        serde_json::json!({
+            "reason": reason,
+            "messages_removed": messages.len(),
+            "mail_files_removed": files_removed,
+        }),
     )
 }
 
 /// Erases a person's identity on request (owners). Their answers stay under the pseudonym.
 pub fn erase_person(
     conn: &mut DbConn,
+    env: &super::outbox::MailEnv,
     researcher_id: &str,
     candidate_id: &str,
     input: EraseInput,
@@ -397,7 +429,13 @@ pub fn erase_person(
                 "this person's identity is already erased".into(),
             ));
         }
-        erase_identity(c, &cand, &researcher(researcher_id), &reason)
+        erase_identity(
+            c,
+            &cand,
+            &researcher(researcher_id),
+            &reason,
+            env.files.as_deref(),
+        )
     })
 }
 
@@ -442,7 +480,13 @@ pub fn run_retention(
                 .select(Candidate::as_select())
                 .load(c)?;
             for cand in &left {
-                erase_identity(c, cand, &Actor::System, "retention date reached")?;
+                erase_identity(
+                    c,
+                    cand,
+                    &Actor::System,
+                    "retention date reached",
+                    env.files.as_deref(),
+                )?;
             }
             let ids: Vec<String> = transcripts::table
                 .filter(transcripts::study_id.eq(&study.id))

@@ -202,10 +202,15 @@ pub fn project(conn: &mut DbConn, study_id: &str) -> AppResult<qda::Project> {
         .order(codings::id)
         .select(Coding::as_select())
         .load(conn)?;
-    let coder_ids: HashSet<&String> = cs.iter().map(|c| &c.coder_id).collect();
-    let mut users: Vec<qda::User> = researchers::table
-        .filter(researchers::id.eq_any(coder_ids.into_iter().cloned().collect::<Vec<_>>()))
-        .select((researchers::id, researchers::name))
+    let coder_ids: Vec<String> = cs
+        .iter()
+        .map(|c| c.coder_id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut users: Vec<qda::User> = coders::table
+        .filter(coders::id.eq_any(&coder_ids))
+        .select((coders::id, coders::name))
         .load::<(String, String)>(conn)?
         .into_iter()
         .map(|(guid, name)| qda::User { guid, name })
@@ -233,11 +238,13 @@ pub fn project(conn: &mut DbConn, study_id: &str) -> AppResult<qda::Project> {
                             user: Some(c.coder_id.clone()),
                         })
                         .collect();
+                    // The selection's user must be one of the project's users: its first coder.
+                    let user = codings.first().and_then(|c| c.user.clone());
                     (!codings.is_empty()).then(|| qda::Selection {
                         guid: e.id.clone(),
                         start: e.start_offset as usize,
                         end: e.end_offset as usize,
-                        user: e.created_by.clone(),
+                        user,
                         codings,
                     })
                 })
@@ -294,7 +301,7 @@ pub struct ImportSummary {
     pub codings_created: usize,
     /// Codings to codes that are not themes here (categories), left out.
     pub codings_skipped: usize,
-    /// Coders not on the study's team, added as accounts that cannot sign in.
+    /// Coders the study did not know, added as names of this study (never as accounts).
     pub coders_created: usize,
 }
 
@@ -488,19 +495,15 @@ impl Importer<'_> {
         Ok(t.id)
     }
 
-    /// Maps the file's users to researchers: the same id or a team member of the same name, or
-    /// else a new account that cannot sign in, so two coders stay two.
+    /// Maps the file's users to the study's coders: a coder of this study with the same id, a
+    /// team member or a known coder of the same name, or else a new coder of this study (a name,
+    /// never an account), so two coders stay two and nobody outside the team is credited.
     fn users(
         &mut self,
         c: &mut DbConn,
         users: &[qda::User],
         referenced: &HashSet<String>,
     ) -> AppResult<HashMap<String, String>> {
-        let team: Vec<(String, String)> = study_members::table
-            .inner_join(researchers::table)
-            .filter(study_members::study_id.eq(&self.study.id))
-            .select((researchers::id, researchers::name))
-            .load(c)?;
         let mut all: Vec<qda::User> = users.to_vec();
         for g in referenced {
             if !all.iter().any(|u| &u.guid == g) {
@@ -510,47 +513,75 @@ impl Importer<'_> {
                 });
             }
         }
+        if all.len() > qda::MAX_USERS {
+            return Err(Invalid::one(
+                "file",
+                format!(
+                    "the project names {} coders; at most {} can be imported at once",
+                    all.len(),
+                    qda::MAX_USERS
+                ),
+            )
+            .into());
+        }
+        let team: Vec<(String, String)> = study_members::table
+            .inner_join(researchers::table)
+            .filter(study_members::study_id.eq(&self.study.id))
+            .select((researchers::id, researchers::name))
+            .load(c)?;
+        let mut known: Vec<Coder> = coders::table
+            .filter(coders::study_id.eq(&self.study.id))
+            .select(Coder::as_select())
+            .load(c)?;
         let mut map = HashMap::new();
         for (i, u) in all.iter().enumerate() {
-            let id = guid_id(&u.guid);
-            let known: Option<String> = match &id {
-                Some(id) => researchers::table
-                    .find(id)
-                    .select(researchers::id)
-                    .first(c)
-                    .optional()?,
-                None => None,
-            };
-            let on_team = |x: &str| team.iter().any(|(t, _)| t == x);
-            let by_name = team
+            let name = u.name.trim();
+            let same_id = guid_id(&u.guid).and_then(|id| known.iter().find(|k| k.id == id));
+            let chosen = if let Some(k) = same_id {
+                k.id.clone()
+            } else if let Some((rid, _)) = team
                 .iter()
-                .find(|(_, n)| !u.name.trim().is_empty() && n.eq_ignore_ascii_case(u.name.trim()))
-                .map(|(t, _)| t.clone());
-            let chosen = match (known, by_name) {
-                (Some(k), _) if on_team(&k) => k,
-                (_, Some(n)) => n,
-                (Some(k), None) => k,
-                (None, None) => {
-                    let rid = id.clone().unwrap_or_else(new_id);
-                    let name = if u.name.trim().is_empty() {
+                .find(|(_, n)| !name.is_empty() && n.eq_ignore_ascii_case(name))
+            {
+                super::round1::coder_for(c, &self.study.id, rid)?
+            } else if let Some(k) = known
+                .iter()
+                .find(|k| !name.is_empty() && k.name.eq_ignore_ascii_case(name))
+            {
+                k.id.clone()
+            } else {
+                let id = match guid_id(&u.guid) {
+                    Some(id)
+                        if id_free(c, |c| {
+                            coders::table
+                                .find(&id)
+                                .select(coders::id)
+                                .first::<String>(c)
+                                .optional()
+                        })? =>
+                    {
+                        id
+                    }
+                    _ => new_id(),
+                };
+                let coder = Coder {
+                    id,
+                    study_id: self.study.id.clone(),
+                    researcher_id: None,
+                    name: if name.is_empty() {
                         format!("Coder {}", i + 1)
                     } else {
-                        u.name.trim().chars().take(200).collect()
-                    };
-                    diesel::insert_into(researchers::table)
-                        .values(&Researcher {
-                            id: rid.clone(),
-                            email: format!("imported-{rid}@qda.invalid"),
-                            name,
-                            password_hash: "!".into(),
-                            locale: self.study.language.clone(),
-                            created_at: now(),
-                            disabled_at: Some(now()),
-                        })
-                        .execute(c)?;
-                    self.summary.coders_created += 1;
-                    rid
-                }
+                        name.chars().take(200).collect()
+                    },
+                    created_at: now(),
+                };
+                diesel::insert_into(coders::table)
+                    .values(&coder)
+                    .execute(c)?;
+                self.summary.coders_created += 1;
+                let id = coder.id.clone();
+                known.push(coder);
+                id
             };
             map.insert(u.guid.clone(), chosen);
         }
@@ -645,20 +676,8 @@ pub fn import_project(
     bytes: &[u8],
     panellists: &BTreeMap<String, String>,
 ) -> AppResult<ImportSummary> {
+    // Sizes, sources and users are bounded while the file is read.
     let p = qda::parse_qdpx(bytes).map_err(|e| Invalid::one("file", e))?;
-    for s in &p.sources {
-        if s.text.chars().count() > qda::MAX_TEXT_CHARS {
-            return Err(Invalid::one(
-                "file",
-                format!(
-                    "the source {:?} is longer than {} characters",
-                    s.name,
-                    qda::MAX_TEXT_CHARS
-                ),
-            )
-            .into());
-        }
-    }
     db::write(conn, |c| {
         let mut im = importer(c, researcher_id, study_id)?;
         let themes = im.codes(c, &p.codes)?;
@@ -674,6 +693,7 @@ pub fn import_project(
             })
             .collect();
         let users = im.users(c, &p.users, &referenced)?;
+        let importer_coder = super::round1::coder_for(c, study_id, researcher_id)?;
         let roster: Vec<Panellist> = panellists::table
             .filter(panellists::study_id.eq(study_id))
             .select(Panellist::as_select())
@@ -805,7 +825,7 @@ pub fn import_project(
                                     .clone()
                                     .or(sel.user.clone())
                                     .and_then(|u| users.get(&u).cloned())
-                                    .unwrap_or(researcher_id.to_string()),
+                                    .unwrap_or(importer_coder.clone()),
                             )
                         })
                     })
@@ -844,11 +864,8 @@ pub fn import_project(
                             start_offset: sel.start as i32,
                             end_offset: sel.end as i32,
                             quote: chars[sel.start..sel.end].iter().collect(),
-                            created_by: sel
-                                .user
-                                .as_ref()
-                                .and_then(|u| users.get(u).cloned())
-                                .or(Some(coded[0].1.clone())),
+                            // Marked in this study by whoever imported it.
+                            created_by: Some(researcher_id.to_string()),
                             created_at: now(),
                         };
                         diesel::insert_into(excerpts::table).values(&e).execute(c)?;

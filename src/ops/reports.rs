@@ -14,14 +14,17 @@ use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
 use crate::report::{self, Audience, Options, Report};
 
+/// The report for a researcher of the study: their own view, or (`Audience::Funder`) exactly
+/// what the funder's link shows, to hand on.
 pub fn for_researcher(
     conn: &mut DbConn,
     researcher_id: &str,
     study_id: &str,
     opts: &Options,
+    audience: Audience,
 ) -> AppResult<Report> {
     let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
-    report::build(conn, &study, opts, Audience::Researcher)
+    report::build(conn, &study, opts, audience)
 }
 
 /// The study behind a live funder link, recording its use.
@@ -50,9 +53,27 @@ pub fn funder_study(conn: &mut DbConn, token: &str) -> AppResult<Option<(String,
     Ok(found)
 }
 
-pub fn for_funder(conn: &mut DbConn, token: &str, opts: &Options) -> AppResult<Report> {
-    let (link_id, study) = funder_study(conn, token)?.ok_or(AppError::NotFound)?;
-    let r = report::build(conn, &study, opts, Audience::Funder)?;
+/// What a funder link gives: `None` when the link is unknown, expired or revoked; otherwise the
+/// report (which may be an error such as a round that is not closed yet).
+pub fn for_funder(
+    conn: &mut DbConn,
+    token: &str,
+    opts: &Options,
+) -> AppResult<Option<AppResult<Report>>> {
+    let Some((link_id, study)) = funder_study(conn, token)? else {
+        return Ok(None);
+    };
+    Ok(Some(funder_report(conn, &link_id, &study, opts)))
+}
+
+fn funder_report(
+    conn: &mut DbConn,
+    link_id: &str,
+    study: &Study,
+    opts: &Options,
+) -> AppResult<Report> {
+    let link_id = link_id.to_string();
+    let r = report::build(conn, study, opts, Audience::Funder)?;
     audit::record(
         conn,
         &Actor::Funder { link_id },
@@ -100,9 +121,7 @@ pub fn create_link(
         .expires_at
         .map(|t| t.naive_utc())
         .unwrap_or_else(|| now() + Duration::days(DEFAULT_LINK_DAYS));
-    if expires <= now() {
-        return Err(Invalid::one("expires_at", "must be in the future").into());
-    }
+    crate::domain::validation::ahead("expires_at", expires, now())?;
     let raw = new_token();
     db::write(conn, |c| {
         access(c, researcher_id, study_id, Role::Researcher)?;

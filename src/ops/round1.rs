@@ -438,6 +438,17 @@ pub fn save_appointment(
     let notes = e
         .take(text::block("notes", &input.notes, 2000))
         .unwrap_or_default();
+    if let Some(at) = input.starts_at.map(|s| s.naive_utc())
+        && at > now() + Duration::days(365 * crate::domain::validation::MAX_YEARS_AHEAD)
+    {
+        e.add(
+            "starts_at",
+            format!(
+                "must be within {} years",
+                crate::domain::validation::MAX_YEARS_AHEAD
+            ),
+        );
+    }
     e.into_result(())?;
     db::write(conn, |c| {
         let (r, study) = super::rounds::round_in_study(c, researcher_id, round_id)?;
@@ -612,7 +623,6 @@ pub fn send_appointment(
             mail::Kind::Appointment,
             &facts,
             Some(key),
-            Some(start + Duration::days(30)),
             &files,
             &extra,
         )?;
@@ -648,36 +658,38 @@ pub struct TranscriptSummary {
 
 fn summaries(conn: &mut DbConn, ts: Vec<Transcript>) -> AppResult<Vec<TranscriptSummary>> {
     let ids: Vec<String> = ts.iter().map(|t| t.id.clone()).collect();
+    let owners: Vec<String> = ts.iter().map(|t| t.panellist_id.clone()).collect();
     let pseudonyms: HashMap<String, String> = panellists::table
+        .filter(panellists::id.eq_any(&owners))
         .select((panellists::id, panellists::pseudonym))
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    let ex: Vec<(String, Option<String>)> = excerpts::table
+    let ex: Vec<String> = excerpts::table
         .filter(excerpts::transcript_id.eq_any(&ids))
-        .select((excerpts::transcript_id, excerpts::created_by))
+        .select(excerpts::transcript_id)
         .load(conn)?;
-    let names: HashMap<String, String> = researchers::table
-        .select((researchers::id, researchers::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let coded_by: Vec<(String, String)> = codings::table
+        .inner_join(excerpts::table)
+        .inner_join(coders::table)
+        .filter(excerpts::transcript_id.eq_any(&ids))
+        .select((excerpts::transcript_id, coders::name))
+        .distinct()
+        .load(conn)?;
     Ok(ts
         .into_iter()
         .map(|t| {
-            let mine: Vec<&(String, Option<String>)> =
-                ex.iter().filter(|(tid, _)| *tid == t.id).collect();
-            let mut coders: Vec<String> = mine
+            let mut coders: Vec<String> = coded_by
                 .iter()
-                .filter_map(|(_, c)| c.as_ref().and_then(|c| names.get(c).cloned()))
-                .collect::<HashSet<_>>()
-                .into_iter()
+                .filter(|(tid, _)| *tid == t.id)
+                .map(|(_, name)| name.clone())
                 .collect();
             coders.sort();
+            coders.dedup();
             TranscriptSummary {
                 pseudonym: pseudonyms.get(&t.panellist_id).cloned().unwrap_or_default(),
                 characters: t.body.chars().count(),
-                excerpts: mine.len(),
+                excerpts: ex.iter().filter(|tid| **tid == t.id).count(),
                 coders,
                 id: t.id,
                 title: t.title,
@@ -870,7 +882,9 @@ pub struct ExcerptView {
     pub start: usize,
     pub end: usize,
     pub quote: String,
+    /// The researcher who marked the passage.
     pub coder_id: Option<String>,
+    /// Who coded it: the names of its coders.
     pub coder: String,
     pub themes: Vec<CodedTheme>,
 }
@@ -893,23 +907,25 @@ fn excerpt_views(conn: &mut DbConn, transcript_ids: &[String]) -> AppResult<Vec<
         .select(Excerpt::as_select())
         .load(conn)?;
     let ids: Vec<String> = ex.iter().map(|e| e.id.clone()).collect();
-    let codes: Vec<(Coding, Theme)> = codings::table
+    let codes: Vec<(Coding, Theme, String)> = codings::table
         .inner_join(themes::table)
+        .inner_join(coders::table)
         .filter(codings::excerpt_id.eq_any(&ids))
-        .select((Coding::as_select(), Theme::as_select()))
+        .select((Coding::as_select(), Theme::as_select(), coders::name))
         .load(conn)?;
-    let names: HashMap<String, String> = researchers::table
-        .select((researchers::id, researchers::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
     Ok(ex
         .into_iter()
         .map(|e| {
+            let mut coders: Vec<&str> = Vec::new();
+            for (_, _, name) in codes.iter().filter(|(c, _, _)| c.excerpt_id == e.id) {
+                if !coders.contains(&name.as_str()) {
+                    coders.push(name);
+                }
+            }
             let mut themes: Vec<CodedTheme> = codes
                 .iter()
-                .filter(|(c, _)| c.excerpt_id == e.id)
-                .map(|(c, t)| CodedTheme {
+                .filter(|(c, _, _)| c.excerpt_id == e.id)
+                .map(|(c, t, _)| CodedTheme {
                     coding_id: c.id.clone(),
                     theme_id: t.id.clone(),
                     number: t.number,
@@ -919,11 +935,7 @@ fn excerpt_views(conn: &mut DbConn, transcript_ids: &[String]) -> AppResult<Vec<
                 .collect();
             themes.sort_by_key(|t| t.number);
             ExcerptView {
-                coder: e
-                    .created_by
-                    .as_ref()
-                    .and_then(|c| names.get(c).cloned())
-                    .unwrap_or_default(),
+                coder: coders.join(", "),
                 coder_id: e.created_by,
                 id: e.id,
                 transcript_id: e.transcript_id,
@@ -1092,6 +1104,7 @@ fn code_passage(
         created_at: now(),
     };
     diesel::insert_into(excerpts::table).values(&e).execute(c)?;
+    let coder = coder_for(c, &t.study_id, researcher_id)?;
     let mut seen = HashSet::new();
     for theme in input.theme_ids.iter().filter(|id| seen.insert(id.as_str())) {
         diesel::insert_into(codings::table)
@@ -1099,12 +1112,42 @@ fn code_passage(
                 id: new_id(),
                 excerpt_id: e.id.clone(),
                 theme_id: theme.clone(),
-                coder_id: researcher_id.into(),
+                coder_id: coder.clone(),
                 created_at: now(),
             })
             .execute(c)?;
     }
     Ok(e.id)
+}
+
+/// The study's coder for a member of its team (made when they first code).
+pub fn coder_for(c: &mut DbConn, study_id: &str, researcher_id: &str) -> AppResult<String> {
+    let find = |c: &mut DbConn| -> QueryResult<Option<String>> {
+        coders::table
+            .filter(coders::study_id.eq(study_id))
+            .filter(coders::researcher_id.eq(researcher_id))
+            .select(coders::id)
+            .first(c)
+            .optional()
+    };
+    if let Some(id) = find(c)? {
+        return Ok(id);
+    }
+    let name: String = researchers::table
+        .find(researcher_id)
+        .select(researchers::name)
+        .first(c)?;
+    let id = new_id();
+    diesel::insert_into(coders::table)
+        .values(&Coder {
+            id: id.clone(),
+            study_id: study_id.into(),
+            researcher_id: Some(researcher_id.into()),
+            name,
+            created_at: now(),
+        })
+        .execute(c)?;
+    Ok(id)
 }
 
 /// Removes a coding; a passage left without themes goes too.
@@ -1415,8 +1458,19 @@ pub struct Difference {
     pub coded_by: String,
 }
 
-/// Agreement of two coders (researcher ids) per theme over sentences, on the transcripts both
-/// coded: Cohen's kappa and Krippendorff's alpha on coded / not coded.
+/// A coder of the study, named by their coder id or (for a team member) their researcher id.
+fn study_coder(conn: &mut DbConn, study_id: &str, id: &str, field: &str) -> AppResult<Coder> {
+    coders::table
+        .filter(coders::study_id.eq(study_id))
+        .filter(coders::id.eq(id).or(coders::researcher_id.eq(id)))
+        .select(Coder::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Invalid::one(field, "is not a coder of this study").into())
+}
+
+/// Agreement of two coders per theme over sentences, on the transcripts both coded: Cohen's
+/// kappa and Krippendorff's alpha on coded / not coded.
 pub fn agreement(
     conn: &mut DbConn,
     researcher_id: &str,
@@ -1425,14 +1479,12 @@ pub fn agreement(
     coder_b: &str,
 ) -> AppResult<Agreement> {
     access(conn, researcher_id, study_id, Role::Researcher)?;
-    if coder_a == coder_b {
+    let a = study_coder(conn, study_id, coder_a, "coder_a")?;
+    let b = study_coder(conn, study_id, coder_b, "coder_b")?;
+    if a.id == b.id {
         return Err(Invalid::one("coder_b", "choose two different coders").into());
     }
-    let names: HashMap<String, String> = researchers::table
-        .select((researchers::id, researchers::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let (coder_a, coder_b) = (a.id.as_str(), b.id.as_str());
     let ts: Vec<Transcript> = transcripts::table
         .filter(transcripts::study_id.eq(study_id))
         .order(transcripts::id)
@@ -1523,8 +1575,8 @@ pub fn agreement(
         all_alpha.extend(alpha_units);
     }
     Ok(Agreement {
-        coder_a: names.get(coder_a).cloned().unwrap_or_default(),
-        coder_b: names.get(coder_b).cloned().unwrap_or_default(),
+        coder_a: a.name.clone(),
+        coder_b: b.name.clone(),
         unit: "sentence".into(),
         transcripts: both.len(),
         units: units.iter().map(|(_, u)| u.len()).sum(),
@@ -1534,29 +1586,36 @@ pub fn agreement(
     })
 }
 
-/// The researchers who coded anything in the study, for choosing a pair to compare.
+/// A coder of the study: a team member, or someone whose coding was imported.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Coder {
+pub struct CoderView {
     pub id: String,
     pub name: String,
+    /// The team member's researcher id; none for an imported coder.
+    pub researcher_id: Option<String>,
 }
 
-pub fn coders(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Vec<Coder>> {
+/// The coders who coded anything in the study, for choosing a pair to compare.
+pub fn coders(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Vec<CoderView>> {
     access(conn, researcher_id, study_id, Role::Researcher)?;
-    let ids: Vec<String> = codings::table
-        .inner_join(excerpts::table.inner_join(transcripts::table))
-        .filter(transcripts::study_id.eq(study_id))
-        .select(codings::coder_id)
+    let active: Vec<String> = codings::table
+        .inner_join(coders::table)
+        .filter(coders::study_id.eq(study_id))
+        .select(coders::id)
         .distinct()
         .load(conn)?;
-    let mut out: Vec<Coder> = researchers::table
-        .filter(researchers::id.eq_any(&ids))
-        .select((researchers::id, researchers::name))
-        .load::<(String, String)>(conn)?
+    let mut out: Vec<CoderView> = coders::table
+        .filter(coders::id.eq_any(&active))
+        .select(Coder::as_select())
+        .load(conn)?
         .into_iter()
-        .map(|(id, name)| Coder { id, name })
+        .map(|c| CoderView {
+            id: c.id,
+            name: c.name,
+            researcher_id: c.researcher_id,
+        })
         .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     Ok(out)
 }
 

@@ -14,8 +14,7 @@ use super::studies::{Role, access, settings_of, utc};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
 use crate::db::schema::{
-    answers, candidates, panellists, participation_tokens, round_participations, round_themes,
-    rounds, studies,
+    answers, candidates, panellists, round_participations, round_themes, rounds, studies,
 };
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
@@ -182,10 +181,8 @@ pub fn create(
 ) -> AppResult<RoundView> {
     let flags = input.validate()?;
     let closes_at = input.closes_at.map(|t| t.naive_utc());
-    if let Some(c) = closes_at
-        && c <= now()
-    {
-        return Err(Invalid::one("closes_at", "must be in the future").into());
+    if let Some(c) = closes_at {
+        crate::domain::validation::ahead("closes_at", c, now())?;
     }
     db::write(conn, |c| {
         access(c, researcher_id, study_id, Role::Researcher)?;
@@ -288,9 +285,7 @@ pub fn update(
         }
         let mut extended = false;
         if let Some(new) = patch.closes_at.map(|t| t.naive_utc()) {
-            if new <= now() {
-                return Err(Invalid::one("closes_at", "must be in the future").into());
-            }
+            crate::domain::validation::ahead("closes_at", new, now())?;
             if state == State::Open && r.closes_at.is_some_and(|old| new < old) {
                 return Err(Invalid::one(
                     "closes_at",
@@ -307,7 +302,8 @@ pub fn update(
             .execute(c)?;
         if extended {
             let deadline = r.closes_at.expect("set above");
-            let grace = settings_of(&study)?.link_grace_days as i64;
+            // Everyone's links now last until the new deadline and its grace period.
+            super::links::apply_rule_for_round(c, &r.id)?;
             // Reminders count again towards the new deadline.
             diesel::update(
                 round_participations::table.filter(round_participations::round_id.eq(&r.id)),
@@ -315,7 +311,6 @@ pub fn update(
             .set(round_participations::reminders_sent.eq(0))
             .execute(c)?;
             for cand in outstanding(c, &r)? {
-                extend_links(c, &cand.id, deadline + Duration::days(grace))?;
                 let key = format!(
                     "round:{}:{}:extended:{}",
                     r.id,
@@ -330,7 +325,6 @@ pub fn update(
                     mail::Kind::RoundExtended,
                     &facts(&r),
                     Some(key),
-                    Some(deadline + Duration::days(grace)),
                 )?;
             }
             audit::record(
@@ -354,19 +348,6 @@ fn facts(r: &Round) -> RoundFacts {
         validation: r.validation,
         rating: r.rating,
     }
-}
-
-/// Keeps a panellist's links working at least until `until`.
-fn extend_links(conn: &mut DbConn, candidate_id: &str, until: NaiveDateTime) -> AppResult<()> {
-    diesel::update(
-        participation_tokens::table
-            .filter(participation_tokens::candidate_id.eq(candidate_id))
-            .filter(participation_tokens::revoked_at.is_null())
-            .filter(participation_tokens::expires_at.lt(until)),
-    )
-    .set(participation_tokens::expires_at.eq(until))
-    .execute(conn)?;
-    Ok(())
 }
 
 /// The accepted, not withdrawn candidates of the study: the panel.
@@ -508,8 +489,6 @@ pub fn open(
             )?;
         }
         // Every panellist gets a participation row and, once, the round's e-mail.
-        let grace = settings_of(&study)?.link_grace_days as i64;
-        let expires = deadline + Duration::days(grace);
         let mut queued = 0;
         let sends_mail = kind == Kind::Rating || r.questionnaire;
         // A written questionnaire's invitation carries the questions, to read or print first.
@@ -539,10 +518,9 @@ pub fn open(
                     .on_conflict_do_nothing()
                     .execute(sq)?,
             };
-            if sends_mail {
-                extend_links(c, &cand.id, expires)?;
+            let mailed = sends_mail && {
                 let key = format!("round:{}:{}:invitation", r.id, cand.id);
-                if enqueue_with(
+                enqueue_with(
                     c,
                     env,
                     &study,
@@ -550,12 +528,15 @@ pub fn open(
                     mail::Kind::RoundInvitation,
                     &facts(&r),
                     Some(key),
-                    Some(expires),
                     &files,
                     &extra,
-                )? {
-                    queued += 1;
-                }
+                )?
+            };
+            if mailed {
+                queued += 1;
+            } else {
+                // Their earlier links now last until this round's deadline and its grace.
+                super::links::apply_rule(c, &cand.id)?;
             }
         }
         Ok(Opened {
@@ -602,6 +583,8 @@ pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResul
             rounds::updated_at.eq(t),
         ))
         .execute(c)?;
+        // Closed before its deadline: links end the grace period after the close.
+        super::links::apply_rule_for_round(c, &r.id)?;
         audit::record(
             c,
             &actor(researcher_id),
@@ -684,7 +667,6 @@ pub fn run_round_schedule(
             .find(&r.study_id)
             .select(Study::as_select())
             .first(conn)?;
-        let grace = settings_of(&study)?.link_grace_days as i64;
         for cand in outstanding(conn, &r)? {
             let pid = cand.panellist_id.clone().expect("panel");
             db::write(conn, |c| {
@@ -705,7 +687,6 @@ pub fn run_round_schedule(
                         due_count,
                         deadline.and_utc().timestamp()
                     );
-                    let expires = Some(deadline + Duration::days(grace));
                     if enqueue_to_candidate(
                         c,
                         env,
@@ -714,7 +695,6 @@ pub fn run_round_schedule(
                         mail::Kind::RoundReminder,
                         &facts(&r),
                         Some(key),
-                        expires,
                     )? {
                         reminded += 1;
                     }

@@ -35,7 +35,7 @@ impl Role {
         }
     }
 
-    fn from_stored(value: &str) -> Option<Role> {
+    pub(crate) fn from_stored(value: &str) -> Option<Role> {
         match value {
             "owner" => Some(Role::Owner),
             "researcher" => Some(Role::Researcher),
@@ -284,6 +284,45 @@ pub fn update(
             .consensus_locked_at
             .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let after = before.apply(input, locked.as_deref())?;
+        if after.retention_until != before.retention_until {
+            // The retention date erases every identity: only owners set it, never so soon that
+            // the owners' warning could not go out first.
+            if role < Role::Owner {
+                return Err(AppError::Forbidden(
+                    "only a study's owners may change its retention date".into(),
+                ));
+            }
+            let today = chrono::Utc::now().date_naive();
+            let earliest = today + chrono::Duration::days(super::privacy::RETENTION_WARNING_DAYS);
+            if let Some(date) = after.retention_until
+                && date > today + chrono::Duration::days(365 * 100)
+            {
+                return Err(
+                    Invalid::one("retention_until", "must be within a hundred years").into(),
+                );
+            }
+            if let Some(date) = after.retention_until
+                && date < earliest
+            {
+                return Err(Invalid::one(
+                    "retention_until",
+                    format!(
+                        "must be {} or later: the owners are warned {} days before identities are erased",
+                        earliest,
+                        super::privacy::RETENTION_WARNING_DAYS
+                    ),
+                )
+                .into());
+            }
+            audit::record(
+                c,
+                &actor,
+                Some(study_id),
+                "study.retention_changed",
+                Some(study_id),
+                serde_json::json!({ "from": before.retention_until, "to": after.retention_until }),
+            )?;
+        }
         write_settings(&mut study, &after);
         study.updated_at = now();
         diesel::update(studies::table.find(&study.id))

@@ -1,7 +1,7 @@
 //! The panel composition table (like the reference study's Table 1) with the small-cell policy:
 //! counts below the study's threshold are hidden from funders, together with as many further
-//! cells as it takes so that no hidden count can be worked out from the row and column totals;
-//! a researcher may release a cell, which is logged.
+//! cells and row totals as it takes so that no hidden count can be worked out from the totals
+//! shown; a researcher may release a cell, which is logged.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -35,8 +35,10 @@ pub struct Row {
     pub attribute_label: String,
     pub label: String,
     pub cells: Vec<Cell>,
-    /// The row's total, none when hidden.
+    /// The row's total, none when hidden from this reader.
     pub total: Option<usize>,
+    /// Why the row's total is hidden, if it is.
+    pub total_suppressed: Option<Suppression>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -58,6 +60,11 @@ pub struct Composition {
 #[allow(clippy::needless_range_loop)]
 /// Builds the table from the panellists' attribute values. `reveal` keeps the counts of hidden
 /// cells (for researchers, who see them marked); funders get none.
+///
+/// Each row's total is treated as one more column: within an attribute the row totals add up to
+/// the panel's size, and within a row the cells add up to its total, so a hidden count that is
+/// the only hidden one of its row, or of its column within an attribute, would give itself
+/// away; another (the smallest, non-zero first) is hidden with it until none is alone.
 pub fn build(
     people: &[BTreeMap<String, String>],
     strata: &[Stratum],
@@ -77,7 +84,7 @@ pub fn build(
     let value_of = |p: &BTreeMap<String, String>, key: &str| {
         p.get(key).cloned().unwrap_or_else(|| unknown.clone())
     };
-    // Counts per row (attribute value) and column.
+    // Counts per row (attribute value) and column, the row's total last.
     let mut grid: Vec<(String, String, Vec<usize>)> = Vec::new();
     for attr in rows {
         let Some(s) = strata.iter().find(|s| &s.key == attr && s.key != column) else {
@@ -88,7 +95,7 @@ pub fn build(
             values.push(unknown.clone());
         }
         for v in values {
-            let counts: Vec<usize> = columns
+            let mut counts: Vec<usize> = columns
                 .iter()
                 .map(|c| {
                     people
@@ -97,16 +104,25 @@ pub fn build(
                         .count()
                 })
                 .collect();
-            if counts.iter().sum::<usize>() > 0 || v != unknown {
+            let total = counts.iter().sum::<usize>();
+            counts.push(total);
+            if total > 0 || v != unknown {
                 grid.push((attr.clone(), v, counts));
             }
         }
     }
     let n_cols = columns.len();
-    let key_of = |r: usize, c: usize| format!("{}|{}", grid[r].1, columns[c]);
+    let width = n_cols + 1;
+    let key_of = |r: usize, c: usize| {
+        if c == n_cols {
+            format!("{}|*", grid[r].1)
+        } else {
+            format!("{}|{}", grid[r].1, columns[c])
+        }
+    };
     let mut hidden: Vec<Vec<Option<Suppression>>> = (0..grid.len())
         .map(|r| {
-            (0..n_cols)
+            (0..width)
                 .map(|c| {
                     let n = grid[r].2[c];
                     (n > 0 && n < threshold && !released.contains(&key_of(r, c)))
@@ -130,10 +146,6 @@ pub fn build(
             }
         }
     }
-    // Secondary suppression, by attribute: within one attribute the rows add up to the column
-    // totals, so a lone hidden cell in a row (against the row total) or in a column (against
-    // the column total) gives itself away. Hide the smallest other cell, non-zero first, until
-    // none is alone.
     let count_hidden = |hidden: &Vec<Vec<Option<Suppression>>>| {
         hidden.iter().flatten().filter(|h| h.is_some()).count()
     };
@@ -146,8 +158,8 @@ pub fn build(
     loop {
         let before = count_hidden(&hidden);
         for r in 0..grid.len() {
-            if (0..n_cols).filter(|c| hidden[r][*c].is_some()).count() == 1
-                && let Some(c) = (0..n_cols)
+            if (0..width).filter(|c| hidden[r][*c].is_some()).count() == 1
+                && let Some(c) = (0..width)
                     .filter(|c| hidden[r][*c].is_none())
                     .min_by_key(|c| (grid[r].2[*c] == 0, grid[r].2[*c]))
             {
@@ -156,7 +168,7 @@ pub fn build(
         }
         for attr in &attrs {
             let rows_of: Vec<usize> = (0..grid.len()).filter(|r| &grid[*r].0 == attr).collect();
-            for c in 0..n_cols {
+            for c in 0..width {
                 if rows_of.iter().filter(|r| hidden[**r][c].is_some()).count() == 1
                     && let Some(r) = rows_of
                         .iter()
@@ -176,9 +188,9 @@ pub fn build(
         .iter()
         .zip(&hidden)
         .map(|((attr, v, counts), hide)| {
-            let cells: Vec<Cell> = counts
+            let cells: Vec<Cell> = counts[..n_cols]
                 .iter()
-                .zip(hide)
+                .zip(&hide[..n_cols])
                 .zip(&columns)
                 .map(|((c, h), col)| {
                     let key = format!("{v}|{col}");
@@ -194,10 +206,7 @@ pub fn build(
                     }
                 })
                 .collect();
-            // A row total is hidden only when it would itself be a small count.
-            let total: usize = counts.iter().sum();
-            let small_total =
-                total > 0 && total < threshold && !released.contains(&format!("{v}|*"));
+            let total_hidden = hide[n_cols];
             Row {
                 attribute_label: strata
                     .iter()
@@ -206,11 +215,12 @@ pub fn build(
                     .unwrap_or_default(),
                 attribute: attr.clone(),
                 label: v.clone(),
-                total: if small_total && !reveal {
+                total: if total_hidden.is_some() && !reveal {
                     None
                 } else {
-                    Some(total)
+                    Some(counts[n_cols])
                 },
+                total_suppressed: total_hidden,
                 cells,
             }
         })

@@ -36,17 +36,29 @@ fn extras(r: &Report) -> (String, String, BTreeMap<String, String>) {
     )
 }
 
-/// The report's body (without the page around it), as researchers preview it.
-pub fn body(r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
-    render("report_body.html", r, audience, downloads)
+/// The report's body (without the page around it), as researchers preview it; `again` is the
+/// query string that asks for the same report, kept on the download links.
+pub fn body_with(
+    r: &Report,
+    audience: Audience,
+    downloads: &str,
+    again: &str,
+) -> AppResult<String> {
+    render("report_body.html", r, audience, downloads, again)
 }
 
 /// A complete HTML document.
 pub fn document(r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
-    render("report_doc.html", r, audience, downloads)
+    render("report_doc.html", r, audience, downloads, "")
 }
 
-fn render(template: &str, r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
+fn render(
+    template: &str,
+    r: &Report,
+    audience: Audience,
+    downloads: &str,
+    again: &str,
+) -> AppResult<String> {
     let (flow, legend, bars) = extras(r);
     let ctx = minijinja::context! {
         lang => r.language.code(),
@@ -56,6 +68,7 @@ fn render(template: &str, r: &Report, audience: Audience, downloads: &str) -> Ap
         bars => bars.into_iter().map(|(k, v)| (k, minijinja::Value::from_safe_string(v))).collect::<BTreeMap<_, _>>(),
         researcher => audience == Audience::Researcher,
         downloads => downloads,
+        again => again,
         method => super::sentences::method(r),
         definitions => super::sentences::definitions(r),
         priorities => r.themes.iter().filter(|t| t.meets_priority).map(|t| minijinja::Value::from(Serde(t))).collect::<Vec<_>>(),

@@ -30,9 +30,13 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::DbConn;
+use chrono::NaiveDateTime;
+
 use crate::db::models::{Answer, Candidate, Round, Study};
-use crate::db::schema::{answers, candidates, rounds, small_cell_releases, theme_revisions};
-use crate::domain::candidate::Status;
+use crate::db::schema::{
+    answers, candidate_events, candidates, rounds, small_cell_releases, theme_revisions,
+};
+use crate::domain::candidate::{DeclineCategory, Status};
 use crate::domain::stats::{
     ItemStats, KendallW, Verdict, Wilcoxon, kendall_w, wilcoxon_signed_rank,
 };
@@ -99,8 +103,12 @@ pub struct Flow {
     pub withdrawn: usize,
     /// Responded to the report's round.
     pub responded: usize,
-    /// Declines grouped by the reason given.
+    /// Declines grouped by the reason given in the candidates' own words (researchers only; empty
+    /// for the funder).
     pub decline_reasons: BTreeMap<String, usize>,
+    /// Declines by category (`busy`, `not_my_field`, `other`), and `no_reply` for those who never
+    /// answered: what the funder sees of why people are not on the panel.
+    pub decline_categories: BTreeMap<String, usize>,
     /// Responses to every round that has run, in order.
     pub rounds: Vec<RoundResponse>,
 }
@@ -151,8 +159,12 @@ pub struct ThemeRow {
     /// `high`, `low` or `none` by the locked rule.
     pub consensus: Verdict,
     pub meets_priority: bool,
-    /// 1 for the highest mean; themes with equal means share a rank.
+    /// 1 for the highest mean; themes with equal means share a rank. Themes with fewer than
+    /// `min_group_size` valid scores have no rank.
     pub rank: Option<usize>,
+    /// Fewer than `min_group_size` valid scores: no verdict, no priority, no rank, left out of
+    /// Kendall's W; the funder sees "fewer than k" and no figure at all.
+    pub hidden: bool,
     /// The statements as the round published them.
     pub statements: Vec<crate::domain::codebook::StatementSnapshot>,
 }
@@ -174,6 +186,8 @@ pub struct ThemeStability {
     pub changed: usize,
     pub pct_changed: Option<f64>,
     pub wilcoxon: Option<Wilcoxon>,
+    /// Fewer than `min_group_size` pairs (for the funder: no figure at all).
+    pub hidden: bool,
 }
 
 /// What changed in the codebook between the previous round and this one.
@@ -210,7 +224,14 @@ pub struct Report {
     pub comments: Vec<ClearedComment>,
     pub language: Language,
     pub generated_at: DateTime<Utc>,
+    /// Made for a funder: closed rounds only, nothing below `min_group_size`.
+    pub for_funder: bool,
+    /// The numbers of the themes with fewer than `min_group_size` valid scores.
+    pub hidden_themes: Vec<i32>,
 }
+
+/// Why a funder cannot see a round yet (the funder's page says it in their language).
+pub const NOT_YET_AVAILABLE: &str = "the round's results are not available until it closes";
 
 /// The rounds a report can be about: rating rounds that opened.
 fn rating_rounds(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Round>> {
@@ -287,6 +308,65 @@ fn participants(conn: &mut DbConn, round_id: &str) -> AppResult<usize> {
         .get_result::<i64>(conn)? as usize)
 }
 
+/// A candidate as they stood at a moment: their status then, and whether they had been invited.
+struct Standing {
+    candidate: Candidate,
+    status: Status,
+    invited: bool,
+}
+
+/// The study's candidates as of `at` (from their status history), or as they stand now.
+/// A closed round's report describes the panel at its close, so later recruitment, a
+/// withdrawal or an erasure does not move what a reader saw of that round.
+fn standings(
+    conn: &mut DbConn,
+    study_id: &str,
+    at: Option<NaiveDateTime>,
+) -> AppResult<Vec<Standing>> {
+    let cands: Vec<Candidate> = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .order(candidates::id)
+        .select(Candidate::as_select())
+        .load(conn)?;
+    let Some(at) = at else {
+        return Ok(cands
+            .into_iter()
+            .map(|c| Standing {
+                status: Status::parse(&c.status).unwrap_or(Status::Identified),
+                invited: c.invited_at.is_some(),
+                candidate: c,
+            })
+            .collect());
+    };
+    let events: Vec<(String, String)> = candidate_events::table
+        .inner_join(candidates::table)
+        .filter(candidates::study_id.eq(study_id))
+        .filter(candidate_events::at.le(at))
+        .order((candidate_events::at.asc(), candidate_events::id.asc()))
+        .select((candidate_events::candidate_id, candidate_events::to_status))
+        .load(conn)?;
+    let mut history: HashMap<String, (Status, bool)> = HashMap::new();
+    for (cand, to) in events {
+        let Some(to) = Status::parse(&to) else {
+            continue;
+        };
+        let e = history.entry(cand).or_insert((to, false));
+        e.0 = to;
+        e.1 |= to == Status::Invited;
+    }
+    Ok(cands
+        .into_iter()
+        .filter_map(|c| {
+            let (status, invited) = *history.get(&c.id)?;
+            Some(Standing {
+                candidate: c,
+                status,
+                invited,
+            })
+        })
+        .collect())
+}
+
 pub fn build(
     conn: &mut DbConn,
     study: &Study,
@@ -295,25 +375,42 @@ pub fn build(
 ) -> AppResult<Report> {
     let settings = settings_of(study)?;
     let lang = opts.language.unwrap_or(settings.language);
+    let for_funder = audience == Audience::Funder;
     let all_rounds = rating_rounds(conn, &study.id)?;
+    let closed = |r: &Round| r.state == "closed";
     let round = match opts.round {
-        Some(n) => all_rounds
-            .iter()
-            .find(|r| r.number == n)
-            .cloned()
-            .ok_or(AppError::NotFound)?,
+        Some(n) => {
+            let r = all_rounds
+                .iter()
+                .find(|r| r.number == n)
+                .cloned()
+                .ok_or(AppError::NotFound)?;
+            if for_funder && !closed(&r) {
+                return Err(AppError::Conflict(NOT_YET_AVAILABLE.into()));
+            }
+            r
+        }
         None => all_rounds
             .iter()
             .rev()
-            .find(|r| r.state == "closed")
-            .or_else(|| all_rounds.last())
+            .find(|r| closed(r))
+            .or_else(|| (!for_funder).then(|| all_rounds.last()).flatten())
             .cloned()
             .ok_or_else(|| {
-                AppError::Conflict(
-                    "the study has no rating round yet, so there is nothing to report".into(),
-                )
+                AppError::Conflict(if for_funder && !all_rounds.is_empty() {
+                    NOT_YET_AVAILABLE.into()
+                } else {
+                    "the study has no rating round yet, so there is nothing to report".into()
+                })
             })?,
     };
+    // Only closed rounds reach a funder, so these never change once a funder can see them.
+    let rounds_shown: Vec<Round> = all_rounds
+        .iter()
+        .filter(|r| r.number <= round.number && (!for_funder || closed(r)))
+        .cloned()
+        .collect();
+    let k = settings.min_group_size.max(1) as usize;
     let scale = settings.scale.clone();
     let rule: ConsensusRule = settings.consensus.clone();
     let published = published(conn, &round.id)?;
@@ -328,7 +425,8 @@ pub fn build(
             let scores: Vec<i32> = theirs.iter().filter_map(|a| a.score).collect();
             let dk = theirs.iter().filter(|a| a.dont_know).count();
             let s = ItemStats::of(&scores, dk, &scale);
-            ThemeRow {
+            let hidden = s.n < k;
+            let mut row = ThemeRow {
                 theme_id: t.theme_id.clone(),
                 number: t.snapshot.number,
                 category: t.snapshot.category_code.clone(),
@@ -345,27 +443,45 @@ pub fn build(
                 sd: s.sd,
                 pct_top2: s.pct_top2,
                 pct_bottom2: s.pct_bottom2,
-                consensus: s.verdict(&rule),
-                meets_priority: s
-                    .mean
-                    .is_some_and(|m| m + 1e-9 >= settings.priority_threshold),
+                consensus: if hidden {
+                    Verdict::None
+                } else {
+                    s.verdict(&rule)
+                },
+                meets_priority: !hidden
+                    && s.mean
+                        .is_some_and(|m| m + 1e-9 >= settings.priority_threshold),
                 rank: None,
+                hidden,
                 counts: s.counts,
                 statements: t.snapshot.statements.clone(),
+            };
+            if hidden && for_funder {
+                blank(&mut row);
             }
+            row
         })
         .collect();
     let mut means: Vec<(usize, f64)> = rows
         .iter()
         .enumerate()
+        .filter(|(_, r)| !r.hidden)
         .filter_map(|(i, r)| r.mean.map(|m| (i, m)))
         .collect();
     means.sort_by(|a, b| b.1.total_cmp(&a.1));
     for (i, m) in &means {
         rows[*i].rank = Some(1 + means.iter().filter(|(_, x)| *x > *m + 1e-12).count());
     }
+    let shown: Vec<&crate::ops::rounds::PublishedTheme> = published
+        .iter()
+        .zip(&rows)
+        .filter(|(_, r)| !r.hidden)
+        .map(|(t, _)| t)
+        .collect();
+    let hidden_themes: Vec<i32> = rows.iter().filter(|r| r.hidden).map(|r| r.number).collect();
 
-    // Kendall's W: panellists × themes, a panellist with any missing score left out.
+    // Kendall's W over the themes shown: panellists × themes, a panellist with any missing
+    // score left out.
     let mut by_panellist: BTreeMap<&str, HashMap<&str, i32>> = BTreeMap::new();
     for a in &answers {
         if let Some(s) = a.score {
@@ -380,46 +496,55 @@ pub fn build(
     let matrix: Vec<Vec<Option<i32>>> = by_panellist
         .values()
         .map(|m| {
-            published
+            shown
                 .iter()
                 .map(|t| m.get(t.theme_id.as_str()).copied())
                 .collect()
         })
         .collect();
-    let kendall = kendall_w(&matrix);
+    let kendall = kendall_w(&matrix).filter(|w| w.raters >= k);
 
     // Stability against the previous rating round.
-    let previous = all_rounds
+    let previous = rounds_shown
         .iter()
         .rev()
         .find(|r| r.number < round.number)
         .cloned();
     let stability = match &previous {
-        Some(prev) => Some(stability(conn, prev, &published, &answers)?),
+        Some(prev) => Some(stability(
+            conn, prev, &published, &answers, &rows, k, for_funder,
+        )?),
         None => None,
     };
 
-    // Flow.
-    let cands: Vec<Candidate> = candidates::table
-        .filter(candidates::study_id.eq(&study.id))
-        .select(Candidate::as_select())
-        .load(conn)?;
-    let count = |s: Status| cands.iter().filter(|c| c.status == s.as_str()).count();
+    // Flow, as the panel stood when the round closed.
+    let as_of = round.closed_at.filter(|_| closed(&round));
+    let people = standings(conn, &study.id, as_of)?;
+    let count = |s: Status| people.iter().filter(|p| p.status == s).count();
     let mut decline_reasons = BTreeMap::new();
-    for c in cands
-        .iter()
-        .filter(|c| c.status == Status::Declined.as_str())
-    {
-        let r = c
-            .status_reason
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .unwrap_or_else(|| "—".into());
-        *decline_reasons.entry(r).or_insert(0) += 1;
+    let mut decline_categories = BTreeMap::new();
+    for p in people.iter().filter(|p| p.status == Status::Declined) {
+        let category = DeclineCategory::from_stored(p.candidate.decline_category.as_deref());
+        *decline_categories
+            .entry(category.as_str().to_string())
+            .or_insert(0) += 1;
+        if !for_funder {
+            let r = p
+                .candidate
+                .status_reason
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| "—".into());
+            *decline_reasons.entry(r).or_insert(0) += 1;
+        }
+    }
+    let no_reply = count(Status::NoReply);
+    if no_reply > 0 {
+        decline_categories.insert("no_reply".into(), no_reply);
     }
     let mut round_responses = Vec::new();
     let mut previous_responders: Option<HashSet<String>> = None;
-    for r in &all_rounds {
+    for r in &rounds_shown {
         let now_responders = if r.id == round.id {
             responders(&answers, r.rating)
         } else {
@@ -440,23 +565,24 @@ pub fn build(
     }
     let responded_now = responded(&answers, round.rating);
     let flow = Flow {
-        identified: cands.len(),
-        invited: cands.iter().filter(|c| c.invited_at.is_some()).count(),
+        identified: people.len(),
+        invited: people.iter().filter(|p| p.invited).count(),
         accepted: count(Status::Accepted),
         declined: count(Status::Declined),
-        no_reply: count(Status::NoReply),
+        no_reply,
         withdrawn: count(Status::Withdrawn),
         responded: responded_now,
         decline_reasons,
+        decline_categories,
         rounds: round_responses,
     };
 
-    // Composition of the panel (accepted panellists).
+    // Composition of the panel (accepted panellists), as it stood when the round closed.
     let strata = strata_of(conn, &study.id)?;
-    let panel: Vec<std::collections::BTreeMap<String, String>> = cands
+    let panel: Vec<std::collections::BTreeMap<String, String>> = people
         .iter()
-        .filter(|c| c.status == Status::Accepted.as_str())
-        .map(strata_values)
+        .filter(|p| p.status == Status::Accepted)
+        .map(|p| strata_values(&p.candidate))
         .collect::<Result<_, _>>()?;
     let releases: Vec<(String, String)> = small_cell_releases::table
         .filter(small_cell_releases::study_id.eq(&study.id))
@@ -557,9 +683,27 @@ pub fn build(
         comments,
         language: lang,
         generated_at: Utc::now(),
+        for_funder,
+        hidden_themes,
     };
     report.findings = sentences::findings(&report);
     Ok(report)
+}
+
+/// A theme below k as a funder gets it: its name and statements, no figure.
+fn blank(row: &mut ThemeRow) {
+    row.n = 0;
+    row.dont_know = 0;
+    row.mean = None;
+    row.mean_display = None;
+    row.median = None;
+    row.q1 = None;
+    row.q3 = None;
+    row.iqr = None;
+    row.sd = None;
+    row.pct_top2 = None;
+    row.pct_bottom2 = None;
+    row.counts = Vec::new();
 }
 
 fn stability(
@@ -567,6 +711,9 @@ fn stability(
     prev: &Round,
     published: &[crate::ops::rounds::PublishedTheme],
     now_answers: &[Answer],
+    rows: &[ThemeRow],
+    k: usize,
+    for_funder: bool,
 ) -> AppResult<Stability> {
     // Only what the comparison needs: rounds can hold millions of answers.
     let before: Vec<(String, String, Option<i32>)> = answers::table
@@ -580,7 +727,7 @@ fn stability(
     let now_by_theme = by_theme(now_answers);
     let mut themes = Vec::new();
     let (mut all_pairs, mut all_changed) = (0, 0);
-    for t in published {
+    for (t, row) in published.iter().zip(rows) {
         let pairs: Vec<(i32, i32)> = now_by_theme
             .get(t.theme_id.as_str())
             .map_or(&[][..], Vec::as_slice)
@@ -590,6 +737,19 @@ fn stability(
                 Some(((*b)?, a.score?))
             })
             .collect();
+        // A funder sees no comparison of fewer than k people, and the total leaves out what
+        // it does not show, so nothing hidden can be worked out by subtraction.
+        if for_funder && (row.hidden || pairs.len() < k) {
+            themes.push(ThemeStability {
+                number: t.snapshot.number,
+                pairs: 0,
+                changed: 0,
+                pct_changed: None,
+                wilcoxon: None,
+                hidden: true,
+            });
+            continue;
+        }
         let changed = pairs.iter().filter(|(a, b)| a != b).count();
         all_pairs += pairs.len();
         all_changed += changed;
@@ -599,6 +759,7 @@ fn stability(
             changed,
             pct_changed: (!pairs.is_empty()).then(|| 100.0 * changed as f64 / pairs.len() as f64),
             wilcoxon: wilcoxon_signed_rank(&pairs),
+            hidden: pairs.len() < k,
         });
     }
     Ok(Stability {

@@ -14,6 +14,7 @@ use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 
+use super::composition::Suppression;
 use super::{Report, sentences, svg};
 use crate::domain::stats::decimal;
 use crate::ops::{AppError, AppResult};
@@ -261,6 +262,11 @@ fn data(r: &Report) -> Data {
             )
         );
     }
+    let fewer = text_with(
+        l,
+        "report.fewer_than",
+        &[("k", r.min_group_size.to_string())],
+    );
     let themes = r
         .themes
         .iter()
@@ -268,7 +274,11 @@ fn data(r: &Report) -> Data {
         .map(|(i, t)| ThemeLine {
             code: format!("{}{}", t.category, t.number),
             title: t.title.clone(),
-            n: t.n.to_string(),
+            n: if t.hidden && r.for_funder {
+                fewer.clone()
+            } else {
+                t.n.to_string()
+            },
             mean: t.mean_display.clone().unwrap_or_else(|| "–".into()),
             median: num(t.median),
             iqr: num(t.iqr),
@@ -321,22 +331,43 @@ fn data(r: &Report) -> Data {
             ]
         })
         .collect();
-    let decline_reasons = if r.flow.decline_reasons.is_empty() {
-        String::new()
-    } else {
-        format!(
+    let mut decline_lines = Vec::new();
+    if !r.flow.decline_categories.is_empty() {
+        decline_lines.push(format!(
             "{}: {}.",
+            text(l, "report.decline_categories"),
+            r.flow
+                .decline_categories
+                .iter()
+                .map(|(k, v)| format!("{} ({v})", text(l, &format!("decline_category.{k}"))))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if !r.flow.decline_reasons.is_empty() {
+        decline_lines.push(format!(
+            "{} ({}): {}.",
             text(l, "report.decline_reasons"),
+            text(l, "report.hidden_for_funder"),
             r.flow
                 .decline_reasons
                 .iter()
                 .map(|(k, v)| format!("{k} ({v})"))
                 .collect::<Vec<_>>()
                 .join("; ")
-        )
-    };
+        ));
+    }
+    let decline_reasons = decline_lines.join(" ");
     let composition = r.composition.as_ref().map(|c| {
-        let hidden = format!("<{}", c.threshold);
+        let shown = |count: Option<usize>, suppressed: Option<Suppression>, released: bool| match (
+            count,
+            suppressed.filter(|_| !released),
+        ) {
+            (Some(n), None) => n.to_string(),
+            (Some(n), Some(_)) => format!("{n}*"),
+            (None, Some(Suppression::Secondary)) => "×".into(),
+            (None, _) => format!("<{}", c.threshold),
+        };
         CompositionData {
             caption: text_with(
                 l,
@@ -357,18 +388,12 @@ fn data(r: &Report) -> Data {
                         });
                     }
                     let mut v = vec![row.label.clone()];
-                    v.extend(row.cells.iter().map(|cell| {
-                        match (cell.count, cell.suppressed.is_some() && !cell.released) {
-                            (Some(n), false) => n.to_string(),
-                            (Some(n), true) => format!("{n}*"),
-                            (None, _) => hidden.clone(),
-                        }
-                    }));
-                    v.push(
-                        row.total
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|| hidden.clone()),
+                    v.extend(
+                        row.cells
+                            .iter()
+                            .map(|cell| shown(cell.count, cell.suppressed, cell.released)),
                     );
+                    v.push(shown(row.total, row.total_suppressed, false));
                     out.push(CompositionRow {
                         group: false,
                         cells: v,
@@ -390,10 +415,14 @@ fn data(r: &Report) -> Data {
                     "report.suppressed_researcher",
                     &[("k", c.threshold.to_string())],
                 ),
-                (true, false) => text_with(
-                    l,
-                    "report.suppressed_funder",
-                    &[("k", c.threshold.to_string())],
+                (true, false) => format!(
+                    "{} {}",
+                    text_with(
+                        l,
+                        "report.suppressed_funder",
+                        &[("k", c.threshold.to_string())],
+                    ),
+                    text(l, "report.suppressed_secondary")
                 ),
             },
         }
@@ -411,6 +440,14 @@ fn data(r: &Report) -> Data {
             .themes
             .iter()
             .map(|t| {
+                if t.hidden && r.for_funder {
+                    return [
+                        t.number.to_string(),
+                        fewer.clone(),
+                        String::new(),
+                        String::new(),
+                    ];
+                }
                 [
                     t.number.to_string(),
                     t.pairs.to_string(),

@@ -50,7 +50,9 @@ pub fn findings(r: &Report) -> Vec<String> {
     let da = lang == Language::Da;
     let d = |v: f64, places: usize| decimal(v, places, lang.code());
     let mut out = Vec::new();
-    let total = r.themes.len();
+    // Themes scored by fewer than k are left out of every finding, and the findings say so.
+    let shown: Vec<&super::ThemeRow> = r.themes.iter().filter(|t| !t.hidden).collect();
+    let total = shown.len();
 
     if r.round.panellists > 0 {
         let pct = 100.0 * r.round.responded as f64 / r.round.panellists as f64;
@@ -73,8 +75,26 @@ pub fn findings(r: &Report) -> Vec<String> {
         });
     }
 
+    if !r.hidden_themes.is_empty() {
+        let k = r.min_group_size;
+        let n = r.hidden_themes.len();
+        out.push(if da {
+            format!(
+                "Tema {} fik færre end {k} gyldige scorer og indgår ikke i resultaterne nedenfor.",
+                list(&r.hidden_themes, lang)
+            )
+        } else {
+            format!(
+                "Theme{} {} had fewer than {k} valid scores and {} left out of the findings below.",
+                if n > 1 { "s" } else { "" },
+                list(&r.hidden_themes, lang),
+                if n > 1 { "are" } else { "is" }
+            )
+        });
+    }
+
     let numbers = |f: &dyn Fn(&super::ThemeRow) -> bool| -> Vec<i32> {
-        r.themes.iter().filter(|t| f(t)).map(|t| t.number).collect()
+        shown.iter().filter(|t| f(t)).map(|t| t.number).collect()
     };
     let rule = &r.consensus_rule;
     let high = numbers(&|t| t.consensus == Verdict::High);
@@ -122,7 +142,7 @@ pub fn findings(r: &Report) -> Vec<String> {
         });
     }
     let every_top_two = total > 0
-        && r.themes.iter().all(|t| {
+        && shown.iter().all(|t| {
             let k = t.counts.len();
             t.counts[k.saturating_sub(2)..].iter().sum::<usize>() >= 2
         });

@@ -1,6 +1,7 @@
 //! The report's tables as plain rows of text and numbers, shared by the CSV and XLSX writers.
 
 use super::Report;
+use super::composition::Suppression;
 use crate::domain::Language;
 use crate::domain::stats::Verdict;
 
@@ -108,10 +109,26 @@ pub fn tables(r: &Report) -> Vec<Table> {
         ]
         .map(String::from),
     );
+    let fewer = crate::web::render::text_with(
+        r.language.code(),
+        "report.fewer_than",
+        &[("k", r.min_group_size.to_string())],
+    );
     let rows = r
         .themes
         .iter()
         .map(|th| {
+            if th.hidden && r.for_funder {
+                // Its name, then "fewer than k" where the figures would be.
+                let mut row: Vec<Value> = vec![
+                    th.number.into(),
+                    th.category.clone().into(),
+                    th.title.clone().into(),
+                    fewer.clone().into(),
+                ];
+                row.resize(header.len(), Value::Empty);
+                return row;
+            }
             let mut row: Vec<Value> = vec![
                 th.number.into(),
                 th.category.clone().into(),
@@ -169,6 +186,20 @@ pub fn tables(r: &Report) -> Vec<Table> {
             rr.responded.into(),
         ]);
     }
+    for (category, n) in &f.decline_categories {
+        rows.push(vec![
+            format!(
+                "{}: {}",
+                t("hvorfor ikke med", "why not on the panel"),
+                crate::web::render::text(
+                    r.language.code(),
+                    &format!("decline_category.{category}")
+                )
+            )
+            .into(),
+            (*n).into(),
+        ]);
+    }
     for (reason, n) in &f.decline_reasons {
         rows.push(vec![
             format!("{}: {reason}", t("nej tak", "declined")).into(),
@@ -186,29 +217,31 @@ pub fn tables(r: &Report) -> Vec<Table> {
         let mut header = vec![t("kendetegn", "attribute"), t("værdi", "value")];
         header.extend(c.columns.iter().cloned());
         header.push(t("i alt", "total"));
-        let hidden = format!("<{}", c.threshold);
+        let shown = |count: Option<usize>, suppressed: Option<Suppression>, released: bool| match (
+            count,
+            suppressed.filter(|_| !released),
+        ) {
+            (Some(n), None) => Value::from(n),
+            (Some(n), Some(_)) => format!(
+                "{n} ({})",
+                t("skjult for opdragsgiver", "hidden from the funder")
+            )
+            .into(),
+            (None, Some(Suppression::Secondary)) => "×".into(),
+            (None, _) => format!("<{}", c.threshold).into(),
+        };
         let rows = c
             .rows
             .iter()
             .map(|row| {
                 let mut v: Vec<Value> =
                     vec![row.attribute.clone().into(), row.label.clone().into()];
-                v.extend(row.cells.iter().map(|cell| {
-                    match cell.count {
-                        Some(n) if cell.suppressed.is_none() || cell.released => n.into(),
-                        Some(n) => format!(
-                            "{n} ({})",
-                            t("skjult for opdragsgiver", "hidden from the funder")
-                        )
-                        .into(),
-                        None => hidden.clone().into(),
-                    }
-                }));
-                v.push(
-                    row.total
-                        .map(Value::from)
-                        .unwrap_or_else(|| hidden.clone().into()),
+                v.extend(
+                    row.cells
+                        .iter()
+                        .map(|cell| shown(cell.count, cell.suppressed, cell.released)),
                 );
+                v.push(shown(row.total, row.total_suppressed, false));
                 v
             })
             .collect();
@@ -225,6 +258,15 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .themes
             .iter()
             .map(|th| {
+                if th.hidden && r.for_funder {
+                    return vec![
+                        th.number.into(),
+                        fewer.clone().into(),
+                        Value::Empty,
+                        Value::Empty,
+                        Value::Empty,
+                    ];
+                }
                 vec![
                     th.number.into(),
                     th.pairs.into(),

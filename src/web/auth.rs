@@ -226,42 +226,68 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     }
 }
 
-/// Counts unknown personal or report links per client address and minute, so links cannot
-/// be found by trying. In memory: each server instance counts for itself.
-pub struct GuessLimiter {
+/// Counts events per key (a client address, a person) in a sliding minute, in memory: each
+/// server instance counts for itself.
+pub struct RateLimiter {
     per_minute: u32,
     seen: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
-impl GuessLimiter {
+/// Unknown personal or report links per client address, so links cannot be found by trying.
+/// Only failures count, and a valid link is never refused: many people may share one address
+/// behind a NAT.
+pub type GuessLimiter = RateLimiter;
+
+impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        GuessLimiter {
+        RateLimiter {
             per_minute,
             seen: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether this address has used up its guesses for the current minute.
-    pub fn is_blocked(&self, address: &str) -> bool {
-        let seen = self.seen.lock().expect("not poisoned");
-        seen.get(address).is_some_and(|(start, n)| {
+    /// Whether `key` has used up its events for the current minute.
+    pub fn is_blocked(&self, key: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(key).is_some_and(|(start, n)| {
             start.elapsed() < Duration::from_secs(60) && *n >= self.per_minute
         })
     }
 
-    /// Records one failed guess.
-    pub fn record_miss(&self, address: &str) {
-        let mut seen = self.seen.lock().expect("not poisoned");
+    /// A failed guess, counted: "not found", or 429 once the address is over the limit.
+    pub fn miss(&self, address: &str) -> AppError {
+        let blocked = self.is_blocked(address);
+        self.record_miss(address);
+        if blocked {
+            AppError::TooManyRequests(
+                "too many unknown links from this address; wait a minute".into(),
+            )
+        } else {
+            AppError::NotFound
+        }
+    }
+
+    /// Counts one event for `key`.
+    pub fn record_miss(&self, key: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() > 100_000 {
             seen.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
         }
-        let entry = seen
-            .entry(address.to_string())
-            .or_insert((Instant::now(), 0));
+        let entry = seen.entry(key.to_string()).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= Duration::from_secs(60) {
             *entry = (Instant::now(), 0);
         }
         entry.1 += 1;
+    }
+
+    /// Counts one event for `key` if it is under the limit: `Err(429)` with `message` once it
+    /// is not.
+    pub fn take(&self, key: &str, message: &str) -> Result<(), AppError> {
+        if self.is_blocked(key) {
+            return Err(AppError::TooManyRequests(message.into()));
+        }
+        self.record_miss(key);
+        Ok(())
     }
 }
 
@@ -278,6 +304,18 @@ mod tests {
         }
         assert!(l.is_blocked("1.2.3.4"));
         assert!(!l.is_blocked("5.6.7.8"));
+    }
+
+    #[test]
+    fn a_person_saves_only_so_often() {
+        let l = RateLimiter::new(2);
+        assert!(l.take("c1", "too many").is_ok());
+        assert!(l.take("c1", "too many").is_ok());
+        assert!(matches!(
+            l.take("c1", "too many"),
+            Err(AppError::TooManyRequests(_))
+        ));
+        assert!(l.take("c2", "too many").is_ok());
     }
 
     #[test]

@@ -9,7 +9,14 @@ use serde::Serialize;
 use crate::domain::FieldError;
 use crate::ops::AppError;
 
+/// What a client reads when it lost a race on a unique constraint.
+const RACE: &str = "Someone made the same change at the same moment, and theirs was kept; \
+                    nothing of yours was saved. Please reload and try again.";
+
 pub fn status_of(e: &AppError) -> StatusCode {
+    if e.is_race() {
+        return StatusCode::CONFLICT;
+    }
     match e {
         AppError::NotFound => StatusCode::NOT_FOUND,
         AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -24,6 +31,9 @@ pub fn status_of(e: &AppError) -> StatusCode {
 
 /// The message a client may read; internal causes are replaced by a generic sentence.
 pub fn public_message(e: &AppError) -> String {
+    if e.is_race() {
+        return RACE.into();
+    }
     match e {
         AppError::NotFound => "Not found.".into(),
         AppError::Unauthenticated => "Authentication required.".into(),
@@ -43,6 +53,10 @@ pub fn public_message(e: &AppError) -> String {
 }
 
 pub fn log_if_server_error(e: &AppError) {
+    if e.is_race() {
+        tracing::info!("a unique constraint refused one of two simultaneous changes");
+        return;
+    }
     match e {
         AppError::Internal(cause) => {
             tracing::error!(error = format!("{cause:#}"), "internal error")
@@ -65,6 +79,9 @@ pub struct ErrorBody {
 }
 
 fn code_of(e: &AppError) -> &'static str {
+    if e.is_race() {
+        return "conflict";
+    }
     match e {
         AppError::NotFound => "not_found",
         AppError::Unauthenticated => "unauthenticated",

@@ -33,6 +33,8 @@ pub struct AppState {
     /// Wakes the worker when new mail is queued, so it goes out now rather than at the next poll.
     pub wake_worker: Arc<Notify>,
     pub link_guesses: auth::GuessLimiter,
+    /// Saves per person (answers, written answers) and minute.
+    pub saves: Arc<auth::RateLimiter>,
     pub mail: MailEnv,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -98,7 +100,10 @@ pub fn app(
         .add((
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
-        ));
+        ))
+        // Pages and API answers hold personal data: no cache keeps them (static files say
+        // otherwise for themselves).
+        .add((header::CACHE_CONTROL, "no-store"));
     if https {
         headers = headers.add((
             header::STRICT_TRANSPORT_SECURITY,
@@ -124,16 +129,19 @@ pub fn app(
     app.configure(pages::configure)
         .default_service(web::to(pages::not_found))
         .wrap(from_fn(refuse_nul))
+        .wrap(from_fn(api_errors_as_json))
         .wrap(Compress::default())
         .wrap(headers)
         .wrap(from_fn(request_log))
 }
 
-/// Paths with their token segments masked, so personal links never reach a log.
+/// Paths with every segment that holds a token masked, so personal links never reach a log:
+/// also when a mail client added a full stop or the link was pasted with `%20` or `%2F` after
+/// it.
 pub fn loggable_path(path: &str) -> String {
     path.split('/')
         .map(|seg| {
-            if secret::looks_like_token(seg) {
+            if secret::contains_token(seg) {
                 "…"
             } else {
                 seg
@@ -159,12 +167,57 @@ async fn refuse_nul(
         .map(ServiceResponse::map_into_left_body)
 }
 
+/// Errors the framework answers itself (a body too large, a method a route does not take) are
+/// JSON on the API like every other error there.
+async fn api_errors_as_json(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let api = req.path().starts_with("/api/");
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(res.map_into_left_body());
+    }
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    };
+    let body = error::ErrorBody {
+        error: code,
+        message: status
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_string(),
+        fields: Vec::new(),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(body);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, new).map_into_right_body())
+}
+
 async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let method = req.method().to_string();
+    // Every label comes from a small fixed set: a client may send any method it likes.
+    let method = crate::metrics::method_label(req.method().as_str());
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
@@ -212,10 +265,19 @@ async fn request_log(
     }
 }
 
-/// 303 to another page of ours.
+/// 303 to another page of ours. Bytes a header cannot carry (non-ASCII letters, spaces,
+/// control characters) are percent-encoded, so no address can turn this into a 500.
 pub fn see_other(location: &str) -> HttpResponse {
+    let mut encoded = String::with_capacity(location.len());
+    for b in location.bytes() {
+        if b.is_ascii_graphic() {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, encoded))
         .finish()
 }
 
@@ -232,5 +294,18 @@ mod tests {
             "/api/v1/participation/…/rounds/2"
         );
         assert_eq!(loggable_path("/api/v1/studies"), "/api/v1/studies");
+        for tail in [".", "%20", "%2F", "%2Fx", ")", "%3E"] {
+            assert_eq!(
+                loggable_path(&format!("/p/{token}{tail}/unsubscribe")),
+                "/p/…/unsubscribe"
+            );
+            assert_eq!(loggable_path(&format!("/f/x{token}{tail}")), "/f/…");
+        }
+        // Ids stay readable.
+        let id = uuid::Uuid::new_v4().to_string();
+        assert_eq!(
+            loggable_path(&format!("/api/v1/studies/{id}")),
+            format!("/api/v1/studies/{id}")
+        );
     }
 }

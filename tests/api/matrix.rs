@@ -280,6 +280,8 @@ fn expect(scope: Scope, role: Role, api: bool, r: &Route) -> Expect {
 struct World {
     params: BTreeMap<&'static str, String>,
     expert_token: String,
+    /// Links of further panellists, one for each route that ends a person's links (withdrawal).
+    spare_tokens: std::cell::RefCell<Vec<String>>,
     other_expert_token: String,
     funder_token: String,
     questionnaire_round: String,
@@ -297,7 +299,7 @@ struct World {
 
 fn world(app: &TestApp) -> World {
     let mut owner = app.api("owner@example.org");
-    let p = panel(app, &mut owner, 3);
+    let p = panel(app, &mut owner, 5);
     let themes = codebook(&mut owner, &p.study);
     // A written questionnaire for the expert's questionnaire routes.
     let q = owner.post_json(
@@ -510,6 +512,7 @@ fn world(app: &TestApp) -> World {
         qdpx,
         params,
         expert_token,
+        spare_tokens: std::cell::RefCell::new(vec![p.members[3].1.clone(), p.members[4].1.clone()]),
         other_expert_token,
         funder_token,
         questionnaire_round: qnumber,
@@ -527,6 +530,13 @@ fn fill(w: &World, r: &Route, role: Role) -> String {
     let mut out = r.path.clone();
     let token = if r.path.starts_with("/p/") || r.path.starts_with("/api/v1/participation/") {
         match role {
+            // Withdrawing ends every link of the person: each withdrawal uses a panellist of
+            // its own, so the routes after it still have a live link.
+            Role::Expert if r.path.ends_with("/withdraw") => w
+                .spare_tokens
+                .borrow_mut()
+                .pop()
+                .expect("a spare panellist for each withdrawal"),
             Role::Expert => w.expert_token.clone(),
             Role::OtherExpert => w.other_expert_token.clone(),
             Role::Funder => w.funder_token.clone(),

@@ -197,7 +197,8 @@ both_backends!(
         names.sort();
         upload_interviews(&mut c, &p.study, &names);
         let today = Utc::now().date_naive();
-        let until = today + Duration::days(10);
+        // The earliest date allowed: the owners' warning goes out at once.
+        let until = today + Duration::days(14);
         let r = c.patch_json(
             &format!("/api/v1/studies/{}", p.study),
             &json!({"retention_until": until.to_string()}),

@@ -437,7 +437,7 @@ both_backends!(
             .as_array()
             .unwrap()
             .iter()
-            .find(|x| x["id"] != second_id.as_str())
+            .find(|x| x["researcher_id"] != second_id.as_str())
             .unwrap()["id"]
             .as_str()
             .unwrap()

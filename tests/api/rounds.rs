@@ -927,7 +927,18 @@ both_backends!(the_round_pages_for_researchers, |app: &TestApp| {
             ("kind", "rating"),
             ("rating", "on"),
             ("validation", "on"),
-            ("closes_at", "2099-01-01T12:00"),
+            (
+                "closes_at",
+                &format!(
+                    "{}-01-01T12:00",
+                    chrono::Utc::now()
+                        .format("%Y")
+                        .to_string()
+                        .parse::<i32>()
+                        .unwrap()
+                        + 2
+                ),
+            ),
         ],
     );
     assert_eq!(r.status, 303, "{}", r.body);

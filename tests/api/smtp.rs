@@ -82,8 +82,17 @@ impl Received {
         out
     }
 
-    /// The personal link tokens (`/p/TOKEN`) in the message.
+    /// The personal link tokens (`/p/TOKEN`) in the message, in the order they appear.
     pub fn links(&self) -> Vec<String> {
+        self.tokens(false)
+    }
+
+    /// The tokens of the message's unsubscribe links (`/p/TOKEN/unsubscribe`), headers included.
+    pub fn unsubscribe_links(&self) -> Vec<String> {
+        self.tokens(true)
+    }
+
+    fn tokens(&self, unsubscribe: bool) -> Vec<String> {
         let text = self.text();
         let mut links = Vec::new();
         let mut rest = text.as_str();
@@ -92,7 +101,7 @@ impl Received {
             let end = tail
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
                 .unwrap_or(tail.len());
-            if end == 43 {
+            if end == 43 && tail[end..].starts_with("/unsubscribe") == unsubscribe {
                 let t = tail[..end].to_string();
                 if !links.contains(&t) {
                     links.push(t);

@@ -13,7 +13,7 @@ use crate::domain::Invalid;
 use crate::ops::AppError;
 use crate::ops::refi::{self, ImportSummary};
 use crate::ops::round1::{
-    self, Agreement, AppointmentInput, AppointmentView, Coder, CodingOverview, EvidenceInput,
+    self, Agreement, AppointmentInput, AppointmentView, CoderView, CodingOverview, EvidenceInput,
     ExcerptInput, ExcerptView, GuideInput, GuideView, ThemeEvidence, TranscriptDetail,
     TranscriptSummary,
 };
@@ -482,14 +482,14 @@ pub async fn overview(
 
 /// The researchers who coded in the study.
 #[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
-    (status = 200, body = Vec<Coder>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 200, body = Vec<CoderView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/coding/coders")]
 pub async fn coders(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<Coder>>> {
+) -> ApiResult<web::Json<Vec<CoderView>>> {
     let (id, study) = (who.0.id, path.into_inner());
     Ok(web::Json(
         state.db(move |c| round1::coders(c, &id, &study)).await?,
@@ -498,7 +498,7 @@ pub async fn coders(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AgreementQuery {
-    /// One coder's researcher id.
+    /// One coder's id (from `coding/coders`; a team member's researcher id also works).
     pub a: String,
     /// The other's.
     pub b: String,

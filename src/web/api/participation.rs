@@ -7,14 +7,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::Language;
 use crate::domain::candidate::Status;
+use crate::ops::AppResult;
 use crate::ops::answers::{self, AnswersInput, ExpertRound};
-use crate::ops::participation::{self, ConsentAnswer, Participant};
+use crate::ops::participation::{self, ConsentAnswer, Participant, Purpose};
 use crate::ops::round1::{self, Questionnaire, QuestionnaireInput};
 use crate::ops::studies::utc;
-use crate::ops::{AppError, AppResult};
 use crate::web::AppState;
 use crate::web::auth::client_address;
 use crate::web::error::{ApiResult, ErrorBody};
+
+const TOO_MANY_SAVES: &str = "too many saves in a short while; wait a minute and try again";
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(me)
@@ -28,13 +30,24 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// Resolves a personal link, counting failures per client address so links cannot be found by
-/// trying; too many failures answer 429 before any lookup.
+/// trying: an address with too many unknown links gets 429 for further unknown ones, while a
+/// valid link always works (many people may share one address behind a NAT).
 pub async fn participant(
     state: &AppState,
     req: &HttpRequest,
     token: String,
 ) -> AppResult<Participant> {
-    with_participant(state, req, token, |_, p| Ok(p.clone())).await
+    participant_for(state, req, token, Purpose::Access).await
+}
+
+/// `participant` for a link used for `purpose` (an unsubscribe link only unsubscribes).
+pub async fn participant_for(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    purpose: Purpose,
+) -> AppResult<Participant> {
+    with_participant_for(state, req, token, purpose, |_, p| Ok(p.clone())).await
 }
 
 /// `participant`, then `f` with the participant, in one trip to the database.
@@ -48,22 +61,30 @@ where
     T: Send + 'static,
     F: FnOnce(&mut crate::db::DbConn, &Participant) -> AppResult<T> + Send + 'static,
 {
+    with_participant_for(state, req, token, Purpose::Access, f).await
+}
+
+async fn with_participant_for<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    purpose: Purpose,
+    f: F,
+) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &Participant) -> AppResult<T> + Send + 'static,
+{
     let address = client_address(req, state.settings.security.trust_forwarded_for);
-    if state.link_guesses.is_blocked(&address) {
-        return Err(AppError::TooManyRequests(
-            "too many unknown links from this address; wait a minute".into(),
-        ));
-    }
     let found = state
-        .db(move |c| match participation::resolve(c, &token)? {
-            Some(p) => f(c, &p).map(Some),
-            None => Ok(None),
-        })
+        .db(
+            move |c| match participation::resolve_for(c, &token, purpose)? {
+                Some(p) => f(c, &p).map(Some),
+                None => Ok(None),
+            },
+        )
         .await?;
-    found.ok_or_else(|| {
-        state.link_guesses.record_miss(&address);
-        AppError::NotFound
-    })
+    found.ok_or_else(|| state.link_guesses.miss(&address))
 }
 
 /// What an expert sees of their own participation.
@@ -187,7 +208,7 @@ pub async fn unsubscribe(
     path: web::Path<String>,
 ) -> ApiResult<actix_web::HttpResponse> {
     let token = path.into_inner();
-    participant(&state, &req, token.clone()).await?;
+    participant_for(&state, &req, token.clone(), Purpose::Unsubscribe).await?;
     state
         .db(move |c| participation::unsubscribe(c, &token))
         .await?;
@@ -231,8 +252,10 @@ pub async fn put_answers(
 ) -> ApiResult<web::Json<ExpertRound>> {
     let (token, n) = path.into_inner();
     let input = body.into_inner();
+    let saves = state.saves.clone();
     Ok(web::Json(
         with_participant(&state, &req, token, move |c, p| {
+            saves.take(&p.candidate.id, TOO_MANY_SAVES)?;
             answers::save_for(c, p, n, input)
         })
         .await?,
@@ -273,7 +296,8 @@ pub async fn put_questionnaire(
     body: web::Json<QuestionnaireInput>,
 ) -> ApiResult<web::Json<Questionnaire>> {
     let (token, n) = path.into_inner();
-    participant(&state, &req, token.clone()).await?;
+    let p = participant(&state, &req, token.clone()).await?;
+    state.saves.take(&p.candidate.id, TOO_MANY_SAVES)?;
     let input = body.into_inner();
     Ok(web::Json(
         state

@@ -56,8 +56,9 @@ pub async fn erase_person(
 ) -> ApiResult<HttpResponse> {
     let (id, cand) = (who.0.id, path.into_inner());
     let input = body.into_inner();
+    let env = state.mail.clone();
     state
-        .db(move |c| privacy::erase_person(c, &id, &cand, input))
+        .db(move |c| privacy::erase_person(c, &env, &id, &cand, input))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{Invalid, Language};
+use crate::ops::archive::{ImportResult, Importer};
 use crate::ops::reports::{self, ReleaseInput, ReportLinkInput, ReportLinkView};
 use crate::ops::{AppError, AppResult};
 use crate::report::{self, Audience, Options, Report};
@@ -37,9 +38,42 @@ pub struct ReportQuery {
     pub rows: Option<String>,
     /// For `.csv`: which table (`priorities`, `flow`, `composition`, `stability`, `findings`, `kendall`).
     pub table: Option<String>,
+    /// `funder`: exactly what the funder's link shows (closed rounds only, nothing below k),
+    /// to hand on; by default the researchers' own view.
+    pub view: Option<String>,
 }
 
 impl ReportQuery {
+    pub fn audience(&self) -> Result<Audience, Invalid> {
+        match self.view.as_deref() {
+            None | Some("") | Some("researcher") => Ok(Audience::Researcher),
+            Some("funder") => Ok(Audience::Funder),
+            Some(_) => Err(Invalid::one("view", "must be researcher or funder")),
+        }
+    }
+
+    /// The query that asks for the same report again (for download links).
+    pub fn again(&self) -> String {
+        let pairs: Vec<(&str, String)> = [
+            ("round", self.round.map(|r| r.to_string())),
+            ("lang", self.lang.clone()),
+            ("columns", self.columns.clone()),
+            ("rows", self.rows.clone()),
+            ("view", self.view.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
+        }
+    }
+
     pub fn options(&self) -> Result<Options, Invalid> {
         Ok(Options {
             round: self.round,
@@ -144,10 +178,10 @@ pub async fn report_json(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> ApiResult<web::Json<Report>> {
-    let (id, study, opts) = (who.0.id, path.into_inner(), q.options()?);
+    let (id, study, opts, audience) = (who.0.id, path.into_inner(), q.options()?, q.audience()?);
     Ok(web::Json(
         state
-            .db(move |c| reports::for_researcher(c, &id, &study, &opts))
+            .db(move |c| reports::for_researcher(c, &id, &study, &opts, audience))
             .await?,
     ))
 }
@@ -165,12 +199,12 @@ pub async fn report_file(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let (study, ext) = path.into_inner();
-    let (id, opts, table) = (who.0.id, q.options()?, q.table.clone());
+    let (id, opts, table, audience) = (who.0.id, q.options()?, q.table.clone(), q.audience()?);
     let downloads = format!("/api/v1/studies/{study}/report");
     Ok(state
         .db(move |c| {
-            let r = reports::for_researcher(c, &id, &study, &opts)?;
-            file(&r, &ext, table.as_deref(), Audience::Researcher, &downloads)
+            let r = reports::for_researcher(c, &id, &study, &opts, audience)?;
+            file(&r, &ext, table.as_deref(), audience, &downloads)
         })
         .await?
         .response())
@@ -291,14 +325,12 @@ pub async fn export_archive(
 /// The largest archive accepted.
 pub const MAX_ARCHIVE_BYTES: usize = 256 * 1024 * 1024;
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Imported {
-    pub id: String,
-}
-
-/// Rebuilds a study from an archive (the body); the caller becomes its owner.
+/// Rebuilds a study from an archive (the body); the caller becomes its owner. Every reference in
+/// the archive must stay inside its own study (422 names the row otherwise, and nothing is
+/// written). The archive's other members are listed in `members_not_added`, for the owner to
+/// add; nobody is given access by an archive.
 #[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), request_body(content = String, content_type = "application/json", description = "A study archive"), responses(
-    (status = 201, body = Imported), (status = 401, body = ErrorBody), (status = 409, description = "The study exists here already", body = ErrorBody),
+    (status = 201, body = ImportResult), (status = 401, body = ErrorBody), (status = 409, description = "The study, or an id in the archive, exists here already", body = ErrorBody),
     (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[post("/api/v1/archives")]
@@ -308,11 +340,14 @@ pub async fn import_archive(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let bytes = super::read_body(payload, MAX_ARCHIVE_BYTES, "archive").await?;
-    let id = who.0.id;
-    let study = state
-        .db(move |c| crate::ops::archive::import(c, Some(&id), &bytes))
+    let who = Importer {
+        owner: Some(who.0.id),
+        keep_members: false,
+    };
+    let done = state
+        .db(move |c| crate::ops::archive::import(c, &who, &bytes))
         .await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/studies/{study}")))
-        .json(Imported { id: study }))
+        .insert_header((header::LOCATION, format!("/api/v1/studies/{}", done.id)))
+        .json(done))
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -86,10 +86,11 @@ async fn upload(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    req: HttpRequest,
     payload: Multipart,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let fields = multipart_form(&who, payload, round1::MAX_UPLOAD_BYTES + 64 * 1024).await?;
+    let fields = multipart_form(&who, &req, payload, round1::MAX_UPLOAD_BYTES + 64 * 1024).await?;
     let file = fields.get("file").filter(|f| !f.is_empty()).cloned();
     let filename = field(&fields, "file.filename");
     let (bytes, filename) = match file {
@@ -139,11 +140,13 @@ async fn import(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    req: HttpRequest,
     payload: Multipart,
 ) -> PageResult {
     let study_id = path.into_inner();
     let fields = multipart_form(
         &who,
+        &req,
         payload,
         crate::web::api::coding::MAX_PROJECT_BYTES + 64 * 1024,
     )

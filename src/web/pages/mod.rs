@@ -106,6 +106,12 @@ pub fn error_page(status: StatusCode, message: &str, lang: &str) -> HttpResponse
         StatusCode::NOT_FOUND => text(lang, "error.not_found"),
         _ => message.to_string(),
     };
+    message_page(status, &title, &message, lang)
+}
+
+/// A plain page with a title and a sentence.
+pub fn message_page(status: StatusCode, title: &str, message: &str, lang: &str) -> HttpResponse {
+    let message = message.to_string();
     let ctx = minijinja::context! { lang => lang, title => title, message => message.clone(), status => status.as_u16() };
     match pages().html(status, "error.html", ctx) {
         Ok(resp) => resp,
@@ -165,53 +171,96 @@ pub fn field(fields: &Fields, k: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A multipart form posted from a page, with its CSRF token checked.
+/// A multipart form posted from a page, with its CSRF token checked before anything else is
+/// read: our forms send `_csrf` first, so a forged or oversized post is refused unread.
 pub async fn multipart_form(
     who: &PageResearcher,
+    req: &HttpRequest,
     payload: actix_multipart::Multipart,
     limit: usize,
 ) -> Result<Fields, PageError> {
-    let fields = read_multipart(payload, limit).await.lang(who)?;
-    if !super::auth::same_secret(&field(&fields, super::auth::CSRF_FIELD), &who.csrf) {
-        return Err(
-            PageError::from(AppError::Forbidden(text(who.lang(), "error.csrf")))
-                .in_lang(who.lang()),
-        );
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
+        return Err(PageError::from(AppError::Invalid(too_large(limit))).in_lang(who.lang()));
     }
-    Ok(fields)
+    let csrf = who.csrf.clone();
+    let lang = who.lang().to_string();
+    read_multipart(payload, limit, move |first: &str| {
+        if super::auth::same_secret(first, &csrf) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(text(&lang, "error.csrf")))
+        }
+    })
+    .await
+    .lang(who)
 }
 
-/// Reads a multipart form (a file and text fields) up to `limit` bytes in all.
+/// Room for the parts' headers and boundaries beside the content itself.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+/// More fields than any of our forms has.
+const MAX_PARTS: usize = 32;
+
+fn too_large(limit: usize) -> Invalid {
+    Invalid::one(
+        "file",
+        format!("the upload is larger than {} MB", limit / 1024 / 1024),
+    )
+}
+
+/// Reads a multipart form (a file and text fields) up to `limit` bytes and [`MAX_PARTS`]
+/// parts in all. The first part must be the CSRF token, and `check` must accept it before any
+/// other part is read.
 pub async fn read_multipart(
     mut payload: actix_multipart::Multipart,
     limit: usize,
-) -> Result<std::collections::HashMap<String, Vec<u8>>, AppError> {
+    check: impl FnOnce(&str) -> Result<(), AppError>,
+) -> Result<Fields, AppError> {
     use futures_util::StreamExt;
-    let mut fields = std::collections::HashMap::new();
+    let unreadable = |e: actix_multipart::MultipartError| {
+        Invalid::one("file", format!("the upload could not be read: {e}"))
+    };
+    let mut fields = Fields::new();
     let mut total = 0usize;
+    let mut check = Some(check);
+    let mut parts = 0;
     while let Some(field) = payload.next().await {
-        let mut field = field
-            .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
+        let mut field = field.map_err(unreadable)?;
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(Invalid::one("form", "the form has more fields than it can have").into());
+        }
         let name = field.name().unwrap_or_default().to_string();
-        // A file's name travels as `<field>.filename`, for the handlers that keep it.
         if let Some(f) = field.content_disposition().and_then(|d| d.get_filename()) {
+            // A file's name travels as `<field>.filename`, for the handlers that keep it.
             fields.insert(format!("{name}.filename"), f.as_bytes().to_vec());
         }
         let mut data = Vec::new();
+        let part_limit = if check.is_some() { 256 } else { limit };
         while let Some(chunk) = field.next().await {
-            let chunk = chunk
-                .map_err(|e| Invalid::one("file", format!("the upload could not be read: {e}")))?;
+            let chunk = chunk.map_err(unreadable)?;
             total += chunk.len();
-            if total > limit {
-                return Err(Invalid::one(
-                    "file",
-                    format!("the upload is larger than {} MB", limit / 1024 / 1024),
-                )
-                .into());
+            if total > limit || data.len() + chunk.len() > part_limit {
+                return Err(too_large(limit).into());
             }
             data.extend_from_slice(&chunk);
         }
+        if let Some(check) = check.take() {
+            let token = if name == super::auth::CSRF_FIELD {
+                String::from_utf8_lossy(&data).to_string()
+            } else {
+                String::new()
+            };
+            check(&token)?;
+        }
         fields.insert(name, data);
+    }
+    if let Some(check) = check {
+        check("")?;
     }
     Ok(fields)
 }
@@ -259,13 +308,17 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     error_page(StatusCode::NOT_FOUND, "", "en")
 }
 
-/// A relative path on this site to return to after login; anything else becomes `/studies`.
+/// A path on this site to go on to after a login or a change of language; anything else
+/// becomes `/studies`. Browsers strip tabs and line breaks from URLs and read `\` as `/`, so
+/// `/\t/evil.example` would become `//evil.example`, another site: only `/`, optionally followed
+/// by a character that is neither `/` nor `\`, with no control character or backslash anywhere,
+/// is followed.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/studies"
-    }
+    let local = next.starts_with('/')
+        && !next[1..].starts_with('/')
+        && next.len() <= 2000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if local { next } else { "/studies" }
 }
 
 #[cfg(test)]
@@ -278,5 +331,22 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/studies");
         assert_eq!(safe_next("https://evil.example"), "/studies");
         assert_eq!(safe_next("/\\evil.example"), "/studies");
+        // What browsers strip or turn into a slash before they resolve the address.
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            "/\u{0}/x",
+            "/\u{7f}/x",
+            "/x\\..\\evil",
+            "",
+            "studies",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(bad), "/studies", "{bad:?}");
+        }
+        assert_eq!(safe_next("/"), "/");
+        assert_eq!(safe_next("/studies?x=1#y"), "/studies?x=1#y");
     }
 }

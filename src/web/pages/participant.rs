@@ -10,8 +10,8 @@ use super::{PageError, PageResult, field_errors};
 use crate::domain::Invalid;
 use crate::domain::candidate::Status;
 use crate::ops::AppError;
-use crate::ops::participation::{self, ConsentAnswer, Participant, Referral};
-use crate::web::api::participation::participant;
+use crate::ops::participation::{self, ConsentAnswer, Participant, Purpose, Referral};
+use crate::web::api::participation::participant_for;
 use crate::web::render::{pages, text};
 use crate::web::{AppState, see_other};
 
@@ -42,7 +42,16 @@ async fn resolve(
     req: &HttpRequest,
     token: &str,
 ) -> Result<Participant, HttpResponse> {
-    match participant(state, req, token.to_string()).await {
+    resolve_for(state, req, token, Purpose::Access).await
+}
+
+async fn resolve_for(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    purpose: Purpose,
+) -> Result<Participant, HttpResponse> {
+    match participant_for(state, req, token.to_string(), purpose).await {
         Ok(p) => Ok(p),
         Err(AppError::NotFound) => Err(invalid_link(StatusCode::NOT_FOUND)),
         Err(AppError::TooManyRequests(_)) => Err(invalid_link(StatusCode::TOO_MANY_REQUESTS)),
@@ -58,6 +67,8 @@ struct AnswerForm {
     decision: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    reason_category: String,
     #[serde(default)]
     referral_name: String,
     #[serde(default)]
@@ -181,10 +192,14 @@ async fn answer(
         email: form.referral_email.clone(),
         organisation: form.referral_organisation.clone(),
     };
+    let category = crate::domain::candidate::DeclineCategory::ALL
+        .into_iter()
+        .find(|c| c.as_str() == form.reason_category);
     let body = ConsentAnswer {
         accept,
         reason: (!accept).then(|| form.reason.clone()),
         referral: (!accept).then_some(referral),
+        reason_category: if accept { None } else { category },
     };
     let env = state.mail.clone();
     let t = token.clone();
@@ -283,7 +298,7 @@ async fn unsubscribe_form(
     path: web::Path<String>,
 ) -> PageResult {
     let token = path.into_inner();
-    let p = match resolve(&state, &req, &token).await {
+    let p = match resolve_for(&state, &req, &token, Purpose::Unsubscribe).await {
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
@@ -305,7 +320,7 @@ async fn unsubscribe(
     path: web::Path<String>,
 ) -> PageResult {
     let token = path.into_inner();
-    let p = match resolve(&state, &req, &token).await {
+    let p = match resolve_for(&state, &req, &token, Purpose::Unsubscribe).await {
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
@@ -497,6 +512,12 @@ async fn round_save(
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
+    if let Err(e) = state
+        .saves
+        .take(&p.candidate.id, &text(lang(&p), "p.saves"))
+    {
+        return Err(PageError::from(e).in_lang(lang(&p)));
+    }
     let pairs = form.into_inner();
     let submit = pairs.iter().any(|(k, v)| k == "action" && v == "submit");
     if pairs.iter().any(|(k, _)| k.starts_with("q.")) {

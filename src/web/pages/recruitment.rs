@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web};
+use actix_web::{HttpRequest, get, post, web};
 use serde::Deserialize;
 
 use super::{InLang, PageError, PageResult, field_errors, page, page_with_status, serde_value};
@@ -259,11 +259,13 @@ async fn import(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    req: HttpRequest,
     payload: Multipart,
 ) -> PageResult {
     let study_id = path.into_inner();
     let fields = super::multipart_form(
         &who,
+        &req,
         payload,
         crate::domain::csv_import::MAX_BYTES + 64 * 1024,
     )
@@ -456,11 +458,12 @@ async fn erase_candidate(
 ) -> PageResult {
     let cand = path.into_inner();
     let (id, cid) = (f.who.researcher.id.clone(), cand.clone());
+    let env = state.mail.clone();
     let input = crate::ops::privacy::EraseInput {
         reason: f.form.reason.clone(),
     };
     state
-        .db(move |c| crate::ops::privacy::erase_person(c, &id, &cid, input))
+        .db(move |c| crate::ops::privacy::erase_person(c, &env, &id, &cid, input))
         .await
         .lang(&f.who)?;
     Ok(see_other(&format!("/candidates/{cand}")))

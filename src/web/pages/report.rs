@@ -27,17 +27,62 @@ fn bad_link(status: StatusCode) -> HttpResponse {
     super::participant::invalid_link(status)
 }
 
-/// Checks the guessing limit before looking a funder link up.
-async fn funder_allowed(state: &AppState, req: &HttpRequest) -> bool {
-    let address = client_address(req, state.settings.security.trust_forwarded_for);
-    !state.link_guesses.is_blocked(&address)
-}
-
-fn miss(state: &AppState, req: &HttpRequest) {
-    state.link_guesses.record_miss(&client_address(
+/// A funder link that is not known: counted as a guess.
+fn miss(state: &AppState, req: &HttpRequest) -> AppError {
+    state.link_guesses.miss(&client_address(
         req,
         state.settings.security.trust_forwarded_for,
-    ));
+    ))
+}
+
+/// What a funder link's request came to, made into a response by `funder_response`.
+async fn funder_result<T: Send + 'static>(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    q: &ReportQuery,
+    make: impl FnOnce(&crate::report::Report) -> crate::ops::AppResult<T> + Send + 'static,
+) -> Result<T, HttpResponse> {
+    let Ok(opts) = q.options() else {
+        return Err(bad_link(StatusCode::NOT_FOUND));
+    };
+    let lang = opts.language;
+    let result = state
+        .db(move |c| Ok(reports::for_funder(c, &token, &opts)?.map(|r| r.and_then(|r| make(&r)))))
+        .await;
+    match result {
+        Ok(Some(Ok(made))) => Ok(made),
+        Ok(None) => Err(bad_link(match miss(state, req) {
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::NOT_FOUND,
+        })),
+        // A round that exists but is not closed: said plainly, not counted as a guess.
+        Ok(Some(Err(AppError::Conflict(_)))) => Err(not_yet(lang)),
+        Ok(Some(Err(AppError::NotFound))) => Err(super::error_page(
+            StatusCode::NOT_FOUND,
+            "",
+            lang.map_or("da", |l| l.code()),
+        )),
+        Ok(Some(Err(e))) | Err(e) => Err(actix_web::ResponseError::error_response(
+            &super::PageError::from(e),
+        )),
+    }
+}
+
+/// The funder's page when the round asked for (or every round) is still open.
+fn not_yet(lang: Option<crate::domain::Language>) -> HttpResponse {
+    let l = lang.map_or("da", |l| l.code());
+    let mut resp = super::message_page(
+        StatusCode::CONFLICT,
+        &crate::web::render::text(l, "report.not_available_title"),
+        &crate::web::render::text(l, "report.not_available"),
+        l,
+    );
+    resp.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 #[get("/f/{token}")]
@@ -47,30 +92,18 @@ async fn funder_page(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> HttpResponse {
-    if !funder_allowed(&state, &req).await {
-        return bad_link(StatusCode::TOO_MANY_REQUESTS);
-    }
     let token = path.into_inner();
-    let Ok(opts) = q.options() else {
-        return bad_link(StatusCode::NOT_FOUND);
-    };
     let downloads = format!("/f/{token}/report");
-    let result = state
-        .db(move |c| {
-            let r = reports::for_funder(c, &token, &opts)?;
-            html::document(&r, Audience::Funder, &downloads)
-        })
-        .await;
-    match result {
+    match funder_result(&state, &req, token, &q, move |r| {
+        html::document(r, Audience::Funder, &downloads)
+    })
+    .await
+    {
         Ok(body) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"))
             .body(body),
-        Err(AppError::NotFound) => {
-            miss(&state, &req);
-            bad_link(StatusCode::NOT_FOUND)
-        }
-        Err(e) => actix_web::ResponseError::error_response(&super::PageError::from(e)),
+        Err(resp) => resp,
     }
 }
 
@@ -81,28 +114,16 @@ async fn funder_file(
     path: web::Path<(String, String)>,
     q: web::Query<ReportQuery>,
 ) -> HttpResponse {
-    if !funder_allowed(&state, &req).await {
-        return bad_link(StatusCode::TOO_MANY_REQUESTS);
-    }
     let (token, ext) = path.into_inner();
-    let Ok(opts) = q.options() else {
-        return bad_link(StatusCode::NOT_FOUND);
-    };
     let table = q.table.clone();
     let downloads = format!("/f/{token}/report");
-    let result = state
-        .db(move |c| {
-            let r = reports::for_funder(c, &token, &opts)?;
-            file(&r, &ext, table.as_deref(), Audience::Funder, &downloads)
-        })
-        .await;
-    match result {
+    match funder_result(&state, &req, token, &q, move |r| {
+        file(r, &ext, table.as_deref(), Audience::Funder, &downloads)
+    })
+    .await
+    {
         Ok(f) => f.response(),
-        Err(AppError::NotFound) => {
-            miss(&state, &req);
-            bad_link(StatusCode::NOT_FOUND)
-        }
-        Err(e) => actix_web::ResponseError::error_response(&super::PageError::from(e)),
+        Err(resp) => resp,
     }
 }
 
@@ -115,20 +136,23 @@ async fn report_view(
 ) -> PageResult {
     let id = who.researcher.id.clone();
     let opts = q.options().map_err(AppError::Invalid).lang(who)?;
+    let audience = q.audience().map_err(AppError::Invalid).lang(who)?;
     let downloads = format!("/api/v1/studies/{study_id}/report");
+    let again = q.again();
+    let view = q.view.clone().unwrap_or_default();
     let result = state
         .db(move |c| {
             let study = studies::get(c, &id, &study_id)?;
             let strata = crate::ops::candidates::get_strata(c, &id, &study_id)?;
             let rounds = crate::ops::rounds::list(c, &id, &study_id)?;
             let links = reports::links(c, &id, &study_id)?;
-            let report = match reports::for_researcher(c, &id, &study_id, &opts) {
+            let report = match reports::for_researcher(c, &id, &study_id, &opts, audience) {
                 Ok(r) => Some(r),
                 Err(AppError::Conflict(_)) => None,
                 Err(e) => return Err(e),
             };
             let body = match &report {
-                Some(r) => Some(html::body(r, Audience::Researcher, &downloads)?),
+                Some(r) => Some(html::body_with(r, audience, &downloads, &again)?),
                 None => None,
             };
             Ok((study, strata, rounds, links, report, body))
@@ -145,6 +169,7 @@ async fn report_view(
             links => serde_value(&links), new_link => new_link,
             composition => report.as_ref().and_then(|r| r.composition.as_ref()).map(serde_value),
             selected_round => report.as_ref().map(|r| r.round.number),
+            view => view,
             body => body.map(minijinja::Value::from_safe_string),
             tab => "report",
         },
