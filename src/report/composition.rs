@@ -358,6 +358,71 @@ mod tests {
         assert_eq!(r.rows[0].cells[1].suppressed, Some(Suppression::Primary));
     }
 
+    /// What a funder reads of a row or a cell: a number, or hidden.
+    fn shown(t: &Composition) -> Vec<(Vec<Option<usize>>, Option<usize>)> {
+        t.rows
+            .iter()
+            .map(|r| (r.cells.iter().map(|c| c.count).collect(), r.total))
+            .collect()
+    }
+
+    #[test]
+    fn no_hidden_total_follows_from_the_panel_size() {
+        // Seven panellists: three women, three men, one of another gender. Shown as 3, 3, "<3"
+        // beside a total of 7, the hidden total would be 1.
+        let strata = vec![
+            Stratum {
+                key: "side".into(),
+                label: "Side".into(),
+                values: vec!["Employer".into(), "Employee".into()],
+            },
+            Stratum {
+                key: "gender".into(),
+                label: "Gender".into(),
+                values: vec!["Woman".into(), "Man".into(), "Other".into()],
+            },
+        ];
+        let mut people = Vec::new();
+        for (g, side, n) in [
+            ("Woman", "Employer", 1),
+            ("Woman", "Employee", 2),
+            ("Man", "Employer", 2),
+            ("Man", "Employee", 1),
+            ("Other", "Employee", 1),
+        ] {
+            for _ in 0..n {
+                people.push(BTreeMap::from([
+                    ("side".to_string(), side.to_string()),
+                    ("gender".to_string(), g.to_string()),
+                ]));
+            }
+        }
+        let t = build(
+            &people,
+            &strata,
+            "side",
+            &["gender".into()],
+            3,
+            &HashSet::new(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(t.total, 7);
+        let rows = shown(&t);
+        let hidden_totals = rows.iter().filter(|(_, total)| total.is_none()).count();
+        assert!(hidden_totals >= 2, "{rows:?}");
+        for (cells, total) in &rows {
+            let hidden =
+                cells.iter().filter(|c| c.is_none()).count() + usize::from(total.is_none());
+            assert_ne!(hidden, 1, "a lone hidden number in a row: {rows:?}");
+        }
+        for c in 0..t.columns.len() {
+            let hidden = rows.iter().filter(|(cells, _)| cells[c].is_none()).count();
+            assert_ne!(hidden, 1, "a lone hidden number in a column: {rows:?}");
+        }
+        assert_eq!(t.rows[2].total_suppressed, Some(Suppression::Primary));
+    }
+
     #[test]
     fn a_released_cell_shows() {
         let released: HashSet<String> = [
