@@ -249,7 +249,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             let done = crate::ops::archive::import(&mut conn, &who, &bytes).map_err(explain)?;
             println!("study {} imported", done.id);
             for m in &done.members_not_added {
-                println!("not a member here: {} ({})", m.email, m.role);
+                println!("not a member here: {} ({})", m.email, m.role.as_str());
             }
             Ok(())
         }
@@ -352,7 +352,10 @@ fn demo(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn offline_report(study_id: &str, o: &Options) -> anyhow::Result<()> {
-    let format = o.require("format")?;
+    let asked = o.require("format")?;
+    let Some(format) = crate::report::Format::parse(asked) else {
+        bail!("--format {asked:?}: use json, csv, zip, xlsx, pdf or html");
+    };
     let round = o
         .get("round")
         .map(|r| {
@@ -377,19 +380,13 @@ fn offline_report(study_id: &str, o: &Options) -> anyhow::Result<()> {
         .first(&mut *conn)
         .optional()?
         .with_context(|| format!("no study has the id {study_id}"))?;
-    let report = crate::report::build(&mut conn, &study, &opts, crate::report::Audience::Funder)
-        .map_err(explain)?;
-    let bytes = match format {
-        "json" => serde_json::to_vec_pretty(&report)?,
-        "pdf" => crate::report::pdf::render(&report).map_err(explain)?,
-        "xlsx" => crate::report::xlsx::workbook(&report).map_err(|e| anyhow::anyhow!("{e}"))?,
-        "csv" => crate::report::csv::one(&report, "priorities").unwrap_or_default(),
-        "zip" => crate::report::csv::zip(&report)?,
-        "html" => crate::report::html::document(&report, crate::report::Audience::Funder, "")
-            .map_err(explain)?
-            .into_bytes(),
-        other => bail!("--format {other:?}: use json, csv, zip, xlsx, pdf or html"),
-    };
+    let report =
+        crate::ops::reports::build(&mut conn, &study, &opts, crate::report::Audience::Funder)
+            .map_err(explain)?;
+    let bytes = format
+        .make(&report, None, crate::report::Audience::Funder, "")
+        .map_err(explain)?
+        .body;
     write_out(o.get("o").or(o.get("output")), &bytes)
 }
 

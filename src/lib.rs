@@ -13,11 +13,14 @@
 //! - [`metrics`]: counters for operators at `/metrics`;
 //! - [`config`]: settings; [`cli`]: the command line; [`startup`]: wiring it together.
 
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod error;
+pub mod i18n;
 pub mod mail;
 pub mod metrics;
 pub mod ops;
@@ -25,5 +28,6 @@ pub mod qda;
 pub mod report;
 pub mod startup;
 pub mod telemetry;
+pub mod templates;
 pub mod web;
 pub mod worker;

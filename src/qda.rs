@@ -5,6 +5,8 @@
 
 use std::io::{Cursor, Read, Write};
 
+use crate::i18n::escape as esc;
+
 /// The largest `.docx` accepted, and the largest text taken from it.
 pub const MAX_DOCX_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_TEXT_CHARS: usize = 1_000_000;
@@ -101,24 +103,6 @@ pub fn docx_text(bytes: &[u8]) -> Result<String, String> {
         push(&mut out, "\n")?;
     }
     Ok(out.trim_end().to_string())
-}
-
-/// Text escaped for XML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

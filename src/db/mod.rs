@@ -1,6 +1,7 @@
 //! The store: one connection type over SQLite and PostgreSQL, the pool, the embedded migrations,
 //! and the row types and queries of every table. Nothing here knows about HTTP.
 
+pub mod columns;
 pub mod models;
 pub mod schema;
 
@@ -19,6 +20,11 @@ diesel::define_sql_function! {
     /// Lower case, as the database computes it (both backends have `lower`): for comparing
     /// e-mail addresses without regard to case.
     fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// A stored moment (naive, in UTC) as the UTC time it is.
+pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    t.and_utc()
 }
 
 /// One connection to whichever database the configuration names.

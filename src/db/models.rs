@@ -105,7 +105,7 @@ pub struct Study {
 pub struct StudyMember {
     pub study_id: String,
     pub researcher_id: String,
-    pub role: String,
+    pub role: crate::domain::study::Role,
     pub added_at: NaiveDateTime,
     pub added_by: Option<String>,
 }
@@ -171,7 +171,7 @@ pub struct Candidate {
     pub strata: String,
     pub source: String,
     pub referred_by: Option<String>,
-    pub status: String,
+    pub status: crate::domain::candidate::Status,
     pub status_reason: Option<String>,
     pub status_changed_at: NaiveDateTime,
     pub panellist_id: Option<String>,
@@ -186,7 +186,7 @@ pub struct Candidate {
     pub erased_at: Option<NaiveDateTime>,
     /// `busy`, `not_my_field` or `other`, when they declined.
     #[serde(default)]
-    pub decline_category: Option<String>,
+    pub decline_category: Option<crate::domain::candidate::DeclineCategory>,
 }
 
 #[derive(
@@ -196,8 +196,8 @@ pub struct Candidate {
 pub struct CandidateEvent {
     pub id: String,
     pub candidate_id: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<crate::domain::candidate::Status>,
+    pub to_status: crate::domain::candidate::Status,
     pub reason: Option<String>,
     pub actor: String,
     pub at: NaiveDateTime,
@@ -225,7 +225,7 @@ pub struct Consent {
     pub id: String,
     pub candidate_id: String,
     pub consent_text_id: Option<String>,
-    pub decision: String,
+    pub decision: crate::domain::states::Decision,
     pub reason: Option<String>,
     pub at: NaiveDateTime,
 }
@@ -243,7 +243,7 @@ pub struct ParticipationToken {
     pub revoked_at: Option<NaiveDateTime>,
     pub last_used_at: Option<NaiveDateTime>,
     /// `access` (the person's link) or `unsubscribe` (a link that can only stop mail).
-    pub purpose: String,
+    pub purpose: crate::domain::states::Purpose,
 }
 
 #[derive(
@@ -277,7 +277,7 @@ pub struct OutboxMessage {
     pub body_html: Option<String>,
     pub message_id: String,
     pub headers: String,
-    pub state: String,
+    pub state: crate::domain::states::MessageState,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub claimed_by: Option<String>,
@@ -315,7 +315,7 @@ pub struct Theme {
     pub title: String,
     pub description: String,
     pub colour: String,
-    pub status: String,
+    pub status: crate::domain::states::ThemeStatus,
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -368,12 +368,12 @@ pub struct Round {
     pub id: String,
     pub study_id: String,
     pub number: i32,
-    pub kind: String,
+    pub kind: crate::domain::round::Kind,
     pub questionnaire: bool,
     pub validation: bool,
     pub rating: bool,
     pub feedback: bool,
-    pub state: String,
+    pub state: crate::domain::round::State,
     pub instructions: String,
     pub reminder_days: String,
     pub closes_at: Option<NaiveDateTime>,
@@ -412,6 +412,18 @@ pub struct Answer {
     pub comment_cleared_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl Answer {
+    /// What the answer says, as far as counting answers goes.
+    pub fn said(&self) -> crate::domain::round::Said {
+        crate::domain::round::Said {
+            scored: self.score.is_some(),
+            dont_know: self.dont_know,
+            commented: self.comment.is_some(),
+            proposed: self.proposal.is_some(),
+        }
+    }
 }
 
 #[derive(
@@ -479,7 +491,7 @@ pub struct Appointment {
     pub interviewer_id: Option<String>,
     pub starts_at: Option<NaiveDateTime>,
     pub duration_minutes: i32,
-    pub state: String,
+    pub state: crate::domain::states::AppointmentState,
     pub notes: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,

@@ -114,6 +114,12 @@ impl DeclineCategory {
         }
     }
 
+    pub fn parse(value: &str) -> Option<DeclineCategory> {
+        DeclineCategory::ALL
+            .into_iter()
+            .find(|c| c.as_str() == value)
+    }
+
     /// A stored value; anything unknown (or none) counts as `other`.
     pub fn from_stored(value: Option<&str>) -> DeclineCategory {
         DeclineCategory::ALL

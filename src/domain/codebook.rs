@@ -159,3 +159,13 @@ mod tests {
         assert!(statement_text("text", "  ").is_err());
     }
 }
+
+/// A theme as a round published it: frozen at opening.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublishedTheme {
+    pub theme_id: String,
+    pub position: i32,
+    pub theme_version: i32,
+    #[serde(flatten)]
+    pub snapshot: ThemeSnapshot,
+}

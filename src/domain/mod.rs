@@ -6,6 +6,7 @@ pub mod candidate;
 pub mod codebook;
 pub mod csv_import;
 pub mod round;
+pub mod states;
 pub mod stats;
 pub mod study;
 pub mod text;

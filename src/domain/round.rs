@@ -23,11 +23,13 @@ impl Kind {
         }
     }
     pub fn from_stored(s: &str) -> Kind {
-        if s == "qualitative" {
-            Kind::Qualitative
-        } else {
-            Kind::Rating
-        }
+        Self::parse(s).unwrap_or(Kind::Rating)
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Qualitative, Kind::Rating]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 
@@ -51,11 +53,44 @@ impl State {
         }
     }
     pub fn from_stored(s: &str) -> State {
-        match s {
-            "open" => State::Open,
-            "closed" => State::Closed,
-            _ => State::Draft,
-        }
+        Self::parse(s).unwrap_or(State::Draft)
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [State::Draft, State::Open, State::Closed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// Whether a round takes answers at `at`: it is open and its deadline has not passed.
+pub fn accepting(
+    state: State,
+    closes_at: Option<chrono::NaiveDateTime>,
+    at: chrono::NaiveDateTime,
+) -> bool {
+    state == State::Open && closes_at.is_none_or(|c| at < c)
+}
+
+/// What an expert said about one theme, as far as counting answers goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Said {
+    pub scored: bool,
+    pub dont_know: bool,
+    pub commented: bool,
+    pub proposed: bool,
+}
+
+/// The one rule for "answered", used by the expert's page, the round's progress, the table of
+/// who answered, the participant flow and the report: in a rating round a theme is answered
+/// with a score or "don't know" (a comment alone is a remark, not an answer); in a round without
+/// rating, with a comment or a proposed wording. A panellist responded to a round when they
+/// answered at least one of its themes.
+pub fn answered(rating: bool, said: Said) -> bool {
+    if rating {
+        said.scored || said.dont_know
+    } else {
+        said.commented || said.proposed
     }
 }
 
@@ -258,6 +293,25 @@ impl AnswerInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_counts_as_answered() {
+        let said = |scored, dont_know, commented, proposed| Said {
+            scored,
+            dont_know,
+            commented,
+            proposed,
+        };
+        assert!(answered(true, said(true, false, false, false)));
+        assert!(answered(true, said(false, true, false, false)));
+        assert!(
+            !answered(true, said(false, false, true, true)),
+            "a remark is no score"
+        );
+        assert!(answered(false, said(false, false, true, false)));
+        assert!(answered(false, said(false, false, false, true)));
+        assert!(!answered(false, said(false, false, false, false)));
+    }
 
     fn flags() -> RoundFlags {
         RoundInput {

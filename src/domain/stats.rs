@@ -134,24 +134,8 @@ impl ItemStats {
     /// The mean to one decimal, rounded half up from the exact fraction, with the language's
     /// decimal mark: 34/9 → "3,8", 9/4 → "2,3".
     pub fn mean_display(&self, lang: &str) -> Option<String> {
-        (self.n > 0).then(|| one_decimal(self.sum, self.n as i64, lang))
+        (self.n > 0).then(|| crate::i18n::tenths(self.sum, self.n as i64, lang))
     }
-}
-
-/// `num / den` rounded half up to tenths, formatted with `,` (Danish) or `.`.
-pub fn one_decimal(num: i64, den: i64, lang: &str) -> String {
-    // tenths = floor(10·num/den + 1/2) = floor((20·num + den) / (2·den)), exact in integers.
-    let tenths = (20 * num + den).div_euclid(2 * den);
-    let sign = if tenths < 0 { "-" } else { "" };
-    let t = tenths.abs();
-    let mark = if lang == "da" { "," } else { "." };
-    format!("{sign}{}{mark}{}", t / 10, t % 10)
-}
-
-/// A number with one decimal in the language's notation (for percentages and the like).
-pub fn decimal(value: f64, places: usize, lang: &str) -> String {
-    let s = format!("{value:.places$}");
-    if lang == "da" { s.replace('.', ",") } else { s }
 }
 
 /// Average ranks (1-based) of values, ties sharing the mean of their positions; also Σ(t³ − t).
@@ -415,13 +399,17 @@ mod tests {
 
     #[test]
     fn mean_display_rounds_half_up_from_the_exact_fraction() {
-        assert_eq!(one_decimal(34, 9, "da"), "3,8");
-        assert_eq!(one_decimal(9, 4, "da"), "2,3");
-        assert_eq!(one_decimal(9, 4, "en"), "2.3");
-        assert_eq!(one_decimal(1, 20, "en"), "0.1", "0.05 rounds up");
-        assert_eq!(one_decimal(0, 3, "en"), "0.0");
-        assert_eq!(one_decimal(4, 1, "da"), "4,0");
-        assert_eq!(one_decimal(-9, 4, "en"), "-2.2", "half up, towards +∞");
+        assert_eq!(crate::i18n::tenths(34, 9, "da"), "3,8");
+        assert_eq!(crate::i18n::tenths(9, 4, "da"), "2,3");
+        assert_eq!(crate::i18n::tenths(9, 4, "en"), "2.3");
+        assert_eq!(crate::i18n::tenths(1, 20, "en"), "0.1", "0.05 rounds up");
+        assert_eq!(crate::i18n::tenths(0, 3, "en"), "0.0");
+        assert_eq!(crate::i18n::tenths(4, 1, "da"), "4,0");
+        assert_eq!(
+            crate::i18n::tenths(-9, 4, "en"),
+            "-2.2",
+            "half up, towards +∞"
+        );
     }
 
     #[test]

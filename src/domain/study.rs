@@ -451,3 +451,38 @@ mod tests {
         );
     }
 }
+
+/// A researcher's role in a study. Owners also manage membership.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Researcher,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Researcher => "researcher",
+        }
+    }
+
+    pub fn parse(field: &str, value: &str) -> Result<Role, Invalid> {
+        match value {
+            "owner" => Ok(Role::Owner),
+            "researcher" => Ok(Role::Researcher),
+            _ => Err(Invalid::one(field, "must be \"owner\" or \"researcher\"")),
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<Role> {
+        match value {
+            "owner" => Some(Role::Owner),
+            "researcher" => Some(Role::Researcher),
+            _ => None,
+        }
+    }
+}

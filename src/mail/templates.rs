@@ -9,8 +9,8 @@ use minijinja::value::{Serde, Value};
 use minijinja::{Environment, UndefinedBehavior, context};
 
 use super::{Kind, MailContext, Rendered};
+use crate::assets::EMAIL_TEMPLATES;
 use crate::domain::{Invalid, Language};
-use crate::web::render::EMAIL_TEMPLATES;
 
 /// A study's own subject and letter for one kind of message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +50,7 @@ fn read_dir_into(env: &mut Environment<'static>, root: &Path, dir: &Path) -> any
 
 /// Paragraphs of plain text as HTML: escaped, blank lines as paragraph breaks.
 pub fn text_to_html(text: &str) -> String {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    use crate::i18n::escape;
     text.replace("\r\n", "\n")
         .split("\n\n")
         .map(str::trim)

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::participation::{Participant, resolve};
 use super::rounds::{accepting, flags_of, published};
-use super::studies::{settings_of, utc};
+use super::studies::settings_of;
 use super::{AppError, AppResult};
 use crate::db::models::{Answer, AnswerChange, Round, RoundParticipation};
 use crate::db::schema::{answer_changes, answers, round_participations, round_themes, rounds};
+use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::candidate::Status;
 use crate::domain::codebook::StatementSnapshot;
@@ -119,19 +120,44 @@ fn round_by_number(conn: &mut DbConn, study_id: &str, number: i32) -> AppResult<
         .optional()?
         .ok_or(AppError::NotFound)?;
     // Drafts do not exist for experts.
-    if State::from_stored(&r.state) == State::Draft || Kind::from_stored(&r.kind) != Kind::Rating {
+    if r.state == State::Draft || r.kind != Kind::Rating {
         return Err(AppError::NotFound);
     }
     Ok(r)
 }
 
-/// Whether an answer says anything that counts as answered in this round.
-fn counts_as_answered(a: &Answer, rating: bool) -> bool {
-    if rating {
-        a.score.is_some() || a.dont_know
-    } else {
-        a.comment.is_some() || a.proposal.is_some()
-    }
+/// The panellists who responded to a round (by `domain::round::answered`), reading only what
+/// decides it.
+pub fn responders(
+    conn: &mut DbConn,
+    round_id: &str,
+    rating: bool,
+) -> AppResult<std::collections::HashSet<String>> {
+    let said: Vec<(String, Option<i32>, bool, bool, bool)> = answers::table
+        .filter(answers::round_id.eq(round_id))
+        .select((
+            answers::panellist_id,
+            answers::score,
+            answers::dont_know,
+            answers::comment.is_not_null(),
+            answers::proposal.is_not_null(),
+        ))
+        .load(conn)?;
+    Ok(said
+        .into_iter()
+        .filter(|(_, score, dont_know, commented, proposed)| {
+            crate::domain::round::answered(
+                rating,
+                crate::domain::round::Said {
+                    scored: score.is_some(),
+                    dont_know: *dont_know,
+                    commented: *commented,
+                    proposed: *proposed,
+                },
+            )
+        })
+        .map(|(p, ..)| p)
+        .collect())
 }
 
 /// The rounds an expert can see: open and closed rating rounds and written questionnaires,
@@ -145,8 +171,12 @@ pub fn rounds_for(
     };
     let rows: Vec<Round> = rounds::table
         .filter(rounds::study_id.eq(&p.study.id))
-        .filter(rounds::state.ne("draft"))
-        .filter(rounds::kind.eq("rating").or(rounds::questionnaire.eq(true)))
+        .filter(rounds::state.ne(State::Draft))
+        .filter(
+            rounds::kind
+                .eq(Kind::Rating)
+                .or(rounds::questionnaire.eq(true)),
+        )
         .order(rounds::number.desc())
         .select(Round::as_select())
         .load(conn)?;
@@ -237,15 +267,15 @@ fn build(
     }
     let answered = own
         .iter()
-        .filter(|a| counts_as_answered(a, r.rating))
+        .filter(|a| crate::domain::round::answered(r.rating, a.said()))
         .count();
     Ok(ExpertRound {
         number: r.number,
-        kind: Kind::from_stored(&r.kind),
+        kind: r.kind,
         validation: r.validation,
         rating: r.rating,
         feedback: r.feedback,
-        state: State::from_stored(&r.state),
+        state: r.state,
         closes_at: r.closes_at.map(utc),
         accepting: accepting(r, now()),
         instructions: r.instructions.clone(),
@@ -271,7 +301,7 @@ fn previous_round_feedback(
     let previous: Option<Round> = rounds::table
         .filter(rounds::study_id.eq(&p.study.id))
         .filter(rounds::number.lt(r.number))
-        .filter(rounds::state.eq("closed"))
+        .filter(rounds::state.eq(State::Closed))
         .filter(rounds::rating.eq(true))
         .order(rounds::number.desc())
         .select(Round::as_select())

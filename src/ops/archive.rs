@@ -29,7 +29,7 @@ pub struct ArchivedResearcher {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArchivedMember {
     pub email: String,
-    pub role: String,
+    pub role: super::studies::Role,
 }
 
 /// A coder of the study: a name, and the e-mail of the team member it was, if it was one.
@@ -419,7 +419,7 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         }
     }
     // Researchers: members and everyone the study's records name, by e-mail.
-    let members: Vec<(String, String)> = study_members::table
+    let members: Vec<(String, super::studies::Role)> = study_members::table
         .filter(study_members::study_id.eq(sid))
         .select((study_members::researcher_id, study_members::role))
         .load(conn)?;
@@ -450,7 +450,7 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         .filter_map(|(id, role)| {
             email_of.get(id).map(|(e, _)| ArchivedMember {
                 email: e.clone(),
-                role: role.clone(),
+                role: *role,
             })
         })
         .collect();
@@ -1097,7 +1097,6 @@ fn check_references(a: &Archive) -> Result<(), Invalid> {
 /// The values that later reading relies on: settings, states, attribute values, snapshots,
 /// scores on the scale and passages inside their texts.
 fn check_values(a: &Archive) -> Result<(), Invalid> {
-    use crate::domain::candidate::Status;
     let mut f = Faults(Invalid::new());
     let settings = match super::studies::settings_of(&a.study) {
         Ok(s) => Some(s),
@@ -1107,14 +1106,6 @@ fn check_values(a: &Archive) -> Result<(), Invalid> {
         }
     };
     for (i, c) in a.candidates.iter().enumerate() {
-        if Status::parse(&c.status).is_none() {
-            f.add(
-                "candidates",
-                i,
-                "status",
-                format!("{:?} is not a status", c.status),
-            );
-        }
         if serde_json::from_str::<BTreeMap<String, String>>(&c.strata).is_err() {
             f.add("candidates", i, "strata", "must map attributes to values");
         }
@@ -1197,10 +1188,10 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
             )));
         }
         // The members of the imported study, by e-mail.
-        let mut members: Vec<(String, String)> = Vec::new();
+        let mut members: Vec<(String, super::studies::Role)> = Vec::new();
         let mut not_added = Vec::new();
         if let Some(owner) = &who.owner {
-            members.push((owner.clone(), "owner".into()));
+            members.push((owner.clone(), super::studies::Role::Owner));
         }
         let owner_email: Option<String> = match &who.owner {
             Some(id) => Some(
@@ -1224,12 +1215,12 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
             } else {
                 None
             };
-            match (found, super::studies::Role::from_stored(&m.role)) {
-                (Some(r), Some(_)) => {
+            match found {
+                Some(r) => {
                     ids.insert(m.email.clone(), r.id.clone());
-                    members.push((r.id, m.role.clone()));
+                    members.push((r.id, m.role));
                 }
-                _ => not_added.push(m.clone()),
+                None => not_added.push(m.clone()),
             }
         }
         map_researchers(&mut a, &|email| {

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::outbox::{MailEnv, MessageView, RoundFacts, enqueue_to_candidate};
-use super::studies::{Role, access, utc};
+use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{
     Candidate, CandidateEvent, ConsentText, EmailTemplate, OutboxMessage, Panellist, StratumRow,
@@ -19,6 +19,7 @@ use crate::db::schema::{
     candidate_events, candidates, consent_texts, email_templates, outbox, panellists,
     participation_tokens, strata,
 };
+use crate::db::utc;
 use crate::db::{self, DbConn, DbError, new_id, now};
 use crate::domain::candidate::{CandidateData, CandidateInput, Status, Stratum, validate_strata};
 use crate::domain::csv_import::{self, Preview};
@@ -132,7 +133,7 @@ pub fn strata_values(c: &Candidate) -> Result<BTreeMap<String, String>, DbError>
 }
 
 pub fn status_of(c: &Candidate) -> Status {
-    Status::parse(&c.status).unwrap_or(Status::Identified)
+    c.status
 }
 
 /// A candidate as researchers see it.
@@ -235,7 +236,7 @@ fn insert_candidate(
         strata: serde_json::to_string(&data.strata).expect("serialisable"),
         source: data.source.clone(),
         referred_by: data.referred_by.clone(),
-        status: Status::Identified.as_str().into(),
+        status: Status::Identified,
         status_reason: None,
         status_changed_at: t,
         panellist_id: None,
@@ -269,8 +270,8 @@ fn record_event(
         .values(&CandidateEvent {
             id: new_id(),
             candidate_id: candidate_id.into(),
-            from_status: from.map(|s| s.as_str().to_string()),
-            to_status: to.as_str().into(),
+            from_status: from,
+            to_status: to,
             reason: reason.map(str::to_string),
             actor: actor.into(),
             at: now(),
@@ -300,10 +301,10 @@ pub fn transition(
     let moved = diesel::update(
         candidates::table
             .filter(candidates::id.eq(&candidate.id))
-            .filter(candidates::status.eq(from.as_str())),
+            .filter(candidates::status.eq(from)),
     )
     .set((
-        candidates::status.eq(to.as_str()),
+        candidates::status.eq(to),
         candidates::status_reason.eq(reason),
         candidates::status_changed_at.eq(t),
         candidates::updated_at.eq(t),
@@ -596,8 +597,8 @@ pub struct CandidateDetail {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<Status>,
+    pub to: Status,
     pub reason: Option<String>,
     /// `participant`, `system`, or the id of the researcher.
     pub actor: String,
@@ -768,7 +769,7 @@ pub fn run_recruitment_schedule(
     at: chrono::NaiveDateTime,
 ) -> AppResult<(usize, usize)> {
     let waiting: Vec<Candidate> = candidates::table
-        .filter(candidates::status.eq(Status::Invited.as_str()))
+        .filter(candidates::status.eq(Status::Invited))
         .filter(candidates::invited_at.is_not_null())
         .select(Candidate::as_select())
         .load(conn)?;
@@ -799,7 +800,7 @@ pub fn run_recruitment_schedule(
                     let claimed = diesel::update(
                         candidates::table
                             .filter(candidates::id.eq(&cand.id))
-                            .filter(candidates::status.eq(Status::Invited.as_str()))
+                            .filter(candidates::status.eq(Status::Invited))
                             .filter(candidates::reminders_sent.eq(sent as i32)),
                     )
                     .set(candidates::reminders_sent.eq(n as i32))
@@ -896,8 +897,8 @@ pub fn recruitment(
     let mut by_status = zero();
     let mut decline_reasons = BTreeMap::new();
     for c in &cands {
-        *by_status.entry(c.status.clone()).or_default() += 1;
-        if c.status == Status::Declined.as_str() {
+        *by_status.entry(c.status.as_str().to_string()).or_default() += 1;
+        if c.status == Status::Declined {
             let reason = c
                 .status_reason
                 .clone()
@@ -915,7 +916,7 @@ pub fn recruitment(
             for c in &cands {
                 let vals = strata_values(c)?;
                 if vals.get(&s.key) == v {
-                    *counts.entry(c.status.clone()).or_default() += 1;
+                    *counts.entry(c.status.as_str().to_string()).or_default() += 1;
                     total += 1;
                 }
             }
@@ -1018,7 +1019,7 @@ pub fn current_consent_text(conn: &mut DbConn, study: &Study) -> AppResult<Conse
         study_id: study.id.clone(),
         version: 1,
         language: lang.code().into(),
-        body: crate::web::render::text(lang.code(), "consent.default_text"),
+        body: crate::i18n::text(lang.code(), "consent.default_text"),
         created_by: None,
         created_at: now(),
     };

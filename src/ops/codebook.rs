@@ -6,21 +6,23 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::studies::{Role, access, utc};
+use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Category, Coding, Statement, StatementExcerpt, Theme, ThemeRevision};
 use crate::db::schema::{
     categories, codings, statement_excerpts, statements, theme_revisions, themes,
 };
+use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
 use crate::domain::codebook::{
     Change, StatementSnapshot, ThemeSnapshot, category_code, category_title, letter, reason,
     statement_letter, statement_text, theme_description, theme_number, theme_title,
 };
+use crate::domain::states::ThemeStatus;
 
 /// Theme statuses: only `active` themes go into new rounds.
-pub const ACTIVE: &str = "active";
+pub const ACTIVE: ThemeStatus = ThemeStatus::Active;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryView {
@@ -39,7 +41,7 @@ pub struct ThemeView {
     pub title: String,
     pub description: String,
     /// `active`, `merged`, `split` or `dropped`.
-    pub status: String,
+    pub status: ThemeStatus,
     pub version: i32,
     pub statements: Vec<StatementView>,
 }
@@ -111,7 +113,7 @@ pub fn codebook_of(
                     number: t.number,
                     title: t.title.clone(),
                     description: t.description.clone(),
-                    status: t.status.clone(),
+                    status: t.status,
                     version: t.version,
                     statements: sts
                         .iter()
@@ -512,7 +514,7 @@ pub(crate) fn insert_theme_as(
         title: title.into(),
         description: description.into(),
         colour: String::new(),
-        status: ACTIVE.into(),
+        status: ACTIVE,
         version: 1,
         created_at: t,
         updated_at: t,
@@ -734,7 +736,7 @@ pub fn drop_theme(
             )));
         }
         diesel::update(themes::table.find(&t.id))
-            .set(themes::status.eq("dropped"))
+            .set(themes::status.eq(ThemeStatus::Dropped))
             .execute(c)?;
         revise(c, &t.id, Change::Dropped, &why, &[], researcher_id)?;
         theme_view(c, &t.id)
@@ -751,7 +753,7 @@ pub fn restore_theme(
     let why = reason("reason", why)?;
     db::write(conn, |c| {
         let t = theme_in_study(c, researcher_id, theme_id)?;
-        if t.status != "dropped" {
+        if t.status != ThemeStatus::Dropped {
             return Err(AppError::Conflict(format!(
                 "theme {} is {}, not dropped",
                 t.number, t.status
@@ -838,7 +840,7 @@ pub fn merge_themes(
         // The sources end first, so the new theme may take one of their numbers.
         for t in &sources {
             diesel::update(themes::table.find(&t.id))
-                .set(themes::status.eq("merged"))
+                .set(themes::status.eq(ThemeStatus::Merged))
                 .execute(c)?;
         }
         check_number_free(c, study_id, number, None)?;
@@ -927,7 +929,7 @@ pub fn split_theme(
         }
         let own = statements_of(c, std::slice::from_ref(&t.id))?;
         diesel::update(themes::table.find(&t.id))
-            .set(themes::status.eq("split"))
+            .set(themes::status.eq(ThemeStatus::Split))
             .execute(c)?;
         let mut made = Vec::new();
         for (i, p) in input.parts.iter().enumerate() {

@@ -24,6 +24,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConn, new_id, now};
 use crate::domain::candidate::Status;
+use crate::domain::round::State;
 
 /// How long an unanswered invitation stays open after it (or its latest reminder) was sent.
 pub const INVITATION_LINK_DAYS: i64 = 60;
@@ -47,7 +48,7 @@ pub fn issue(conn: &mut DbConn, candidate_id: &str, purpose: Purpose) -> AppResu
             expires_at,
             revoked_at: None,
             last_used_at: None,
-            purpose: purpose.as_str().into(),
+            purpose,
         })
         .execute(conn)?;
     Ok(raw)
@@ -68,7 +69,7 @@ pub fn access_until(conn: &mut DbConn, cand: &Candidate) -> AppResult<Option<Nai
         .select(studies::link_grace_days)
         .first(conn)?;
     let grace = Duration::days(grace_days.max(0) as i64);
-    let status = Status::parse(&cand.status).unwrap_or(Status::Identified);
+    let status = cand.status;
     Ok(match status {
         Status::Identified | Status::Withdrawn => None,
         Status::Invited | Status::NoReply => {
@@ -86,17 +87,17 @@ pub fn access_until(conn: &mut DbConn, cand: &Candidate) -> AppResult<Option<Nai
         Status::Accepted => {
             let mut until = cand.status_changed_at;
             if let Some(pid) = &cand.panellist_id {
-                let sent: Vec<(String, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
+                let sent: Vec<(State, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
                     round_participations::table
                         .inner_join(rounds::table)
                         .filter(round_participations::panellist_id.eq(pid))
-                        .filter(rounds::state.ne("draft"))
+                        .filter(rounds::state.ne(State::Draft))
                         .select((rounds::state, rounds::closes_at, rounds::closed_at))
                         .load(conn)?;
                 for (state, closes_at, closed_at) in sent {
-                    let end = match (state.as_str(), closes_at, closed_at) {
-                        ("closed", Some(deadline), Some(closed)) => deadline.min(closed),
-                        ("closed", None, Some(closed)) => closed,
+                    let end = match (state, closes_at, closed_at) {
+                        (State::Closed, Some(deadline), Some(closed)) => deadline.min(closed),
+                        (State::Closed, None, Some(closed)) => closed,
                         (_, Some(deadline), _) => deadline,
                         _ => continue,
                     };
@@ -104,7 +105,9 @@ pub fn access_until(conn: &mut DbConn, cand: &Candidate) -> AppResult<Option<Nai
                 }
                 let interviews: Option<NaiveDateTime> = appointments::table
                     .filter(appointments::panellist_id.eq(pid))
-                    .filter(appointments::state.ne("cancelled"))
+                    .filter(
+                        appointments::state.ne(crate::domain::states::AppointmentState::Cancelled),
+                    )
                     .select(diesel::dsl::max(appointments::starts_at))
                     .first(conn)?;
                 if let Some(at) = interviews {

@@ -12,12 +12,13 @@ use serde::Serialize;
 use super::links;
 use super::participation::Purpose;
 use super::secret::token_hash;
-use super::studies::utc;
 use super::{AppError, AppResult};
 use crate::db::models::{Candidate, EmailTemplate, OutboxMessage, Study};
 use crate::db::schema::{candidates, email_templates, outbox, participation_tokens};
+use crate::db::utc;
 use crate::db::{DbConn, new_id, now};
 use crate::domain::Language;
+use crate::domain::states::MessageState;
 use crate::mail::templates::{CustomLetter, MailTemplates};
 use crate::mail::{Kind, MailContext, StudyFacts, new_message_id};
 
@@ -133,7 +134,7 @@ pub fn enqueue_with(
         unsubscribe_link: format!("{base}/p/{stop}/unsubscribe"),
         deadline: round
             .deadline
-            .map(|d| crate::web::render::long_datetime(utc(d), lang.code()))
+            .map(|d| crate::i18n::long_datetime(utc(d), lang.code()))
             .unwrap_or_default(),
         round_number: round.number,
         validation: round.validation,
@@ -162,7 +163,7 @@ pub fn enqueue_with(
         body_html: Some(rendered.html),
         message_id: new_message_id(&env.public_url),
         headers: serde_json::json!({ "List-Unsubscribe": ctx.unsubscribe_link }).to_string(),
-        state: "queued".into(),
+        state: MessageState::Queued,
         attempts: 0,
         next_attempt_at: t,
         claimed_by: None,
@@ -208,17 +209,17 @@ pub fn claim(
         // Messages whose worker died mid-delivery become due again once their lease ran out.
         diesel::update(
             outbox::table
-                .filter(outbox::state.eq("sending"))
+                .filter(outbox::state.eq(crate::domain::states::MessageState::Sending))
                 .filter(outbox::claimed_until.lt(at)),
         )
         .set((
-            outbox::state.eq("queued"),
+            outbox::state.eq(crate::domain::states::MessageState::Queued),
             outbox::claimed_by.eq(None::<String>),
         ))
         .execute(c)?;
         let ids: Vec<String> = match c {
             DbConn::Pg(pg) => outbox::table
-                .filter(outbox::state.eq("queued"))
+                .filter(outbox::state.eq(crate::domain::states::MessageState::Queued))
                 .filter(outbox::next_attempt_at.le(at))
                 .order(outbox::next_attempt_at.asc())
                 .limit(limit)
@@ -227,7 +228,7 @@ pub fn claim(
                 .skip_locked()
                 .load(pg)?,
             DbConn::Sqlite(_) => outbox::table
-                .filter(outbox::state.eq("queued"))
+                .filter(outbox::state.eq(crate::domain::states::MessageState::Queued))
                 .filter(outbox::next_attempt_at.le(at))
                 .order(outbox::next_attempt_at.asc())
                 .limit(limit)
@@ -240,10 +241,10 @@ pub fn claim(
         diesel::update(
             outbox::table
                 .filter(outbox::id.eq_any(&ids))
-                .filter(outbox::state.eq("queued")),
+                .filter(outbox::state.eq(crate::domain::states::MessageState::Queued)),
         )
         .set((
-            outbox::state.eq("sending"),
+            outbox::state.eq(crate::domain::states::MessageState::Sending),
             outbox::claimed_by.eq(worker),
             outbox::claimed_until.eq(until),
         ))
@@ -252,7 +253,7 @@ pub fn claim(
             outbox::table
                 .filter(outbox::id.eq_any(&ids))
                 .filter(outbox::claimed_by.eq(worker))
-                .filter(outbox::state.eq("sending"))
+                .filter(outbox::state.eq(crate::domain::states::MessageState::Sending))
                 .select(OutboxMessage::as_select())
                 .load(c)?,
         )
@@ -268,7 +269,7 @@ pub fn mark_sent(conn: &mut DbConn, ids: &[String], worker: &str) -> AppResult<(
             .filter(outbox::claimed_by.eq(worker)),
     )
     .set((
-        outbox::state.eq("sent"),
+        outbox::state.eq(crate::domain::states::MessageState::Sent),
         outbox::sent_at.eq(now()),
         outbox::body_text.eq(None::<String>),
         outbox::body_html.eq(None::<String>),
@@ -306,7 +307,7 @@ pub fn mark_retry(
             .filter(outbox::claimed_by.eq(worker)),
     )
     .set((
-        outbox::state.eq("queued"),
+        outbox::state.eq(crate::domain::states::MessageState::Queued),
         outbox::attempts.eq(attempts),
         outbox::next_attempt_at.eq(retry_at),
         outbox::last_error.eq(error),
@@ -332,7 +333,7 @@ pub fn mark_failed(
                 .filter(outbox::claimed_by.eq(worker)),
         )
         .set((
-            outbox::state.eq("failed"),
+            outbox::state.eq(crate::domain::states::MessageState::Failed),
             outbox::attempts.eq(message.attempts + 1),
             outbox::last_error.eq(error),
             outbox::body_text.eq(None::<String>),
@@ -381,7 +382,7 @@ impl From<OutboxMessage> for MessageView {
             kind: m.kind,
             recipient: m.recipient,
             subject: m.subject,
-            state: m.state,
+            state: m.state.as_str().to_string(),
             attempts: m.attempts,
             last_error: m.last_error,
             created_at: utc(m.created_at),
@@ -404,7 +405,10 @@ pub fn depth(
         .select((outbox::state, diesel::dsl::count_star()))
         .load(conn)?;
     let oldest: Option<NaiveDateTime> = outbox::table
-        .filter(outbox::state.eq_any(["queued", "sending"]))
+        .filter(outbox::state.eq_any([
+            crate::domain::states::MessageState::Queued,
+            crate::domain::states::MessageState::Sending,
+        ]))
         .filter(outbox::next_attempt_at.le(at))
         .select(diesel::dsl::min(outbox::next_attempt_at))
         .first(conn)?;
@@ -418,10 +422,10 @@ pub fn release(conn: &mut DbConn, ids: &[String], worker: &str) -> AppResult<usi
         outbox::table
             .filter(outbox::id.eq_any(ids))
             .filter(outbox::claimed_by.eq(worker))
-            .filter(outbox::state.eq("sending")),
+            .filter(outbox::state.eq(crate::domain::states::MessageState::Sending)),
     )
     .set((
-        outbox::state.eq("queued"),
+        outbox::state.eq(crate::domain::states::MessageState::Queued),
         outbox::claimed_by.eq(None::<String>),
         outbox::claimed_until.eq(None::<NaiveDateTime>),
     ))

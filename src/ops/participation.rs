@@ -37,22 +37,7 @@ impl Participant {
     }
 }
 
-/// What a link may be used for: a person's link opens everything of theirs; an unsubscribe link
-/// (the one in `List-Unsubscribe`, which mail providers may fetch) can only stop mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Access,
-    Unsubscribe,
-}
-
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Access => "access",
-            Purpose::Unsubscribe => "unsubscribe",
-        }
-    }
-}
+pub use crate::domain::states::Purpose;
 
 /// Resolves a person's link. Unknown, expired, revoked, erased, or a link for another purpose:
 /// all the same `None`, by one query.
@@ -121,7 +106,7 @@ pub fn consent_texts(
     let accepted: Option<(Consent, ConsentText)> = consents::table
         .inner_join(crate::db::schema::consent_texts::table)
         .filter(consents::candidate_id.eq(&p.candidate.id))
-        .filter(consents::decision.eq("accepted"))
+        .filter(consents::decision.eq(crate::domain::states::Decision::Accepted))
         .order(consents::at.desc())
         .select((Consent::as_select(), ConsentText::as_select()))
         .first(conn)
@@ -221,7 +206,7 @@ pub fn answer(
                         id: new_id(),
                         candidate_id: p.candidate.id.clone(),
                         consent_text_id: Some(text.id.clone()),
-                        decision: "accepted".into(),
+                        decision: crate::domain::states::Decision::Accepted,
                         reason: None,
                         at: now(),
                     })
@@ -261,14 +246,14 @@ pub fn answer(
                     .reason_category
                     .unwrap_or(crate::domain::candidate::DeclineCategory::Other);
                 diesel::update(candidates::table.find(&p.candidate.id))
-                    .set(candidates::decline_category.eq(category.as_str()))
+                    .set(candidates::decline_category.eq(category))
                     .execute(c)?;
                 diesel::insert_into(consents::table)
                     .values(&Consent {
                         id: new_id(),
                         candidate_id: p.candidate.id.clone(),
                         consent_text_id: None,
-                        decision: "declined".into(),
+                        decision: crate::domain::states::Decision::Declined,
                         reason: reason.map(str::to_string),
                         at: now(),
                     })
@@ -311,7 +296,7 @@ fn add_referral(
         strata: "{}".into(),
         source: "referral".into(),
         referred_by: Some(p.candidate.id.clone()),
-        status: Status::Identified.as_str().into(),
+        status: Status::Identified,
         status_reason: None,
         status_changed_at: t,
         panellist_id: None,
@@ -334,7 +319,7 @@ fn add_referral(
             id: new_id(),
             candidate_id: cand.id.clone(),
             from_status: None,
-            to_status: Status::Identified.as_str().into(),
+            to_status: Status::Identified,
             reason: Some("referred by another candidate".into()),
             actor: "participant".into(),
             at: t,
@@ -395,10 +380,13 @@ pub fn unsubscribe(conn: &mut DbConn, token: &str) -> AppResult<()> {
             diesel::update(
                 crate::db::schema::outbox::table
                     .filter(crate::db::schema::outbox::candidate_id.eq(&p.candidate.id))
-                    .filter(crate::db::schema::outbox::state.eq("queued")),
+                    .filter(
+                        crate::db::schema::outbox::state
+                            .eq(crate::domain::states::MessageState::Queued),
+                    ),
             )
             .set((
-                crate::db::schema::outbox::state.eq("failed"),
+                crate::db::schema::outbox::state.eq(crate::domain::states::MessageState::Failed),
                 crate::db::schema::outbox::last_error
                     .eq("the recipient asked for no further e-mail"),
                 crate::db::schema::outbox::body_text.eq(None::<String>),

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::candidate_in_study;
-use super::studies::{Role, access, utc};
+use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{AuditEntry, Candidate, Study};
 use crate::db::schema::{
@@ -18,6 +18,7 @@ use crate::db::schema::{
     panellists, participation_tokens, questionnaire_answers, researchers, rounds,
     statement_excerpts, study_members, themes, transcripts,
 };
+use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::{Invalid, Language, text};
 
@@ -310,7 +311,7 @@ pub fn export_person(
             organisation: c.organisation,
             strata: serde_json::from_str(&c.strata).unwrap_or(serde_json::Value::Null),
             source: c.source,
-            status: c.status,
+            status: c.status.as_str().to_string(),
             added_at: utc(c.created_at),
             erased_at: c.erased_at.map(utc),
         },
@@ -530,7 +531,7 @@ fn warn_owners(
     let owners: Vec<(String, String, String)> = researchers::table
         .inner_join(study_members::table)
         .filter(study_members::study_id.eq(&study.id))
-        .filter(study_members::role.eq("owner"))
+        .filter(study_members::role.eq(super::studies::Role::Owner))
         .filter(researchers::disabled_at.is_null())
         .select((researchers::id, researchers::email, researchers::locale))
         .load(conn)?;
@@ -545,15 +546,15 @@ fn warn_owners(
             continue;
         }
         let lang = Language::from_stored(&language);
-        let date = crate::web::render::long_date(until, lang.code());
+        let date = crate::i18n::long_date(until, lang.code());
         let base = env.public_url.trim_end_matches('/');
         let vars = [
             ("study", study.title.clone()),
             ("date", date),
             ("link", format!("{base}/studies/{}/settings", study.id)),
         ];
-        let subject = crate::web::render::text_with(lang.code(), "retention.mail_subject", &vars);
-        let body = crate::web::render::text_with(lang.code(), "retention.mail_body", &vars);
+        let subject = crate::i18n::text_with(lang.code(), "retention.mail_subject", &vars);
+        let body = crate::i18n::text_with(lang.code(), "retention.mail_body", &vars);
         let t = now();
         diesel::insert_into(outbox::table)
             .values(&crate::db::models::OutboxMessage {
@@ -567,12 +568,12 @@ fn warn_owners(
                 subject,
                 body_html: Some(format!(
                     "<p>{}</p>",
-                    crate::qda::esc(&body).replace("\n\n", "</p><p>")
+                    crate::i18n::escape(&body).replace("\n\n", "</p><p>")
                 )),
                 body_text: Some(body),
                 message_id: crate::mail::new_message_id(&env.public_url),
                 headers: "{}".into(),
-                state: "queued".into(),
+                state: crate::domain::states::MessageState::Queued,
                 attempts: 0,
                 next_attempt_at: t,
                 claimed_by: None,

@@ -6,13 +6,29 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::secret::{looks_like_token, new_token, token_hash};
-use super::studies::{Role, access, utc};
+use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
-use crate::db::models::Study;
-use crate::db::schema::{report_links, small_cell_releases, studies};
+use crate::db::utc;
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+
+use super::candidates::{strata_of, strata_values};
+use super::rounds::published as rounds_published;
+use super::studies::settings_of;
+use crate::db::models::{Answer, Candidate, Round, Study};
+use crate::db::schema::{
+    answers, candidate_events, candidates, report_links, round_participations, rounds,
+    small_cell_releases, studies, theme_revisions, themes,
+};
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
-use crate::report::{self, Audience, Options, Report};
+use crate::domain::candidate::{DeclineCategory, Status};
+use crate::domain::round::State;
+use crate::report::{
+    self, Audience, CodebookChange, EarlierScore, Options, Report, ReportData, RoundTally,
+    Standing, StudyInfo,
+};
 
 /// The report for a researcher of the study: their own view, or (`Audience::Funder`) exactly
 /// what the funder's link shows, to hand on.
@@ -24,7 +40,216 @@ pub fn for_researcher(
     audience: Audience,
 ) -> AppResult<Report> {
     let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
-    report::build(conn, &study, opts, audience)
+    build(conn, &study, opts, audience)
+}
+
+/// The report of a study for an audience: its data gathered, then composed.
+pub fn build(
+    conn: &mut DbConn,
+    study: &Study,
+    opts: &Options,
+    audience: Audience,
+) -> AppResult<Report> {
+    let data = gather(conn, study, opts, audience)?;
+    Ok(report::compose(&data, opts, audience))
+}
+
+/// The rating rounds that opened, oldest first.
+fn rating_rounds(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Round>> {
+    Ok(rounds::table
+        .filter(rounds::study_id.eq(study_id))
+        .filter(rounds::rating.eq(true))
+        .filter(rounds::state.ne(State::Draft))
+        .order(rounds::number.asc())
+        .select(Round::as_select())
+        .load(conn)?)
+}
+
+/// Everything the report of `opts.round` needs, in one read.
+pub fn gather(
+    conn: &mut DbConn,
+    study: &Study,
+    opts: &Options,
+    audience: Audience,
+) -> AppResult<ReportData> {
+    db::read(conn, |c| {
+        let settings = settings_of(study)?;
+        let all = rating_rounds(c, &study.id)?;
+        let round = report::choose_round(&all, opts.round, audience)?.clone();
+        let shown = report::rounds_shown(&all, &round, audience);
+        let answers: Vec<Answer> = answers::table
+            .filter(answers::round_id.eq(&round.id))
+            .order((answers::panellist_id.asc(), answers::theme_id.asc()))
+            .select(Answer::as_select())
+            .load(c)?;
+        let mut tallies = Vec::new();
+        for r in &shown {
+            let responders = if r.id == round.id {
+                report::responders(&answers, r.rating)
+            } else {
+                super::answers::responders(c, &r.id, r.rating)?
+            };
+            let panellists = round_participations::table
+                .filter(round_participations::round_id.eq(&r.id))
+                .count()
+                .get_result::<i64>(c)? as usize;
+            tallies.push(RoundTally {
+                number: r.number,
+                panellists,
+                responders,
+            });
+        }
+        let previous_round = shown
+            .iter()
+            .rev()
+            .find(|r| r.number < round.number)
+            .copied();
+        let previous = match previous_round {
+            Some(prev) => {
+                // Only what the comparison needs: rounds can hold millions of answers.
+                let scores: Vec<(String, String, Option<i32>)> = answers::table
+                    .filter(answers::round_id.eq(&prev.id))
+                    .select((answers::theme_id, answers::panellist_id, answers::score))
+                    .load(c)?;
+                Some((
+                    prev.number,
+                    scores
+                        .into_iter()
+                        .map(|(theme_id, panellist_id, score)| EarlierScore {
+                            theme_id,
+                            panellist_id,
+                            score,
+                        })
+                        .collect(),
+                ))
+            }
+            None => None,
+        };
+        let changes = match previous_round {
+            Some(prev) => changes_between(c, prev, &round)?,
+            None => Vec::new(),
+        };
+        // A closed round's report describes the panel as it stood at the close.
+        let as_of = round.closed_at.filter(|_| round.state == State::Closed);
+        let people = standings(c, &study.id, as_of)?;
+        let releases: Vec<(String, String)> = small_cell_releases::table
+            .filter(small_cell_releases::study_id.eq(&study.id))
+            .select((
+                small_cell_releases::table_key,
+                small_cell_releases::cell_key,
+            ))
+            .load(c)?;
+        Ok::<_, AppError>(ReportData {
+            study: StudyInfo {
+                id: study.id.clone(),
+                title: study.title.clone(),
+                purpose: study.purpose.clone(),
+                funder: study.funder.clone(),
+                contact: study.contact.clone(),
+                language: settings.language,
+            },
+            consensus_locked_at: study.consensus_locked_at.map(utc),
+            published: rounds_published(c, &round.id)?,
+            strata: strata_of(c, &study.id)?,
+            settings,
+            round,
+            answers,
+            rounds: tallies,
+            previous,
+            people,
+            releases,
+            changes,
+        })
+    })
+}
+
+/// The study's candidates as of `at` (from their status history), or as they stand now.
+fn standings(
+    conn: &mut DbConn,
+    study_id: &str,
+    at: Option<NaiveDateTime>,
+) -> AppResult<Vec<Standing>> {
+    let cands: Vec<Candidate> = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .order(candidates::id)
+        .select(Candidate::as_select())
+        .load(conn)?;
+    let history: Option<HashMap<String, (Status, bool)>> = match at {
+        None => None,
+        Some(at) => {
+            let events: Vec<(String, String)> = candidate_events::table
+                .inner_join(candidates::table)
+                .filter(candidates::study_id.eq(study_id))
+                .filter(candidate_events::at.le(at))
+                .order((candidate_events::at.asc(), candidate_events::id.asc()))
+                .select((candidate_events::candidate_id, candidate_events::to_status))
+                .load(conn)?;
+            let mut h: HashMap<String, (Status, bool)> = HashMap::new();
+            for (cand, to) in events {
+                let Some(to) = Status::parse(&to) else {
+                    continue;
+                };
+                let e = h.entry(cand).or_insert((to, false));
+                e.0 = to;
+                e.1 |= to == Status::Invited;
+            }
+            Some(h)
+        }
+    };
+    let mut out = Vec::new();
+    for c in cands {
+        let (status, invited) = match &history {
+            None => (c.status, c.invited_at.is_some()),
+            Some(h) => match h.get(&c.id) {
+                Some(x) => *x,
+                None => continue, // not yet a candidate then
+            },
+        };
+        out.push(Standing {
+            status,
+            invited,
+            decline_category: c.decline_category.unwrap_or(DeclineCategory::Other),
+            decline_reason: c.status_reason.clone(),
+            strata: strata_values(&c)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Revisions made between the two rounds opening, with their reasons.
+fn changes_between(
+    conn: &mut DbConn,
+    prev: &Round,
+    round: &Round,
+) -> AppResult<Vec<CodebookChange>> {
+    let (Some(from), Some(to)) = (prev.opened_at, round.opened_at) else {
+        return Ok(Vec::new());
+    };
+    let revs: Vec<(String, String, String)> = theme_revisions::table
+        .inner_join(themes::table)
+        .filter(themes::study_id.eq(&round.study_id))
+        .filter(theme_revisions::at.gt(from))
+        .filter(theme_revisions::at.le(to))
+        .order((theme_revisions::at.asc(), theme_revisions::version.asc()))
+        .select((
+            theme_revisions::change,
+            theme_revisions::reason,
+            theme_revisions::snapshot,
+        ))
+        .load(conn)?;
+    Ok(revs
+        .into_iter()
+        .filter_map(|(change, reason, snapshot)| {
+            let snap: crate::domain::codebook::ThemeSnapshot =
+                serde_json::from_str(&snapshot).ok()?;
+            Some(CodebookChange {
+                number: snap.number,
+                title: snap.title,
+                change,
+                reason,
+            })
+        })
+        .collect())
 }
 
 /// The study behind a live funder link, recording its use.
@@ -73,7 +298,7 @@ fn funder_report(
     opts: &Options,
 ) -> AppResult<Report> {
     let link_id = link_id.to_string();
-    let r = report::build(conn, study, opts, Audience::Funder)?;
+    let r = build(conn, study, opts, Audience::Funder)?;
     audit::record(
         conn,
         &Actor::Funder { link_id },

@@ -12,14 +12,16 @@ use serde::{Deserialize, Serialize};
 
 use super::codebook::ACTIVE;
 use super::outbox::{MailEnv, RoundFacts, enqueue_with};
-use super::studies::{Role, access, utc};
+use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::*;
 use crate::db::schema::*;
+use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::agreement::{
     Unit, cohen_kappa, krippendorff_alpha_nominal, overlaps, sentences,
 };
+use crate::domain::states::AppointmentState;
 use crate::domain::{Invalid, Language, text};
 use crate::mail;
 
@@ -165,7 +167,7 @@ pub fn set_guide(
     e.into_result(())?;
     db::write(conn, |c| {
         let (r, study) = super::rounds::round_in_study(c, researcher_id, round_id)?;
-        if r.kind != "qualitative" {
+        if r.kind != crate::domain::round::Kind::Qualitative {
             return Err(AppError::Conflict(
                 "only a qualitative round has an interview guide".into(),
             ));
@@ -302,8 +304,6 @@ pub struct AppointmentView {
     pub notes: String,
 }
 
-const APPOINTMENT_STATES: [&str; 4] = ["proposed", "agreed", "done", "cancelled"];
-
 fn panellist_of(conn: &mut DbConn, study_id: &str, key: &str) -> AppResult<Panellist> {
     panellists::table
         .filter(panellists::study_id.eq(study_id))
@@ -351,7 +351,7 @@ fn appointment_view(conn: &mut DbConn, a: Appointment) -> AppResult<AppointmentV
         duration_minutes: a.duration_minutes,
         interviewer,
         interviewer_email,
-        state: a.state,
+        state: a.state.as_str().to_string(),
         notes: a.notes,
     })
 }
@@ -426,11 +426,14 @@ pub fn save_appointment(
     appointment_id: Option<&str>,
     input: AppointmentInput,
 ) -> AppResult<AppointmentView> {
-    let state = input.state.clone().unwrap_or_else(|| "proposed".into());
     let mut e = Invalid::new();
-    if !APPOINTMENT_STATES.contains(&state.as_str()) {
-        e.add("state", "must be proposed, agreed, done or cancelled");
-    }
+    let state = match input.state.as_deref() {
+        None => AppointmentState::Proposed,
+        Some(s) => AppointmentState::parse(s).unwrap_or_else(|| {
+            e.add("state", "must be proposed, agreed, done or cancelled");
+            AppointmentState::Proposed
+        }),
+    };
     let minutes = input.duration_minutes.unwrap_or(60);
     if !(5..=600).contains(&minutes) {
         e.add("duration_minutes", "must be between 5 and 600");
@@ -468,7 +471,7 @@ pub fn save_appointment(
                 a.starts_at = input.starts_at.map(|s| s.naive_utc());
                 a.duration_minutes = minutes;
                 a.interviewer_id = interviewer;
-                a.state = state.clone();
+                a.state = state;
                 a.notes = notes.clone();
                 a.updated_at = t;
                 diesel::update(appointments::table.find(&a.id))
@@ -492,7 +495,7 @@ pub fn save_appointment(
                     interviewer_id: interviewer,
                     starts_at: input.starts_at.map(|s| s.naive_utc()),
                     duration_minutes: minutes,
-                    state: state.clone(),
+                    state,
                     notes: notes.clone(),
                     created_at: t,
                     updated_at: t,
@@ -579,7 +582,7 @@ pub fn send_appointment(
                 .optional()?,
             None => None,
         };
-        let when = crate::web::render::long_datetime(utc(start), lang.code());
+        let when = crate::i18n::long_datetime(utc(start), lang.code());
         let summary = format!("Interview: {}", study.title);
         let mut files = vec![mail::Attachment::new(
             "interview.ics",
@@ -1659,7 +1662,7 @@ fn questionnaire_round(
         .filter(rounds::study_id.eq(&p.study.id))
         .filter(rounds::number.eq(number))
         .filter(rounds::questionnaire.eq(true))
-        .filter(rounds::state.ne("draft"))
+        .filter(rounds::state.ne(crate::domain::round::State::Draft))
         .select(Round::as_select())
         .first(conn)
         .optional()?

@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use super::codebook::{ACTIVE, codebook_of, snapshot, themes_of};
 use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
-use super::studies::{Role, access, settings_of, utc};
+use super::studies::{Role, access, settings_of};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
 use crate::db::schema::{
     answers, candidates, panellists, round_participations, round_themes, rounds, studies,
 };
+use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
 use crate::domain::candidate::Status;
-use crate::domain::codebook::ThemeSnapshot;
 use crate::domain::round::{Kind, RoundFlags, RoundInput, State};
 use crate::mail;
 
@@ -29,7 +29,7 @@ fn actor(id: &str) -> Actor {
 
 pub fn flags_of(r: &Round) -> RoundFlags {
     RoundFlags {
-        kind: Kind::from_stored(&r.kind),
+        kind: r.kind,
         validation: r.validation,
         rating: r.rating,
         feedback: r.feedback,
@@ -41,7 +41,7 @@ pub fn flags_of(r: &Round) -> RoundFlags {
 
 /// Whether answers are taken at `at`: the round is open and its deadline has not passed.
 pub fn accepting(r: &Round, at: NaiveDateTime) -> bool {
-    State::from_stored(&r.state) == State::Open && r.closes_at.is_none_or(|c| at < c)
+    r.state == State::Open && r.closes_at.is_none_or(|c| at < c)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -64,14 +64,7 @@ pub struct RoundView {
     pub progress: Progress,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PublishedTheme {
-    pub theme_id: String,
-    pub position: i32,
-    pub theme_version: i32,
-    #[serde(flatten)]
-    pub snapshot: ThemeSnapshot,
-}
+pub use crate::domain::codebook::PublishedTheme;
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Progress {
@@ -122,12 +115,11 @@ fn progress(conn: &mut DbConn, round_id: &str) -> AppResult<Progress> {
         .filter(round_participations::round_id.eq(round_id))
         .select(RoundParticipation::as_select())
         .load(conn)?;
-    let answered = answers::table
-        .filter(answers::round_id.eq(round_id))
-        .select(answers::panellist_id)
-        .distinct()
-        .load::<String>(conn)?
-        .len();
+    let rating: bool = rounds::table
+        .find(round_id)
+        .select(rounds::rating)
+        .first(conn)?;
+    let answered = super::answers::responders(conn, round_id, rating)?.len();
     Ok(Progress {
         panellists: parts.len(),
         opened: parts.iter().filter(|p| p.first_opened_at.is_some()).count(),
@@ -146,7 +138,7 @@ pub fn view(conn: &mut DbConn, r: &Round) -> AppResult<RoundView> {
         rating: r.rating,
         feedback: r.feedback,
         questionnaire: r.questionnaire,
-        state: State::from_stored(&r.state),
+        state: r.state,
         closes_at: r.closes_at.map(utc),
         opened_at: r.opened_at.map(utc),
         closed_at: r.closed_at.map(utc),
@@ -195,12 +187,12 @@ pub fn create(
             id: new_id(),
             study_id: study_id.into(),
             number: last.unwrap_or(0) + 1,
-            kind: flags.kind.as_str().into(),
+            kind: flags.kind,
             questionnaire: flags.questionnaire,
             validation: flags.validation,
             rating: flags.rating,
             feedback: flags.feedback,
-            state: State::Draft.as_str().into(),
+            state: State::Draft,
             instructions: flags.instructions.clone(),
             reminder_days: serde_json::to_string(&flags.reminder_days).expect("serialisable"),
             closes_at,
@@ -270,7 +262,7 @@ pub fn update(
     }
     db::write(conn, |c| {
         let (mut r, study) = round_in_study(c, researcher_id, round_id)?;
-        let state = State::from_stored(&r.state);
+        let state = r.state;
         if state == State::Closed {
             return Err(AppError::Conflict(format!(
                 "round {} is closed; its answers are final",
@@ -354,7 +346,7 @@ fn facts(r: &Round) -> RoundFacts {
 pub fn panel(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Candidate>> {
     Ok(candidates::table
         .filter(candidates::study_id.eq(study_id))
-        .filter(candidates::status.eq(Status::Accepted.as_str()))
+        .filter(candidates::status.eq(Status::Accepted))
         .filter(candidates::panellist_id.is_not_null())
         .select(Candidate::as_select())
         .load(conn)?)
@@ -395,7 +387,7 @@ pub fn open(
 ) -> AppResult<Opened> {
     db::write(conn, |c| {
         let (mut r, study) = round_in_study(c, researcher_id, round_id)?;
-        let state = State::from_stored(&r.state);
+        let state = r.state;
         if state == State::Closed {
             return Err(AppError::Conflict(format!("round {} is closed", r.number)));
         }
@@ -407,14 +399,14 @@ pub fn open(
         if deadline <= now() {
             return Err(Invalid::one("closes_at", "the deadline has passed; set a new one").into());
         }
-        let kind = Kind::from_stored(&r.kind);
+        let kind = r.kind;
         if state == State::Draft {
             let others: Vec<Round> = rounds::table
                 .filter(rounds::study_id.eq(&study.id))
                 .filter(rounds::id.ne(&r.id))
                 .select(Round::as_select())
                 .load(c)?;
-            if let Some(o) = others.iter().find(|o| o.state == State::Open.as_str()) {
+            if let Some(o) = others.iter().find(|o| o.state == State::Open) {
                 return Err(AppError::Conflict(format!(
                     "round {} is still open; close it first",
                     o.number
@@ -423,7 +415,7 @@ pub fn open(
             if r.feedback
                 && !others
                     .iter()
-                    .any(|o| o.state == State::Closed.as_str() && o.rating && o.number < r.number)
+                    .any(|o| o.state == State::Closed && o.rating && o.number < r.number)
             {
                 return Err(Invalid::one(
                     "feedback",
@@ -473,7 +465,7 @@ pub fn open(
                     )?;
                 }
             }
-            r.state = State::Open.as_str().into();
+            r.state = State::Open;
             r.opened_at = Some(now());
             r.updated_at = now();
             diesel::update(rounds::table.find(&r.id))
@@ -561,7 +553,7 @@ fn new_participation(round_id: &str, panellist_id: &str) -> RoundParticipation {
 pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<RoundView> {
     db::write(conn, |c| {
         let (r, study) = round_in_study(c, researcher_id, round_id)?;
-        match State::from_stored(&r.state) {
+        match r.state {
             State::Closed => return view(c, &r),
             State::Draft => {
                 return Err(AppError::Conflict(format!(
@@ -575,10 +567,10 @@ pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResul
         diesel::update(
             rounds::table
                 .filter(rounds::id.eq(&r.id))
-                .filter(rounds::state.eq("open")),
+                .filter(rounds::state.eq(State::Open)),
         )
         .set((
-            rounds::state.eq("closed"),
+            rounds::state.eq(State::Closed),
             rounds::closed_at.eq(t),
             rounds::updated_at.eq(t),
         ))
@@ -610,7 +602,7 @@ pub fn run_round_schedule(
     at: NaiveDateTime,
 ) -> AppResult<(usize, usize)> {
     let due: Vec<Round> = rounds::table
-        .filter(rounds::state.eq("open"))
+        .filter(rounds::state.eq(State::Open))
         .filter(rounds::closes_at.le(at))
         .select(Round::as_select())
         .load(conn)?;
@@ -620,10 +612,10 @@ pub fn run_round_schedule(
             let n = diesel::update(
                 rounds::table
                     .filter(rounds::id.eq(&r.id))
-                    .filter(rounds::state.eq("open")),
+                    .filter(rounds::state.eq(State::Open)),
             )
             .set((
-                rounds::state.eq("closed"),
+                rounds::state.eq(State::Closed),
                 rounds::closed_at.eq(r.closes_at),
                 rounds::updated_at.eq(now()),
             ))
@@ -643,7 +635,7 @@ pub fn run_round_schedule(
         closed += n;
     }
     let open: Vec<Round> = rounds::table
-        .filter(rounds::state.eq("open"))
+        .filter(rounds::state.eq(State::Open))
         .filter(rounds::closes_at.gt(at))
         .select(Round::as_select())
         .load(conn)?;
@@ -771,10 +763,11 @@ pub fn responses(
         .select(Answer::as_select())
         .load(conn)?;
     let mut answered: HashMap<&str, usize> = HashMap::new();
-    for a in &all {
-        if a.score.is_some() || a.dont_know || a.comment.is_some() || a.proposal.is_some() {
-            *answered.entry(a.panellist_id.as_str()).or_default() += 1;
-        }
+    for a in all
+        .iter()
+        .filter(|a| crate::domain::round::answered(r.rating, a.said()))
+    {
+        *answered.entry(a.panellist_id.as_str()).or_default() += 1;
     }
     let mut panellists_view: Vec<PanellistProgress> = parts
         .iter()

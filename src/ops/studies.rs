@@ -7,46 +7,13 @@ use serde::Serialize;
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Study, StudyMember};
 use crate::db::schema::{candidates, researchers, rounds, studies, study_members};
-use crate::db::{self, DbConn, DbError, new_id, now};
+use crate::db::{self, DbConn, DbError, new_id, now, utc};
+use crate::domain::candidate::Status;
+use crate::domain::round::State as RoundState;
 use crate::domain::study::StudyInput;
 use crate::domain::{ConsensusRule, Invalid, Language, Scale, StudySettings, text};
 
-/// A researcher's role in a study. Owners also manage membership.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Researcher,
-    Owner,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Researcher => "researcher",
-        }
-    }
-
-    pub fn parse(field: &str, value: &str) -> Result<Role, Invalid> {
-        match value {
-            "owner" => Ok(Role::Owner),
-            "researcher" => Ok(Role::Researcher),
-            _ => Err(Invalid::one(field, "must be \"owner\" or \"researcher\"")),
-        }
-    }
-
-    pub(crate) fn from_stored(value: &str) -> Option<Role> {
-        match value {
-            "owner" => Some(Role::Owner),
-            "researcher" => Some(Role::Researcher),
-            _ => None,
-        }
-    }
-}
-
-pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
-    t.and_utc()
-}
+pub use crate::domain::study::Role;
 
 /// The consensus rule with the moment it was locked.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -171,7 +138,7 @@ pub fn access(
     study_id: &str,
     min: Role,
 ) -> AppResult<(Study, Role)> {
-    let found: Option<(Study, String)> = studies::table
+    let found: Option<(Study, Role)> = studies::table
         .inner_join(study_members::table)
         .filter(studies::id.eq(study_id))
         .filter(study_members::researcher_id.eq(researcher_id))
@@ -179,7 +146,6 @@ pub fn access(
         .first(conn)
         .optional()?;
     let (study, role) = found.ok_or(AppError::NotFound)?;
-    let role = Role::from_stored(&role).ok_or(AppError::NotFound)?;
     if role < min {
         return Err(AppError::Forbidden(format!(
             "only a study's {}s may do this",
@@ -230,7 +196,7 @@ pub fn create(conn: &mut DbConn, researcher_id: &str, input: StudyInput) -> AppR
             .values(&StudyMember {
                 study_id: study.id.clone(),
                 researcher_id: researcher_id.into(),
-                role: Role::Owner.as_str().into(),
+                role: Role::Owner,
                 added_at: t,
                 added_by: None,
             })
@@ -249,7 +215,7 @@ pub fn create(conn: &mut DbConn, researcher_id: &str, input: StudyInput) -> AppR
 
 /// The studies the researcher belongs to, newest first.
 pub fn list(conn: &mut DbConn, researcher_id: &str) -> AppResult<Vec<StudyView>> {
-    let rows: Vec<(Study, String)> = studies::table
+    let rows: Vec<(Study, Role)> = studies::table
         .inner_join(study_members::table)
         .filter(study_members::researcher_id.eq(researcher_id))
         .filter(studies::archived_at.is_null())
@@ -257,8 +223,7 @@ pub fn list(conn: &mut DbConn, researcher_id: &str) -> AppResult<Vec<StudyView>>
         .select((Study::as_select(), study_members::role))
         .load(conn)?;
     rows.iter()
-        .filter_map(|(s, r)| Role::from_stored(r).map(|r| (s, r)))
-        .map(|(s, r)| view(s, r).map_err(AppError::from))
+        .map(|(s, r)| view(s, *r).map_err(AppError::from))
         .collect()
 }
 
@@ -378,7 +343,7 @@ pub fn members(
     Ok(rows
         .into_iter()
         .filter_map(|(m, name, email)| {
-            Role::from_stored(&m.role).map(|role| MemberView {
+            Some(m.role).map(|role| MemberView {
                 researcher_id: m.researcher_id,
                 name,
                 email,
@@ -421,7 +386,7 @@ pub fn set_member(
                     format!("no researcher account has the e-mail {email}"),
                 ))
             })?;
-        let current: Option<String> = study_members::table
+        let current: Option<Role> = study_members::table
             .find((study_id, &member_id))
             .select(study_members::role)
             .first(c)
@@ -429,7 +394,7 @@ pub fn set_member(
         let t = now();
         match current {
             Some(old) => {
-                if old == "owner" && role != Role::Owner && owners(c, study_id)? <= 1 {
+                if old == Role::Owner && role != Role::Owner && owners(c, study_id)? <= 1 {
                     return Err(AppError::Conflict(
                         "a study needs at least one owner".into(),
                     ));
@@ -443,7 +408,7 @@ pub fn set_member(
                     .values(&StudyMember {
                         study_id: study_id.into(),
                         researcher_id: member_id.clone(),
-                        role: role.as_str().into(),
+                        role,
                         added_at: t,
                         added_by: Some(researcher_id.into()),
                     })
@@ -485,13 +450,13 @@ pub fn remove_member(
             Role::Owner
         };
         access(c, researcher_id, study_id, min)?;
-        let role: String = study_members::table
+        let role: Role = study_members::table
             .find((study_id, member_id))
             .select(study_members::role)
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        if role == "owner" && owners(c, study_id)? <= 1 {
+        if role == Role::Owner && owners(c, study_id)? <= 1 {
             return Err(AppError::Conflict(
                 "a study needs at least one owner".into(),
             ));
@@ -511,7 +476,7 @@ pub fn remove_member(
 fn owners(conn: &mut DbConn, study_id: &str) -> AppResult<i64> {
     Ok(study_members::table
         .filter(study_members::study_id.eq(study_id))
-        .filter(study_members::role.eq("owner"))
+        .filter(study_members::role.eq(Role::Owner))
         .count()
         .get_result(conn)?)
 }
@@ -543,20 +508,24 @@ pub enum Phase {
 
 pub fn overview(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Overview> {
     access(conn, researcher_id, study_id, Role::Researcher)?;
-    let statuses: Vec<String> = candidates::table
+    let statuses: Vec<Status> = candidates::table
         .filter(candidates::study_id.eq(study_id))
         .select(candidates::status)
         .load(conn)?;
-    let count = |f: &dyn Fn(&str) -> bool| statuses.iter().filter(|s| f(s)).count() as i64;
-    let invited = count(&|s| s != "identified");
-    let accepted = count(&|s| s == "accepted");
-    let round_rows: Vec<(i32, String, Option<NaiveDateTime>)> = rounds::table
+    let count = |f: &dyn Fn(Status) -> bool| statuses.iter().filter(|s| f(**s)).count() as i64;
+    let invited = count(&|s| s != Status::Identified);
+    let accepted = count(&|s| s == Status::Accepted);
+    let round_rows: Vec<(i32, RoundState, Option<NaiveDateTime>)> = rounds::table
         .filter(rounds::study_id.eq(study_id))
         .order(rounds::number.asc())
         .select((rounds::number, rounds::state, rounds::closes_at))
         .load(conn)?;
-    let open = round_rows.iter().find(|(_, state, _)| state == "open");
-    let ran = round_rows.iter().any(|(_, state, _)| state != "draft");
+    let open = round_rows
+        .iter()
+        .find(|(_, state, _)| *state == RoundState::Open);
+    let ran = round_rows
+        .iter()
+        .any(|(_, state, _)| *state != RoundState::Draft);
     let phase = if open.is_some() {
         Phase::RoundOpen
     } else if ran {

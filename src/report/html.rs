@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use minijinja::value::Serde;
 
 use super::{Audience, Report, svg};
-use crate::ops::AppResult;
-use crate::web::render::pages;
+use crate::error::AppResult;
+use crate::templates::pages;
 
 /// The figures and small texts the template needs beside the report itself.
 fn extras(r: &Report) -> (String, String, BTreeMap<String, String>) {

@@ -1,16 +1,18 @@
-//! The funder's report: every figure and every sentence computed from the data. `build` gathers
-//! a round's answers and the study's recruitment into a [`Report`]; the submodules write it as
-//! JSON (its serialisation), HTML, CSV, XLSX and PDF. Nothing here names an expert.
+//! The funder's report: every figure and every sentence computed from the data. `ops::reports`
+//! gathers a [`ReportData`]; [`compose`] makes the [`Report`] from it without touching the
+//! database; the submodules write it as JSON (its serialisation), HTML, CSV, XLSX and PDF, each
+//! a [`Format`]. Nothing here names an expert.
 
 pub mod composition;
 pub mod csv;
+pub mod format;
 pub mod html;
 #[cfg(feature = "pdf")]
 pub mod pdf;
 #[cfg(not(feature = "pdf"))]
 pub mod pdf {
     //! Stands in for the PDF report in builds without Typst.
-    use crate::ops::{AppError, AppResult};
+    use crate::error::{AppError, AppResult};
 
     pub fn render(_: &super::Report) -> AppResult<Vec<u8>> {
         Err(AppError::Internal(anyhow::anyhow!(
@@ -26,27 +28,22 @@ pub mod xlsx;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::DbConn;
-use chrono::NaiveDateTime;
-
-use crate::db::models::{Answer, Candidate, Round, Study};
-use crate::db::schema::{
-    answers, candidate_events, candidates, rounds, small_cell_releases, theme_revisions,
-};
-use crate::domain::candidate::{DeclineCategory, Status};
+use crate::db::models::{Answer, Round};
+use crate::db::utc;
+use crate::domain::StudySettings;
+use crate::domain::candidate::{DeclineCategory, Status, Stratum};
+use crate::domain::codebook::PublishedTheme;
+use crate::domain::round::{State, answered};
 use crate::domain::stats::{
     ItemStats, KendallW, Verdict, Wilcoxon, kendall_w, wilcoxon_signed_rank,
 };
 use crate::domain::{ConsensusRule, Language, Scale};
-use crate::ops::candidates::{strata_of, strata_values};
-use crate::ops::rounds::published;
-use crate::ops::studies::{settings_of, utc};
-use crate::ops::{AppError, AppResult};
+use crate::error::{AppError, AppResult};
 
 pub use composition::Composition;
+pub use format::{File, Format};
 
 /// Who reads the report: researchers see hidden small cells' counts (marked); funders do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,54 +230,109 @@ pub struct Report {
 /// Why a funder cannot see a round yet (the funder's page says it in their language).
 pub const NOT_YET_AVAILABLE: &str = "the round's results are not available until it closes";
 
-/// The rounds a report can be about: rating rounds that opened.
-fn rating_rounds(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Round>> {
-    Ok(rounds::table
-        .filter(rounds::study_id.eq(study_id))
-        .filter(rounds::rating.eq(true))
-        .filter(rounds::state.ne("draft"))
-        .order(rounds::number.asc())
-        .select(Round::as_select())
-        .load(conn)?)
+/// A candidate as they stood when the report's round closed (or now, for an open round).
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub status: Status,
+    pub invited: bool,
+    pub decline_category: DeclineCategory,
+    /// Their own words, when they declined (researchers only).
+    pub decline_reason: Option<String>,
+    pub strata: BTreeMap<String, String>,
 }
 
-/// Panellists who scored at least one theme (rating) or answered anything (validation).
-fn responders(answers: &[Answer], rating: bool) -> HashSet<String> {
-    answers
-        .iter()
-        .filter(|a| {
-            if rating {
-                a.score.is_some() || a.dont_know
-            } else {
-                a.comment.is_some() || a.proposal.is_some() || a.score.is_some()
+/// One rating round as the participant flow counts it.
+#[derive(Debug, Clone)]
+pub struct RoundTally {
+    pub number: i32,
+    /// Panellists the round was sent to.
+    pub panellists: usize,
+    /// Panellists who responded (by `domain::round::answered`).
+    pub responders: HashSet<String>,
+}
+
+/// One earlier score, for stability between rounds.
+#[derive(Debug, Clone)]
+pub struct EarlierScore {
+    pub theme_id: String,
+    pub panellist_id: String,
+    pub score: Option<i32>,
+}
+
+/// Everything a report is computed from, gathered by `ops::reports` in a few queries; `compose`
+/// makes the report from it without touching the database.
+#[derive(Debug, Clone)]
+pub struct ReportData {
+    pub study: StudyInfo,
+    pub settings: StudySettings,
+    pub consensus_locked_at: Option<DateTime<Utc>>,
+    /// The report's round.
+    pub round: Round,
+    pub published: Vec<PublishedTheme>,
+    pub answers: Vec<Answer>,
+    /// The rating rounds the reader may see up to the report's round, oldest first.
+    pub rounds: Vec<RoundTally>,
+    /// The previous rating round the reader may see, and its scores.
+    pub previous: Option<(i32, Vec<EarlierScore>)>,
+    pub people: Vec<Standing>,
+    pub strata: Vec<Stratum>,
+    /// Released small cells: (table key, cell key).
+    pub releases: Vec<(String, String)>,
+    pub changes: Vec<CodebookChange>,
+}
+
+/// Which round a report is about: the one asked for, else the latest closed rating round (or,
+/// for researchers, the latest open one). A funder sees closed rounds only.
+pub fn choose_round(
+    rounds: &[Round],
+    number: Option<i32>,
+    audience: Audience,
+) -> AppResult<&Round> {
+    let for_funder = audience == Audience::Funder;
+    let closed = |r: &Round| r.state == State::Closed;
+    match number {
+        Some(n) => {
+            let r = rounds
+                .iter()
+                .find(|r| r.number == n)
+                .ok_or(AppError::NotFound)?;
+            if for_funder && !closed(r) {
+                return Err(AppError::Conflict(NOT_YET_AVAILABLE.into()));
             }
-        })
-        .map(|a| a.panellist_id.clone())
+            Ok(r)
+        }
+        None => rounds
+            .iter()
+            .rev()
+            .find(|r| closed(r))
+            .or_else(|| (!for_funder).then(|| rounds.last()).flatten())
+            .ok_or_else(|| {
+                AppError::Conflict(if for_funder && !rounds.is_empty() {
+                    NOT_YET_AVAILABLE.into()
+                } else {
+                    "the study has no rating round yet, so there is nothing to report".into()
+                })
+            }),
+    }
+}
+
+/// The rounds a reader sees in the report of `round`: those before it and it, closed ones only
+/// for a funder.
+pub fn rounds_shown<'a>(rounds: &'a [Round], round: &Round, audience: Audience) -> Vec<&'a Round> {
+    rounds
+        .iter()
+        .filter(|r| r.number <= round.number)
+        .filter(|r| audience == Audience::Researcher || r.state == State::Closed)
         .collect()
 }
 
-/// `responders` of another round, reading only what decides it.
-fn responders_of(conn: &mut DbConn, round: &Round) -> AppResult<HashSet<String>> {
-    let mut q = answers::table
-        .filter(answers::round_id.eq(&round.id))
-        .select(answers::panellist_id)
-        .distinct()
-        .into_boxed();
-    q = if round.rating {
-        q.filter(answers::score.is_not_null().or(answers::dont_know.eq(true)))
-    } else {
-        q.filter(
-            answers::comment
-                .is_not_null()
-                .or(answers::proposal.is_not_null())
-                .or(answers::score.is_not_null()),
-        )
-    };
-    Ok(q.load::<String>(conn)?.into_iter().collect())
-}
-
-fn responded(answers: &[Answer], rating: bool) -> usize {
-    responders(answers, rating).len()
+/// Panellists who responded to a round: answered at least one theme.
+pub fn responders(answers: &[Answer], rating: bool) -> HashSet<String> {
+    answers
+        .iter()
+        .filter(|a| answered(rating, a.said()))
+        .map(|a| a.panellist_id.clone())
+        .collect()
 }
 
 /// A round's answers grouped by theme (reports look at each theme's answers in turn).
@@ -292,133 +344,21 @@ fn by_theme(answers: &[Answer]) -> HashMap<&str, Vec<&Answer>> {
     out
 }
 
-fn answers_of(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<Answer>> {
-    Ok(answers::table
-        .filter(answers::round_id.eq(round_id))
-        .order((answers::panellist_id.asc(), answers::theme_id.asc()))
-        .select(Answer::as_select())
-        .load(conn)?)
-}
-
-fn participants(conn: &mut DbConn, round_id: &str) -> AppResult<usize> {
-    use crate::db::schema::round_participations;
-    Ok(round_participations::table
-        .filter(round_participations::round_id.eq(round_id))
-        .count()
-        .get_result::<i64>(conn)? as usize)
-}
-
-/// A candidate as they stood at a moment: their status then, and whether they had been invited.
-struct Standing {
-    candidate: Candidate,
-    status: Status,
-    invited: bool,
-}
-
-/// The study's candidates as of `at` (from their status history), or as they stand now.
-/// A closed round's report describes the panel at its close, so later recruitment, a
-/// withdrawal or an erasure does not move what a reader saw of that round.
-fn standings(
-    conn: &mut DbConn,
-    study_id: &str,
-    at: Option<NaiveDateTime>,
-) -> AppResult<Vec<Standing>> {
-    let cands: Vec<Candidate> = candidates::table
-        .filter(candidates::study_id.eq(study_id))
-        .order(candidates::id)
-        .select(Candidate::as_select())
-        .load(conn)?;
-    let Some(at) = at else {
-        return Ok(cands
-            .into_iter()
-            .map(|c| Standing {
-                status: Status::parse(&c.status).unwrap_or(Status::Identified),
-                invited: c.invited_at.is_some(),
-                candidate: c,
-            })
-            .collect());
-    };
-    let events: Vec<(String, String)> = candidate_events::table
-        .inner_join(candidates::table)
-        .filter(candidates::study_id.eq(study_id))
-        .filter(candidate_events::at.le(at))
-        .order((candidate_events::at.asc(), candidate_events::id.asc()))
-        .select((candidate_events::candidate_id, candidate_events::to_status))
-        .load(conn)?;
-    let mut history: HashMap<String, (Status, bool)> = HashMap::new();
-    for (cand, to) in events {
-        let Some(to) = Status::parse(&to) else {
-            continue;
-        };
-        let e = history.entry(cand).or_insert((to, false));
-        e.0 = to;
-        e.1 |= to == Status::Invited;
-    }
-    Ok(cands
-        .into_iter()
-        .filter_map(|c| {
-            let (status, invited) = *history.get(&c.id)?;
-            Some(Standing {
-                candidate: c,
-                status,
-                invited,
-            })
-        })
-        .collect())
-}
-
-pub fn build(
-    conn: &mut DbConn,
-    study: &Study,
-    opts: &Options,
-    audience: Audience,
-) -> AppResult<Report> {
-    let settings = settings_of(study)?;
+/// The report, computed from its data for one audience. Pure: no query, no clock but the
+/// generation time.
+pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
+    let settings = &d.settings;
     let lang = opts.language.unwrap_or(settings.language);
     let for_funder = audience == Audience::Funder;
-    let all_rounds = rating_rounds(conn, &study.id)?;
-    let closed = |r: &Round| r.state == "closed";
-    let round = match opts.round {
-        Some(n) => {
-            let r = all_rounds
-                .iter()
-                .find(|r| r.number == n)
-                .cloned()
-                .ok_or(AppError::NotFound)?;
-            if for_funder && !closed(&r) {
-                return Err(AppError::Conflict(NOT_YET_AVAILABLE.into()));
-            }
-            r
-        }
-        None => all_rounds
-            .iter()
-            .rev()
-            .find(|r| closed(r))
-            .or_else(|| (!for_funder).then(|| all_rounds.last()).flatten())
-            .cloned()
-            .ok_or_else(|| {
-                AppError::Conflict(if for_funder && !all_rounds.is_empty() {
-                    NOT_YET_AVAILABLE.into()
-                } else {
-                    "the study has no rating round yet, so there is nothing to report".into()
-                })
-            })?,
-    };
-    // Only closed rounds reach a funder, so these never change once a funder can see them.
-    let rounds_shown: Vec<Round> = all_rounds
-        .iter()
-        .filter(|r| r.number <= round.number && (!for_funder || closed(r)))
-        .cloned()
-        .collect();
+    let round = &d.round;
     let k = settings.min_group_size.max(1) as usize;
     let scale = settings.scale.clone();
     let rule: ConsensusRule = settings.consensus.clone();
-    let published = published(conn, &round.id)?;
-    let answers = answers_of(conn, &round.id)?;
-    let by_theme = by_theme(&answers);
+    let by_theme = by_theme(&d.answers);
 
     // Per theme.
-    let mut rows: Vec<ThemeRow> = published
+    let mut rows: Vec<ThemeRow> = d
+        .published
         .iter()
         .map(|t| {
             let theirs: &[&Answer] = by_theme.get(t.theme_id.as_str()).map_or(&[], Vec::as_slice);
@@ -472,7 +412,8 @@ pub fn build(
     for (i, m) in &means {
         rows[*i].rank = Some(1 + means.iter().filter(|(_, x)| *x > *m + 1e-12).count());
     }
-    let shown: Vec<&crate::ops::rounds::PublishedTheme> = published
+    let shown: Vec<&PublishedTheme> = d
+        .published
         .iter()
         .zip(&rows)
         .filter(|(_, r)| !r.hidden)
@@ -483,7 +424,7 @@ pub fn build(
     // Kendall's W over the themes shown: panellists × themes, a panellist with any missing
     // score left out.
     let mut by_panellist: BTreeMap<&str, HashMap<&str, i32>> = BTreeMap::new();
-    for a in &answers {
+    for a in &d.answers {
         if let Some(s) = a.score {
             by_panellist
                 .entry(a.panellist_id.as_str())
@@ -504,34 +445,30 @@ pub fn build(
         .collect();
     let kendall = kendall_w(&matrix).filter(|w| w.raters >= k);
 
-    // Stability against the previous rating round.
-    let previous = rounds_shown
-        .iter()
-        .rev()
-        .find(|r| r.number < round.number)
-        .cloned();
-    let stability = match &previous {
-        Some(prev) => Some(stability(
-            conn, prev, &published, &answers, &rows, k, for_funder,
-        )?),
-        None => None,
-    };
+    let stability = d.previous.as_ref().map(|(number, earlier)| {
+        stability(
+            *number,
+            earlier,
+            &d.published,
+            &d.answers,
+            &rows,
+            k,
+            for_funder,
+        )
+    });
 
-    // Flow, as the panel stood when the round closed.
-    let as_of = round.closed_at.filter(|_| closed(&round));
-    let people = standings(conn, &study.id, as_of)?;
+    // The participant flow.
+    let people = &d.people;
     let count = |s: Status| people.iter().filter(|p| p.status == s).count();
     let mut decline_reasons = BTreeMap::new();
     let mut decline_categories = BTreeMap::new();
     for p in people.iter().filter(|p| p.status == Status::Declined) {
-        let category = DeclineCategory::from_stored(p.candidate.decline_category.as_deref());
         *decline_categories
-            .entry(category.as_str().to_string())
+            .entry(p.decline_category.as_str().to_string())
             .or_insert(0) += 1;
         if !for_funder {
             let r = p
-                .candidate
-                .status_reason
+                .decline_reason
                 .clone()
                 .filter(|r| !r.trim().is_empty())
                 .unwrap_or_else(|| "—".into());
@@ -543,27 +480,20 @@ pub fn build(
         decline_categories.insert("no_reply".into(), no_reply);
     }
     let mut round_responses = Vec::new();
-    let mut previous_responders: Option<HashSet<String>> = None;
-    for r in &rounds_shown {
-        let now_responders = if r.id == round.id {
-            responders(&answers, r.rating)
-        } else {
-            responders_of(conn, r)?
-        };
-        let p = participants(conn, &r.id)?;
-        let n = now_responders.len();
+    let mut previous_responders: Option<&HashSet<String>> = None;
+    for r in &d.rounds {
+        let n = r.responders.len();
         round_responses.push(RoundResponse {
             number: r.number,
-            panellists: p,
+            panellists: r.panellists,
             responded: n,
-            response_rate: (p > 0).then(|| 100.0 * n as f64 / p as f64),
-            attrition: previous_responders
-                .as_ref()
-                .map(|before| before.difference(&now_responders).count()),
+            response_rate: (r.panellists > 0).then(|| 100.0 * n as f64 / r.panellists as f64),
+            attrition: previous_responders.map(|before| before.difference(&r.responders).count()),
         });
-        previous_responders = Some(now_responders);
+        previous_responders = Some(&r.responders);
     }
-    let responded_now = responded(&answers, round.rating);
+    let this_round = d.rounds.iter().find(|r| r.number == round.number);
+    let responded_now = this_round.map_or(0, |r| r.responders.len());
     let flow = Flow {
         identified: people.len(),
         invited: people.iter().filter(|p| p.invited).count(),
@@ -577,41 +507,34 @@ pub fn build(
         rounds: round_responses,
     };
 
-    // Composition of the panel (accepted panellists), as it stood when the round closed.
-    let strata = strata_of(conn, &study.id)?;
-    let panel: Vec<std::collections::BTreeMap<String, String>> = people
+    // Composition of the panel (accepted panellists).
+    let panel: Vec<BTreeMap<String, String>> = people
         .iter()
         .filter(|p| p.status == Status::Accepted)
-        .map(|p| strata_values(&p.candidate))
-        .collect::<Result<_, _>>()?;
-    let releases: Vec<(String, String)> = small_cell_releases::table
-        .filter(small_cell_releases::study_id.eq(&study.id))
-        .select((
-            small_cell_releases::table_key,
-            small_cell_releases::cell_key,
-        ))
-        .load(conn)?;
+        .map(|p| p.strata.clone())
+        .collect();
     let column = opts
         .columns
         .clone()
-        .or_else(|| strata.first().map(|s| s.key.clone()));
+        .or_else(|| d.strata.first().map(|s| s.key.clone()));
     let composition = column.and_then(|col| {
         let rows: Vec<String> = opts.rows.clone().unwrap_or_else(|| {
-            strata
+            d.strata
                 .iter()
                 .filter(|s| s.key != col)
                 .map(|s| s.key.clone())
                 .collect()
         });
         let table_key = format!("composition:{}:{}", col, rows.join(","));
-        let released_here: HashSet<String> = releases
+        let released_here: HashSet<String> = d
+            .releases
             .iter()
             .filter(|(t, _)| *t == table_key)
             .map(|(_, c)| c.clone())
             .collect();
         composition::build(
             &panel,
-            &strata,
+            &d.strata,
             &col,
             &rows,
             settings.small_cell_threshold.max(1) as usize,
@@ -620,66 +543,56 @@ pub fn build(
         )
     });
 
-    let changes = match &previous {
-        Some(prev) => changes_between(conn, prev, &round)?,
-        None => Vec::new(),
-    };
-    let numbers: HashMap<&str, i32> = published
+    let numbers: HashMap<&str, i32> = d
+        .published
         .iter()
         .map(|t| (t.theme_id.as_str(), t.snapshot.number))
         .collect();
-    let comments = answers
+    let mut comments: Vec<ClearedComment> = d
+        .answers
         .iter()
         .filter(|a| a.comment_cleared_at.is_some())
         .filter_map(|a| {
-            let number = *numbers.get(a.theme_id.as_str())?;
             Some(ClearedComment {
-                theme_number: number,
+                theme_number: *numbers.get(a.theme_id.as_str())?,
                 text: a.comment.clone()?,
             })
         })
-        .collect::<Vec<_>>();
-    let mut comments = comments;
+        .collect();
     comments.sort_by(|a, b| (a.theme_number, &a.text).cmp(&(b.theme_number, &b.text)));
 
-    let round_info = RoundInfo {
-        number: round.number,
-        validation: round.validation,
-        rating: round.rating,
-        feedback: round.feedback,
-        opened_at: round.opened_at.map(utc),
-        closes_at: round.closes_at.map(utc),
-        closed_at: round.closed_at.map(utc),
-        panellists: participants(conn, &round.id)?,
-        responded: responded_now,
-    };
-    let rule_info = RuleInfo {
-        share_percent: rule.share_percent,
-        points: rule.points,
-        max_iqr: rule.max_iqr,
-        locked_at: study.consensus_locked_at.map(utc),
-        priority_threshold: settings.priority_threshold,
-    };
     let mut report = Report {
         study: StudyInfo {
-            id: study.id.clone(),
-            title: study.title.clone(),
-            purpose: study.purpose.clone(),
-            funder: study.funder.clone(),
-            contact: study.contact.clone(),
             language: lang,
+            ..d.study.clone()
         },
-        round: round_info,
+        round: RoundInfo {
+            number: round.number,
+            validation: round.validation,
+            rating: round.rating,
+            feedback: round.feedback,
+            opened_at: round.opened_at.map(utc),
+            closes_at: round.closes_at.map(utc),
+            closed_at: round.closed_at.map(utc),
+            panellists: this_round.map_or(0, |r| r.panellists),
+            responded: responded_now,
+        },
         flow,
         scale,
-        consensus_rule: rule_info,
+        consensus_rule: RuleInfo {
+            share_percent: rule.share_percent,
+            points: rule.points,
+            max_iqr: rule.max_iqr,
+            locked_at: d.consensus_locked_at,
+            priority_threshold: settings.priority_threshold,
+        },
         min_group_size: settings.min_group_size,
         themes: rows,
         kendall,
         stability,
         composition,
         findings: Vec::new(),
-        changes,
+        changes: d.changes.clone(),
         comments,
         language: lang,
         generated_at: Utc::now(),
@@ -687,7 +600,7 @@ pub fn build(
         hidden_themes,
     };
     report.findings = sentences::findings(&report);
-    Ok(report)
+    report
 }
 
 /// A theme below k as a funder gets it: its name and statements, no figure.
@@ -707,22 +620,17 @@ fn blank(row: &mut ThemeRow) {
 }
 
 fn stability(
-    conn: &mut DbConn,
-    prev: &Round,
-    published: &[crate::ops::rounds::PublishedTheme],
+    previous_round: i32,
+    before: &[EarlierScore],
+    published: &[PublishedTheme],
     now_answers: &[Answer],
     rows: &[ThemeRow],
     k: usize,
     for_funder: bool,
-) -> AppResult<Stability> {
-    // Only what the comparison needs: rounds can hold millions of answers.
-    let before: Vec<(String, String, Option<i32>)> = answers::table
-        .filter(answers::round_id.eq(&prev.id))
-        .select((answers::theme_id, answers::panellist_id, answers::score))
-        .load(conn)?;
+) -> Stability {
     let earlier: HashMap<(&str, &str), Option<i32>> = before
         .iter()
-        .map(|(t, p, s)| ((t.as_str(), p.as_str()), *s))
+        .map(|e| ((e.theme_id.as_str(), e.panellist_id.as_str()), e.score))
         .collect();
     let now_by_theme = by_theme(now_answers);
     let mut themes = Vec::new();
@@ -762,46 +670,9 @@ fn stability(
             hidden: pairs.len() < k,
         });
     }
-    Ok(Stability {
-        previous_round: prev.number,
+    Stability {
+        previous_round,
         themes,
         pct_changed: (all_pairs > 0).then(|| 100.0 * all_changed as f64 / all_pairs as f64),
-    })
-}
-
-/// Revisions made between the two rounds opening, with their reasons.
-fn changes_between(
-    conn: &mut DbConn,
-    prev: &Round,
-    round: &Round,
-) -> AppResult<Vec<CodebookChange>> {
-    let (Some(from), Some(to)) = (prev.opened_at, round.opened_at) else {
-        return Ok(Vec::new());
-    };
-    let revs: Vec<(String, String, String, chrono::NaiveDateTime)> = theme_revisions::table
-        .inner_join(crate::db::schema::themes::table)
-        .filter(crate::db::schema::themes::study_id.eq(&round.study_id))
-        .filter(theme_revisions::at.gt(from))
-        .filter(theme_revisions::at.le(to))
-        .order((theme_revisions::at.asc(), theme_revisions::version.asc()))
-        .select((
-            theme_revisions::change,
-            theme_revisions::reason,
-            theme_revisions::snapshot,
-            theme_revisions::at,
-        ))
-        .load(conn)?;
-    Ok(revs
-        .into_iter()
-        .filter_map(|(change, reason, snapshot, _)| {
-            let snap: crate::domain::codebook::ThemeSnapshot =
-                serde_json::from_str(&snapshot).ok()?;
-            Some(CodebookChange {
-                number: snap.number,
-                title: snap.title,
-                change,
-                reason,
-            })
-        })
-        .collect())
+    }
 }

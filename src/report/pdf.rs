@@ -16,9 +16,9 @@ use typst_layout::PagedDocument;
 
 use super::composition::Suppression;
 use super::{Report, sentences, svg};
-use crate::domain::stats::decimal;
-use crate::ops::{AppError, AppResult};
-use crate::web::render::{text, text_with};
+use crate::error::{AppError, AppResult};
+use crate::i18n::decimal;
+use crate::i18n::{text, text_with};
 
 const LAYOUT: &str = include_str!("report.typ");
 
@@ -146,27 +146,8 @@ struct StabilityData {
 
 fn data(r: &Report) -> Data {
     let l = r.language.code();
-    let num = |v: Option<f64>| match v {
-        Some(x) => decimal(x, if x.fract() == 0.0 { 0 } else { 1 }, l),
-        None => "–".into(),
-    };
-    let pct = |v: Option<f64>| {
-        v.map(|x| {
-            format!(
-                "{} %",
-                decimal(
-                    x,
-                    if (x * 10.0).round() % 10.0 == 0.0 {
-                        0
-                    } else {
-                        1
-                    },
-                    l
-                )
-            )
-        })
-        .unwrap_or_else(|| "–".into())
-    };
+    let num = |v: Option<f64>| v.map_or_else(|| "–".into(), |x| crate::i18n::number(x, l));
+    let pct = |v: Option<f64>| v.map_or_else(|| "–".into(), |x| crate::i18n::percent(x, l));
     let mut labels = HashMap::new();
     for key in [
         "kicker",
@@ -250,7 +231,7 @@ fn data(r: &Report) -> Data {
             )
         );
     }
-    let date = |t: chrono::DateTime<chrono::Utc>| crate::web::render::long_date(t.date_naive(), l);
+    let date = |t: chrono::DateTime<chrono::Utc>| crate::i18n::long_date(t.date_naive(), l);
     let mut dates = text_with(l, "report.generated", &[("date", date(r.generated_at))]);
     if let (Some(o), Some(c)) = (r.round.opened_at, r.round.closed_at.or(r.round.closes_at)) {
         dates = format!(

@@ -3,7 +3,8 @@
 
 use super::Report;
 use crate::domain::Language;
-use crate::domain::stats::{Verdict, decimal};
+use crate::domain::stats::Verdict;
+use crate::i18n::decimal;
 
 /// "1, 2 and 9" / "1, 2 og 9".
 pub fn list(numbers: &[i32], lang: Language) -> String {
@@ -207,7 +208,7 @@ pub fn findings(r: &Report) -> Vec<String> {
 
 /// The method section, paragraph by paragraph.
 pub fn method(r: &Report) -> Vec<String> {
-    use crate::web::render::text_with as tw;
+    use crate::i18n::text_with as tw;
     let l = r.language.code();
     let d = |v: f64, places: usize| decimal(v, places, l);
     let short = |v: f64| d(v, if v.fract() == 0.0 { 0 } else { 1 });
@@ -269,7 +270,7 @@ pub fn method(r: &Report) -> Vec<String> {
             tw(
                 l,
                 "report.method_locked",
-                &[("date", crate::web::render::long_datetime(at, l))]
+                &[("date", crate::i18n::long_datetime(at, l))]
             )
         );
     }
@@ -292,7 +293,7 @@ pub fn method(r: &Report) -> Vec<String> {
 
 /// The appendix of definitions: (term, definition).
 pub fn definitions(r: &Report) -> Vec<(String, String)> {
-    use crate::web::render::text as t;
+    use crate::i18n::text as t;
     let l = r.language.code();
     vec![
         ("n".into(), t(l, "report.def_n")),

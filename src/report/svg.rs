@@ -4,12 +4,7 @@
 use super::Report;
 use crate::domain::Language;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::i18n::escape as esc;
 
 /// A colour per scale point: warm for low, grey in the middle, blue for high (colour-blind safe).
 pub fn point_colour(i: usize, points: usize) -> &'static str {

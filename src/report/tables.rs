@@ -57,26 +57,17 @@ pub fn looks_like_formula(s: &str) -> bool {
     s.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
-fn verdict(v: Verdict, lang: Language) -> &'static str {
-    match (v, lang) {
-        (Verdict::High, Language::Da) => "høj prioritet",
-        (Verdict::Low, Language::Da) => "lav prioritet",
-        (Verdict::None, Language::Da) => "ingen konsensus",
-        (Verdict::High, Language::En) => "high priority",
-        (Verdict::Low, Language::En) => "low priority",
-        (Verdict::None, Language::En) => "no consensus",
-    }
+fn verdict(v: Verdict, lang: Language) -> String {
+    let key = match v {
+        Verdict::High => "tables.verdict_high",
+        Verdict::Low => "tables.verdict_low",
+        Verdict::None => "tables.verdict_none",
+    };
+    crate::i18n::text(lang.code(), key)
 }
 
 pub fn tables(r: &Report) -> Vec<Table> {
-    let da = r.language == Language::Da;
-    let t = |da_s: &str, en_s: &str| {
-        if da {
-            da_s.to_string()
-        } else {
-            en_s.to_string()
-        }
-    };
+    let t = |key: &str| crate::i18n::text(r.language.code(), &format!("tables.{key}"));
     let mut out = Vec::new();
 
     let mut header: Vec<String> = [
@@ -109,7 +100,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
         ]
         .map(String::from),
     );
-    let fewer = crate::web::render::text_with(
+    let fewer = crate::i18n::text_with(
         r.language.code(),
         "report.fewer_than",
         &[("k", r.min_group_size.to_string())],
@@ -148,12 +139,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 th.pct_top2.into(),
                 th.pct_bottom2.into(),
                 verdict(th.consensus, r.language).into(),
-                (if th.meets_priority {
-                    t("ja", "yes")
-                } else {
-                    t("nej", "no")
-                })
-                .into(),
+                (if th.meets_priority { t("yes") } else { t("no") }).into(),
                 th.rank.into(),
             ]);
             row
@@ -161,28 +147,23 @@ pub fn tables(r: &Report) -> Vec<Table> {
         .collect();
     out.push(Table {
         key: "priorities",
-        title: t("Prioriteter", "Priorities"),
+        title: t("priorities"),
         header,
         rows,
     });
 
     let f = &r.flow;
     let mut rows: Vec<Vec<Value>> = vec![
-        vec![t("fundet", "identified").into(), f.identified.into()],
-        vec![t("inviteret", "invited").into(), f.invited.into()],
-        vec![t("takket ja", "accepted").into(), f.accepted.into()],
-        vec![t("takket nej", "declined").into(), f.declined.into()],
-        vec![t("intet svar", "no reply").into(), f.no_reply.into()],
-        vec![t("trukket sig", "withdrawn").into(), f.withdrawn.into()],
+        vec![t("identified").into(), f.identified.into()],
+        vec![t("invited").into(), f.invited.into()],
+        vec![t("accepted").into(), f.accepted.into()],
+        vec![t("declined").into(), f.declined.into()],
+        vec![t("no_reply").into(), f.no_reply.into()],
+        vec![t("withdrawn").into(), f.withdrawn.into()],
     ];
     for rr in &f.rounds {
         rows.push(vec![
-            format!(
-                "{} {}",
-                t("svarede i runde", "responded in round"),
-                rr.number
-            )
-            .into(),
+            format!("{} {}", t("responded_in_round"), rr.number).into(),
             rr.responded.into(),
         ]);
     }
@@ -190,11 +171,8 @@ pub fn tables(r: &Report) -> Vec<Table> {
         rows.push(vec![
             format!(
                 "{}: {}",
-                t("hvorfor ikke med", "why not on the panel"),
-                crate::web::render::text(
-                    r.language.code(),
-                    &format!("decline_category.{category}")
-                )
+                t("why_not_on_the_panel"),
+                crate::i18n::text(r.language.code(), &format!("decline_category.{category}"))
             )
             .into(),
             (*n).into(),
@@ -202,31 +180,27 @@ pub fn tables(r: &Report) -> Vec<Table> {
     }
     for (reason, n) in &f.decline_reasons {
         rows.push(vec![
-            format!("{}: {reason}", t("nej tak", "declined")).into(),
+            format!("{}: {reason}", t("declined")).into(),
             (*n).into(),
         ]);
     }
     out.push(Table {
         key: "flow",
-        title: t("Deltagerflow", "Participant flow"),
-        header: vec![t("trin", "stage"), t("antal", "count")],
+        title: t("participant_flow"),
+        header: vec![t("stage"), t("count")],
         rows,
     });
 
     if let Some(c) = &r.composition {
-        let mut header = vec![t("kendetegn", "attribute"), t("værdi", "value")];
+        let mut header = vec![t("attribute"), t("value")];
         header.extend(c.columns.iter().cloned());
-        header.push(t("i alt", "total"));
+        header.push(t("total"));
         let shown = |count: Option<usize>, suppressed: Option<Suppression>, released: bool| match (
             count,
             suppressed.filter(|_| !released),
         ) {
             (Some(n), None) => Value::from(n),
-            (Some(n), Some(_)) => format!(
-                "{n} ({})",
-                t("skjult for opdragsgiver", "hidden from the funder")
-            )
-            .into(),
+            (Some(n), Some(_)) => format!("{n} ({})", t("hidden_from_the_funder")).into(),
             (None, Some(Suppression::Secondary)) => "×".into(),
             (None, _) => format!("<{}", c.threshold).into(),
         };
@@ -247,7 +221,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .collect();
         out.push(Table {
             key: "composition",
-            title: t("Panelets sammensætning", "Panel composition"),
+            title: t("panel_composition"),
             header,
             rows,
         });
@@ -278,7 +252,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .collect();
         out.push(Table {
             key: "stability",
-            title: t("Stabilitet", "Stability"),
+            title: t("stability"),
             header: ["theme", "pairs", "changed", "pct_changed", "wilcoxon_p"]
                 .map(String::from)
                 .to_vec(),
@@ -287,8 +261,8 @@ pub fn tables(r: &Report) -> Vec<Table> {
     }
     out.push(Table {
         key: "findings",
-        title: t("Resultater", "Findings"),
-        header: vec![t("resultat", "finding")],
+        title: t("findings"),
+        header: vec![t("finding")],
         rows: r.findings.iter().map(|s| vec![s.clone().into()]).collect(),
     });
     if let Some(k) = &r.kendall {

@@ -52,19 +52,7 @@ pub fn public_message(e: &AppError) -> String {
     }
 }
 
-pub fn log_if_server_error(e: &AppError) {
-    if e.is_race() {
-        tracing::info!("a unique constraint refused one of two simultaneous changes");
-        return;
-    }
-    match e {
-        AppError::Internal(cause) => {
-            tracing::error!(error = format!("{cause:#}"), "internal error")
-        }
-        AppError::Unavailable(cause) => tracing::warn!(error = %cause, "service unavailable"),
-        _ => {}
-    }
-}
+pub use crate::error::log_if_server_error;
 
 /// The JSON body of every API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -132,7 +132,7 @@ impl Worker {
                 Ok(r) if r != Report::default() => tracing::info!(?r, "worker pass"),
                 Ok(_) => {}
                 Err(e) => {
-                    crate::web::error::log_if_server_error(&e);
+                    crate::error::log_if_server_error(&e);
                     tracing::warn!(error = %e, "worker pass failed; retrying later");
                 }
             }

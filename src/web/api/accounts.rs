@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::db::utc;
 use crate::ops::accounts;
-use crate::ops::studies::utc;
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};

@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::db::utc;
 use crate::domain::Language;
 use crate::domain::candidate::Status;
 use crate::ops::AppResult;
 use crate::ops::answers::{self, AnswersInput, ExpertRound};
 use crate::ops::participation::{self, ConsentAnswer, Participant, Purpose};
 use crate::ops::round1::{self, Questionnaire, QuestionnaireInput};
-use crate::ops::studies::utc;
 use crate::web::AppState;
 use crate::web::auth::client_address;
 use crate::web::error::{ApiResult, ErrorBody};

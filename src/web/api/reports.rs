@@ -93,75 +93,32 @@ impl ReportQuery {
     }
 }
 
-/// One of the report's file formats, made (off the async workers) and ready to send.
-pub struct ReportFile {
-    content_type: &'static str,
-    filename: Option<String>,
-    body: Vec<u8>,
-}
-
-impl ReportFile {
-    pub fn response(self) -> HttpResponse {
-        let mut resp = HttpResponse::Ok();
-        resp.content_type(self.content_type)
-            .insert_header((header::CACHE_CONTROL, "no-store"));
-        if let Some(f) = self.filename {
-            resp.insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{f}\""),
-            ));
-        }
-        resp.body(self.body)
+/// A report file as a response: never cached, downloaded when it has a name.
+pub fn respond(f: report::File) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    resp.content_type(f.content_type)
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(name) = f.filename {
+        resp.insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ));
     }
+    resp.body(f.body)
 }
 
+/// The report in the format an address ends with (`report.pdf`); an unknown one is 404.
 pub fn file(
     r: &Report,
     ext: &str,
     table: Option<&str>,
     audience: Audience,
     downloads: &str,
-) -> AppResult<ReportFile> {
-    let name = format!("orakel-report-round-{}", r.round.number);
-    let made = |content_type, filename: String, body| ReportFile {
-        content_type,
-        filename: Some(filename),
-        body,
-    };
-    Ok(match ext {
-        "csv" => {
-            let key = table.unwrap_or("priorities");
-            let body = report::csv::one(r, key).ok_or_else(|| {
-                AppError::Invalid(Invalid::one(
-                    "table",
-                    format!("must be one of {}", report::csv::keys(r).join(", ")),
-                ))
-            })?;
-            made("text/csv; charset=utf-8", format!("{name}-{key}.csv"), body)
-        }
-        "zip" => made(
-            "application/zip",
-            format!("{name}-csv.zip"),
-            report::csv::zip(r).map_err(|e| AppError::Internal(e.into()))?,
-        ),
-        "xlsx" => made(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            format!("{name}.xlsx"),
-            report::xlsx::workbook(r)
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("XLSX: {e}")))?,
-        ),
-        "pdf" => made(
-            "application/pdf",
-            format!("{name}.pdf"),
-            report::pdf::render(r)?,
-        ),
-        "html" => ReportFile {
-            content_type: "text/html; charset=utf-8",
-            filename: None,
-            body: report::html::document(r, audience, downloads)?.into_bytes(),
-        },
-        _ => return Err(AppError::NotFound),
-    })
+) -> AppResult<report::File> {
+    let format = report::Format::parse(ext)
+        .filter(|f| *f != report::Format::Json)
+        .ok_or(AppError::NotFound)?;
+    format.make(r, table, audience, downloads)
 }
 
 /// The report of a round as JSON: the participant flow, the consensus rule and when it was
@@ -206,8 +163,8 @@ pub async fn report_file(
             let r = reports::for_researcher(c, &id, &study, &opts, audience)?;
             file(&r, &ext, table.as_deref(), audience, &downloads)
         })
-        .await?
-        .response())
+        .await
+        .map(respond)?)
 }
 
 /// A link for the funder to the report page and its downloads (expiring, revocable). The link

@@ -5,14 +5,15 @@ use actix_web::{HttpRequest, get, post, web};
 use serde::Deserialize;
 
 use super::{InLang, PageError, PageResult, page, safe_next, serde_value};
+use crate::db::utc;
+use crate::ops::AppError;
 use crate::ops::accounts::{self, LoginLimits};
 use crate::ops::secret::new_token;
-use crate::ops::{AppError, studies::utc};
 use crate::web::auth::{
     CSRF_FIELD, CsrfForm, LOGIN_CSRF_COOKIE, PageResearcher, SESSION_COOKIE, client_address,
     cookie, removal_cookie, same_secret,
 };
-use crate::web::render::{pages, text};
+use crate::web::render::{Html, pages, text};
 use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

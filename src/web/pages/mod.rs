@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::auth::PageResearcher;
 use super::error::{log_if_server_error, public_message, status_of};
-use super::render::{STATIC_FILES, pages, text};
+use super::render::{Html, STATIC_FILES, pages, text};
 use crate::domain::Invalid;
 use crate::ops::AppError;
 

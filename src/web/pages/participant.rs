@@ -12,7 +12,7 @@ use crate::domain::candidate::Status;
 use crate::ops::AppError;
 use crate::ops::participation::{self, ConsentAnswer, Participant, Purpose, Referral};
 use crate::web::api::participation::participant_for;
-use crate::web::render::{pages, text};
+use crate::web::render::{Html, pages, text};
 use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,7 +103,7 @@ async fn page(
             minijinja::context! {
                 number => r.number,
                 accepting => crate::ops::answers::is_accepting(r),
-                closes_at => r.closes_at.map(|c| crate::ops::studies::utc(c).to_rfc3339()),
+                closes_at => r.closes_at.map(|c| crate::db::utc(c).to_rfc3339()),
                 submitted => submitted.is_some(),
             }
         })
@@ -126,7 +126,7 @@ async fn page(
         status => p.status().as_str(),
         consent_text => current.body,
         consent_version => current.version,
-        consented_at => accepted.map(|(_, at)| crate::ops::studies::utc(at).to_rfc3339()),
+        consented_at => accepted.map(|(_, at)| crate::db::utc(at).to_rfc3339()),
         mail_opt_out => p.candidate.mail_opt_out_at.is_some(),
         form => super::serde_value(form),
         errors => field_errors(errors),

@@ -74,7 +74,7 @@ async fn overview_page(
         minijinja::context! {
             study => serde_value(&study), recruitment => serde_value(&recruitment),
             candidates => serde_value(&list), strata => serde_value(&strata),
-            statuses => ["identified", "invited", "accepted", "declined", "no_reply", "withdrawn"],
+            statuses => crate::domain::candidate::Status::ALL.map(|s| s.as_str()),
             notice => notice, tab => "recruitment",
         },
     )

@@ -122,7 +122,7 @@ async fn funder_file(
     })
     .await
     {
-        Ok(f) => f.response(),
+        Ok(f) => crate::web::api::reports::respond(f),
         Err(resp) => resp,
     }
 }

@@ -533,7 +533,7 @@ async fn create_round(
     let study_id = path.into_inner();
     let mut e = Invalid::new();
     let closes_at = deadline(&mut e, &get(&f.form, "closes_at"));
-    let kind = if get(&f.form, "kind") == "qualitative" {
+    let kind = if Kind::parse(&get(&f.form, "kind")) == Some(Kind::Qualitative) {
         Kind::Qualitative
     } else {
         Kind::Rating

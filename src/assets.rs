@@ -1,0 +1,9 @@
+//! The files built into the binary (see `build.rs`): e-mail templates, page templates, the
+//! texts in Danish and English, and the static files, so Orakel runs from any directory with
+//! nothing beside it.
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+pub use embedded::{EMAIL_TEMPLATES, PAGE_TEMPLATES, STATIC_FILES, TRANSLATIONS};

@@ -1,0 +1,194 @@
+//! The language layer, below everything that shows words to a person: every text in Danish and
+//! English by key (`section.name`, from `src/web/i18n/*.toml`), dates, numbers and percentages
+//! as each language writes them, and escaping for HTML and XML. Nothing here knows about HTTP,
+//! the database or the report.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Every text by language and key.
+static TEXTS: LazyLock<HashMap<String, HashMap<String, String>>> = LazyLock::new(|| {
+    let mut all = HashMap::new();
+    for (file, source) in crate::assets::TRANSLATIONS {
+        let lang = file.trim_end_matches(".toml").to_string();
+        let table: toml::Table = source.parse().unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut flat = HashMap::new();
+        flatten("", &toml::Value::Table(table), &mut flat);
+        all.insert(lang, flat);
+    }
+    all
+});
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut HashMap<String, String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// The text for `key` in `lang`, falling back to English, then to the key itself.
+pub fn text(lang: &str, key: &str) -> String {
+    TEXTS
+        .get(lang)
+        .and_then(|m| m.get(key))
+        .or_else(|| TEXTS.get("en").and_then(|m| m.get(key)))
+        .cloned()
+        .unwrap_or_else(|| {
+            tracing::warn!(key, lang, "missing UI text");
+            key.to_string()
+        })
+}
+
+/// `text` with `{name}` placeholders filled in.
+pub fn text_with(lang: &str, key: &str, args: &[(&str, String)]) -> String {
+    let mut s = text(lang, key);
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
+}
+
+/// The keys of each language, for the test that both languages say everything.
+pub fn text_keys() -> HashMap<String, Vec<String>> {
+    TEXTS
+        .iter()
+        .map(|(lang, m)| {
+            let mut keys: Vec<String> = m.keys().cloned().collect();
+            keys.sort();
+            (lang.clone(), keys)
+        })
+        .collect()
+}
+
+fn locale(lang: &str) -> chrono::Locale {
+    if lang == "da" {
+        chrono::Locale::da_DK
+    } else {
+        chrono::Locale::en_GB
+    }
+}
+
+/// "fredag den 24. november 2017" / "Friday 24 November 2017".
+pub fn long_date(date: NaiveDate, lang: &str) -> String {
+    let pattern = if lang == "da" {
+        "%A den %-d. %B %Y"
+    } else {
+        "%A %-d %B %Y"
+    };
+    date.format_localized(pattern, locale(lang)).to_string()
+}
+
+/// A moment with date and time of day, in UTC.
+pub fn long_datetime(t: DateTime<Utc>, lang: &str) -> String {
+    let time = t.format("%H:%M").to_string();
+    if lang == "da" {
+        format!("{} kl. {time} UTC", long_date(t.date_naive(), lang))
+    } else {
+        format!("{} at {time} UTC", long_date(t.date_naive(), lang))
+    }
+}
+
+/// A number with `places` decimals in the language's notation: "3,8" in Danish.
+pub fn decimal(value: f64, places: usize, lang: &str) -> String {
+    let s = format!("{value:.places$}");
+    if lang == "da" { s.replace('.', ",") } else { s }
+}
+
+/// `num / den` rounded half up to tenths, exactly (in integers), in the language's notation:
+/// how a mean is shown, 34/9 → "3,8", 9/4 → "2,3".
+pub fn tenths(num: i64, den: i64, lang: &str) -> String {
+    // tenths = floor(10·num/den + 1/2) = floor((20·num + den) / (2·den)).
+    let tenths = (20 * num + den).div_euclid(2 * den);
+    let sign = if tenths < 0 { "-" } else { "" };
+    let t = tenths.abs();
+    let mark = if lang == "da" { "," } else { "." };
+    format!("{sign}{}{mark}{}", t / 10, t % 10)
+}
+
+/// A number as a report shows it: whole numbers without decimals, others with one.
+pub fn number(value: f64, lang: &str) -> String {
+    decimal(value, if value.fract() == 0.0 { 0 } else { 1 }, lang)
+}
+
+/// A share in per cent: "67 %", "66,7 %" (one decimal only where it is not zero).
+pub fn percent(value: f64, lang: &str) -> String {
+    let places = if (value * 10.0).round() % 10.0 == 0.0 {
+        0
+    } else {
+        1
+    };
+    format!("{} %", decimal(value, places, lang))
+}
+
+/// Text made safe for HTML and XML, in content and in attribute values alike: the five markup
+/// characters escaped, and the control characters XML 1.0 cannot carry left out.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn danish_dates_read_as_danes_write_them() {
+        let d = NaiveDate::from_ymd_opt(2017, 11, 24).unwrap();
+        assert_eq!(long_date(d, "da"), "fredag den 24. november 2017");
+        assert_eq!(long_date(d, "en"), "Friday 24 November 2017");
+    }
+
+    #[test]
+    fn numbers_in_each_language() {
+        assert_eq!(decimal(3.777, 1, "da"), "3,8");
+        assert_eq!(decimal(3.777, 1, "en"), "3.8");
+        assert_eq!(number(4.0, "da"), "4");
+        assert_eq!(percent(66.666, "da"), "66,7 %");
+        assert_eq!(percent(100.0, "en"), "100 %");
+    }
+
+    #[test]
+    fn markup_is_escaped_once_for_html_and_xml() {
+        assert_eq!(
+            escape("<a href=\"x\">Tom & Jerry's</a>\u{1}"),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn both_languages_have_the_same_texts() {
+        let keys = text_keys();
+        assert_eq!(
+            keys["da"], keys["en"],
+            "da and en translations differ in keys"
+        );
+        assert!(!keys["en"].is_empty());
+    }
+}

@@ -1,0 +1,119 @@
+//! The page templates (minijinja, auto-escaped HTML) with what they need to speak the reader's
+//! language: `t("key")`, and filters for dates, numbers and percentages. The web pages and the
+//! report's HTML both render through here.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, State};
+
+use crate::error::{AppError, AppResult};
+use crate::i18n::{decimal, long_date, long_datetime, percent, text};
+
+fn lang_of(state: &State) -> String {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "en".into())
+}
+
+fn build_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, source) in crate::assets::PAGE_TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    env.add_function("t", |state: &State, key: &str, kwargs: Kwargs| {
+        let lang = lang_of(state);
+        let mut s = text(&lang, key);
+        for name in kwargs.args() {
+            let v: Value = kwargs.get(name)?;
+            s = s.replace(&format!("{{{name}}}"), &v.to_string());
+        }
+        kwargs.assert_all_used()?;
+        Ok::<_, minijinja::Error>(s)
+    });
+    // Dates arrive as RFC 3339 strings (how they serialise) or plain dates.
+    env.add_filter("date", |state: &State, value: &str| {
+        let lang = lang_of(state);
+        if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+            long_date(t.with_timezone(&Utc).date_naive(), &lang)
+        } else if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            long_date(d, &lang)
+        } else {
+            value.to_string()
+        }
+    });
+    // Numbers as the language writes them: "3,5" in Danish; whole numbers without decimals
+    // unless `places` says otherwise.
+    env.add_filter("num", |value: f64, lang: &str, places: Option<usize>| {
+        let places = places.unwrap_or(if value.fract() == 0.0 { 0 } else { 1 });
+        decimal(value, places, lang)
+    });
+    env.add_filter("pct", |value: f64, lang: &str| percent(value, lang));
+    env.add_filter("datetime", |state: &State, value: &str| {
+        let lang = lang_of(state);
+        match DateTime::parse_from_rfc3339(value) {
+            Ok(t) => long_datetime(t.with_timezone(&Utc), &lang),
+            Err(_) => value.to_string(),
+        }
+    });
+    env
+}
+
+/// The compiled templates, shared by every worker.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+static PAGES: LazyLock<Pages> = LazyLock::new(|| Pages { env: build_env() });
+
+pub fn pages() -> &'static Pages {
+    &PAGES
+}
+
+impl Pages {
+    pub fn render(&self, name: &str, ctx: Value) -> AppResult<String> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {name}: {e:#}")))
+    }
+
+    pub fn template_names(&self) -> Vec<String> {
+        self.env.templates().map(|(n, _)| n.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_a_template_asks_for_exists() {
+        let keys = crate::i18n::text_keys();
+        let re_start = "t(\"";
+        for (name, source) in crate::assets::PAGE_TEMPLATES {
+            let mut rest = *source;
+            while let Some(i) = rest.find(re_start) {
+                rest = &rest[i + re_start.len()..];
+                let end = rest.find('"').unwrap();
+                let key = &rest[..end];
+                if key.ends_with('.') || key.ends_with('_') {
+                    continue; // a key built at run time, such as "phase." ~ phase
+                }
+                assert!(
+                    keys["en"].iter().any(|k| k == key),
+                    "{name} uses the missing text {key:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        assert!(pages().template_names().len() >= 3);
+    }
+}
