@@ -10,13 +10,15 @@ pub mod archive;
 pub mod audit;
 pub mod candidates;
 pub mod codebook;
+pub mod coding;
+pub mod interviews;
+pub mod letters;
 pub mod links;
 pub mod outbox;
 pub mod participation;
 pub mod privacy;
 pub mod refi;
 pub mod reports;
-pub mod round1;
 pub mod rounds;
 pub mod secret;
 pub mod studies;
@@ -47,6 +49,10 @@ pub enum Actor {
 }
 
 impl Actor {
+    pub fn researcher(id: &str) -> Actor {
+        Actor::Researcher { id: id.into() }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Actor::Researcher { .. } => "researcher",

@@ -5,9 +5,8 @@
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use super::candidates::{
-    assign_pseudonym, current_consent_text, mark_panellist_withdrawn, status_of, transition,
-};
+use super::candidates::{assign_pseudonym, mark_panellist_withdrawn, status_of, transition};
+use super::letters::current_consent_text;
 use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate};
 use super::secret::{looks_like_token, token_hash};
 use super::{Actor, AppError, AppResult, audit};

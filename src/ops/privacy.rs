@@ -25,10 +25,6 @@ use crate::domain::{Invalid, Language, text};
 /// How many days before the retention date the owners are warned.
 pub const RETENTION_WARNING_DAYS: i64 = 14;
 
-fn researcher(id: &str) -> Actor {
-    Actor::Researcher { id: id.into() }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Export
 
@@ -296,7 +292,7 @@ pub fn export_person(
         .collect();
     audit::record(
         conn,
-        &researcher(researcher_id),
+        &Actor::researcher(researcher_id),
         Some(&study.id),
         "person.exported",
         Some(&c.id),
@@ -433,7 +429,7 @@ pub fn erase_person(
         erase_identity(
             c,
             &cand,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             &reason,
             env.files.as_deref(),
         )

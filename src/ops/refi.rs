@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::codebook::{ACTIVE, insert_theme_as, revise};
-use super::round1::theme_colour;
+use super::coding::theme_colour;
 use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::*;
@@ -543,7 +543,7 @@ impl Importer<'_> {
                 .iter()
                 .find(|(_, n)| !name.is_empty() && n.eq_ignore_ascii_case(name))
             {
-                super::round1::coder_for(c, &self.study.id, rid)?
+                super::coding::coder_for(c, &self.study.id, rid)?
             } else if let Some(k) = known
                 .iter()
                 .find(|k| !name.is_empty() && k.name.eq_ignore_ascii_case(name))
@@ -693,7 +693,7 @@ pub fn import_project(
             })
             .collect();
         let users = im.users(c, &p.users, &referenced)?;
-        let importer_coder = super::round1::coder_for(c, study_id, researcher_id)?;
+        let importer_coder = super::coding::coder_for(c, study_id, researcher_id)?;
         let roster: Vec<Panellist> = panellists::table
             .filter(panellists::study_id.eq(study_id))
             .select(Panellist::as_select())
@@ -762,7 +762,7 @@ pub fn import_project(
                     let title = if s.name.trim().is_empty()
                         || person
                             .as_deref()
-                            .is_some_and(|n| super::round1::names_person(&s.name, n))
+                            .is_some_and(|n| super::coding::names_person(&s.name, n))
                     {
                         format!("Interview {}", panellist.pseudonym)
                     } else {

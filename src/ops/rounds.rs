@@ -23,10 +23,6 @@ use crate::domain::candidate::Status;
 use crate::domain::round::{Kind, RoundFlags, RoundInput, State};
 use crate::mail;
 
-fn actor(id: &str) -> Actor {
-    Actor::Researcher { id: id.into() }
-}
-
 pub fn flags_of(r: &Round) -> RoundFlags {
     RoundFlags {
         kind: r.kind,
@@ -206,7 +202,7 @@ pub fn create(
             .execute(c)?;
         audit::record(
             c,
-            &actor(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(study_id),
             "round.created",
             Some(&round.id),
@@ -321,7 +317,7 @@ pub fn update(
             }
             audit::record(
                 c,
-                &actor(researcher_id),
+                &Actor::researcher(researcher_id),
                 Some(&study.id),
                 "round.extended",
                 Some(&r.id),
@@ -457,7 +453,7 @@ pub fn open(
                         .execute(c)?;
                     audit::record(
                         c,
-                        &actor(researcher_id),
+                        &Actor::researcher(researcher_id),
                         Some(&study.id),
                         "consensus.locked",
                         Some(&study.id),
@@ -473,7 +469,7 @@ pub fn open(
                 .execute(c)?;
             audit::record(
                 c,
-                &actor(researcher_id),
+                &Actor::researcher(researcher_id),
                 Some(&study.id),
                 "round.opened",
                 Some(&r.id),
@@ -486,12 +482,12 @@ pub fn open(
         // A written questionnaire's invitation carries the questions, to read or print first.
         let (files, extra) = if r.questionnaire {
             let lang = crate::domain::Language::from_stored(&study.language);
-            let g = super::round1::guide_of(c, &r.id)?;
+            let g = super::interviews::guide_of(c, &r.id)?;
             (
                 vec![mail::Attachment::new(
-                    super::round1::guide_filename(lang),
+                    super::interviews::guide_filename(lang),
                     "text/plain; charset=utf-8",
-                    super::round1::guide_text(&study.title, &g, lang).as_bytes(),
+                    super::interviews::guide_text(&study.title, &g, lang).as_bytes(),
                 )],
                 vec![("questionnaire", "1".to_string())],
             )
@@ -579,7 +575,7 @@ pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResul
         super::links::apply_rule_for_round(c, &r.id)?;
         audit::record(
             c,
-            &actor(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(&study.id),
             "round.closed",
             Some(&r.id),
@@ -818,7 +814,7 @@ pub fn responses(
     }
     audit::record(
         conn,
-        &actor(researcher_id),
+        &Actor::researcher(researcher_id),
         Some(&study.id),
         "identities.viewed",
         Some(&r.id),
@@ -851,7 +847,7 @@ pub fn clear_comment(
             .execute(c)?;
         audit::record(
             c,
-            &actor(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(&study.id),
             if cleared {
                 "comment.cleared"

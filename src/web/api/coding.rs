@@ -11,12 +11,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::Invalid;
 use crate::ops::AppError;
-use crate::ops::refi::{self, ImportSummary};
-use crate::ops::round1::{
-    self, Agreement, AppointmentInput, AppointmentView, CoderView, CodingOverview, EvidenceInput,
-    ExcerptInput, ExcerptView, GuideInput, GuideView, ThemeEvidence, TranscriptDetail,
-    TranscriptSummary,
+use crate::ops::coding::{
+    self, Agreement, CoderView, CodingOverview, EvidenceInput, ExcerptInput, ExcerptView,
+    ThemeEvidence, TranscriptDetail, TranscriptSummary,
 };
+use crate::ops::interviews::{self, AppointmentInput, AppointmentView, GuideInput, GuideView};
+use crate::ops::refi::{self, ImportSummary};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
@@ -64,7 +64,7 @@ pub async fn get_guide(
 ) -> ApiResult<web::Json<GuideView>> {
     let (id, round) = (who.0.id, path.into_inner());
     Ok(web::Json(
-        state.db(move |c| round1::guide(c, &id, &round)).await?,
+        state.db(move |c| interviews::guide(c, &id, &round)).await?,
     ))
 }
 
@@ -84,7 +84,7 @@ pub async fn put_guide(
     let (id, round, input) = (who.0.id, path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| round1::set_guide(c, &id, &round, input))
+            .db(move |c| interviews::set_guide(c, &id, &round, input))
             .await?,
     ))
 }
@@ -101,13 +101,16 @@ pub async fn guide_text(
 ) -> ApiResult<HttpResponse> {
     let (id, round) = (who.0.id, path.into_inner());
     let (text, lang) = state
-        .db(move |c| round1::guide_document(c, &id, &round))
+        .db(move |c| interviews::guide_document(c, &id, &round))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}\"", round1::guide_filename(lang)),
+            format!(
+                "attachment; filename=\"{}\"",
+                interviews::guide_filename(lang)
+            ),
         ))
         .body(text))
 }
@@ -125,7 +128,7 @@ pub async fn list_appointments(
     let (id, round) = (who.0.id, path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| round1::appointments(c, &id, &round))
+            .db(move |c| interviews::appointments(c, &id, &round))
             .await?,
     ))
 }
@@ -143,7 +146,7 @@ pub async fn add_appointment(
 ) -> ApiResult<HttpResponse> {
     let (id, round, input) = (who.0.id, path.into_inner(), body.into_inner());
     let a = state
-        .db(move |c| round1::save_appointment(c, &id, &round, None, input))
+        .db(move |c| interviews::save_appointment(c, &id, &round, None, input))
         .await?;
     Ok(HttpResponse::Created().json(a))
 }
@@ -163,8 +166,8 @@ pub async fn put_appointment(
     Ok(web::Json(
         state
             .db(move |c| {
-                let round = round1::appointment_round(c, &aid)?;
-                round1::save_appointment(c, &id, &round, Some(&aid), input)
+                let round = interviews::appointment_round(c, &aid)?;
+                interviews::save_appointment(c, &id, &round, Some(&aid), input)
             })
             .await?,
     ))
@@ -201,7 +204,7 @@ pub async fn send_appointment(
     let attach = body.map(|b| b.attach_guide).unwrap_or_default();
     let env = state.mail.clone();
     let queued = state
-        .db(move |c| round1::send_appointment(c, &env, &id, &aid, attach))
+        .db(move |c| interviews::send_appointment(c, &env, &id, &aid, attach))
         .await?;
     state.wake_worker();
     Ok(HttpResponse::Accepted().json(Queued { queued }))
@@ -225,7 +228,7 @@ pub async fn questionnaire_documents(
 ) -> ApiResult<web::Json<Created>> {
     let (id, round) = (who.0.id, path.into_inner());
     let created = state
-        .db(move |c| round1::questionnaire_documents(c, &id, &round))
+        .db(move |c| interviews::questionnaire_documents(c, &id, &round))
         .await?;
     Ok(web::Json(Created { created }))
 }
@@ -243,7 +246,7 @@ pub async fn list_transcripts(
     let (id, study) = (who.0.id, path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| round1::transcripts(c, &id, &study))
+            .db(move |c| coding::transcripts(c, &id, &study))
             .await?,
     ))
 }
@@ -292,7 +295,7 @@ pub async fn add_transcript(
     q: web::Query<TranscriptQuery>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let bytes = super::read_body(payload, round1::MAX_UPLOAD_BYTES, "file").await?;
+    let bytes = super::read_body(payload, coding::MAX_UPLOAD_BYTES, "file").await?;
     let json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -326,7 +329,7 @@ pub async fn add_transcript(
     let (id, study) = (who.0.id, path.into_inner());
     let t = state
         .db(move |c| {
-            round1::add_transcript(
+            coding::add_transcript(
                 c,
                 &id,
                 &study,
@@ -353,7 +356,7 @@ pub async fn get_transcript(
 ) -> ApiResult<web::Json<TranscriptDetail>> {
     let (id, t) = (who.0.id, path.into_inner());
     Ok(web::Json(
-        state.db(move |c| round1::transcript(c, &id, &t)).await?,
+        state.db(move |c| coding::transcript(c, &id, &t)).await?,
     ))
 }
 
@@ -369,7 +372,7 @@ pub async fn delete_transcript(
 ) -> ApiResult<HttpResponse> {
     let (id, t) = (who.0.id, path.into_inner());
     state
-        .db(move |c| round1::remove_transcript(c, &id, &t))
+        .db(move |c| coding::remove_transcript(c, &id, &t))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -387,7 +390,7 @@ pub async fn add_excerpt(
 ) -> ApiResult<HttpResponse> {
     let (id, t, input) = (who.0.id, path.into_inner(), body.into_inner());
     let e = state
-        .db(move |c| round1::add_excerpt(c, &id, &t, input))
+        .db(move |c| coding::add_excerpt(c, &id, &t, input))
         .await?;
     Ok(HttpResponse::Created().json(e))
 }
@@ -404,7 +407,7 @@ pub async fn delete_excerpt(
 ) -> ApiResult<HttpResponse> {
     let (id, e) = (who.0.id, path.into_inner());
     state
-        .db(move |c| round1::remove_excerpt(c, &id, &e))
+        .db(move |c| coding::remove_excerpt(c, &id, &e))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -421,7 +424,7 @@ pub async fn delete_coding(
 ) -> ApiResult<HttpResponse> {
     let (id, coding) = (who.0.id, path.into_inner());
     state
-        .db(move |c| round1::remove_coding(c, &id, &coding))
+        .db(move |c| coding::remove_coding(c, &id, &coding))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -439,7 +442,7 @@ pub async fn put_evidence(
 ) -> ApiResult<HttpResponse> {
     let (id, s, input) = (who.0.id, path.into_inner(), body.into_inner());
     state
-        .db(move |c| round1::link_statement(c, &id, &s, input))
+        .db(move |c| coding::link_statement(c, &id, &s, input))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -458,7 +461,7 @@ pub async fn theme_evidence(
     let (id, t) = (who.0.id, path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| round1::theme_evidence(c, &id, &t))
+            .db(move |c| coding::theme_evidence(c, &id, &t))
             .await?,
     ))
 }
@@ -476,7 +479,7 @@ pub async fn overview(
 ) -> ApiResult<web::Json<CodingOverview>> {
     let (id, study) = (who.0.id, path.into_inner());
     Ok(web::Json(
-        state.db(move |c| round1::overview(c, &id, &study)).await?,
+        state.db(move |c| coding::overview(c, &id, &study)).await?,
     ))
 }
 
@@ -492,7 +495,7 @@ pub async fn coders(
 ) -> ApiResult<web::Json<Vec<CoderView>>> {
     let (id, study) = (who.0.id, path.into_inner());
     Ok(web::Json(
-        state.db(move |c| round1::coders(c, &id, &study)).await?,
+        state.db(move |c| coding::coders(c, &id, &study)).await?,
     ))
 }
 
@@ -521,7 +524,7 @@ pub async fn agreement(
     let (id, study, q) = (who.0.id, path.into_inner(), q.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| round1::agreement(c, &id, &study, &q.a, &q.b))
+            .db(move |c| coding::agreement(c, &id, &study, &q.a, &q.b))
             .await?,
     ))
 }

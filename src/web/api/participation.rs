@@ -10,8 +10,8 @@ use crate::domain::Language;
 use crate::domain::candidate::Status;
 use crate::ops::AppResult;
 use crate::ops::answers::{self, AnswersInput, ExpertRound};
+use crate::ops::interviews::{self, Questionnaire, QuestionnaireInput};
 use crate::ops::participation::{self, ConsentAnswer, Participant, Purpose};
-use crate::ops::round1::{self, Questionnaire, QuestionnaireInput};
 use crate::web::AppState;
 use crate::web::auth::client_address;
 use crate::web::error::{ApiResult, ErrorBody};
@@ -277,7 +277,7 @@ pub async fn questionnaire(
     participant(&state, &req, token.clone()).await?;
     Ok(web::Json(
         state
-            .db(move |c| round1::questionnaire(c, &token, n))
+            .db(move |c| interviews::questionnaire(c, &token, n))
             .await?,
     ))
 }
@@ -301,7 +301,7 @@ pub async fn put_questionnaire(
     let input = body.into_inner();
     Ok(web::Json(
         state
-            .db(move |c| round1::save_questionnaire(c, &token, n, input))
+            .db(move |c| interviews::save_questionnaire(c, &token, n, input))
             .await?,
     ))
 }

@@ -11,9 +11,9 @@ use crate::mail::Kind;
 use crate::mail::templates::CustomLetter;
 use crate::ops::AppError;
 use crate::ops::candidates::{
-    self, CandidateDetail, CandidatePatch, CandidateView, ConsentTextView, InvitationResult,
-    LetterPreview, LetterView, Recruitment,
+    self, CandidateDetail, CandidatePatch, CandidateView, InvitationResult, Recruitment,
 };
+use crate::ops::letters::{self, ConsentTextView, LetterPreview, LetterView};
 use crate::ops::outbox::MessageView;
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
@@ -302,7 +302,7 @@ pub async fn get_consent_text(
     let (id, study) = (who.0.id, path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| candidates::consent_text(c, &id, &study))
+            .db(move |c| letters::consent_text(c, &id, &study))
             .await?,
     ))
 }
@@ -327,7 +327,7 @@ pub async fn put_consent_text(
     let (id, study, text) = (who.0.id, path.into_inner(), body.into_inner().body);
     Ok(web::Json(
         state
-            .db(move |c| candidates::set_consent_text(c, &id, &study, &text))
+            .db(move |c| letters::set_consent_text(c, &id, &study, &text))
             .await?,
     ))
 }
@@ -351,7 +351,7 @@ pub async fn get_letter(
     let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
     Ok(web::Json(
         state
-            .db(move |c| candidates::letter(c, &env, &id, &study, k))
+            .db(move |c| letters::letter(c, &env, &id, &study, k))
             .await?,
     ))
 }
@@ -385,7 +385,7 @@ pub async fn put_letter(
     let custom = CustomLetter { subject, letter };
     Ok(web::Json(
         state
-            .db(move |c| candidates::set_letter(c, &env, &id, &study, k, Some(custom)))
+            .db(move |c| letters::set_letter(c, &env, &id, &study, k, Some(custom)))
             .await?,
     ))
 }
@@ -404,7 +404,7 @@ pub async fn delete_letter(
     let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
     Ok(web::Json(
         state
-            .db(move |c| candidates::set_letter(c, &env, &id, &study, k, None))
+            .db(move |c| letters::set_letter(c, &env, &id, &study, k, None))
             .await?,
     ))
 }
@@ -426,7 +426,7 @@ pub async fn preview_letter(
     let custom = CustomLetter { subject, letter };
     Ok(web::Json(
         state
-            .db(move |c| candidates::preview_letter(c, &env, &id, &study, k, &custom))
+            .db(move |c| letters::preview_letter(c, &env, &id, &study, k, &custom))
             .await?,
     ))
 }

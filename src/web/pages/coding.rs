@@ -16,7 +16,7 @@ use super::{
 };
 use crate::domain::Invalid;
 use crate::domain::agreement::sentences;
-use crate::ops::round1::{self, ExcerptInput, ExcerptView};
+use crate::ops::coding::{self, ExcerptInput, ExcerptView};
 use crate::ops::{AppError, codebook, refi, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::render::text;
@@ -46,8 +46,8 @@ async fn home_view(
         .db(move |c| {
             Ok((
                 studies::get(c, &id, &study_id)?,
-                round1::transcripts(c, &id, &study_id)?,
-                round1::pseudonyms(c, &id, &study_id)?,
+                coding::transcripts(c, &id, &study_id)?,
+                coding::pseudonyms(c, &id, &study_id)?,
                 crate::ops::rounds::list(c, &id, &study_id)?,
                 codebook::codebook(c, &id, &study_id, false)?,
             ))
@@ -90,7 +90,7 @@ async fn upload(
     payload: Multipart,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let fields = multipart_form(&who, &req, payload, round1::MAX_UPLOAD_BYTES + 64 * 1024).await?;
+    let fields = multipart_form(&who, &req, payload, coding::MAX_UPLOAD_BYTES + 64 * 1024).await?;
     let file = fields.get("file").filter(|f| !f.is_empty()).cloned();
     let filename = field(&fields, "file.filename");
     let (bytes, filename) = match file {
@@ -105,7 +105,7 @@ async fn upload(
     let (id, sid) = (who.researcher.id.clone(), study_id.clone());
     let result = state
         .db(move |c| {
-            round1::add_transcript(
+            coding::add_transcript(
                 c,
                 &id,
                 &sid,
@@ -233,7 +233,7 @@ async fn theme_css(
         .lang(&who)?;
     let css: String = themes
         .iter()
-        .map(|t| format!(".th-{} {{ --c: {}; }}\n", t.id, round1::theme_colour(t)))
+        .map(|t| format!(".th-{} {{ --c: {}; }}\n", t.id, coding::theme_colour(t)))
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
@@ -323,10 +323,10 @@ async fn transcript_view(
     let id = who.researcher.id.clone();
     let (detail, study, book, overview) = state
         .db(move |c| {
-            let d = round1::transcript(c, &id, &transcript_id)?;
+            let d = coding::transcript(c, &id, &transcript_id)?;
             let study = studies::get(c, &id, &d.study_id)?;
             let book = codebook::codebook(c, &id, &d.study_id, false)?;
-            let overview = round1::overview(c, &id, &d.study_id)?;
+            let overview = coding::overview(c, &id, &d.study_id)?;
             Ok((d, study, book, overview))
         })
         .await
@@ -483,11 +483,11 @@ async fn transcript_action(
                     if themes.is_empty() {
                         return Err(Invalid::one("theme", text(&lang, "coding.no_theme")).into());
                     }
-                    let body = round1::transcript_in_study(c, &id, &t)?.body;
+                    let body = coding::transcript_in_study(c, &id, &t)?.body;
                     let runs = join_adjacent(&body, runs);
                     // One transaction per passage would leave half a coding on a fault; the
                     // passages are checked together first.
-                    round1::add_excerpts(
+                    coding::add_excerpts(
                         c,
                         &id,
                         &t,
@@ -506,20 +506,20 @@ async fn transcript_action(
         "remove_coding" => {
             let cid = get("coding_id");
             state
-                .db(move |c| round1::remove_coding(c, &id, &cid).map(|_| None))
+                .db(move |c| coding::remove_coding(c, &id, &cid).map(|_| None))
                 .await
         }
         "remove_excerpt" => {
             let eid = get("excerpt_id");
             state
-                .db(move |c| round1::remove_excerpt(c, &id, &eid).map(|_| None))
+                .db(move |c| coding::remove_excerpt(c, &id, &eid).map(|_| None))
                 .await
         }
         "delete" => {
             state
                 .db(move |c| {
-                    let study = round1::transcript_in_study(c, &id, &t)?.study_id;
-                    round1::remove_transcript(c, &id, &t)?;
+                    let study = coding::transcript_in_study(c, &id, &t)?.study_id;
+                    coding::remove_transcript(c, &id, &t)?;
                     Ok(Some(format!("/studies/{study}/coding")))
                 })
                 .await
@@ -557,7 +557,7 @@ async fn overview_page(
 ) -> PageResult {
     let (id, sid) = (who.researcher.id.clone(), path.into_inner());
     let (study, overview) = state
-        .db(move |c| Ok((studies::get(c, &id, &sid)?, round1::overview(c, &id, &sid)?)))
+        .db(move |c| Ok((studies::get(c, &id, &sid)?, coding::overview(c, &id, &sid)?)))
         .await
         .lang(&who)?;
     page_with_status(
@@ -588,7 +588,7 @@ async fn agreement_page(
     let (study, coders, result) = state
         .db(move |c| {
             let study = studies::get(c, &id, &sid)?;
-            let coders = round1::coders(c, &id, &sid)?;
+            let coders = coding::coders(c, &id, &sid)?;
             // By default the first two coders, as most studies have two.
             let (a, b) = match (a.is_empty(), coders.as_slice()) {
                 (true, [x, y, ..]) => (x.id.clone(), y.id.clone()),
@@ -597,7 +597,7 @@ async fn agreement_page(
             let result = if a.is_empty() || b.is_empty() {
                 Ok(None)
             } else {
-                round1::agreement(c, &id, &sid, &a, &b).map(|r| Some((r, a, b)))
+                coding::agreement(c, &id, &sid, &a, &b).map(|r| Some((r, a, b)))
             };
             Ok((study, coders, result))
         })
@@ -629,7 +629,7 @@ async fn agreement_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::round1::CodedTheme;
+    use crate::ops::coding::CodedTheme;
 
     fn ex(id: &str, start: usize, end: usize, theme: &str) -> ExcerptView {
         ExcerptView {

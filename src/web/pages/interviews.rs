@@ -9,7 +9,8 @@ use super::rounds::utc_input;
 use super::{InLang, PageResult, field_errors, page_with_status, serde_value};
 use crate::domain::Invalid;
 use crate::domain::round::Kind;
-use crate::ops::round1::{
+use crate::ops::coding;
+use crate::ops::interviews::{
     self, AppointmentInput, GuideInput, GuideView, QuestionInput, SectionInput,
 };
 use crate::ops::{AppError, rounds, studies};
@@ -101,13 +102,13 @@ async fn interviews_view(
     let id = who.researcher.id.clone();
     let (study, round, guide, appointments, panellists, members) = state
         .db(move |c| {
-            let study_id = round1::round_study(c, &id, &round_id)?;
+            let study_id = interviews::round_study(c, &id, &round_id)?;
             Ok((
                 studies::get(c, &id, &study_id)?,
                 rounds::get(c, &id, &round_id)?,
-                round1::guide(c, &id, &round_id)?,
-                round1::appointments(c, &id, &round_id)?,
-                round1::pseudonyms(c, &id, &study_id)?,
+                interviews::guide(c, &id, &round_id)?,
+                interviews::appointments(c, &id, &round_id)?,
+                coding::pseudonyms(c, &id, &study_id)?,
                 studies::members(c, &id, &study_id)?,
             ))
         })
@@ -200,7 +201,7 @@ async fn interviews_action(
             draft = Some(text.clone());
             match guide_from_text(&text) {
                 Ok(input) => state
-                    .db(move |c| round1::set_guide(c, &id, &rid, input))
+                    .db(move |c| interviews::set_guide(c, &id, &rid, input))
                     .await
                     .map(|_| Some(crate::web::render::text(&lang, "interviews.guide_saved"))),
                 Err(inv) => Err(inv.into()),
@@ -212,11 +213,11 @@ async fn interviews_action(
                 state
                     .db(move |c| {
                         if let Some(a) = &aid
-                            && round1::appointment_round(c, a)? != rid
+                            && interviews::appointment_round(c, a)? != rid
                         {
                             return Err(AppError::NotFound);
                         }
-                        round1::save_appointment(c, &id, &rid, aid.as_deref(), input)
+                        interviews::save_appointment(c, &id, &rid, aid.as_deref(), input)
                     })
                     .await
                     .map(|_| None)
@@ -229,16 +230,16 @@ async fn interviews_action(
             let env = state.mail.clone();
             state
                 .db(move |c| {
-                    if round1::appointment_round(c, &aid)? != rid {
+                    if interviews::appointment_round(c, &aid)? != rid {
                         return Err(AppError::NotFound);
                     }
-                    round1::send_appointment(c, &env, &id, &aid, attach)
+                    interviews::send_appointment(c, &env, &id, &aid, attach)
                 })
                 .await
                 .map(|_| Some(crate::web::render::text(&lang, "interviews.sent")))
         }
         "documents" => state
-            .db(move |c| round1::questionnaire_documents(c, &id, &rid))
+            .db(move |c| interviews::questionnaire_documents(c, &id, &rid))
             .await
             .map(|n| {
                 Some(text_with(
@@ -309,11 +310,11 @@ async fn guide_print(
     let (id, rid) = (who.researcher.id.clone(), path.into_inner());
     let (study, round, guide) = state
         .db(move |c| {
-            let study_id = round1::round_study(c, &id, &rid)?;
+            let study_id = interviews::round_study(c, &id, &rid)?;
             Ok((
                 studies::get(c, &id, &study_id)?,
                 rounds::get(c, &id, &rid)?,
-                round1::guide(c, &id, &rid)?,
+                interviews::guide(c, &id, &rid)?,
             ))
         })
         .await
@@ -329,7 +330,7 @@ async fn guide_print(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::round1::{QuestionView, SectionView};
+    use crate::ops::interviews::{QuestionView, SectionView};
 
     #[test]
     fn the_guide_text_reads_back_as_written() {

@@ -408,7 +408,7 @@ async fn round_page(
     let who = p.clone();
     let content = state
         .db(
-            move |c| match crate::ops::round1::questionnaire_for(c, &who, number) {
+            move |c| match crate::ops::interviews::questionnaire_for(c, &who, number) {
                 Ok(q) => Ok(Ok(q)),
                 Err(AppError::NotFound) => {
                     crate::ops::answers::expert_round_for(c, &who, number).map(Err)
@@ -574,10 +574,10 @@ async fn questionnaire_save(
     pairs: &[(String, String)],
     submit: bool,
 ) -> PageResult {
-    let answers: Vec<crate::ops::round1::QuestionnaireAnswerInput> = pairs
+    let answers: Vec<crate::ops::interviews::QuestionnaireAnswerInput> = pairs
         .iter()
         .filter_map(|(k, v)| {
-            Some(crate::ops::round1::QuestionnaireAnswerInput {
+            Some(crate::ops::interviews::QuestionnaireAnswerInput {
                 question_id: k.strip_prefix("q.")?.to_string(),
                 text: v.clone(),
             })
@@ -596,10 +596,10 @@ async fn questionnaire_save(
         })
         .collect();
     let ids: Vec<String> = answers.iter().map(|a| a.question_id.clone()).collect();
-    let input = crate::ops::round1::QuestionnaireInput { answers, submit };
+    let input = crate::ops::interviews::QuestionnaireInput { answers, submit };
     let t = token.to_string();
     match state
-        .db(move |c| crate::ops::round1::save_questionnaire(c, &t, n, input))
+        .db(move |c| crate::ops::interviews::save_questionnaire(c, &t, n, input))
         .await
     {
         Ok(_) => Ok(see_other(&format!(

@@ -577,9 +577,13 @@ async fn letters(
             let study = studies::get(c, &id, &study_id)?;
             let list = Kind::ALL
                 .iter()
-                .map(|k| candidates::letter(c, &env, &id, &study_id, *k))
+                .map(|k| crate::ops::letters::letter(c, &env, &id, &study_id, *k))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((study, list, candidates::consent_text(c, &id, &study_id)?))
+            Ok((
+                study,
+                list,
+                crate::ops::letters::consent_text(c, &id, &study_id)?,
+            ))
         })
         .await
         .lang(&who)?;
@@ -608,7 +612,7 @@ async fn letter_form(
         .db(move |c| {
             Ok((
                 studies::get(c, &id, &study_id)?,
-                candidates::letter(c, &env, &id, &study_id, kind)?,
+                crate::ops::letters::letter(c, &env, &id, &study_id, kind)?,
             ))
         })
         .await
@@ -648,16 +652,17 @@ async fn save_letter(
             let study = studies::get(c, &id, &sid)?;
             match action.as_str() {
                 "save" => {
-                    let l = candidates::set_letter(c, &env, &id, &sid, kind, Some(custom))?;
+                    let l =
+                        crate::ops::letters::set_letter(c, &env, &id, &sid, kind, Some(custom))?;
                     Ok((study, l, None, true))
                 }
                 "reset" => {
-                    let l = candidates::set_letter(c, &env, &id, &sid, kind, None)?;
+                    let l = crate::ops::letters::set_letter(c, &env, &id, &sid, kind, None)?;
                     Ok((study, l, None, true))
                 }
                 _ => {
-                    let p = candidates::preview_letter(c, &env, &id, &sid, kind, &custom)?;
-                    let l = candidates::LetterView {
+                    let p = crate::ops::letters::preview_letter(c, &env, &id, &sid, kind, &custom)?;
+                    let l = crate::ops::letters::LetterView {
                         kind,
                         subject: custom.subject.clone(),
                         letter: custom.letter.clone(),
@@ -680,7 +685,7 @@ async fn save_letter(
                 .db(move |c| studies::get(c, &id, &study_id))
                 .await
                 .lang(&f.who)?;
-            let letter = candidates::LetterView {
+            let letter = crate::ops::letters::LetterView {
                 kind,
                 subject: f.form.subject.clone(),
                 letter: f.form.letter.clone(),
@@ -709,7 +714,7 @@ async fn consent_form(
         .db(move |c| {
             Ok((
                 studies::get(c, &id, &study_id)?,
-                candidates::consent_text(c, &id, &study_id)?,
+                crate::ops::letters::consent_text(c, &id, &study_id)?,
             ))
         })
         .await
@@ -739,7 +744,7 @@ async fn save_consent(
         f.form.body.clone(),
     );
     let result = state
-        .db(move |c| candidates::set_consent_text(c, &id, &sid, &body))
+        .db(move |c| crate::ops::letters::set_consent_text(c, &id, &sid, &body))
         .await;
     let id = f.who.researcher.id.clone();
     let study = state

@@ -250,7 +250,7 @@ async fn theme_view(
     let (study, book, revisions, evidence, theme_id) = state
         .db(move |c| {
             let revisions = codebook::revisions(c, &id, &theme_id)?;
-            let evidence = crate::ops::round1::theme_evidence(c, &id, &theme_id)?;
+            let evidence = crate::ops::coding::theme_evidence(c, &id, &theme_id)?;
             use diesel::prelude::*;
             let study_id: String = crate::db::schema::themes::table
                 .find(&theme_id)
@@ -349,7 +349,7 @@ async fn theme_action(
         }
         "link_evidence" => {
             let sid = get(&form, "statement_id");
-            let input = crate::ops::round1::EvidenceInput {
+            let input = crate::ops::coding::EvidenceInput {
                 excerpt_ids: f
                     .form
                     .iter()
@@ -358,7 +358,7 @@ async fn theme_action(
                     .collect(),
             };
             state
-                .db(move |c| crate::ops::round1::link_statement(c, &id, &sid, input))
+                .db(move |c| crate::ops::coding::link_statement(c, &id, &sid, input))
                 .await
         }
         "remove_statement" => {

@@ -1,6 +1,6 @@
 //! Recruitment as researchers run it: the panel attributes, candidates (by hand and by CSV),
-//! invitations, statuses with their history, the overview with its referral tree, and the
-//! study's own texts (cover letter, consent).
+//! invitations, statuses with their history, the overview with its referral tree, and
+//! pseudonyms for those who accept. The study's own texts live in `letters`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -8,28 +8,24 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::letters::current_consent_text;
 use super::outbox::{MailEnv, MessageView, RoundFacts, enqueue_to_candidate};
 use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
-use crate::db::models::{
-    Candidate, CandidateEvent, ConsentText, EmailTemplate, OutboxMessage, Panellist, StratumRow,
-    Study,
-};
+use crate::db::models::{Candidate, CandidateEvent, OutboxMessage, Panellist, StratumRow, Study};
 use crate::db::schema::{
-    candidate_events, candidates, consent_texts, email_templates, outbox, panellists,
-    participation_tokens, strata,
+    candidate_events, candidates, outbox, panellists, participation_tokens, strata,
 };
 use crate::db::utc;
 use crate::db::{self, DbConn, DbError, new_id, now};
 use crate::domain::candidate::{CandidateData, CandidateInput, Status, Stratum, validate_strata};
 use crate::domain::csv_import::{self, Preview};
-use crate::domain::{Invalid, Language, text};
+use crate::domain::{Invalid, text};
 use crate::mail::Kind;
-use crate::mail::templates::CustomLetter;
 
-fn researcher(id: &str) -> Actor {
-    Actor::Researcher { id: id.into() }
-}
+mod overview;
+
+pub use overview::*;
 
 // ---------------------------------------------------------------------------------------------
 // Strata
@@ -106,7 +102,7 @@ pub fn set_strata(
         }
         audit::record(
             c,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(study_id),
             "strata.set",
             Some(study_id),
@@ -210,7 +206,7 @@ pub fn list(
     let names = pseudonyms(conn, study_id)?;
     audit::record(
         conn,
-        &researcher(researcher_id),
+        &Actor::researcher(researcher_id),
         Some(study_id),
         "identities.viewed",
         Some(study_id),
@@ -368,7 +364,7 @@ pub fn add(
         let cand = insert_candidate(c, study_id, &data, Some(researcher_id), researcher_id)?;
         audit::record(
             c,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(study_id),
             "candidate.added",
             Some(&cand.id),
@@ -438,7 +434,7 @@ pub fn import(
         }
         audit::record(
             c,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(study_id),
             "candidates.imported",
             Some(study_id),
@@ -529,7 +525,7 @@ pub fn update(
             .execute(c)?;
         audit::record(
             c,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(&study.id),
             "candidate.updated",
             Some(&cand.id),
@@ -559,7 +555,7 @@ pub fn withdraw(
         mark_panellist_withdrawn(c, &cand)?;
         audit::record(
             c,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(&study.id),
             "candidate.withdrawn",
             Some(&cand.id),
@@ -643,7 +639,7 @@ pub fn detail(
     };
     audit::record(
         conn,
-        &researcher(researcher_id),
+        &Actor::researcher(researcher_id),
         Some(&study.id),
         "identity.viewed",
         Some(&cand.id),
@@ -750,7 +746,7 @@ pub fn invite(
         }
         audit::record(
             c,
-            &researcher(researcher_id),
+            &Actor::researcher(researcher_id),
             Some(study_id),
             "candidates.invited",
             Some(study_id),
@@ -839,379 +835,6 @@ pub fn run_recruitment_schedule(
         }
     }
     Ok((reminded, silent))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The recruitment overview
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Recruitment {
-    /// Candidates per status (every status present, zero included).
-    pub by_status: BTreeMap<String, i64>,
-    /// Per attribute and value: candidates per status.
-    pub by_stratum: Vec<StratumCounts>,
-    /// Declines grouped by the reason given.
-    pub decline_reasons: BTreeMap<String, i64>,
-    /// Who referred whom: the candidates nobody referred, each with those they referred.
-    pub referral_tree: Vec<ReferralNode>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StratumCounts {
-    pub key: String,
-    pub label: String,
-    pub values: Vec<ValueCounts>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ValueCounts {
-    pub value: String,
-    pub by_status: BTreeMap<String, i64>,
-    pub total: i64,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ReferralNode {
-    pub id: String,
-    pub name: String,
-    pub status: Status,
-    pub source: String,
-    #[schema(no_recursion)]
-    pub referred: Vec<ReferralNode>,
-}
-
-pub fn recruitment(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    study_id: &str,
-) -> AppResult<Recruitment> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
-    let cands = all_candidates(conn, study_id)?;
-    let defs = strata_of(conn, study_id)?;
-    let zero = || {
-        Status::ALL
-            .iter()
-            .map(|s| (s.as_str().to_string(), 0i64))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let mut by_status = zero();
-    let mut decline_reasons = BTreeMap::new();
-    for c in &cands {
-        *by_status.entry(c.status.as_str().to_string()).or_default() += 1;
-        if c.status == Status::Declined {
-            let reason = c
-                .status_reason
-                .clone()
-                .filter(|r| !r.trim().is_empty())
-                .unwrap_or_else(|| "—".into());
-            *decline_reasons.entry(reason).or_default() += 1;
-        }
-    }
-    let mut by_stratum = Vec::new();
-    for s in &defs {
-        let mut values = Vec::new();
-        for v in s.values.iter().map(Some).chain([None]) {
-            let mut counts = zero();
-            let mut total = 0;
-            for c in &cands {
-                let vals = strata_values(c)?;
-                if vals.get(&s.key) == v {
-                    *counts.entry(c.status.as_str().to_string()).or_default() += 1;
-                    total += 1;
-                }
-            }
-            if v.is_some() || total > 0 {
-                values.push(ValueCounts {
-                    value: v.cloned().unwrap_or_else(|| "—".into()),
-                    by_status: counts,
-                    total,
-                });
-            }
-        }
-        by_stratum.push(StratumCounts {
-            key: s.key.clone(),
-            label: s.label.clone(),
-            values,
-        });
-    }
-    Ok(Recruitment {
-        by_status,
-        by_stratum,
-        decline_reasons,
-        referral_tree: referral_tree(&cands),
-    })
-}
-
-fn referral_tree(cands: &[Candidate]) -> Vec<ReferralNode> {
-    let ids: HashSet<&str> = cands.iter().map(|c| c.id.as_str()).collect();
-    let mut children: HashMap<&str, Vec<&Candidate>> = HashMap::new();
-    let mut roots = Vec::new();
-    for c in cands {
-        match c
-            .referred_by
-            .as_deref()
-            .filter(|r| ids.contains(r) && *r != c.id)
-        {
-            Some(r) => children.entry(r).or_default().push(c),
-            None => roots.push(c),
-        }
-    }
-    fn build<'a>(
-        c: &'a Candidate,
-        children: &HashMap<&str, Vec<&'a Candidate>>,
-        depth: usize,
-    ) -> ReferralNode {
-        let referred = if depth > 50 {
-            Vec::new()
-        } else {
-            children
-                .get(c.id.as_str())
-                .map(|v| v.iter().map(|k| build(k, children, depth + 1)).collect())
-                .unwrap_or_default()
-        };
-        ReferralNode {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            status: status_of(c),
-            source: c.source.clone(),
-            referred,
-        }
-    }
-    roots.into_iter().map(|r| build(r, &children, 0)).collect()
-}
-
-/// Every message of a study, newest first.
-pub fn messages(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    study_id: &str,
-    limit: i64,
-) -> AppResult<Vec<MessageView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
-    Ok(outbox::table
-        .filter(outbox::study_id.eq(study_id))
-        .order(outbox::created_at.desc())
-        .limit(limit)
-        .select(OutboxMessage::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(MessageView::from)
-        .collect())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The study's own texts
-
-/// The consent text experts accept now; version 1 is written from the default on first use.
-pub fn current_consent_text(conn: &mut DbConn, study: &Study) -> AppResult<ConsentText> {
-    let found: Option<ConsentText> = consent_texts::table
-        .filter(consent_texts::study_id.eq(&study.id))
-        .order(consent_texts::version.desc())
-        .select(ConsentText::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(t) = found {
-        return Ok(t);
-    }
-    let lang = Language::from_stored(&study.language);
-    let text = ConsentText {
-        id: new_id(),
-        study_id: study.id.clone(),
-        version: 1,
-        language: lang.code().into(),
-        body: crate::i18n::text(lang.code(), "consent.default_text"),
-        created_by: None,
-        created_at: now(),
-    };
-    diesel::insert_into(consent_texts::table)
-        .values(&text)
-        .execute(conn)?;
-    Ok(text)
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ConsentTextView {
-    pub version: i32,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-}
-
-pub fn consent_text(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    study_id: &str,
-) -> AppResult<ConsentTextView> {
-    db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
-        let t = current_consent_text(c, &study)?;
-        Ok(ConsentTextView {
-            version: t.version,
-            body: t.body,
-            created_at: utc(t.created_at),
-        })
-    })
-}
-
-/// A new version of the consent text; earlier consents keep pointing at the version accepted.
-pub fn set_consent_text(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    study_id: &str,
-    body: &str,
-) -> AppResult<ConsentTextView> {
-    let body = text::block("body", body, 20_000)?;
-    if body.is_empty() {
-        return Err(Invalid::one("body", "must not be empty").into());
-    }
-    db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
-        let current = current_consent_text(c, &study)?;
-        if current.body == body {
-            return Ok(ConsentTextView {
-                version: current.version,
-                body: current.body,
-                created_at: utc(current.created_at),
-            });
-        }
-        let t = ConsentText {
-            id: new_id(),
-            study_id: study.id.clone(),
-            version: current.version + 1,
-            language: study.language.clone(),
-            body,
-            created_by: Some(researcher_id.into()),
-            created_at: now(),
-        };
-        diesel::insert_into(consent_texts::table)
-            .values(&t)
-            .execute(c)?;
-        audit::record(
-            c,
-            &researcher(researcher_id),
-            Some(study_id),
-            "consent_text.changed",
-            Some(&t.id),
-            serde_json::json!({ "version": t.version }),
-        )?;
-        Ok::<_, AppError>(ConsentTextView {
-            version: t.version,
-            body: t.body,
-            created_at: utc(t.created_at),
-        })
-    })
-}
-
-/// A study's letter for one kind of message: its own if set, else the default.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LetterView {
-    pub kind: Kind,
-    pub subject: String,
-    pub letter: String,
-    /// Whether this is the study's own text rather than the default.
-    pub custom: bool,
-}
-
-pub fn letter(
-    conn: &mut DbConn,
-    env: &MailEnv,
-    researcher_id: &str,
-    study_id: &str,
-    kind: Kind,
-) -> AppResult<LetterView> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
-    let lang = Language::from_stored(&study.language);
-    Ok(
-        match super::outbox::custom_letter(conn, study_id, kind, lang)? {
-            Some(c) => LetterView {
-                kind,
-                subject: c.subject,
-                letter: c.letter,
-                custom: true,
-            },
-            None => {
-                let d = env.templates.default_letter(lang, kind);
-                LetterView {
-                    kind,
-                    subject: d.subject,
-                    letter: d.letter,
-                    custom: false,
-                }
-            }
-        },
-    )
-}
-
-/// A preview of the message with the study's (proposed) letter and sample recipient values.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LetterPreview {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-pub fn preview_letter(
-    conn: &mut DbConn,
-    env: &MailEnv,
-    researcher_id: &str,
-    study_id: &str,
-    kind: Kind,
-    custom: &CustomLetter,
-) -> AppResult<LetterPreview> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
-    let lang = Language::from_stored(&study.language);
-    env.templates.check_custom(lang, kind, custom)?;
-    let mut ctx = crate::mail::templates::sample_context();
-    ctx.study = super::outbox::study_facts(&study);
-    let r = env
-        .templates
-        .render(lang, kind, &ctx, Some(custom))
-        .map_err(|e| Invalid::one("letter", e))?;
-    Ok(LetterPreview {
-        subject: r.subject,
-        text: r.text,
-        html: r.html,
-    })
-}
-
-/// Saves the study's own letter (checked first); `None` goes back to the default.
-pub fn set_letter(
-    conn: &mut DbConn,
-    env: &MailEnv,
-    researcher_id: &str,
-    study_id: &str,
-    kind: Kind,
-    custom: Option<CustomLetter>,
-) -> AppResult<LetterView> {
-    db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
-        let lang = Language::from_stored(&study.language);
-        diesel::delete(email_templates::table.find((study_id, kind.name(), lang.code())))
-            .execute(c)?;
-        if let Some(custom) = &custom {
-            env.templates.check_custom(lang, kind, custom)?;
-            diesel::insert_into(email_templates::table)
-                .values(&EmailTemplate {
-                    study_id: study_id.into(),
-                    name: kind.name().into(),
-                    language: lang.code().into(),
-                    subject: custom.subject.trim().into(),
-                    body: custom.letter.trim().into(),
-                    updated_by: Some(researcher_id.into()),
-                    updated_at: now(),
-                })
-                .execute(c)?;
-        }
-        audit::record(
-            c,
-            &researcher(researcher_id),
-            Some(study_id),
-            "letter.changed",
-            Some(kind.name()),
-            serde_json::json!({ "custom": custom.is_some() }),
-        )?;
-        Ok::<_, AppError>(())
-    })?;
-    letter(conn, env, researcher_id, study_id, kind)
 }
 
 // ---------------------------------------------------------------------------------------------
