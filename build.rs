@@ -24,13 +24,17 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
-fn embed(code: &mut String, name: &str, dir: &str) {
+/// Embeds the files under `dir`; with `only`, just those whose names end so.
+fn embed(code: &mut String, name: &str, dir: &str, only: Option<&str>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     println!("cargo:rerun-if-changed={dir}");
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     writeln!(code, "pub static {name}: &[(&str, &str)] = &[").unwrap();
     for (rel, path) in files {
+        if only.is_some_and(|end| !rel.ends_with(end)) {
+            continue;
+        }
         println!("cargo:rerun-if-changed={}", path.display());
         writeln!(
             code,
@@ -44,10 +48,10 @@ fn embed(code: &mut String, name: &str, dir: &str) {
 
 fn main() {
     let mut code = String::new();
-    embed(&mut code, "EMAIL_TEMPLATES", "email-templates");
-    embed(&mut code, "PAGE_TEMPLATES", "src/web/templates");
-    embed(&mut code, "STATIC_FILES", "src/web/static");
-    embed(&mut code, "TRANSLATIONS", "src/web/i18n");
+    embed(&mut code, "EMAIL_TEMPLATES", "email-templates", None);
+    embed(&mut code, "PAGE_TEMPLATES", "src/web/templates", None);
+    embed(&mut code, "STATIC_FILES", "src/web/static", None);
+    embed(&mut code, "TRANSLATIONS", "src/i18n", Some(".toml"));
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     std::fs::write(out, code).unwrap();
 }

@@ -118,3 +118,4 @@ stored_as_text!(
     "the decline category",
     parse
 );
+stored_as_text!(crate::domain::states::MessageKind, "the message kind");

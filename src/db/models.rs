@@ -269,7 +269,7 @@ pub struct OutboxMessage {
     pub study_id: Option<String>,
     pub candidate_id: Option<String>,
     pub round_id: Option<String>,
-    pub kind: String,
+    pub kind: crate::domain::states::MessageKind,
     pub dedup_key: Option<String>,
     pub recipient: Option<String>,
     pub subject: String,

@@ -1,4 +1,4 @@
-//! The states of things that are stored as words: a message in the outbox, a theme in the
+//! The states and kinds of things that are stored as words: a message in the outbox and its kind, a theme in the
 //! codebook, an interview appointment, a consent decision. Each has one spelling, here.
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,47 @@ macro_rules! words {
             }
         }
     };
+}
+
+words! {
+    /// The kinds of message Orakel sends: to candidates and panellists, and to researchers.
+    pub enum MessageKind {
+        /// The cover letter inviting a candidate.
+        Invitation => "invitation",
+        /// To invited candidates who have not answered.
+        Reminder => "reminder",
+        /// Thanks after consent.
+        Confirmation => "confirmation",
+        /// A round has opened.
+        RoundInvitation => "round_invitation",
+        /// Before a round's deadline, to those who have not submitted.
+        RoundReminder => "round_reminder",
+        /// A round's deadline moved.
+        RoundExtended => "round_extended",
+        /// A proposed or agreed interview time, with a calendar invitation.
+        Appointment => "appointment",
+        /// To a study's owners, before its retention date erases identities and transcripts.
+        RetentionWarning => "retention_warning",
+    }
+}
+
+impl MessageKind {
+    /// The letters a study may write in its own words: every message to candidates and
+    /// panellists.
+    pub const LETTERS: &'static [MessageKind] = &[
+        MessageKind::Invitation,
+        MessageKind::Reminder,
+        MessageKind::Confirmation,
+        MessageKind::RoundInvitation,
+        MessageKind::RoundReminder,
+        MessageKind::RoundExtended,
+        MessageKind::Appointment,
+    ];
+
+    /// A kind of letter a study may rewrite, by name.
+    pub fn letter(name: &str) -> Option<MessageKind> {
+        MessageKind::parse(name).filter(|k| MessageKind::LETTERS.contains(k))
+    }
 }
 
 words! {

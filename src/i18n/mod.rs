@@ -1,5 +1,5 @@
 //! The language layer, below everything that shows words to a person: every text in Danish and
-//! English by key (`section.name`, from `src/web/i18n/*.toml`), dates, numbers and percentages
+//! English by key (`section.name`, from `src/i18n/*.toml`), dates, numbers and percentages
 //! as each language writes them, and escaping for HTML and XML. Nothing here knows about HTTP,
 //! the database or the report.
 

@@ -9,54 +9,7 @@ use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, MultiPart};
 use serde::{Deserialize, Serialize};
 
-/// The kinds of message Orakel sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[schema(as = MessageKind)]
-pub enum Kind {
-    /// The cover letter inviting a candidate.
-    Invitation,
-    /// To invited candidates who have not answered.
-    Reminder,
-    /// Thanks after consent.
-    Confirmation,
-    /// A round has opened.
-    RoundInvitation,
-    /// Before a round's deadline, to those who have not submitted.
-    RoundReminder,
-    /// A round's deadline moved.
-    RoundExtended,
-    /// A proposed or agreed interview time, with a calendar invitation.
-    Appointment,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Invitation,
-        Kind::Reminder,
-        Kind::Confirmation,
-        Kind::RoundInvitation,
-        Kind::RoundReminder,
-        Kind::RoundExtended,
-        Kind::Appointment,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Invitation => "invitation",
-            Kind::Reminder => "reminder",
-            Kind::Confirmation => "confirmation",
-            Kind::RoundInvitation => "round_invitation",
-            Kind::RoundReminder => "round_reminder",
-            Kind::RoundExtended => "round_extended",
-            Kind::Appointment => "appointment",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
-    }
-}
+pub use crate::domain::states::MessageKind as Kind;
 
 /// What a message needs to know; every template sees these names.
 #[derive(Debug, Clone, Serialize)]

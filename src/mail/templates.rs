@@ -82,9 +82,9 @@ impl MailTemplates {
         let t = MailTemplates { env };
         // Render every template once with sample values, so a broken override stops the start.
         for lang in [Language::Da, Language::En] {
-            for kind in Kind::ALL {
+            for &kind in Kind::ALL {
                 t.render(lang, kind, &sample_context(), None)
-                    .map_err(|e| anyhow::anyhow!("{}/{}: {e}", lang.code(), kind.name()))?;
+                    .map_err(|e| anyhow::anyhow!("{}/{}: {e}", lang.code(), kind.as_str()))?;
             }
         }
         Ok(t)
@@ -94,7 +94,7 @@ impl MailTemplates {
     pub fn default_letter(&self, lang: Language, kind: Kind) -> CustomLetter {
         let source = |file: &str| {
             self.env
-                .get_template(&format!("{}/{}/{file}", lang.code(), kind.name()))
+                .get_template(&format!("{}/{}/{file}", lang.code(), kind.as_str()))
                 .map(|t| t.source().trim_end().to_string())
                 .unwrap_or_default()
         };
@@ -112,7 +112,7 @@ impl MailTemplates {
         ctx: &MailContext,
         custom: Option<&CustomLetter>,
     ) -> Result<Rendered, String> {
-        let base = format!("{}/{}", lang.code(), kind.name());
+        let base = format!("{}/{}", lang.code(), kind.as_str());
         let value = Value::from(Serde(ctx));
         let (subject, letter) = match custom {
             Some(c) => (
@@ -259,7 +259,7 @@ mod tests {
     fn every_kind_renders_in_both_languages() {
         let t = MailTemplates::load(None).unwrap();
         for lang in [Language::Da, Language::En] {
-            for kind in Kind::ALL {
+            for &kind in Kind::LETTERS {
                 let r = t.render(lang, kind, &sample_context(), None).unwrap();
                 assert!(!r.subject.is_empty());
                 assert!(
@@ -297,6 +297,49 @@ mod tests {
         }
         let expected = std::fs::read_to_string(path).unwrap();
         assert_eq!(r.text, expected);
+    }
+
+    #[test]
+    fn a_message_to_researchers_has_no_personal_link_footer() {
+        let t = MailTemplates::load(None).unwrap();
+        for lang in [Language::Da, Language::En] {
+            let r = t
+                .render(lang, Kind::RetentionWarning, &sample_context(), None)
+                .unwrap();
+            assert!(r.subject.contains("Mental health at work"));
+            assert!(r.text.contains("https://orakel.example/p/EXAMPLE"));
+            assert!(r.text.contains("Orakel"));
+            assert!(!r.text.contains("/unsubscribe") && !r.html.contains("/unsubscribe"));
+        }
+    }
+
+    /// Every kind in both languages, subject, text and HTML, against `snapshots/` — so any
+    /// change to what people receive is a visible diff. `UPDATE_SNAPSHOTS=1` rewrites them
+    /// after a deliberate change. The sample values are fixed, so nothing needs masking.
+    #[test]
+    fn every_kind_and_language_matches_its_snapshot() {
+        let t = MailTemplates::load(None).unwrap();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/mail/snapshots");
+        let update = std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1");
+        let mut differ = Vec::new();
+        for lang in [Language::Da, Language::En] {
+            for &kind in Kind::ALL {
+                let r = t.render(lang, kind, &sample_context(), None).unwrap();
+                let got = format!(
+                    "Subject: {}\n\n{}\n-- HTML --\n{}",
+                    r.subject, r.text, r.html
+                );
+                let path = format!("{dir}/{}.{}.eml.txt", kind.as_str(), lang.code());
+                if update {
+                    std::fs::write(&path, &got).unwrap();
+                }
+                let expected = std::fs::read_to_string(&path).unwrap_or_default();
+                if got != expected {
+                    differ.push(path);
+                }
+            }
+        }
+        assert!(differ.is_empty(), "differ from their snapshots: {differ:?}");
     }
 
     #[test]

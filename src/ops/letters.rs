@@ -200,14 +200,14 @@ pub fn set_letter(
     db::write(conn, |c| {
         let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
         let lang = Language::from_stored(&study.language);
-        diesel::delete(email_templates::table.find((study_id, kind.name(), lang.code())))
+        diesel::delete(email_templates::table.find((study_id, kind.as_str(), lang.code())))
             .execute(c)?;
         if let Some(custom) = &custom {
             env.templates.check_custom(lang, kind, custom)?;
             diesel::insert_into(email_templates::table)
                 .values(&EmailTemplate {
                     study_id: study_id.into(),
-                    name: kind.name().into(),
+                    name: kind.as_str().into(),
                     language: lang.code().into(),
                     subject: custom.subject.trim().into(),
                     body: custom.letter.trim().into(),
@@ -221,7 +221,7 @@ pub fn set_letter(
             &Actor::researcher(researcher_id),
             Some(study_id),
             "letter.changed",
-            Some(kind.name()),
+            Some(kind.as_str()),
             serde_json::json!({ "custom": custom.is_some() }),
         )?;
         Ok::<_, AppError>(())

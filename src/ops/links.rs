@@ -75,7 +75,10 @@ pub fn access_until(conn: &mut DbConn, cand: &Candidate) -> AppResult<Option<Nai
         Status::Invited | Status::NoReply => {
             let last_sent: Option<NaiveDateTime> = outbox::table
                 .filter(outbox::candidate_id.eq(&cand.id))
-                .filter(outbox::kind.eq_any(["invitation", "reminder"]))
+                .filter(
+                    outbox::kind
+                        .eq_any([crate::mail::Kind::Invitation, crate::mail::Kind::Reminder]),
+                )
                 .select(diesel::dsl::max(outbox::created_at))
                 .first(conn)?;
             let since = last_sent

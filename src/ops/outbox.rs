@@ -49,7 +49,7 @@ pub fn custom_letter(
     lang: Language,
 ) -> AppResult<Option<CustomLetter>> {
     Ok(email_templates::table
-        .find((study_id, kind.name(), lang.code()))
+        .find((study_id, kind.as_str(), lang.code()))
         .select(EmailTemplate::as_select())
         .first(conn)
         .optional()?
@@ -65,6 +65,29 @@ pub fn study_facts(study: &Study) -> StudyFacts {
         purpose: study.purpose.clone(),
         funder: study.funder.clone(),
         contact: study.contact.clone(),
+    }
+}
+
+/// One message to a candidate: its kind, the round it is about, and what is particular to it.
+pub struct Letter<'a> {
+    pub kind: Kind,
+    pub round: &'a RoundFacts,
+    /// A message with the same key is sent once.
+    pub dedup_key: Option<String>,
+    pub attachments: &'a [crate::mail::Attachment],
+    /// Values for the template particular to this kind (an appointment's time).
+    pub extra: &'a [(&'a str, String)],
+}
+
+impl<'a> Letter<'a> {
+    pub fn new(kind: Kind, round: &'a RoundFacts, dedup_key: Option<String>) -> Letter<'a> {
+        Letter {
+            kind,
+            round,
+            dedup_key,
+            attachments: &[],
+            extra: &[],
+        }
     }
 }
 
@@ -86,42 +109,35 @@ pub fn enqueue_to_candidate(
         env,
         study,
         candidate,
-        kind,
-        round,
-        dedup_key,
-        &[],
-        &[],
+        Letter::new(kind, round, dedup_key),
     )
 }
 
-/// `enqueue_to_candidate` with files attached and extra values for the template (such as an
-/// appointment's time).
-#[allow(clippy::too_many_arguments)]
+/// `enqueue_to_candidate` for a letter with files attached or values of its own.
 pub fn enqueue_with(
     conn: &mut DbConn,
     env: &MailEnv,
     study: &Study,
     candidate: &Candidate,
-    kind: Kind,
-    round: &RoundFacts,
-    dedup_key: Option<String>,
-    attachments: &[crate::mail::Attachment],
-    extra: &[(&str, String)],
+    letter: Letter<'_>,
 ) -> AppResult<bool> {
+    let Letter {
+        kind,
+        round,
+        dedup_key,
+        attachments,
+        extra,
+    } = letter;
     let Some(address) = candidate.email.clone() else {
         return Ok(false);
     };
     if candidate.mail_opt_out_at.is_some() || candidate.erased_at.is_some() {
         return Ok(false);
     }
-    if let Some(key) = &dedup_key {
-        let exists: i64 = outbox::table
-            .filter(outbox::dedup_key.eq(key))
-            .count()
-            .get_result(conn)?;
-        if exists > 0 {
-            return Ok(false);
-        }
+    if let Some(key) = &dedup_key
+        && already_queued(conn, key)?
+    {
+        return Ok(false);
     }
     let lang = Language::from_stored(&study.language);
     let token = links::issue(conn, &candidate.id, Purpose::Access)?;
@@ -148,30 +164,14 @@ pub fn enqueue_with(
     let rendered = env
         .templates
         .render(lang, kind, &ctx, custom.as_ref())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.name())))?;
-    let t = now();
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.as_str())))?;
     let row = OutboxMessage {
-        id: new_id(),
-        study_id: Some(study.id.clone()),
         candidate_id: Some(candidate.id.clone()),
         round_id: round.round_id.clone(),
-        kind: kind.name().into(),
         dedup_key,
-        recipient: Some(address),
-        subject: rendered.subject,
-        body_text: Some(rendered.text),
-        body_html: Some(rendered.html),
-        message_id: new_message_id(&env.public_url),
         headers: serde_json::json!({ "List-Unsubscribe": ctx.unsubscribe_link }).to_string(),
-        state: MessageState::Queued,
-        attempts: 0,
-        next_attempt_at: t,
-        claimed_by: None,
-        claimed_until: None,
-        last_error: None,
-        created_at: t,
-        sent_at: None,
         attachments: serde_json::to_string(attachments).expect("serialisable"),
+        ..queued(env, study, kind, address, rendered)
     };
     let inserted = match conn {
         DbConn::Pg(c) => diesel::insert_into(outbox::table)
@@ -191,6 +191,95 @@ pub fn enqueue_with(
         return Ok(false);
     }
     links::apply_rule(conn, &candidate.id)?;
+    Ok(true)
+}
+
+/// A rendered message for the outbox, due now, with nothing particular to its recipient yet.
+fn queued(
+    env: &MailEnv,
+    study: &Study,
+    kind: Kind,
+    recipient: String,
+    rendered: crate::mail::Rendered,
+) -> OutboxMessage {
+    let t = now();
+    OutboxMessage {
+        id: new_id(),
+        study_id: Some(study.id.clone()),
+        candidate_id: None,
+        round_id: None,
+        kind,
+        dedup_key: None,
+        recipient: Some(recipient),
+        subject: rendered.subject,
+        body_text: Some(rendered.text),
+        body_html: Some(rendered.html),
+        message_id: new_message_id(&env.public_url),
+        headers: "{}".into(),
+        state: MessageState::Queued,
+        attempts: 0,
+        next_attempt_at: t,
+        claimed_by: None,
+        claimed_until: None,
+        last_error: None,
+        created_at: t,
+        sent_at: None,
+        attachments: "[]".into(),
+    }
+}
+
+fn already_queued(conn: &mut DbConn, dedup_key: &str) -> AppResult<bool> {
+    let n: i64 = outbox::table
+        .filter(outbox::dedup_key.eq(dedup_key))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// A researcher of the study, as a message addresses them.
+pub struct Colleague {
+    pub email: String,
+    pub name: String,
+    pub language: Language,
+}
+
+/// Renders and stores one message to a researcher about a study, in their own language, sent
+/// once per `dedup_key`. `link` leads to the page the message is about; `date` is the date it
+/// names, if any. Returns false when it was queued before.
+pub fn enqueue_to_researcher(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    study: &Study,
+    to: Colleague,
+    kind: Kind,
+    (link, date): (String, String),
+    dedup_key: String,
+) -> AppResult<bool> {
+    if already_queued(conn, &dedup_key)? {
+        return Ok(false);
+    }
+    let ctx = MailContext {
+        study: study_facts(study),
+        name: to.name,
+        link,
+        unsubscribe_link: String::new(),
+        deadline: date,
+        round_number: 0,
+        validation: false,
+        rating: false,
+        extra: Default::default(),
+    };
+    let rendered = env
+        .templates
+        .render(to.language, kind, &ctx, None)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.as_str())))?;
+    let row = OutboxMessage {
+        dedup_key: Some(dedup_key),
+        ..queued(env, study, kind, to.email, rendered)
+    };
+    diesel::insert_into(outbox::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(true)
 }
 
@@ -364,11 +453,10 @@ pub fn backoff(attempts: i32, base_seconds: i64, max_seconds: i64) -> Duration {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub recipient: Option<String>,
     pub subject: String,
-    /// `queued`, `sending`, `sent` or `failed`.
-    pub state: String,
+    pub state: crate::domain::states::MessageState,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -382,7 +470,7 @@ impl From<OutboxMessage> for MessageView {
             kind: m.kind,
             recipient: m.recipient,
             subject: m.subject,
-            state: m.state.as_str().to_string(),
+            state: m.state,
             attempts: m.attempts,
             last_error: m.last_error,
             created_at: utc(m.created_at),

@@ -19,7 +19,7 @@ use crate::db::schema::{
     statement_excerpts, study_members, themes, transcripts,
 };
 use crate::db::utc;
-use crate::db::{self, DbConn, new_id, now};
+use crate::db::{self, DbConn, now};
 use crate::domain::{Invalid, Language, text};
 
 /// How many days before the retention date the owners are warned.
@@ -524,63 +524,39 @@ fn warn_owners(
     study: &Study,
     until: NaiveDate,
 ) -> AppResult<usize> {
-    let owners: Vec<(String, String, String)> = researchers::table
+    let owners: Vec<(String, String, String, String)> = researchers::table
         .inner_join(study_members::table)
         .filter(study_members::study_id.eq(&study.id))
         .filter(study_members::role.eq(super::studies::Role::Owner))
         .filter(researchers::disabled_at.is_null())
-        .select((researchers::id, researchers::email, researchers::locale))
+        .select((
+            researchers::id,
+            researchers::email,
+            researchers::name,
+            researchers::locale,
+        ))
         .load(conn)?;
+    let base = env.public_url.trim_end_matches('/');
     let mut queued = 0;
-    for (id, email, language) in owners {
-        let key = format!("retention-warning:{}:{until}:{id}", study.id);
-        let exists: i64 = outbox::table
-            .filter(outbox::dedup_key.eq(&key))
-            .count()
-            .get_result(conn)?;
-        if exists > 0 {
-            continue;
-        }
-        let lang = Language::from_stored(&language);
-        let date = crate::i18n::long_date(until, lang.code());
-        let base = env.public_url.trim_end_matches('/');
-        let vars = [
-            ("study", study.title.clone()),
-            ("date", date),
-            ("link", format!("{base}/studies/{}/settings", study.id)),
-        ];
-        let subject = crate::i18n::text_with(lang.code(), "retention.mail_subject", &vars);
-        let body = crate::i18n::text_with(lang.code(), "retention.mail_body", &vars);
-        let t = now();
-        diesel::insert_into(outbox::table)
-            .values(&crate::db::models::OutboxMessage {
-                id: new_id(),
-                study_id: Some(study.id.clone()),
-                candidate_id: None,
-                round_id: None,
-                kind: "retention_warning".into(),
-                dedup_key: Some(key),
-                recipient: Some(email),
-                subject,
-                body_html: Some(format!(
-                    "<p>{}</p>",
-                    crate::i18n::escape(&body).replace("\n\n", "</p><p>")
-                )),
-                body_text: Some(body),
-                message_id: crate::mail::new_message_id(&env.public_url),
-                headers: "{}".into(),
-                state: crate::domain::states::MessageState::Queued,
-                attempts: 0,
-                next_attempt_at: t,
-                claimed_by: None,
-                claimed_until: None,
-                last_error: None,
-                created_at: t,
-                sent_at: None,
-                attachments: "[]".into(),
-            })
-            .execute(conn)?;
-        queued += 1;
+    for (id, email, name, language) in owners {
+        let language = Language::from_stored(&language);
+        let sent = super::outbox::enqueue_to_researcher(
+            conn,
+            env,
+            study,
+            super::outbox::Colleague {
+                email,
+                name,
+                language,
+            },
+            crate::mail::Kind::RetentionWarning,
+            (
+                format!("{base}/studies/{}/settings", study.id),
+                crate::i18n::long_date(until, language.code()),
+            ),
+            format!("retention-warning:{}:{until}:{id}", study.id),
+        )?;
+        queued += usize::from(sent);
     }
     Ok(queued)
 }

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::codebook::{ACTIVE, codebook_of, snapshot, themes_of};
-use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
+use super::outbox::{Letter, MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
 use super::studies::{Role, access, settings_of};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
@@ -513,11 +513,11 @@ pub fn open(
                     env,
                     &study,
                     &cand,
-                    mail::Kind::RoundInvitation,
-                    &facts(&r),
-                    Some(key),
-                    &files,
-                    &extra,
+                    Letter {
+                        attachments: &files,
+                        extra: &extra,
+                        ..Letter::new(mail::Kind::RoundInvitation, &facts(&r), Some(key))
+                    },
                 )?
             };
             if mailed {

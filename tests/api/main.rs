@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod anonymity;
+mod answered;
 mod attacks;
 mod bad_input;
 mod browser;

@@ -12,7 +12,7 @@ use crate::db::{self, DbConn, new_id, now};
 use crate::domain::states::AppointmentState;
 use crate::domain::{Invalid, Language, text};
 use crate::mail;
-use crate::ops::outbox::{MailEnv, RoundFacts, enqueue_with};
+use crate::ops::outbox::{Letter, MailEnv, RoundFacts, enqueue_with};
 use crate::ops::{Actor, AppError, AppResult, audit};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -347,11 +347,11 @@ pub fn send_appointment(
             env,
             &study,
             &cand,
-            mail::Kind::Appointment,
-            &facts,
-            Some(key),
-            &files,
-            &extra,
+            Letter {
+                attachments: &files,
+                extra: &extra,
+                ..Letter::new(mail::Kind::Appointment, &facts, Some(key))
+            },
         )?;
         audit::record(
             c,

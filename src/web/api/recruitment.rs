@@ -333,7 +333,7 @@ pub async fn put_consent_text(
 }
 
 fn kind(name: &str) -> Result<Kind, ApiError> {
-    Kind::parse(name).ok_or(ApiError(AppError::NotFound))
+    Kind::letter(name).ok_or(ApiError(AppError::NotFound))
 }
 
 /// The study's letter for one kind of message (`invitation`, `reminder`, `confirmation`,

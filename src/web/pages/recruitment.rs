@@ -575,7 +575,7 @@ async fn letters(
     let (study, list, consent) = state
         .db(move |c| {
             let study = studies::get(c, &id, &study_id)?;
-            let list = Kind::ALL
+            let list = Kind::LETTERS
                 .iter()
                 .map(|k| crate::ops::letters::letter(c, &env, &id, &study_id, *k))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -595,7 +595,7 @@ async fn letters(
 }
 
 fn kind_or_404(name: &str) -> Result<Kind, PageError> {
-    Kind::parse(name).ok_or(PageError::from(AppError::NotFound))
+    Kind::letter(name).ok_or(PageError::from(AppError::NotFound))
 }
 
 #[get("/studies/{study}/letters/{kind}")]
