@@ -3,15 +3,7 @@
 //! priorities and consensus, and the funder's report, with anonymity between experts kept by
 //! construction.
 //!
-//! The modules are rooms with one job each:
-//! - [`domain`]: the rules and statistics, pure and without I/O;
-//! - [`db`]: the schema, connections and migrations for SQLite and PostgreSQL;
-//! - [`ops`]: what people do, one transaction per action, shared by the API, pages and CLI;
-//! - [`web`]: HTTP (the JSON API and the pages);
-//! - [`report`]: the funder's report, computed from the data, in every format;
-//! - [`mail`]: e-mail templates, messages and delivery; [`worker`]: the outbox and the clock;
-//! - [`metrics`]: counters for operators at `/metrics`;
-//! - [`config`]: settings; [`cli`]: the command line; [`startup`]: wiring it together.
+//! How the modules are layered, and where each kind of change goes: `ARCHITECTURE.md`.
 
 pub mod assets;
 pub mod cli;
