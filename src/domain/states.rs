@@ -58,21 +58,20 @@ words! {
 }
 
 impl MessageKind {
-    /// The letters a study may write in its own words: every message to candidates and
-    /// panellists.
-    pub const LETTERS: &'static [MessageKind] = &[
-        MessageKind::Invitation,
-        MessageKind::Reminder,
-        MessageKind::Confirmation,
-        MessageKind::RoundInvitation,
-        MessageKind::RoundReminder,
-        MessageKind::RoundExtended,
-        MessageKind::Appointment,
-    ];
+    /// Whether a study may write this message in its own words: every message to candidates and
+    /// panellists is a letter; what Orakel tells researchers is not.
+    pub fn is_letter(self) -> bool {
+        self != MessageKind::RetentionWarning
+    }
+
+    /// The letters, in order.
+    pub fn letters() -> impl Iterator<Item = MessageKind> {
+        MessageKind::ALL.iter().copied().filter(|k| k.is_letter())
+    }
 
     /// A kind of letter a study may rewrite, by name.
     pub fn letter(name: &str) -> Option<MessageKind> {
-        MessageKind::parse(name).filter(|k| MessageKind::LETTERS.contains(k))
+        MessageKind::parse(name).filter(|k| k.is_letter())
     }
 }
 

@@ -259,7 +259,7 @@ mod tests {
     fn every_kind_renders_in_both_languages() {
         let t = MailTemplates::load(None).unwrap();
         for lang in [Language::Da, Language::En] {
-            for &kind in Kind::LETTERS {
+            for kind in Kind::letters() {
                 let r = t.render(lang, kind, &sample_context(), None).unwrap();
                 assert!(!r.subject.is_empty());
                 assert!(

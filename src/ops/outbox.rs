@@ -161,29 +161,15 @@ pub fn enqueue_with(
             .collect(),
     };
     let custom = custom_letter(conn, &study.id, kind, lang)?;
-    let rendered = env
-        .templates
-        .render(lang, kind, &ctx, custom.as_ref())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.as_str())))?;
     let row = OutboxMessage {
         candidate_id: Some(candidate.id.clone()),
         round_id: round.round_id.clone(),
         dedup_key,
         headers: serde_json::json!({ "List-Unsubscribe": ctx.unsubscribe_link }).to_string(),
         attachments: serde_json::to_string(attachments).expect("serialisable"),
-        ..queued(env, study, kind, address, rendered)
+        ..queued(env, study, (kind, lang), &ctx, custom.as_ref(), address)?
     };
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(outbox::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
-    if inserted == 0 {
+    if !store(conn, &row)? {
         diesel::delete(participation_tokens::table.filter(
             participation_tokens::token_hash.eq_any([token_hash(&token), token_hash(&stop)]),
         ))
@@ -194,16 +180,21 @@ pub fn enqueue_with(
     Ok(true)
 }
 
-/// A rendered message for the outbox, due now, with nothing particular to its recipient yet.
+/// A message rendered for the outbox, due now, with nothing particular to its recipient yet.
 fn queued(
     env: &MailEnv,
     study: &Study,
-    kind: Kind,
+    (kind, lang): (Kind, Language),
+    ctx: &MailContext,
+    custom: Option<&CustomLetter>,
     recipient: String,
-    rendered: crate::mail::Rendered,
-) -> OutboxMessage {
+) -> AppResult<OutboxMessage> {
+    let rendered = env
+        .templates
+        .render(lang, kind, ctx, custom)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.as_str())))?;
     let t = now();
-    OutboxMessage {
+    Ok(OutboxMessage {
         id: new_id(),
         study_id: Some(study.id.clone()),
         candidate_id: None,
@@ -225,7 +216,23 @@ fn queued(
         created_at: t,
         sent_at: None,
         attachments: "[]".into(),
-    }
+    })
+}
+
+/// Stores a message unless one with its `dedup_key` is already there (two instances may decide
+/// the same message at once); returns whether it was stored.
+fn store(conn: &mut DbConn, row: &OutboxMessage) -> AppResult<bool> {
+    let inserted = match conn {
+        DbConn::Pg(c) => diesel::insert_into(outbox::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted > 0)
 }
 
 fn already_queued(conn: &mut DbConn, dedup_key: &str) -> AppResult<bool> {
@@ -269,18 +276,11 @@ pub fn enqueue_to_researcher(
         rating: false,
         extra: Default::default(),
     };
-    let rendered = env
-        .templates
-        .render(to.language, kind, &ctx, None)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {}: {e}", kind.as_str())))?;
     let row = OutboxMessage {
         dedup_key: Some(dedup_key),
-        ..queued(env, study, kind, to.email, rendered)
+        ..queued(env, study, (kind, to.language), &ctx, None, to.email)?
     };
-    diesel::insert_into(outbox::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(true)
+    store(conn, &row)
 }
 
 /// Takes up to `limit` due messages for this worker, for `lease` long. On PostgreSQL rows

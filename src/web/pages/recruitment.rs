@@ -575,9 +575,8 @@ async fn letters(
     let (study, list, consent) = state
         .db(move |c| {
             let study = studies::get(c, &id, &study_id)?;
-            let list = Kind::LETTERS
-                .iter()
-                .map(|k| crate::ops::letters::letter(c, &env, &id, &study_id, *k))
+            let list = Kind::letters()
+                .map(|k| crate::ops::letters::letter(c, &env, &id, &study_id, k))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((
                 study,
