@@ -283,9 +283,11 @@ pub fn enqueue_to_researcher(
     store(conn, &row)
 }
 
-/// Takes up to `limit` due messages for this worker, for `lease` long. On PostgreSQL rows
-/// another instance holds are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite, where there is one
-/// writer at a time, a conditional update claims them.
+/// Takes up to `limit` messages due at `at` for this worker, for `lease` long. On PostgreSQL
+/// rows another instance holds are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite, where there is
+/// one writer at a time, a conditional update claims them. Leases are taken and judged by the
+/// clock, whatever `at` says: a pass run for a later moment must not take over messages another
+/// worker is delivering now.
 pub fn claim(
     conn: &mut DbConn,
     worker: &str,
@@ -293,13 +295,14 @@ pub fn claim(
     lease: Duration,
     limit: i64,
 ) -> AppResult<Vec<OutboxMessage>> {
-    let until = at + lease;
+    let clock = now();
+    let until = clock + lease;
     crate::db::write(conn, |c| {
         // Messages whose worker died mid-delivery become due again once their lease ran out.
         diesel::update(
             outbox::table
                 .filter(outbox::state.eq(crate::domain::states::MessageState::Sending))
-                .filter(outbox::claimed_until.lt(at)),
+                .filter(outbox::claimed_until.lt(clock)),
         )
         .set((
             outbox::state.eq(crate::domain::states::MessageState::Queued),
