@@ -76,9 +76,10 @@ pub fn distribution(counts: &[usize], scale_min: i32, label: &str) -> String {
 
 /// The legend of the distribution colours.
 pub fn legend(points: usize, scale_min: i32, low: &str, high: &str) -> String {
+    // With a viewBox the legend shrinks to a narrow phone instead of widening the page.
+    let w = 60 + points * 34 + 160;
     let mut out = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="20" role="img" aria-label="{} – {}">"##,
-        60 + points * 34 + 160,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" viewBox="0 0 {w} 20" role="img" aria-label="{} – {}">"##,
         esc(low),
         esc(high)
     );

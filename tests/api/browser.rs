@@ -1,5 +1,6 @@
-//! The expert's round in a real browser (headless Chromium, driven by `tests/browser/round.mjs`
-//! with playwright-core, checked with axe-core). Skipped with a printed reason when Chromium or
+//! The expert's round, the researcher's coding and the funder's report in a real browser
+//! (headless Chromium, driven by the scripts in `tests/browser/` with playwright-core, checked
+//! with axe-core). Skipped with a printed reason when Chromium or
 //! the Node packages are missing, unless `ORAKEL_REQUIRE_BROWSER=1`.
 
 use std::process::Command;
@@ -150,3 +151,21 @@ both_backends!(a_researcher_codes_in_a_real_browser, |app: &TestApp| {
     assert_eq!(mine[0]["start"].as_u64().unwrap() as usize, s);
     assert_eq!(mine[0]["end"].as_u64().unwrap() as usize, e);
 });
+
+both_backends!(
+    a_funder_reads_the_report_in_a_real_browser,
+    |app: &TestApp| {
+        if !browser_available() {
+            return;
+        }
+        let (mut c, study, _) = crate::report::reference(app);
+        let r = c.post_json(
+            &format!("/api/v1/studies/{study}/report-links"),
+            &json!({"label": "Board"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let url = r.json()["url"].as_str().unwrap().to_string();
+        let token = url.rsplit('/').next().unwrap();
+        run_script("report.mjs", &[&app.base, token]);
+    }
+);

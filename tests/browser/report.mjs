@@ -1,0 +1,32 @@
+// Reads the funder's report in headless Chromium: accessibility (axe-core, WCAG 2.1 AA) in both
+// languages at phone and desktop widths, and no page that scrolls sideways on a phone (a wide
+// table scrolls inside its own box). Prints one JSON line with what it did; exits non-zero on a
+// failure.
+//
+//   node tests/browser/report.mjs BASE_URL FUNDER_TOKEN
+import { checkAccessibility, done, fail, launch } from "./common.mjs";
+
+const [base, token] = process.argv.slice(2);
+const browser = await launch();
+try {
+  for (const width of [320, 390, 1280]) {
+    // axe-core is injected as a script, which the pages' own policy rightly forbids.
+    const ctx = await browser.newContext({ bypassCSP: true, viewport: { width, height: 800 } });
+    const page = await ctx.newPage();
+    for (const path of [`/f/${token}`, `/f/${token}?lang=en`]) {
+      const resp = await page.goto(base + path);
+      if (resp.status() !== 200) fail(`${path} answered ${resp.status()}`);
+      if ((await page.locator("table.priorities tbody tr").count()) === 0) fail(`${path} shows no priorities`);
+      await checkAccessibility(page, `${path} at ${width}px`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 1) fail(`${path} scrolls sideways by ${overflow}px at ${width}px`);
+      done.push(`report ${width}px ${path.includes("lang=en") ? "en" : "da"}`);
+    }
+    await ctx.close();
+  }
+} catch (e) {
+  fail(e.stack || String(e));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ ok: true, done }));
