@@ -33,11 +33,12 @@ use orakel::domain::candidate::CandidateInput;
 use orakel::domain::round::{Kind, RoundInput};
 use orakel::domain::study::StudyInput;
 use orakel::mail::templates::MailTemplates;
+use orakel::ops::access::ResearcherId;
 use orakel::ops::codebook::{self, CategoryInput, ThemeInput};
 use orakel::ops::links;
 use orakel::ops::outbox::MailEnv;
 use orakel::ops::participation::{self, ConsentAnswer};
-use orakel::ops::{accounts, candidates as cands, rounds, studies};
+use orakel::ops::{accounts, recruitment as cands, rounds, studies};
 
 struct Options {
     smoke: bool,
@@ -244,7 +245,7 @@ fn mail_env() -> anyhow::Result<MailEnv> {
 /// A study with `n` accepted panellists and a codebook of `themes` themes.
 struct Seeded {
     study: String,
-    researcher: String,
+    researcher: ResearcherId,
     api_token: String,
     themes: Vec<String>,
     candidates: Vec<String>,
@@ -257,10 +258,11 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
         "Bench",
         "a long bench passphrase",
     )?;
-    let (_, api_token) = accounts::create_api_token(conn, &r.id, "bench")?;
+    let me = ResearcherId::authenticated(r.id.clone());
+    let (_, api_token) = accounts::create_api_token(conn, &me, "bench")?;
     let study = studies::create(
         conn,
-        &r.id,
+        &me,
         StudyInput {
             title: Some("Benchmark study".into()),
             language: Some("en".into()),
@@ -272,7 +274,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
     for i in 0..n {
         let c = cands::add(
             conn,
-            &r.id,
+            &me,
             &study.id,
             CandidateInput {
                 name: format!("Panellist {i:05}"),
@@ -286,7 +288,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
         )?;
         ids.push(c.id);
     }
-    cands::invite(conn, env, &r.id, &study.id, &ids)?;
+    cands::invite(conn, env, &me, &study.id, &ids)?;
     for id in &ids {
         let token = db::write(conn, |c| links::issue_access(c, id))?;
         participation::answer(
@@ -307,7 +309,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
     for k in 0..categories {
         let c = codebook::add_category(
             conn,
-            &r.id,
+            &me,
             &study.id,
             CategoryInput {
                 code: format!("C{k}"),
@@ -320,7 +322,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
     for t in 0..themes {
         let theme = codebook::add_theme(
             conn,
-            &r.id,
+            &me,
             &study.id,
             ThemeInput {
                 category_id: cat_ids[t % categories].clone(),
@@ -337,7 +339,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
     }
     Ok(Seeded {
         study: study.id,
-        researcher: r.id,
+        researcher: me,
         api_token,
         themes: theme_ids,
         candidates: ids,

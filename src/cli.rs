@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 
 use crate::config::Settings;
 use crate::db;
+use crate::ops::access::ResearcherId;
 use crate::ops::{AppError, accounts};
 use crate::startup::{Application, open_database};
 use crate::telemetry;
@@ -179,8 +180,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             let mut conn = connection()?;
             let r = researcher(&mut conn, o.require("email")?)?;
             let label = o.get("label").unwrap_or("command line");
-            let (token, raw) =
-                accounts::create_api_token(&mut conn, &r.id, label).map_err(explain)?;
+            let (token, raw) = accounts::create_api_token(
+                &mut conn,
+                &ResearcherId::authenticated(r.id.clone()),
+                label,
+            )
+            .map_err(explain)?;
             eprintln!(
                 "API token {} for {} created; it is shown only now:",
                 token.id, r.email
@@ -193,7 +198,9 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             o.only(&["email"])?;
             let mut conn = connection()?;
             let r = researcher(&mut conn, o.require("email")?)?;
-            for t in accounts::api_tokens_of(&mut conn, &r.id).map_err(explain)? {
+            for t in accounts::api_tokens_of(&mut conn, &ResearcherId::authenticated(r.id.clone()))
+                .map_err(explain)?
+            {
                 let state = match t.revoked_at {
                     Some(at) => format!("revoked {at}"),
                     None => "active".into(),
@@ -207,7 +214,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             o.only(&["email", "id"])?;
             let mut conn = connection()?;
             let r = researcher(&mut conn, o.require("email")?)?;
-            accounts::revoke_api_token(&mut conn, &r.id, o.require("id")?).map_err(explain)?;
+            accounts::revoke_api_token(
+                &mut conn,
+                &ResearcherId::authenticated(r.id.clone()),
+                o.require("id")?,
+            )
+            .map_err(explain)?;
             println!("token revoked");
             Ok(())
         }

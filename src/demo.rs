@@ -12,13 +12,14 @@ use crate::db::{self, DbConn};
 use crate::domain::candidate::{CandidateInput, Status, Stratum};
 use crate::domain::round::{AnswerInput, Kind, RoundInput};
 use crate::domain::study::StudyInput;
+use crate::ops::access::ResearcherId;
 use crate::ops::answers::{self, AnswersInput};
 use crate::ops::codebook::{self, CategoryInput, ThemeInput};
 use crate::ops::links;
 use crate::ops::outbox::MailEnv;
 use crate::ops::participation::{self, ConsentAnswer};
 use crate::ops::reports::{self, ReportLinkInput};
-use crate::ops::{AppResult, accounts, candidates as cands, rounds, studies as st};
+use crate::ops::{AppResult, accounts, recruitment as cands, rounds, studies as st};
 
 pub const EMAIL: &str = "demo@orakel.example";
 pub const PASSWORD: &str = "orakel-demo-2026";
@@ -378,16 +379,18 @@ pub struct Links {
 fn find_demo(conn: &mut DbConn) -> AppResult<Option<Study>> {
     let owner = accounts::researcher_by_email(conn, EMAIL)?;
     let Some(owner) = owner else { return Ok(None) };
-    Ok(st::list(conn, &owner.id)?
-        .into_iter()
-        .find(|s| s.title == TITLE)
-        .map(|s| {
-            studies::table
-                .find(&s.id)
-                .select(Study::as_select())
-                .first(conn)
-        })
-        .transpose()?)
+    Ok(
+        st::list(conn, &ResearcherId::authenticated(owner.id.clone()))?
+            .into_iter()
+            .find(|s| s.title == TITLE)
+            .map(|s| {
+                studies::table
+                    .find(&s.id)
+                    .select(Study::as_select())
+                    .first(conn)
+            })
+            .transpose()?,
+    )
 }
 
 /// Makes the demo study unless it exists, then fresh links to an expert's page and the report.
@@ -406,7 +409,7 @@ pub fn ensure(conn: &mut DbConn, env: &MailEnv) -> AppResult<Links> {
     let token = db::write(conn, |c| links::issue_access(c, &first.id))?;
     let link = reports::create_link(
         conn,
-        &owner.id,
+        &ResearcherId::authenticated(owner.id.clone()),
         &study.id,
         ReportLinkInput {
             label: "Demo".into(),
@@ -428,7 +431,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
         Some(r) => r,
         None => accounts::add_researcher(conn, EMAIL, "Demo Forsker", PASSWORD)?,
     };
-    let me = owner.id.as_str();
+    let me = &ResearcherId::authenticated(owner.id.clone());
     let study = st::create(
         conn,
         me,

@@ -40,6 +40,15 @@ impl From<Invalid> for AppError {
     }
 }
 
+impl From<crate::domain::round::Refusal> for AppError {
+    fn from(r: crate::domain::round::Refusal) -> Self {
+        match r {
+            crate::domain::round::Refusal::Conflict(m) => AppError::Conflict(m),
+            crate::domain::round::Refusal::Invalid(inv) => AppError::Invalid(inv),
+        }
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {

@@ -414,6 +414,13 @@ pub struct Answer {
     pub updated_at: NaiveDateTime,
 }
 
+impl Round {
+    /// Whether the round takes answers at `at`: [`crate::domain::round::accepting`].
+    pub fn accepting(&self, at: NaiveDateTime) -> bool {
+        crate::domain::round::accepting(self.state, self.closes_at, at)
+    }
+}
+
 impl Answer {
     /// What the answer says, as far as counting answers goes.
     pub fn said(&self) -> crate::domain::round::Said {

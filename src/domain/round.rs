@@ -72,6 +72,84 @@ pub fn accepting(
     state == State::Open && closes_at.is_none_or(|c| at < c)
 }
 
+/// Another round of the same study, as far as opening this one goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Sibling {
+    pub number: i32,
+    pub state: State,
+    pub rating: bool,
+}
+
+/// What opening a round depends on. `others` and `active_themes` matter only for a draft
+/// (opening an open round again only mails those who joined since).
+#[derive(Debug, Clone, Copy)]
+pub struct Opening<'a> {
+    pub number: i32,
+    pub state: State,
+    pub kind: Kind,
+    pub feedback: bool,
+    pub closes_at: Option<chrono::NaiveDateTime>,
+    pub others: &'a [Sibling],
+    /// Active themes in the codebook, to publish in a rating round.
+    pub active_themes: usize,
+}
+
+/// Why a round cannot be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The round, or another one, is in a state that rules it out.
+    Conflict(String),
+    /// A field of the round must change first.
+    Invalid(Invalid),
+}
+
+/// Whether the round may open at `now`: not closed, with a deadline still ahead, no other round
+/// open, feedback only after a closed rating round, and a rating round with themes to publish.
+pub fn may_open(o: &Opening, now: chrono::NaiveDateTime) -> Result<(), Refusal> {
+    if o.state == State::Closed {
+        return Err(Refusal::Conflict(format!("round {} is closed", o.number)));
+    }
+    let Some(deadline) = o.closes_at else {
+        return Err(Refusal::Invalid(Invalid::one(
+            "closes_at",
+            "set a deadline before opening the round",
+        )));
+    };
+    if deadline <= now {
+        return Err(Refusal::Invalid(Invalid::one(
+            "closes_at",
+            "the deadline has passed; set a new one",
+        )));
+    }
+    if o.state != State::Draft {
+        return Ok(());
+    }
+    if let Some(open) = o.others.iter().find(|x| x.state == State::Open) {
+        return Err(Refusal::Conflict(format!(
+            "round {} is still open; close it first",
+            open.number
+        )));
+    }
+    if o.feedback
+        && !o
+            .others
+            .iter()
+            .any(|x| x.state == State::Closed && x.rating && x.number < o.number)
+    {
+        return Err(Refusal::Invalid(Invalid::one(
+            "feedback",
+            "feedback needs an earlier closed rating round",
+        )));
+    }
+    if o.kind == Kind::Rating && o.active_themes == 0 {
+        return Err(Refusal::Invalid(Invalid::one(
+            "themes",
+            "the codebook has no active themes to publish",
+        )));
+    }
+    Ok(())
+}
+
 /// What an expert said about one theme, as far as counting answers goes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Said {
@@ -293,6 +371,124 @@ impl AnswerInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_round_needs_to_open() {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 3)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let later = Some(now + chrono::Duration::days(7));
+        let closed_rating = Sibling {
+            number: 2,
+            state: State::Closed,
+            rating: true,
+        };
+        let draft = Opening {
+            number: 3,
+            state: State::Draft,
+            kind: Kind::Rating,
+            feedback: true,
+            closes_at: later,
+            others: &[closed_rating],
+            active_themes: 12,
+        };
+        assert_eq!(may_open(&draft, now), Ok(()));
+        let field = |o: &Opening| match may_open(o, now) {
+            Err(Refusal::Invalid(inv)) => inv.0[0].field.clone(),
+            other => panic!("expected a field at fault, got {other:?}"),
+        };
+        assert_eq!(
+            field(&Opening {
+                closes_at: None,
+                ..draft
+            }),
+            "closes_at"
+        );
+        assert_eq!(
+            field(&Opening {
+                closes_at: Some(now),
+                ..draft
+            }),
+            "closes_at"
+        );
+        assert_eq!(
+            field(&Opening {
+                active_themes: 0,
+                ..draft
+            }),
+            "themes"
+        );
+        assert_eq!(
+            field(&Opening {
+                others: &[],
+                ..draft
+            }),
+            "feedback"
+        );
+        // Feedback looks back: a later rating round does not count.
+        let after = Sibling {
+            number: 4,
+            ..closed_rating
+        };
+        assert_eq!(
+            field(&Opening {
+                others: &[after],
+                ..draft
+            }),
+            "feedback"
+        );
+        // A round without rating publishes no themes.
+        let qualitative = Opening {
+            kind: Kind::Qualitative,
+            feedback: false,
+            active_themes: 0,
+            ..draft
+        };
+        assert_eq!(may_open(&qualitative, now), Ok(()));
+        let open_other = Sibling {
+            number: 2,
+            state: State::Open,
+            rating: true,
+        };
+        assert_eq!(
+            may_open(
+                &Opening {
+                    others: &[open_other],
+                    ..draft
+                },
+                now
+            ),
+            Err(Refusal::Conflict(
+                "round 2 is still open; close it first".into()
+            ))
+        );
+        assert!(matches!(
+            may_open(
+                &Opening {
+                    state: State::Closed,
+                    ..draft
+                },
+                now
+            ),
+            Err(Refusal::Conflict(_))
+        ));
+        // Opening an open round again (to mail newcomers) asks only for a deadline ahead.
+        let reopen = Opening {
+            state: State::Open,
+            others: &[open_other],
+            active_themes: 0,
+            ..draft
+        };
+        assert_eq!(may_open(&reopen, now), Ok(()));
+        assert_eq!(
+            field(&Opening {
+                closes_at: Some(now),
+                ..reopen
+            }),
+            "closes_at"
+        );
+    }
 
     #[test]
     fn what_counts_as_answered() {

@@ -11,6 +11,7 @@ use crate::db::models::{ApiToken, LoginAttempt, Researcher, Session};
 use crate::db::schema::{api_tokens, login_attempts, researchers, sessions};
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::{Invalid, text};
+use crate::ops::access::ResearcherId;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
@@ -73,7 +74,7 @@ pub fn add_researcher(
             c,
             &Actor::System,
             None,
-            "researcher.created",
+            audit::Action::ResearcherCreated,
             Some(&researcher.id),
             serde_json::json!({}),
         )?;
@@ -90,9 +91,13 @@ pub fn researcher_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<R
 }
 
 /// Sets the language of a researcher's pages (`da` or `en`).
-pub fn set_locale(conn: &mut DbConn, researcher_id: &str, language: &str) -> AppResult<()> {
+pub fn set_locale(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    language: &str,
+) -> AppResult<()> {
     let lang = crate::domain::Language::parse("language", language)?;
-    diesel::update(researchers::table.find(researcher_id))
+    diesel::update(researchers::table.find(researcher_id.as_str()))
         .set(researchers::locale.eq(lang.code()))
         .execute(conn)?;
     Ok(())
@@ -117,7 +122,7 @@ pub fn researcher(conn: &mut DbConn, id: &str) -> AppResult<Researcher> {
 /// A new API token for a researcher; the token itself is returned once and stored only hashed.
 pub fn create_api_token(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     label: &str,
 ) -> AppResult<(ApiToken, String)> {
     let label = if label.trim().is_empty() {
@@ -145,7 +150,7 @@ pub fn create_api_token(
                 id: researcher_id.into(),
             },
             None,
-            "api_token.created",
+            audit::Action::ApiTokenCreated,
             Some(&token.id),
             serde_json::json!({ "label": token.label }),
         )?;
@@ -154,21 +159,25 @@ pub fn create_api_token(
     Ok((token, raw))
 }
 
-pub fn api_tokens_of(conn: &mut DbConn, researcher_id: &str) -> AppResult<Vec<ApiToken>> {
+pub fn api_tokens_of(conn: &mut DbConn, researcher_id: &ResearcherId) -> AppResult<Vec<ApiToken>> {
     Ok(api_tokens::table
-        .filter(api_tokens::researcher_id.eq(researcher_id))
+        .filter(api_tokens::researcher_id.eq(researcher_id.as_str()))
         .order(api_tokens::created_at.desc())
         .select(ApiToken::as_select())
         .load(conn)?)
 }
 
 /// Revokes one of the researcher's own tokens; another researcher's token is "not found".
-pub fn revoke_api_token(conn: &mut DbConn, researcher_id: &str, token_id: &str) -> AppResult<()> {
+pub fn revoke_api_token(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    token_id: &str,
+) -> AppResult<()> {
     db::write(conn, |c| {
         let n = diesel::update(
             api_tokens::table
                 .filter(api_tokens::id.eq(token_id))
-                .filter(api_tokens::researcher_id.eq(researcher_id))
+                .filter(api_tokens::researcher_id.eq(researcher_id.as_str()))
                 .filter(api_tokens::revoked_at.is_null()),
         )
         .set(api_tokens::revoked_at.eq(now()))
@@ -182,7 +191,7 @@ pub fn revoke_api_token(conn: &mut DbConn, researcher_id: &str, token_id: &str) 
                 id: researcher_id.into(),
             },
             None,
-            "api_token.revoked",
+            audit::Action::ApiTokenRevoked,
             Some(token_id),
             serde_json::json!({}),
         )

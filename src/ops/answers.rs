@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::participation::{Participant, resolve};
-use super::rounds::{accepting, flags_of, published};
+use super::rounds::{flags_of, published};
 use super::studies::settings_of;
 use super::{AppError, AppResult};
 use crate::db::models::{Answer, AnswerChange, Round, RoundParticipation};
@@ -277,7 +277,7 @@ fn build(
         feedback: r.feedback,
         state: r.state,
         closes_at: r.closes_at.map(utc),
-        accepting: accepting(r, now()),
+        accepting: r.accepting(now()),
         instructions: r.instructions.clone(),
         scale: settings.scale,
         min_group_size: settings.min_group_size,
@@ -398,7 +398,7 @@ fn save_once(
     let (r, submitted_at) = db::write(conn, |c| {
         let r = round_by_number(c, &p.study.id, number)?;
         let at = now();
-        if !accepting(&r, at) {
+        if !r.accepting(at) {
             let when = r
                 .closed_at
                 .or(r.closes_at)
@@ -601,8 +601,4 @@ fn record_change(
 pub fn my_rounds(conn: &mut DbConn, token: &str) -> AppResult<Vec<(Round, Option<DateTime<Utc>>)>> {
     let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
     rounds_for(conn, &p)
-}
-
-pub fn is_accepting(r: &Round) -> bool {
-    accepting(r, now())
 }

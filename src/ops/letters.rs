@@ -13,8 +13,8 @@ use crate::db::{self, DbConn, new_id, now};
 use crate::domain::{Invalid, Language, text};
 use crate::mail::Kind;
 use crate::mail::templates::CustomLetter;
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::outbox::MailEnv;
-use crate::ops::studies::{Role, access};
 use crate::ops::{Actor, AppError, AppResult, audit};
 
 /// The consent text experts accept now; version 1 is written from the default on first use.
@@ -53,11 +53,11 @@ pub struct ConsentTextView {
 
 pub fn consent_text(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<ConsentTextView> {
     db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
         let t = current_consent_text(c, &study)?;
         Ok(ConsentTextView {
             version: t.version,
@@ -70,7 +70,7 @@ pub fn consent_text(
 /// A new version of the consent text; earlier consents keep pointing at the version accepted.
 pub fn set_consent_text(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     body: &str,
 ) -> AppResult<ConsentTextView> {
@@ -79,7 +79,7 @@ pub fn set_consent_text(
         return Err(Invalid::one("body", "must not be empty").into());
     }
     db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
         let current = current_consent_text(c, &study)?;
         if current.body == body {
             return Ok(ConsentTextView {
@@ -104,7 +104,7 @@ pub fn set_consent_text(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "consent_text.changed",
+            audit::Action::ConsentTextChanged,
             Some(&t.id),
             serde_json::json!({ "version": t.version }),
         )?;
@@ -129,11 +129,11 @@ pub struct LetterView {
 pub fn letter(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     kind: Kind,
 ) -> AppResult<LetterView> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let lang = Language::from_stored(&study.language);
     Ok(
         match super::outbox::custom_letter(conn, study_id, kind, lang)? {
@@ -167,12 +167,12 @@ pub struct LetterPreview {
 pub fn preview_letter(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     kind: Kind,
     custom: &CustomLetter,
 ) -> AppResult<LetterPreview> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let lang = Language::from_stored(&study.language);
     env.templates.check_custom(lang, kind, custom)?;
     let mut ctx = crate::mail::templates::sample_context();
@@ -192,13 +192,13 @@ pub fn preview_letter(
 pub fn set_letter(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     kind: Kind,
     custom: Option<CustomLetter>,
 ) -> AppResult<LetterView> {
     db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
         let lang = Language::from_stored(&study.language);
         diesel::delete(email_templates::table.find((study_id, kind.as_str(), lang.code())))
             .execute(c)?;
@@ -220,7 +220,7 @@ pub fn set_letter(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "letter.changed",
+            audit::Action::LetterChanged,
             Some(kind.as_str()),
             serde_json::json!({ "custom": custom.is_some() }),
         )?;

@@ -4,11 +4,11 @@
 //!
 //! Errors: [`crate::error`].
 
+pub mod access;
 pub mod accounts;
 pub mod answers;
 pub mod archive;
 pub mod audit;
-pub mod candidates;
 pub mod codebook;
 pub mod coding;
 pub mod interviews;
@@ -17,6 +17,7 @@ pub mod links;
 pub mod outbox;
 pub mod participation;
 pub mod privacy;
+pub mod recruitment;
 pub mod refi;
 pub mod reports;
 pub mod rounds;

@@ -5,9 +5,9 @@
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use super::candidates::{assign_pseudonym, mark_panellist_withdrawn, status_of, transition};
 use super::letters::current_consent_text;
 use super::outbox::{MailEnv, RoundFacts, enqueue_to_candidate};
+use super::recruitment::{assign_pseudonym, mark_panellist_withdrawn, status_of, transition};
 use super::secret::{looks_like_token, token_hash};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Candidate, Consent, ConsentText, Study};
@@ -214,7 +214,7 @@ pub fn answer(
                     c,
                     &actor,
                     Some(&p.study.id),
-                    "consent.given",
+                    audit::Action::ConsentGiven,
                     Some(&p.candidate.id),
                     serde_json::json!({ "consent_version": text.version }),
                 )?;
@@ -265,7 +265,7 @@ pub fn answer(
                     c,
                     &actor,
                     Some(&p.study.id),
-                    "consent.declined",
+                    audit::Action::ConsentDeclined,
                     Some(&p.candidate.id),
                     serde_json::json!({ "referral": referral.is_some() }),
                 )?;
@@ -282,7 +282,7 @@ fn add_referral(
     p: &Participant,
     data: &crate::domain::candidate::CandidateData,
 ) -> AppResult<()> {
-    if super::candidates::email_taken(conn, &p.study.id, &data.email, None)? {
+    if super::recruitment::email_taken(conn, &p.study.id, &data.email, None)? {
         return Ok(());
     }
     let t = now();
@@ -349,7 +349,7 @@ pub fn withdraw(conn: &mut DbConn, token: &str, reason: &str) -> AppResult<Statu
             c,
             &p.actor(),
             Some(&p.study.id),
-            "participant.withdrew",
+            audit::Action::ParticipantWithdrew,
             Some(&p.candidate.id),
             serde_json::json!({}),
         )?;
@@ -397,7 +397,7 @@ pub fn unsubscribe(conn: &mut DbConn, token: &str) -> AppResult<()> {
                 c,
                 &p.actor(),
                 Some(&p.study.id),
-                "participant.unsubscribed",
+                audit::Action::ParticipantUnsubscribed,
                 Some(&p.candidate.id),
                 serde_json::json!({}),
             )?;

@@ -9,8 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::candidates::candidate_in_study;
-use super::studies::{Role, access};
+use super::access::{self, ResearcherId, Role};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{AuditEntry, Candidate, Study};
 use crate::db::schema::{
@@ -121,10 +120,11 @@ pub struct PersonMessage {
 /// Everything the study holds about one person, to hand over to them. The export is logged.
 pub fn export_person(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     candidate_id: &str,
 ) -> AppResult<PersonExport> {
-    let (c, study) = candidate_in_study(conn, researcher_id, candidate_id, Role::Researcher)?;
+    let (c, study) =
+        access::in_study::<Candidate>(conn, researcher_id, candidate_id, Role::Researcher)?;
     let pseudonym: Option<String> = match &c.panellist_id {
         Some(p) => panellists::table
             .find(p)
@@ -294,7 +294,7 @@ pub fn export_person(
         conn,
         &Actor::researcher(researcher_id),
         Some(&study.id),
-        "person.exported",
+        audit::Action::PersonExported,
         Some(&c.id),
         serde_json::json!({}),
     )?;
@@ -397,7 +397,7 @@ fn erase_identity(
         conn,
         actor,
         Some(&c.study_id),
-        "person.erased",
+        audit::Action::PersonErased,
         Some(&c.id),
         serde_json::json!({
             "reason": reason,
@@ -411,7 +411,7 @@ fn erase_identity(
 pub fn erase_person(
     conn: &mut DbConn,
     env: &super::outbox::MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     candidate_id: &str,
     input: EraseInput,
 ) -> AppResult<()> {
@@ -420,7 +420,7 @@ pub fn erase_person(
         return Err(Invalid::one("reason", "say why the identity is erased").into());
     }
     db::write(conn, |c| {
-        let (cand, _) = candidate_in_study(c, researcher_id, candidate_id, Role::Owner)?;
+        let (cand, _) = access::in_study::<Candidate>(c, researcher_id, candidate_id, Role::Owner)?;
         if cand.erased_at.is_some() {
             return Err(AppError::Conflict(
                 "this person's identity is already erased".into(),
@@ -504,7 +504,7 @@ pub fn run_retention(
                     c,
                     &Actor::System,
                     Some(&study.id),
-                    "transcripts.deleted",
+                    audit::Action::TranscriptsDeleted,
                     Some(&study.id),
                     serde_json::json!({ "reason": "retention date reached", "transcripts": ids.len() }),
                 )?;
@@ -580,11 +580,11 @@ pub struct AuditView {
 /// The study's audit log, newest first (owners). Entries cannot be changed or removed.
 pub fn audit_log(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     limit: i64,
 ) -> AppResult<Vec<AuditView>> {
-    access(conn, researcher_id, study_id, Role::Owner)?;
+    access::study(conn, researcher_id, study_id, Role::Owner)?;
     let entries: Vec<AuditEntry> = audit::for_study(conn, study_id, limit.clamp(1, 10_000))?;
     let names: std::collections::HashMap<String, String> = researchers::table
         .select((researchers::id, researchers::name))

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::access::{self, ResearcherId, Role};
 use super::codebook::{ACTIVE, insert_theme_as, revise};
 use super::coding::theme_colour;
-use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::*;
 use crate::db::schema::*;
@@ -152,10 +152,10 @@ fn file_stem(study: &Study) -> String {
 /// The codebook as a `.qdc` document, with a file name.
 pub fn export_codebook(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<(String, String)> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let codes = codes_of_study(conn, study_id)?;
     Ok((
         format!("{}.qdc", file_stem(&study)),
@@ -268,10 +268,10 @@ pub fn project(conn: &mut DbConn, study_id: &str) -> AppResult<qda::Project> {
 /// The coded project as a `.qdpx` file, with a file name. Exporting transcripts is logged.
 pub fn export_project(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<(String, Vec<u8>)> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let p = project(conn, study_id)?;
     audit::record(
         conn,
@@ -279,7 +279,7 @@ pub fn export_project(
             id: researcher_id.into(),
         },
         Some(study_id),
-        "qdpx.exported",
+        audit::Action::QdpxExported,
         Some(study_id),
         serde_json::json!({ "sources": p.sources.len() }),
     )?;
@@ -319,7 +319,7 @@ fn guid_id(guid: &str) -> Option<String> {
 }
 
 struct Importer<'a> {
-    researcher_id: &'a str,
+    researcher_id: &'a ResearcherId,
     study: Study,
     summary: ImportSummary,
 }
@@ -612,8 +612,12 @@ fn check_guids(codes: &[qda::Code], seen: &mut HashSet<String>) -> AppResult<()>
     Ok(())
 }
 
-fn importer<'a>(c: &mut DbConn, researcher_id: &'a str, study_id: &str) -> AppResult<Importer<'a>> {
-    let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+fn importer<'a>(
+    c: &mut DbConn,
+    researcher_id: &'a ResearcherId,
+    study_id: &str,
+) -> AppResult<Importer<'a>> {
+    let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
     Ok(Importer {
         researcher_id,
         study,
@@ -624,7 +628,7 @@ fn importer<'a>(c: &mut DbConn, researcher_id: &'a str, study_id: &str) -> AppRe
 /// Imports a `.qdc` codebook: categories and themes (with statements) the study lacks.
 pub fn import_codebook(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     bytes: &[u8],
 ) -> AppResult<ImportSummary> {
@@ -638,7 +642,7 @@ pub fn import_codebook(
             c,
             &im.actor(),
             Some(study_id),
-            "qdc.imported",
+            audit::Action::QdcImported,
             Some(study_id),
             serde_json::json!({ "themes": im.summary.themes_created }),
         )?;
@@ -671,7 +675,7 @@ fn without_pseudonym(name: &str) -> &str {
 
 pub fn import_project(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     bytes: &[u8],
     panellists: &BTreeMap<String, String>,
@@ -919,7 +923,7 @@ pub fn import_project(
             c,
             &im.actor(),
             Some(study_id),
-            "qdpx.imported",
+            audit::Action::QdpxImported,
             Some(study_id),
             serde_json::to_value(&im.summary).unwrap_or_default(),
         )?;

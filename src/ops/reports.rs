@@ -5,15 +5,15 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::access::{self, ResearcherId, Role};
 use super::secret::{looks_like_token, new_token, token_hash};
-use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::utc;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 
-use super::candidates::{strata_of, strata_values};
+use super::recruitment::{strata_of, strata_values};
 use super::rounds::published as rounds_published;
 use super::studies::settings_of;
 use crate::db::models::{Answer, Candidate, Round, Study};
@@ -34,12 +34,12 @@ use crate::report::{
 /// what the funder's link shows, to hand on.
 pub fn for_researcher(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     opts: &Options,
     audience: Audience,
 ) -> AppResult<Report> {
-    let (study, _) = access(conn, researcher_id, study_id, Role::Researcher)?;
+    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     build(conn, &study, opts, audience)
 }
 
@@ -303,7 +303,7 @@ fn funder_report(
         conn,
         &Actor::Funder { link_id },
         Some(&study.id),
-        "report.viewed",
+        audit::Action::ReportViewed,
         Some(&study.id),
         serde_json::json!({ "round": r.round.number }),
     )?;
@@ -336,7 +336,7 @@ pub const DEFAULT_LINK_DAYS: i64 = 90;
 
 pub fn create_link(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: ReportLinkInput,
     public_url: &str,
@@ -349,7 +349,7 @@ pub fn create_link(
     crate::domain::validation::ahead("expires_at", expires, now())?;
     let raw = new_token();
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         let id = new_id();
         let t = now();
         diesel::insert_into(report_links::table)
@@ -358,7 +358,7 @@ pub fn create_link(
                 report_links::study_id.eq(study_id),
                 report_links::token_hash.eq(token_hash(&raw)),
                 report_links::label.eq(&label),
-                report_links::created_by.eq(researcher_id),
+                report_links::created_by.eq(researcher_id.as_str()),
                 report_links::created_at.eq(t),
                 report_links::expires_at.eq(Some(expires)),
             ))
@@ -369,7 +369,7 @@ pub fn create_link(
                 id: researcher_id.into(),
             },
             Some(study_id),
-            "report_link.created",
+            audit::Action::ReportLinkCreated,
             Some(&id),
             serde_json::json!({ "expires_at": utc(expires) }),
         )?;
@@ -396,10 +396,10 @@ type LinkRow = (
 
 pub fn links(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<ReportLinkView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let rows: Vec<LinkRow> = report_links::table
         .filter(report_links::study_id.eq(study_id))
         .order(report_links::created_at.desc())
@@ -428,7 +428,11 @@ pub fn links(
         .collect())
 }
 
-pub fn revoke_link(conn: &mut DbConn, researcher_id: &str, link_id: &str) -> AppResult<()> {
+pub fn revoke_link(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    link_id: &str,
+) -> AppResult<()> {
     db::write(conn, |c| {
         let study_id: String = report_links::table
             .find(link_id)
@@ -436,7 +440,7 @@ pub fn revoke_link(conn: &mut DbConn, researcher_id: &str, link_id: &str) -> App
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        access(c, researcher_id, &study_id, Role::Researcher)?;
+        access::study(c, researcher_id, &study_id, Role::Researcher)?;
         diesel::update(
             report_links::table
                 .find(link_id)
@@ -450,7 +454,7 @@ pub fn revoke_link(conn: &mut DbConn, researcher_id: &str, link_id: &str) -> App
                 id: researcher_id.into(),
             },
             Some(&study_id),
-            "report_link.revoked",
+            audit::Action::ReportLinkRevoked,
             Some(link_id),
             serde_json::json!({}),
         )
@@ -473,7 +477,7 @@ pub struct ReleaseInput {
 /// Releases a small cell for the funder's report, or takes the release back; both are logged.
 pub fn set_release(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: ReleaseInput,
 ) -> AppResult<()> {
@@ -485,7 +489,7 @@ pub fn set_release(
         return Err(Invalid::one("table_key", "is not a table of the report").into());
     }
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         diesel::delete(
             small_cell_releases::table
                 .filter(small_cell_releases::study_id.eq(study_id))
@@ -501,7 +505,7 @@ pub fn set_release(
                     small_cell_releases::table_key.eq(&input.table_key),
                     small_cell_releases::cell_key.eq(&input.cell_key),
                     small_cell_releases::reason.eq(&reason),
-                    small_cell_releases::released_by.eq(researcher_id),
+                    small_cell_releases::released_by.eq(researcher_id.as_str()),
                     small_cell_releases::released_at.eq(now()),
                 ))
                 .execute(c)?;
@@ -513,9 +517,9 @@ pub fn set_release(
             },
             Some(study_id),
             if input.released {
-                "small_cell.released"
+                audit::Action::SmallCellReleased
             } else {
-                "small_cell.hidden"
+                audit::Action::SmallCellHidden
             },
             Some(&format!("{}#{}", input.table_key, input.cell_key)),
             serde_json::json!({ "reason": reason }),

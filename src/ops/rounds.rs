@@ -8,9 +8,10 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::codebook::{ACTIVE, codebook_of, snapshot, themes_of};
+use super::access::{self, ResearcherId, Role};
+use super::codebook::{ACTIVE, Codebook, codebook_of, snapshot, themes_of};
 use super::outbox::{Letter, MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
-use super::studies::{Role, access, settings_of};
+use super::studies::settings_of;
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
 use crate::db::schema::{
@@ -20,7 +21,7 @@ use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
 use crate::domain::candidate::Status;
-use crate::domain::round::{Kind, RoundFlags, RoundInput, State};
+use crate::domain::round::{Kind, Opening, RoundFlags, RoundInput, Sibling, State, may_open};
 use crate::mail;
 
 pub fn flags_of(r: &Round) -> RoundFlags {
@@ -33,11 +34,6 @@ pub fn flags_of(r: &Round) -> RoundFlags {
         instructions: r.instructions.clone(),
         reminder_days: serde_json::from_str(&r.reminder_days).unwrap_or_default(),
     }
-}
-
-/// Whether answers are taken at `at`: the round is open and its deadline has not passed.
-pub fn accepting(r: &Round, at: NaiveDateTime) -> bool {
-    r.state == State::Open && r.closes_at.is_none_or(|c| at < c)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -145,25 +141,9 @@ pub fn view(conn: &mut DbConn, r: &Round) -> AppResult<RoundView> {
     })
 }
 
-/// A round, for a researcher of its study.
-pub(crate) fn round_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    round_id: &str,
-) -> AppResult<(Round, Study)> {
-    let r: Round = rounds::table
-        .find(round_id)
-        .select(Round::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    let (study, _) = access(conn, researcher_id, &r.study_id, Role::Researcher)?;
-    Ok((r, study))
-}
-
 pub fn create(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: RoundInput,
 ) -> AppResult<RoundView> {
@@ -173,7 +153,7 @@ pub fn create(
         crate::domain::validation::ahead("closes_at", c, now())?;
     }
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         let last: Option<i32> = rounds::table
             .filter(rounds::study_id.eq(study_id))
             .select(diesel::dsl::max(rounds::number))
@@ -204,7 +184,7 @@ pub fn create(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "round.created",
+            audit::Action::RoundCreated,
             Some(&round.id),
             serde_json::json!({ "number": round.number }),
         )?;
@@ -212,8 +192,12 @@ pub fn create(
     })
 }
 
-pub fn list(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Vec<RoundView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+pub fn list(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+) -> AppResult<Vec<RoundView>> {
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let rows: Vec<Round> = rounds::table
         .filter(rounds::study_id.eq(study_id))
         .order(rounds::number.asc())
@@ -222,8 +206,12 @@ pub fn list(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult
     rows.iter().map(|r| view(conn, r)).collect()
 }
 
-pub fn get(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<RoundView> {
-    let (r, _) = round_in_study(conn, researcher_id, round_id)?;
+pub fn get(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    round_id: &str,
+) -> AppResult<RoundView> {
+    let (r, _) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
     view(conn, &r)
 }
 
@@ -240,7 +228,7 @@ pub struct RoundPatch {
 pub fn update(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
     patch: RoundPatch,
 ) -> AppResult<RoundView> {
@@ -257,7 +245,8 @@ pub fn update(
         .into());
     }
     db::write(conn, |c| {
-        let (mut r, study) = round_in_study(c, researcher_id, round_id)?;
+        let (mut r, study) =
+            access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
         let state = r.state;
         if state == State::Closed {
             return Err(AppError::Conflict(format!(
@@ -319,7 +308,7 @@ pub fn update(
                 c,
                 &Actor::researcher(researcher_id),
                 Some(&study.id),
-                "round.extended",
+                audit::Action::RoundExtended,
                 Some(&r.id),
                 serde_json::json!({ "closes_at": utc(deadline) }),
             )?;
@@ -378,88 +367,49 @@ pub struct Opened {
 pub fn open(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
 ) -> AppResult<Opened> {
     db::write(conn, |c| {
-        let (mut r, study) = round_in_study(c, researcher_id, round_id)?;
+        let (mut r, study) =
+            access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
         let state = r.state;
-        if state == State::Closed {
-            return Err(AppError::Conflict(format!("round {} is closed", r.number)));
-        }
-        let Some(deadline) = r.closes_at else {
-            return Err(
-                Invalid::one("closes_at", "set a deadline before opening the round").into(),
-            );
-        };
-        if deadline <= now() {
-            return Err(Invalid::one("closes_at", "the deadline has passed; set a new one").into());
-        }
         let kind = r.kind;
-        if state == State::Draft {
-            let others: Vec<Round> = rounds::table
+        let (others, book) = if state == State::Draft {
+            let others: Vec<Sibling> = rounds::table
                 .filter(rounds::study_id.eq(&study.id))
                 .filter(rounds::id.ne(&r.id))
                 .select(Round::as_select())
-                .load(c)?;
-            if let Some(o) = others.iter().find(|o| o.state == State::Open) {
-                return Err(AppError::Conflict(format!(
-                    "round {} is still open; close it first",
-                    o.number
-                )));
-            }
-            if r.feedback
-                && !others
-                    .iter()
-                    .any(|o| o.state == State::Closed && o.rating && o.number < r.number)
-            {
-                return Err(Invalid::one(
-                    "feedback",
-                    "feedback needs an earlier closed rating round",
-                )
-                .into());
-            }
-            if kind == Kind::Rating {
-                let book = codebook_of(c, &study.id, false)?;
-                let count: usize = book.categories.iter().map(|cat| cat.themes.len()).sum();
-                if count == 0 {
-                    return Err(Invalid::one(
-                        "themes",
-                        "the codebook has no active themes to publish",
-                    )
-                    .into());
-                }
-                let mut position = 0;
-                let all = themes_of(c, &study.id)?;
-                for cat in &book.categories {
-                    for tv in &cat.themes {
-                        let theme = all.iter().find(|t| t.id == tv.id).expect("listed");
-                        let snap = snapshot(c, theme)?;
-                        diesel::insert_into(round_themes::table)
-                            .values(&RoundTheme {
-                                round_id: r.id.clone(),
-                                theme_id: theme.id.clone(),
-                                position,
-                                theme_version: theme.version,
-                                snapshot: serde_json::to_string(&snap).expect("serialisable"),
-                            })
-                            .execute(c)?;
-                        position += 1;
-                    }
-                }
-                if study.consensus_locked_at.is_none() {
-                    diesel::update(studies::table.find(&study.id))
-                        .set(studies::consensus_locked_at.eq(now()))
-                        .execute(c)?;
-                    audit::record(
-                        c,
-                        &Actor::researcher(researcher_id),
-                        Some(&study.id),
-                        "consensus.locked",
-                        Some(&study.id),
-                        serde_json::json!({ "rule": settings_of(&study)?.consensus, "round": r.number }),
-                    )?;
-                }
+                .load(c)?
+                .iter()
+                .map(|o| Sibling {
+                    number: o.number,
+                    state: o.state,
+                    rating: o.rating,
+                })
+                .collect();
+            let book = (kind == Kind::Rating)
+                .then(|| codebook_of(c, &study.id, false))
+                .transpose()?;
+            (others, book)
+        } else {
+            (Vec::new(), None)
+        };
+        let opening = Opening {
+            number: r.number,
+            state,
+            kind,
+            feedback: r.feedback,
+            closes_at: r.closes_at,
+            others: &others,
+            active_themes: book
+                .as_ref()
+                .map_or(0, |b| b.categories.iter().map(|cat| cat.themes.len()).sum()),
+        };
+        may_open(&opening, now())?;
+        if state == State::Draft {
+            if let Some(book) = book {
+                publish(c, &r, &study, &book, researcher_id)?;
             }
             r.state = State::Open;
             r.opened_at = Some(now());
@@ -471,7 +421,7 @@ pub fn open(
                 c,
                 &Actor::researcher(researcher_id),
                 Some(&study.id),
-                "round.opened",
+                audit::Action::RoundOpened,
                 Some(&r.id),
                 serde_json::json!({ "number": r.number }),
             )?;
@@ -534,6 +484,49 @@ pub fn open(
     })
 }
 
+/// Publishes the codebook as it stands into a rating round (each theme frozen as a snapshot)
+/// and, at the study's first rating round, locks the consensus rule.
+fn publish(
+    c: &mut DbConn,
+    r: &Round,
+    study: &Study,
+    book: &Codebook,
+    researcher_id: &ResearcherId,
+) -> AppResult<()> {
+    let mut position = 0;
+    let all = themes_of(c, &study.id)?;
+    for cat in &book.categories {
+        for tv in &cat.themes {
+            let theme = all.iter().find(|t| t.id == tv.id).expect("listed");
+            let snap = snapshot(c, theme)?;
+            diesel::insert_into(round_themes::table)
+                .values(&RoundTheme {
+                    round_id: r.id.clone(),
+                    theme_id: theme.id.clone(),
+                    position,
+                    theme_version: theme.version,
+                    snapshot: serde_json::to_string(&snap).expect("serialisable"),
+                })
+                .execute(c)?;
+            position += 1;
+        }
+    }
+    if study.consensus_locked_at.is_none() {
+        diesel::update(studies::table.find(&study.id))
+            .set(studies::consensus_locked_at.eq(now()))
+            .execute(c)?;
+        audit::record(
+            c,
+            &Actor::researcher(researcher_id),
+            Some(&study.id),
+            audit::Action::ConsensusLocked,
+            Some(&study.id),
+            serde_json::json!({ "rule": settings_of(study)?.consensus, "round": r.number }),
+        )?;
+    }
+    Ok(())
+}
+
 fn new_participation(round_id: &str, panellist_id: &str) -> RoundParticipation {
     RoundParticipation {
         round_id: round_id.into(),
@@ -546,9 +539,13 @@ fn new_participation(round_id: &str, panellist_id: &str) -> RoundParticipation {
 }
 
 /// Closes a round by hand; its answers are final from now.
-pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<RoundView> {
+pub fn close(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    round_id: &str,
+) -> AppResult<RoundView> {
     db::write(conn, |c| {
-        let (r, study) = round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
         match r.state {
             State::Closed => return view(c, &r),
             State::Draft => {
@@ -577,7 +574,7 @@ pub fn close(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResul
             c,
             &Actor::researcher(researcher_id),
             Some(&study.id),
-            "round.closed",
+            audit::Action::RoundClosed,
             Some(&r.id),
             serde_json::json!({ "number": r.number }),
         )?;
@@ -621,7 +618,7 @@ pub fn run_round_schedule(
                     c,
                     &Actor::System,
                     Some(&r.study_id),
-                    "round.closed",
+                    audit::Action::RoundClosed,
                     Some(&r.id),
                     serde_json::json!({ "number": r.number, "at_deadline": true }),
                 )?;
@@ -737,10 +734,10 @@ pub struct RoundResponses {
 /// Who has answered, and every comment and proposal per theme. Names are identities: logged.
 pub fn responses(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
 ) -> AppResult<RoundResponses> {
-    let (r, study) = round_in_study(conn, researcher_id, round_id)?;
+    let (r, study) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
     let round = view(conn, &r)?;
     let parts: Vec<RoundParticipation> = round_participations::table
         .filter(round_participations::round_id.eq(&r.id))
@@ -816,7 +813,7 @@ pub fn responses(
         conn,
         &Actor::researcher(researcher_id),
         Some(&study.id),
-        "identities.viewed",
+        audit::Action::IdentitiesViewed,
         Some(&r.id),
         serde_json::json!({ "what": "round progress" }),
     )?;
@@ -830,7 +827,7 @@ pub fn responses(
 /// Marks a comment as cleared (or not) to appear in the report, without attribution.
 pub fn clear_comment(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     answer_id: &str,
     cleared: bool,
 ) -> AppResult<()> {
@@ -841,7 +838,8 @@ pub fn clear_comment(
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        let (_, study) = round_in_study(c, researcher_id, &a.round_id)?;
+        let (_, study) =
+            access::in_study::<Round>(c, researcher_id, &a.round_id, Role::Researcher)?;
         diesel::update(answers::table.find(&a.id))
             .set(answers::comment_cleared_at.eq(cleared.then(now)))
             .execute(c)?;
@@ -850,9 +848,9 @@ pub fn clear_comment(
             &Actor::researcher(researcher_id),
             Some(&study.id),
             if cleared {
-                "comment.cleared"
+                audit::Action::CommentCleared
             } else {
-                "comment.uncleared"
+                audit::Action::CommentUncleared
             },
             Some(&a.id),
             serde_json::json!({}),

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::{Actor, AppError, AppResult, audit};
+use super::{Actor, AppError, AppResult, access, audit};
 use crate::db::models::{Study, StudyMember};
 use crate::db::schema::{candidates, researchers, rounds, studies, study_members};
 use crate::db::{self, DbConn, DbError, new_id, now, utc};
@@ -12,8 +12,9 @@ use crate::domain::candidate::Status;
 use crate::domain::round::State as RoundState;
 use crate::domain::study::StudyInput;
 use crate::domain::{ConsensusRule, Invalid, Language, Scale, StudySettings, text};
+use crate::ops::access::ResearcherId;
 
-pub use crate::domain::study::Role;
+pub use super::access::Role;
 
 /// The consensus rule with the moment it was locked.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -130,32 +131,11 @@ pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
     })
 }
 
-/// The study and the caller's role in it, if the caller has at least `min` role there.
-/// Non-members get `NotFound`, members without the role `Forbidden`.
-pub fn access(
+pub fn create(
     conn: &mut DbConn,
-    researcher_id: &str,
-    study_id: &str,
-    min: Role,
-) -> AppResult<(Study, Role)> {
-    let found: Option<(Study, Role)> = studies::table
-        .inner_join(study_members::table)
-        .filter(studies::id.eq(study_id))
-        .filter(study_members::researcher_id.eq(researcher_id))
-        .select((Study::as_select(), study_members::role))
-        .first(conn)
-        .optional()?;
-    let (study, role) = found.ok_or(AppError::NotFound)?;
-    if role < min {
-        return Err(AppError::Forbidden(format!(
-            "only a study's {}s may do this",
-            min.as_str()
-        )));
-    }
-    Ok((study, role))
-}
-
-pub fn create(conn: &mut DbConn, researcher_id: &str, input: StudyInput) -> AppResult<StudyView> {
+    researcher_id: &ResearcherId,
+    input: StudyInput,
+) -> AppResult<StudyView> {
     let settings = StudySettings::create(input)?;
     let t = now();
     let mut study = Study {
@@ -205,7 +185,7 @@ pub fn create(conn: &mut DbConn, researcher_id: &str, input: StudyInput) -> AppR
             c,
             &actor,
             Some(&study.id),
-            "study.created",
+            audit::Action::StudyCreated,
             Some(&study.id),
             serde_json::json!({ "consensus": settings.consensus }),
         )?;
@@ -214,10 +194,10 @@ pub fn create(conn: &mut DbConn, researcher_id: &str, input: StudyInput) -> AppR
 }
 
 /// The studies the researcher belongs to, newest first.
-pub fn list(conn: &mut DbConn, researcher_id: &str) -> AppResult<Vec<StudyView>> {
+pub fn list(conn: &mut DbConn, researcher_id: &ResearcherId) -> AppResult<Vec<StudyView>> {
     let rows: Vec<(Study, Role)> = studies::table
         .inner_join(study_members::table)
-        .filter(study_members::researcher_id.eq(researcher_id))
+        .filter(study_members::researcher_id.eq(researcher_id.as_str()))
         .filter(studies::archived_at.is_null())
         .order(studies::created_at.desc())
         .select((Study::as_select(), study_members::role))
@@ -227,15 +207,19 @@ pub fn list(conn: &mut DbConn, researcher_id: &str) -> AppResult<Vec<StudyView>>
         .collect()
 }
 
-pub fn get(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<StudyView> {
-    let (study, role) = access(conn, researcher_id, study_id, Role::Researcher)?;
+pub fn get(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+) -> AppResult<StudyView> {
+    let (study, role) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     Ok(view(&study, role)?)
 }
 
 /// Changes settings. A consensus rule that differs from the locked one is refused.
 pub fn update(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: StudyInput,
 ) -> AppResult<StudyView> {
@@ -243,7 +227,7 @@ pub fn update(
         id: researcher_id.into(),
     };
     db::write(conn, |c| {
-        let (mut study, role) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let (mut study, role) = access::study(c, researcher_id, study_id, Role::Researcher)?;
         let before = settings_of(&study)?;
         let locked = study
             .consensus_locked_at
@@ -283,7 +267,7 @@ pub fn update(
                 c,
                 &actor,
                 Some(study_id),
-                "study.retention_changed",
+                audit::Action::StudyRetentionChanged,
                 Some(study_id),
                 serde_json::json!({ "from": before.retention_until, "to": after.retention_until }),
             )?;
@@ -298,7 +282,7 @@ pub fn update(
                 c,
                 &actor,
                 Some(study_id),
-                "study.consensus_changed",
+                audit::Action::StudyConsensusChanged,
                 Some(study_id),
                 serde_json::json!({ "from": before.consensus, "to": after.consensus }),
             )?;
@@ -307,7 +291,7 @@ pub fn update(
             c,
             &actor,
             Some(study_id),
-            "study.updated",
+            audit::Action::StudyUpdated,
             Some(study_id),
             serde_json::json!({}),
         )?;
@@ -326,10 +310,10 @@ pub struct MemberView {
 
 pub fn members(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<MemberView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let rows: Vec<(StudyMember, String, String)> = study_members::table
         .inner_join(researchers::table.on(researchers::id.eq(study_members::researcher_id)))
         .filter(study_members::study_id.eq(study_id))
@@ -358,7 +342,7 @@ pub fn members(
 /// Only owners may; the last owner cannot step down.
 pub fn set_member(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     email: &str,
     role: &str,
@@ -374,7 +358,7 @@ pub fn set_member(
         id: researcher_id.into(),
     };
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Owner)?;
+        access::study(c, researcher_id, study_id, Role::Owner)?;
         let (member_id, name): (String, String) = researchers::table
             .filter(researchers::email.eq(&email))
             .select((researchers::id, researchers::name))
@@ -419,7 +403,7 @@ pub fn set_member(
             c,
             &actor,
             Some(study_id),
-            "study.member_set",
+            audit::Action::StudyMemberSet,
             Some(&member_id),
             serde_json::json!({ "role": role.as_str() }),
         )?;
@@ -436,7 +420,7 @@ pub fn set_member(
 /// Removes a member; owners may remove anyone, anyone may leave, the last owner may not.
 pub fn remove_member(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     member_id: &str,
 ) -> AppResult<()> {
@@ -444,12 +428,12 @@ pub fn remove_member(
         id: researcher_id.into(),
     };
     db::write(conn, |c| {
-        let min = if member_id == researcher_id {
+        let min = if member_id == researcher_id.as_str() {
             Role::Researcher
         } else {
             Role::Owner
         };
-        access(c, researcher_id, study_id, min)?;
+        access::study(c, researcher_id, study_id, min)?;
         let role: Role = study_members::table
             .find((study_id, member_id))
             .select(study_members::role)
@@ -466,7 +450,7 @@ pub fn remove_member(
             c,
             &actor,
             Some(study_id),
-            "study.member_removed",
+            audit::Action::StudyMemberRemoved,
             Some(member_id),
             serde_json::json!({}),
         )
@@ -506,8 +490,12 @@ pub enum Phase {
     BetweenRounds,
 }
 
-pub fn overview(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Overview> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+pub fn overview(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+) -> AppResult<Overview> {
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let statuses: Vec<Status> = candidates::table
         .filter(candidates::study_id.eq(study_id))
         .select(candidates::status)

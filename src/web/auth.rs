@@ -18,6 +18,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::pages::PageError;
 use crate::db::models::Researcher;
+use crate::ops::access::ResearcherId;
 use crate::ops::{AppError, accounts};
 
 pub const SESSION_COOKIE: &str = "orakel_session";
@@ -102,6 +103,13 @@ async fn session_researcher(
 /// cookie plus the `X-CSRF-Token` header on anything that changes state.
 pub struct ApiResearcher(pub Researcher);
 
+impl ApiResearcher {
+    /// The acting researcher, for the actions the request calls.
+    pub fn id(&self) -> ResearcherId {
+        ResearcherId::authenticated(self.0.id.clone())
+    }
+}
+
 impl FromRequest for ApiResearcher {
     type Error = ApiError;
     type Future = LocalFuture<Result<Self, ApiError>>;
@@ -146,6 +154,11 @@ pub struct PageResearcher {
 }
 
 impl PageResearcher {
+    /// The acting researcher, for the actions the page calls.
+    pub fn id(&self) -> ResearcherId {
+        ResearcherId::authenticated(self.researcher.id.clone())
+    }
+
     pub fn lang(&self) -> &str {
         &self.researcher.locale
     }

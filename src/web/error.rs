@@ -1,4 +1,5 @@
-//! How an [`AppError`] becomes an HTTP response: JSON for the API, a page for browsers.
+//! How an [`AppError`] becomes an HTTP response: JSON for the API, a page for browsers
+//! ([`PageError`]).
 //! No internal detail reaches a body; every 5xx is logged with its cause chain.
 
 use actix_web::http::StatusCode;
@@ -6,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use super::render::{Html, pages, text};
 use crate::domain::FieldError;
 use crate::ops::AppError;
 
@@ -140,3 +142,88 @@ pub fn bad_request(message: String) -> actix_web::Error {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error shown as a page (or, for a missing session, a redirect to the login).
+#[derive(Debug)]
+pub struct PageError {
+    pub error: AppError,
+    login_next: Option<String>,
+    lang: String,
+}
+
+impl PageError {
+    pub fn login(next: String) -> Self {
+        PageError {
+            error: AppError::Unauthenticated,
+            login_next: Some(next),
+            lang: "en".into(),
+        }
+    }
+
+    pub fn in_lang(mut self, lang: &str) -> Self {
+        self.lang = lang.to_string();
+        self
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        PageError {
+            error,
+            login_next: None,
+            lang: "en".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        status_of(&self.error)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(next) = &self.login_next {
+            let target = format!(
+                "/login?{}",
+                serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+            );
+            return super::see_other(&target);
+        }
+        log_if_server_error(&self.error);
+        error_page(self.status_code(), &public_message(&self.error), &self.lang)
+    }
+}
+
+/// A plain page that says what went wrong.
+pub fn error_page(status: StatusCode, message: &str, lang: &str) -> HttpResponse {
+    let title = match status {
+        StatusCode::NOT_FOUND => text(lang, "error.not_found_title"),
+        StatusCode::FORBIDDEN => text(lang, "error.forbidden_title"),
+        StatusCode::SERVICE_UNAVAILABLE => text(lang, "error.unavailable_title"),
+        s if s.is_server_error() => text(lang, "error.internal_title"),
+        _ => text(lang, "error.generic_title"),
+    };
+    let message = match status {
+        StatusCode::NOT_FOUND => text(lang, "error.not_found"),
+        _ => message.to_string(),
+    };
+    message_page(status, &title, &message, lang)
+}
+
+/// A plain page with a title and a sentence.
+pub fn message_page(status: StatusCode, title: &str, message: &str, lang: &str) -> HttpResponse {
+    let message = message.to_string();
+    let ctx = minijinja::context! { lang => lang, title => title, message => message.clone(), status => status.as_u16() };
+    match pages().html(status, "error.html", ctx) {
+        Ok(resp) => resp,
+        Err(_) => HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(message),
+    }
+}

@@ -19,7 +19,7 @@ use crate::mail::transport::{Mailer, SendError};
 use crate::mail::{self};
 use crate::metrics::{Delivery, Metrics};
 use crate::ops::outbox::{self, MailEnv};
-use crate::ops::{AppError, AppResult, candidates, rounds};
+use crate::ops::{AppError, AppResult, recruitment, rounds};
 
 /// What one pass did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl Worker {
         let mut report = Report::default();
         let env = self.env.clone();
         let (reminders, no_reply) = self
-            .db(move |c| candidates::run_recruitment_schedule(c, &env, at))
+            .db(move |c| recruitment::run_recruitment_schedule(c, &env, at))
             .await?;
         report.reminders = reminders;
         report.no_reply = no_reply;

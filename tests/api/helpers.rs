@@ -299,9 +299,13 @@ impl TestApp {
     pub fn researcher_token(&self, email: &str) -> String {
         let id = self.researcher(email, "Test Researcher");
         let mut conn = self.conn();
-        orakel::ops::accounts::create_api_token(&mut conn, &id, "test")
-            .unwrap()
-            .1
+        orakel::ops::accounts::create_api_token(
+            &mut conn,
+            &orakel::ops::access::ResearcherId::authenticated(id),
+            "test",
+        )
+        .unwrap()
+        .1
     }
 
     pub fn client(&self) -> Client {

@@ -116,7 +116,7 @@ fn audit_log_is_append_only(backend: Backend) {
         &mut conn,
         &orakel::ops::Actor::System,
         None,
-        "test",
+        orakel::ops::audit::Action::StudyUpdated,
         None,
         serde_json::json!({}),
     )

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::studies::{Role, access};
+use super::access::{self, ResearcherId, Role};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::*;
 use crate::db::schema::*;
@@ -145,12 +145,12 @@ where
 /// command line. Logged, since it holds identities unless they are left out.
 pub fn export(
     conn: &mut DbConn,
-    researcher_id: Option<&str>,
+    researcher_id: Option<&ResearcherId>,
     study_id: &str,
     identities: bool,
 ) -> AppResult<Archive> {
     let study = match researcher_id {
-        Some(r) => access(conn, r, study_id, Role::Owner)?.0,
+        Some(r) => access::study(conn, r, study_id, Role::Owner)?.0,
         None => studies::table
             .find(study_id)
             .select(Study::as_select())
@@ -165,7 +165,7 @@ pub fn export(
         conn,
         &actor,
         Some(study_id),
-        "study.exported",
+        audit::Action::StudyExported,
         Some(study_id),
         serde_json::json!({ "identities": identities }),
     )?;
@@ -718,7 +718,7 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
             c,
             &actor,
             Some(&sid),
-            "study.imported",
+            audit::Action::StudyImported,
             Some(&sid),
             serde_json::json!({
                 "identities": a.identities,

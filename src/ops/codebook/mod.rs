@@ -5,8 +5,8 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::studies::{Role, access};
-use super::{Actor, AppError, AppResult, audit};
+use super::access::{self, ResearcherId, Role};
+use super::{Actor, AppResult, audit};
 use crate::db::models::{Category, Statement, Theme, ThemeRevision};
 use crate::db::schema::{categories, statements, theme_revisions, themes};
 use crate::db::{self, DbConn, new_id, now};
@@ -134,11 +134,11 @@ pub fn codebook_of(
 
 pub fn codebook(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     include_inactive: bool,
 ) -> AppResult<Codebook> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     codebook_of(conn, study_id, include_inactive)
 }
 
@@ -226,7 +226,7 @@ pub struct CategoryCreated {
 
 pub fn add_category(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: CategoryInput,
 ) -> AppResult<CategoryCreated> {
@@ -236,7 +236,7 @@ pub fn add_category(
     e.into_result(())?;
     let (code, title) = (code.unwrap_or_default(), title.unwrap_or_default());
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         let existing = categories_of(c, study_id)?;
         if existing.iter().any(|x| x.code.eq_ignore_ascii_case(&code)) {
             return Err(Invalid::one("code", format!("category {code} exists already")).into());
@@ -260,7 +260,7 @@ pub fn add_category(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "category.created",
+            audit::Action::CategoryCreated,
             Some(&cat.id),
             serde_json::json!({}),
         )?;
@@ -281,31 +281,16 @@ pub struct CategoryPatch {
     pub position: Option<i32>,
 }
 
-fn category_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    category_id: &str,
-) -> AppResult<Category> {
-    let cat: Category = categories::table
-        .find(category_id)
-        .filter(categories::retired_at.is_null())
-        .select(Category::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    access(conn, researcher_id, &cat.study_id, Role::Researcher)?;
-    Ok(cat)
-}
-
 /// Renames or reorders a category; its themes get a revision (their snapshot names it).
 pub fn update_category(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     category_id: &str,
     patch: CategoryPatch,
 ) -> AppResult<CategoryCreated> {
     db::write(conn, |c| {
-        let cat = category_in_study(c, researcher_id, category_id)?;
+        let (cat, _) =
+            access::in_study::<Category>(c, researcher_id, category_id, Role::Researcher)?;
         let mut e = Invalid::new();
         let code = match &patch.code {
             Some(x) => e.take(category_code("code", x)).unwrap_or_default(),

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::{Statement, Theme, ThemeRevision};
-use crate::db::schema::{statements, theme_revisions};
+use crate::db::schema::{statements, theme_revisions, themes};
 use crate::db::utc;
 use crate::db::{self, DbConn, now};
 use crate::domain::Invalid;
 use crate::domain::codebook::{
     Change, ThemeSnapshot, letter, reason, statement_letter, statement_text,
 };
+use crate::ops::access::ResearcherId;
 use crate::ops::{AppError, AppResult};
 
 use super::*;
@@ -32,7 +33,7 @@ pub struct StatementInput {
 
 pub fn add_statement(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
     input: StatementInput,
 ) -> AppResult<StatementView> {
@@ -44,7 +45,7 @@ pub fn add_statement(
         .map(|l| statement_letter("letter", l))
         .transpose()?;
     db::write(conn, |c| {
-        let t = theme_in_study(c, researcher_id, theme_id)?;
+        let (t, _) = access::in_study::<Theme>(c, researcher_id, theme_id, Role::Researcher)?;
         if t.status != ACTIVE {
             return Err(AppError::Conflict(format!(
                 "theme {} is {}",
@@ -79,19 +80,18 @@ pub fn add_statement(
     })
 }
 
+/// A current statement and its theme, for a researcher of the theme's study.
 fn statement_in_study(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     statement_id: &str,
 ) -> AppResult<(Statement, Theme)> {
-    let s: Statement = statements::table
-        .find(statement_id)
-        .filter(statements::retired_at.is_null())
-        .select(Statement::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    let t = theme_in_study(conn, researcher_id, &s.theme_id)?;
+    let (s, _) =
+        access::in_study::<Statement>(conn, researcher_id, statement_id, Role::Researcher)?;
+    let t = themes::table
+        .find(&s.theme_id)
+        .select(Theme::as_select())
+        .first(conn)?;
     Ok((s, t))
 }
 
@@ -105,7 +105,7 @@ pub struct StatementPatch {
 
 pub fn update_statement(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     statement_id: &str,
     patch: StatementPatch,
 ) -> AppResult<StatementView> {
@@ -135,7 +135,7 @@ pub fn update_statement(
 
 pub fn remove_statement(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     statement_id: &str,
     why: &str,
 ) -> AppResult<()> {
@@ -184,9 +184,9 @@ pub fn revisions_of(conn: &mut DbConn, theme_id: &str) -> AppResult<Vec<Revision
 
 pub fn revisions(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
 ) -> AppResult<Vec<RevisionView>> {
-    let t = theme_in_study(conn, researcher_id, theme_id)?;
+    let (t, _) = access::in_study::<Theme>(conn, researcher_id, theme_id, Role::Researcher)?;
     revisions_of(conn, &t.id)
 }

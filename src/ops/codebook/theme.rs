@@ -11,7 +11,7 @@ use crate::domain::codebook::{
     Change, letter, reason, statement_text, theme_description, theme_number, theme_title,
 };
 use crate::domain::states::ThemeStatus;
-use crate::ops::studies::{Role, access};
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::{Actor, AppError, AppResult, audit};
 
 use super::*;
@@ -236,7 +236,7 @@ fn theme_view(conn: &mut DbConn, theme_id: &str) -> AppResult<ThemeView> {
 
 pub fn add_theme(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: ThemeInput,
 ) -> AppResult<ThemeView> {
@@ -252,7 +252,7 @@ pub fn add_theme(
         .collect();
     e.into_result(())?;
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         check_category(c, study_id, &input.category_id, "category_id")?;
         let number = number.unwrap_or_default();
         check_number_free(c, study_id, number, None)?;
@@ -270,27 +270,12 @@ pub fn add_theme(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "theme.created",
+            audit::Action::ThemeCreated,
             Some(&theme.id),
             serde_json::json!({ "number": number }),
         )?;
         theme_view(c, &theme.id)
     })
-}
-
-pub(super) fn theme_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    theme_id: &str,
-) -> AppResult<Theme> {
-    let t: Theme = themes::table
-        .find(theme_id)
-        .select(Theme::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    access(conn, researcher_id, &t.study_id, Role::Researcher)?;
-    Ok(t)
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -308,13 +293,13 @@ pub struct ThemePatch {
 /// Rewords, renumbers or moves a theme.
 pub fn update_theme(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
     patch: ThemePatch,
 ) -> AppResult<ThemeView> {
     let why = reason("reason", &patch.reason)?;
     db::write(conn, |c| {
-        let t = theme_in_study(c, researcher_id, theme_id)?;
+        let (t, _) = access::in_study::<Theme>(c, researcher_id, theme_id, Role::Researcher)?;
         if t.status != ACTIVE {
             return Err(AppError::Conflict(format!(
                 "theme {} is {} and can no longer change",
@@ -383,13 +368,13 @@ pub struct ReasonInput {
 /// Takes a theme out of the codebook (kept, with its history, for earlier rounds).
 pub fn drop_theme(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
     why: &str,
 ) -> AppResult<ThemeView> {
     let why = reason("reason", why)?;
     db::write(conn, |c| {
-        let t = theme_in_study(c, researcher_id, theme_id)?;
+        let (t, _) = access::in_study::<Theme>(c, researcher_id, theme_id, Role::Researcher)?;
         if t.status != ACTIVE {
             return Err(AppError::Conflict(format!(
                 "theme {} is already {}",
@@ -407,13 +392,13 @@ pub fn drop_theme(
 /// Brings a dropped theme back.
 pub fn restore_theme(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
     why: &str,
 ) -> AppResult<ThemeView> {
     let why = reason("reason", why)?;
     db::write(conn, |c| {
-        let t = theme_in_study(c, researcher_id, theme_id)?;
+        let (t, _) = access::in_study::<Theme>(c, researcher_id, theme_id, Role::Researcher)?;
         if t.status != ThemeStatus::Dropped {
             return Err(AppError::Conflict(format!(
                 "theme {} is {}, not dropped",
@@ -449,7 +434,7 @@ pub struct MergeInput {
 /// Merges themes into a new one; the merged themes end with a revision pointing at it.
 pub fn merge_themes(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: MergeInput,
 ) -> AppResult<ThemeView> {
@@ -469,11 +454,11 @@ pub fn merge_themes(
     }
     e.into_result(())?;
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         check_category(c, study_id, &input.category_id, "category_id")?;
         let mut sources = Vec::new();
         for id in &input.theme_ids {
-            let t = theme_in_study(c, researcher_id, id)?;
+            let (t, _) = access::in_study::<Theme>(c, researcher_id, id, Role::Researcher)?;
             if t.study_id != study_id || t.status != ACTIVE {
                 return Err(Invalid::one(
                     "theme_ids",
@@ -566,7 +551,7 @@ pub struct SplitInput {
 /// Splits a theme into two or more new ones; it ends with a revision pointing at them.
 pub fn split_theme(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
     input: SplitInput,
 ) -> AppResult<Vec<ThemeView>> {
@@ -581,7 +566,7 @@ pub fn split_theme(
     }
     e.into_result(())?;
     db::write(conn, |c| {
-        let t = theme_in_study(c, researcher_id, theme_id)?;
+        let (t, _) = access::in_study::<Theme>(c, researcher_id, theme_id, Role::Researcher)?;
         if t.status != ACTIVE {
             return Err(AppError::Conflict(format!(
                 "theme {} is {}",

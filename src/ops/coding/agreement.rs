@@ -14,7 +14,7 @@ use crate::domain::agreement::{
     Unit, cohen_kappa, krippendorff_alpha_nominal, overlaps, sentences,
 };
 use crate::ops::AppResult;
-use crate::ops::studies::{Role, access};
+use crate::ops::access::{self, ResearcherId, Role};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CodingOverview {
@@ -40,7 +40,7 @@ pub struct OverviewRow {
 /// The theme-by-interview overview: passages per theme and transcript.
 pub fn overview(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<CodingOverview> {
     let ts = transcripts(conn, researcher_id, study_id)?;
@@ -138,12 +138,12 @@ fn study_coder(conn: &mut DbConn, study_id: &str, id: &str, field: &str) -> AppR
 /// kappa and Krippendorff's alpha on coded / not coded.
 pub fn agreement(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     coder_a: &str,
     coder_b: &str,
 ) -> AppResult<Agreement> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let a = study_coder(conn, study_id, coder_a, "coder_a")?;
     let b = study_coder(conn, study_id, coder_b, "coder_b")?;
     if a.id == b.id {
@@ -261,8 +261,12 @@ pub struct CoderView {
 }
 
 /// The coders who coded anything in the study, for choosing a pair to compare.
-pub fn coders(conn: &mut DbConn, researcher_id: &str, study_id: &str) -> AppResult<Vec<CoderView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+pub fn coders(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+) -> AppResult<Vec<CoderView>> {
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let active: Vec<String> = codings::table
         .inner_join(coders::table)
         .filter(coders::study_id.eq(study_id))

@@ -9,7 +9,7 @@ use crate::db::models::*;
 use crate::db::schema::*;
 use crate::db::{self, DbConn};
 use crate::domain::Invalid;
-use crate::ops::studies::{Role, access};
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::{AppError, AppResult};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -21,7 +21,7 @@ pub struct EvidenceInput {
 
 pub fn link_statement(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     statement_id: &str,
     input: EvidenceInput,
 ) -> AppResult<()> {
@@ -33,7 +33,7 @@ pub fn link_statement(
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        access(c, researcher_id, &study_id, Role::Researcher)?;
+        access::study(c, researcher_id, &study_id, Role::Researcher)?;
         let valid: HashSet<String> = excerpts::table
             .inner_join(transcripts::table)
             .filter(transcripts::study_id.eq(&study_id))
@@ -102,16 +102,10 @@ pub struct ThemeEvidence {
 /// The audit trail of a theme: each statement with the passages behind it, under pseudonyms.
 pub fn theme_evidence(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     theme_id: &str,
 ) -> AppResult<ThemeEvidence> {
-    let t: Theme = themes::table
-        .find(theme_id)
-        .select(Theme::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    access(conn, researcher_id, &t.study_id, Role::Researcher)?;
+    let (t, _) = access::in_study::<Theme>(conn, researcher_id, theme_id, Role::Researcher)?;
     let pseudonyms: HashMap<String, String> = panellists::table
         .filter(panellists::study_id.eq(&t.study_id))
         .select((panellists::id, panellists::pseudonym))

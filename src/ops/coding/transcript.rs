@@ -12,8 +12,8 @@ use crate::db::schema::*;
 use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::{Invalid, text};
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::codebook::ACTIVE;
-use crate::ops::studies::{Role, access};
 use crate::ops::{Actor, AppError, AppResult, audit};
 
 pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
@@ -77,10 +77,10 @@ fn summaries(conn: &mut DbConn, ts: Vec<Transcript>) -> AppResult<Vec<Transcript
 
 pub fn transcripts(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<TranscriptSummary>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let mut ts: Vec<Transcript> = transcripts::table
         .filter(transcripts::study_id.eq(study_id))
         .select(Transcript::as_select())
@@ -152,7 +152,7 @@ pub(crate) fn names_person(filename: &str, name: &str) -> bool {
 #[allow(clippy::too_many_arguments)]
 pub fn add_transcript(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     panellist: &str,
     title: &str,
@@ -167,7 +167,7 @@ pub fn add_transcript(
         text::line("title", title, 200)?
     };
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         let p = crate::ops::interviews::panellist_of(c, study_id, panellist)?;
         if let Some(r) = round_id {
             let n: i64 = rounds::table
@@ -211,7 +211,7 @@ pub fn add_transcript(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "transcript.added",
+            audit::Action::TranscriptAdded,
             Some(&t.id),
             serde_json::json!({ "kind": kind }),
         )?;
@@ -222,17 +222,18 @@ pub fn add_transcript(
 /// Removes a transcript with its coded passages.
 pub fn remove_transcript(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     transcript_id: &str,
 ) -> AppResult<()> {
     db::write(conn, |c| {
-        let t = transcript_in_study(c, researcher_id, transcript_id)?;
+        let (t, _) =
+            access::in_study::<Transcript>(c, researcher_id, transcript_id, Role::Researcher)?;
         diesel::delete(transcripts::table.find(&t.id)).execute(c)?;
         audit::record(
             c,
             &Actor::researcher(researcher_id),
             Some(&t.study_id),
-            "transcript.removed",
+            audit::Action::TranscriptRemoved,
             Some(&t.id),
             serde_json::json!({}),
         )?;
@@ -323,29 +324,13 @@ fn excerpt_views(conn: &mut DbConn, transcript_ids: &[String]) -> AppResult<Vec<
         .collect())
 }
 
-/// A transcript, for a researcher of its study (reading it this way is not logged).
-pub fn transcript_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    transcript_id: &str,
-) -> AppResult<Transcript> {
-    let t: Transcript = transcripts::table
-        .find(transcript_id)
-        .select(Transcript::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    access(conn, researcher_id, &t.study_id, Role::Researcher)?;
-    Ok(t)
-}
-
 /// The study's panellists as (id, pseudonym), by pseudonym: who a transcript can belong to.
 pub fn pseudonyms(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<(String, String)>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     Ok(panellists::table
         .filter(panellists::study_id.eq(study_id))
         .order(panellists::pseudonym.asc())
@@ -356,10 +341,11 @@ pub fn pseudonyms(
 /// A transcript with its coded passages. Reading a transcript is logged.
 pub fn transcript(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     transcript_id: &str,
 ) -> AppResult<TranscriptDetail> {
-    let t = transcript_in_study(conn, researcher_id, transcript_id)?;
+    let (t, _) =
+        access::in_study::<Transcript>(conn, researcher_id, transcript_id, Role::Researcher)?;
     let pseudonym: String = panellists::table
         .find(&t.panellist_id)
         .select(panellists::pseudonym)
@@ -369,7 +355,7 @@ pub fn transcript(
         conn,
         &Actor::researcher(researcher_id),
         Some(&t.study_id),
-        "transcript.viewed",
+        audit::Action::TranscriptViewed,
         Some(&t.id),
         serde_json::json!({}),
     )?;
@@ -397,7 +383,7 @@ pub struct ExcerptInput {
 /// Codes a passage to one or more themes, as the calling researcher.
 pub fn add_excerpt(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     transcript_id: &str,
     input: ExcerptInput,
 ) -> AppResult<ExcerptView> {
@@ -407,12 +393,13 @@ pub fn add_excerpt(
 /// Codes several passages of one transcript at once: all of them or, on any fault, none.
 pub fn add_excerpts(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     transcript_id: &str,
     inputs: Vec<ExcerptInput>,
 ) -> AppResult<Vec<ExcerptView>> {
     db::write(conn, |c| {
-        let t = transcript_in_study(c, researcher_id, transcript_id)?;
+        let (t, _) =
+            access::in_study::<Transcript>(c, researcher_id, transcript_id, Role::Researcher)?;
         let chars: Vec<char> = t.body.chars().collect();
         let mut written = Vec::new();
         for input in &inputs {
@@ -434,7 +421,7 @@ pub fn add_excerpts(
 
 fn code_passage(
     c: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     t: &Transcript,
     chars: &[char],
     input: &ExcerptInput,
@@ -526,7 +513,11 @@ pub fn coder_for(c: &mut DbConn, study_id: &str, researcher_id: &str) -> AppResu
 }
 
 /// Removes a coding; a passage left without themes goes too.
-pub fn remove_coding(conn: &mut DbConn, researcher_id: &str, coding_id: &str) -> AppResult<()> {
+pub fn remove_coding(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    coding_id: &str,
+) -> AppResult<()> {
     db::write(conn, |c| {
         let (coding, transcript_id): (Coding, String) = codings::table
             .inner_join(excerpts::table)
@@ -535,7 +526,7 @@ pub fn remove_coding(conn: &mut DbConn, researcher_id: &str, coding_id: &str) ->
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        transcript_in_study(c, researcher_id, &transcript_id)?;
+        access::in_study::<Transcript>(c, researcher_id, &transcript_id, Role::Researcher)?;
         diesel::delete(codings::table.find(&coding.id)).execute(c)?;
         let left: i64 = codings::table
             .filter(codings::excerpt_id.eq(&coding.excerpt_id))
@@ -548,7 +539,11 @@ pub fn remove_coding(conn: &mut DbConn, researcher_id: &str, coding_id: &str) ->
     })
 }
 
-pub fn remove_excerpt(conn: &mut DbConn, researcher_id: &str, excerpt_id: &str) -> AppResult<()> {
+pub fn remove_excerpt(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    excerpt_id: &str,
+) -> AppResult<()> {
     db::write(conn, |c| {
         let e: Excerpt = excerpts::table
             .find(excerpt_id)
@@ -556,7 +551,7 @@ pub fn remove_excerpt(conn: &mut DbConn, researcher_id: &str, excerpt_id: &str) 
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        transcript_in_study(c, researcher_id, &e.transcript_id)?;
+        access::in_study::<Transcript>(c, researcher_id, &e.transcript_id, Role::Researcher)?;
         diesel::delete(excerpts::table.find(&e.id)).execute(c)?;
         Ok::<_, AppError>(())
     })

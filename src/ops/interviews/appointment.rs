@@ -12,6 +12,7 @@ use crate::db::{self, DbConn, new_id, now};
 use crate::domain::states::AppointmentState;
 use crate::domain::{Invalid, Language, text};
 use crate::mail;
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::outbox::{Letter, MailEnv, RoundFacts, enqueue_with};
 use crate::ops::{Actor, AppError, AppResult, audit};
 
@@ -82,10 +83,10 @@ fn appointment_view(conn: &mut DbConn, a: Appointment) -> AppResult<AppointmentV
 
 pub fn appointments(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
 ) -> AppResult<Vec<AppointmentView>> {
-    let (r, study) = crate::ops::rounds::round_in_study(conn, researcher_id, round_id)?;
+    let (r, study) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
     let rows: Vec<Appointment> = appointments::table
         .filter(appointments::round_id.eq(&r.id))
         .order((
@@ -102,7 +103,7 @@ pub fn appointments(
         conn,
         &Actor::researcher(researcher_id),
         Some(&study.id),
-        "identities.viewed",
+        audit::Action::IdentitiesViewed,
         Some(&r.id),
         serde_json::json!({ "what": "appointments" }),
     )?;
@@ -145,7 +146,7 @@ pub fn appointment_round(conn: &mut DbConn, appointment_id: &str) -> AppResult<S
 
 pub fn save_appointment(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
     appointment_id: Option<&str>,
     input: AppointmentInput,
@@ -178,7 +179,7 @@ pub fn save_appointment(
     }
     e.into_result(())?;
     db::write(conn, |c| {
-        let (r, study) = crate::ops::rounds::round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
         let p = panellist_of(c, &study.id, &input.panellist)?;
         let interviewer = interviewer_id(c, &study.id, &input.interviewer)?;
         let t = now();
@@ -274,7 +275,7 @@ pub fn ics(
 pub fn send_appointment(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     appointment_id: &str,
     attach_guide: bool,
 ) -> AppResult<bool> {
@@ -285,7 +286,8 @@ pub fn send_appointment(
             .first(c)
             .optional()?
             .ok_or(AppError::NotFound)?;
-        let (r, study) = crate::ops::rounds::round_in_study(c, researcher_id, &a.round_id)?;
+        let (r, study) =
+            access::in_study::<Round>(c, researcher_id, &a.round_id, Role::Researcher)?;
         let Some(start) = a.starts_at else {
             return Err(
                 Invalid::one("starts_at", "set a time before sending the appointment").into(),
@@ -357,7 +359,7 @@ pub fn send_appointment(
             c,
             &Actor::researcher(researcher_id),
             Some(&study.id),
-            "appointment.sent",
+            audit::Action::AppointmentSent,
             Some(&a.id),
             serde_json::json!({}),
         )?;

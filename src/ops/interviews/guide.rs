@@ -7,6 +7,7 @@ use crate::db::models::*;
 use crate::db::schema::*;
 use crate::db::{self, DbConn, new_id};
 use crate::domain::{Invalid, Language, text};
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::{Actor, AppError, AppResult, audit};
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -84,15 +85,19 @@ pub fn guide_of(conn: &mut DbConn, round_id: &str) -> AppResult<GuideView> {
     })
 }
 
-pub fn guide(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<GuideView> {
-    crate::ops::rounds::round_in_study(conn, researcher_id, round_id)?;
+pub fn guide(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    round_id: &str,
+) -> AppResult<GuideView> {
+    access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
     guide_of(conn, round_id)
 }
 
 /// Replaces the guide of a qualitative round. A questionnaire's guide is fixed once answered.
 pub fn set_guide(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
     input: GuideInput,
 ) -> AppResult<GuideView> {
@@ -120,7 +125,7 @@ pub fn set_guide(
     }
     e.into_result(())?;
     db::write(conn, |c| {
-        let (r, study) = crate::ops::rounds::round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
         if r.kind != crate::domain::round::Kind::Qualitative {
             return Err(AppError::Conflict(
                 "only a qualitative round has an interview guide".into(),
@@ -170,7 +175,7 @@ pub fn set_guide(
             c,
             &Actor::researcher(researcher_id),
             Some(&study.id),
-            "guide.set",
+            audit::Action::GuideSet,
             Some(&r.id),
             serde_json::json!({ "sections": input.sections.len() }),
         )?;
@@ -181,10 +186,10 @@ pub fn set_guide(
 /// The guide as a printable text in the study's language.
 pub fn guide_document(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
 ) -> AppResult<(String, Language)> {
-    let (r, study) = crate::ops::rounds::round_in_study(conn, researcher_id, round_id)?;
+    let (r, study) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
     let lang = Language::from_stored(&study.language);
     Ok((
         guide_text(&study.title, &guide_of(conn, &r.id)?, lang),

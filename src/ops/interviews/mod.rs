@@ -17,15 +17,6 @@ use crate::db::schema::panellists;
 use crate::domain::Invalid;
 use crate::ops::AppResult;
 
-/// The study a round belongs to, for a researcher of that study.
-pub fn round_study(conn: &mut DbConn, researcher_id: &str, round_id: &str) -> AppResult<String> {
-    Ok(
-        crate::ops::rounds::round_in_study(conn, researcher_id, round_id)?
-            .1
-            .id,
-    )
-}
-
 /// A panellist of the study, named by id or by pseudonym.
 pub(crate) fn panellist_of(conn: &mut DbConn, study_id: &str, key: &str) -> AppResult<Panellist> {
     panellists::table

@@ -12,6 +12,7 @@ use crate::db::schema::*;
 use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::{Invalid, text};
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::{AppError, AppResult};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -95,7 +96,7 @@ pub fn questionnaire_for(
         number: r.number,
         submitted_at: part.submitted_at.map(utc),
         closes_at: r.closes_at.map(utc),
-        accepting: crate::ops::rounds::accepting(&r, now()),
+        accepting: r.accepting(now()),
         instructions: r.instructions.clone(),
         sections: g
             .sections
@@ -152,7 +153,7 @@ pub fn save_questionnaire(
     db::write(conn, |c| {
         let p = crate::ops::participation::resolve(c, token)?.ok_or(AppError::NotFound)?;
         let (r, pid) = questionnaire_round(c, &p, number)?;
-        if !crate::ops::rounds::accepting(&r, now()) {
+        if !r.accepting(now()) {
             return Err(AppError::Conflict(format!(
                 "round {} has closed; its answers are final",
                 r.number
@@ -217,11 +218,11 @@ pub fn save_questionnaire(
 /// again when called again, as long as nobody coded it).
 pub fn questionnaire_documents(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     round_id: &str,
 ) -> AppResult<usize> {
     db::write(conn, |c| {
-        let (r, study) = crate::ops::rounds::round_in_study(c, researcher_id, round_id)?;
+        let (r, study) = access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
         let g = guide_of(c, &r.id)?;
         let rows: Vec<QuestionnaireAnswer> = questionnaire_answers::table
             .filter(questionnaire_answers::round_id.eq(&r.id))

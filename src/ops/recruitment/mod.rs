@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::access::{self, ResearcherId, Role};
 use super::letters::current_consent_text;
 use super::outbox::{MailEnv, MessageView, RoundFacts, enqueue_to_candidate};
-use super::studies::{Role, access};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Candidate, CandidateEvent, OutboxMessage, Panellist, StratumRow, Study};
 use crate::db::schema::{
@@ -51,23 +51,23 @@ pub fn strata_of(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Stratum>> {
 
 pub fn get_strata(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<Stratum>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     strata_of(conn, study_id)
 }
 
 /// Replaces the study's panel attributes. A value still used by a candidate cannot go.
 pub fn set_strata(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: Vec<Stratum>,
 ) -> AppResult<Vec<Stratum>> {
     let new = validate_strata(input)?;
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         let mut e = Invalid::new();
         for cand in all_candidates(c, study_id)? {
             let values = strata_values(&cand)?;
@@ -104,7 +104,7 @@ pub fn set_strata(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "strata.set",
+            audit::Action::StrataSet,
             Some(study_id),
             serde_json::json!({ "keys": new.iter().map(|s| &s.key).collect::<Vec<_>>() }),
         )?;
@@ -198,17 +198,17 @@ fn pseudonyms(conn: &mut DbConn, study_id: &str) -> AppResult<HashMap<String, St
 /// Every candidate of the study, oldest first. Viewing identities is logged.
 pub fn list(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<CandidateView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let rows = all_candidates(conn, study_id)?;
     let names = pseudonyms(conn, study_id)?;
     audit::record(
         conn,
         &Actor::researcher(researcher_id),
         Some(study_id),
-        "identities.viewed",
+        audit::Action::IdentitiesViewed,
         Some(study_id),
         serde_json::json!({ "candidates": rows.len() }),
     )?;
@@ -345,12 +345,12 @@ pub(crate) fn email_taken(
 
 pub fn add(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     input: CandidateInput,
 ) -> AppResult<CandidateView> {
     db::write(conn, |c| {
-        access(c, researcher_id, study_id, Role::Researcher)?;
+        access::study(c, researcher_id, study_id, Role::Researcher)?;
         let strata = strata_of(c, study_id)?;
         let data = input.validate(&strata, "")?;
         check_referrer(c, study_id, &data.referred_by)?;
@@ -366,7 +366,7 @@ pub fn add(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "candidate.added",
+            audit::Action::CandidateAdded,
             Some(&cand.id),
             serde_json::json!({}),
         )?;
@@ -377,11 +377,11 @@ pub fn add(
 /// Reads a CSV file and says what each row would become; saves nothing.
 pub fn import_preview(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     bytes: &[u8],
 ) -> AppResult<Preview> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let strata = strata_of(conn, study_id)?;
     let existing: HashSet<String> = candidates::table
         .filter(candidates::study_id.eq(study_id))
@@ -398,7 +398,7 @@ pub fn import_preview(
 /// and the number saved.
 pub fn import(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     bytes: &[u8],
 ) -> AppResult<(Preview, usize)> {
@@ -436,7 +436,7 @@ pub fn import(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "candidates.imported",
+            audit::Action::CandidatesImported,
             Some(study_id),
             serde_json::json!({ "rows": preview.rows.len() }),
         )?;
@@ -457,31 +457,15 @@ pub struct CandidatePatch {
     pub notes: Option<String>,
 }
 
-/// A candidate, for a researcher of their study with at least the role `min`.
-pub(crate) fn candidate_in_study(
-    conn: &mut DbConn,
-    researcher_id: &str,
-    candidate_id: &str,
-    min: Role,
-) -> AppResult<(Candidate, Study)> {
-    let cand: Candidate = candidates::table
-        .find(candidate_id)
-        .select(Candidate::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    let (study, _) = access(conn, researcher_id, &cand.study_id, min)?;
-    Ok((cand, study))
-}
-
 pub fn update(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     candidate_id: &str,
     patch: CandidatePatch,
 ) -> AppResult<CandidateView> {
     db::write(conn, |c| {
-        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id, Role::Researcher)?;
+        let (cand, study) =
+            access::in_study::<Candidate>(c, researcher_id, candidate_id, Role::Researcher)?;
         if cand.erased_at.is_some() {
             return Err(AppError::Conflict(
                 "this candidate's identity was erased".into(),
@@ -527,7 +511,7 @@ pub fn update(
             c,
             &Actor::researcher(researcher_id),
             Some(&study.id),
-            "candidate.updated",
+            audit::Action::CandidateUpdated,
             Some(&cand.id),
             serde_json::json!({}),
         )?;
@@ -539,13 +523,14 @@ pub fn update(
 /// Takes a candidate out of the study. Their answers stay, under the pseudonym.
 pub fn withdraw(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     candidate_id: &str,
     reason: &str,
 ) -> AppResult<CandidateView> {
     let reason = text::block("reason", reason, 500)?;
     db::write(conn, |c| {
-        let (cand, study) = candidate_in_study(c, researcher_id, candidate_id, Role::Researcher)?;
+        let (cand, study) =
+            access::in_study::<Candidate>(c, researcher_id, candidate_id, Role::Researcher)?;
         if status_of(&cand) == Status::Withdrawn {
             let names = pseudonyms(c, &study.id)?;
             return view(cand, &names);
@@ -557,7 +542,7 @@ pub fn withdraw(
             c,
             &Actor::researcher(researcher_id),
             Some(&study.id),
-            "candidate.withdrawn",
+            audit::Action::CandidateWithdrawn,
             Some(&cand.id),
             serde_json::json!({}),
         )?;
@@ -603,10 +588,11 @@ pub struct EventView {
 
 pub fn detail(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     candidate_id: &str,
 ) -> AppResult<CandidateDetail> {
-    let (cand, study) = candidate_in_study(conn, researcher_id, candidate_id, Role::Researcher)?;
+    let (cand, study) =
+        access::in_study::<Candidate>(conn, researcher_id, candidate_id, Role::Researcher)?;
     let history = candidate_events::table
         .filter(candidate_events::candidate_id.eq(&cand.id))
         .order(candidate_events::at.asc())
@@ -641,7 +627,7 @@ pub fn detail(
         conn,
         &Actor::researcher(researcher_id),
         Some(&study.id),
-        "identity.viewed",
+        audit::Action::IdentityViewed,
         Some(&cand.id),
         serde_json::json!({}),
     )?;
@@ -676,7 +662,7 @@ pub struct Skipped {
 pub fn invite(
     conn: &mut DbConn,
     env: &MailEnv,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     candidate_ids: &[String],
 ) -> AppResult<InvitationResult> {
@@ -687,7 +673,7 @@ pub fn invite(
         return Err(Invalid::one("candidate_ids", "at most 10000 at a time").into());
     }
     db::write(conn, |c| {
-        let (study, _) = access(c, researcher_id, study_id, Role::Researcher)?;
+        let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
         current_consent_text(c, &study)?;
         let found: Vec<Candidate> = candidates::table
             .filter(candidates::study_id.eq(study_id))
@@ -748,7 +734,7 @@ pub fn invite(
             c,
             &Actor::researcher(researcher_id),
             Some(study_id),
-            "candidates.invited",
+            audit::Action::CandidatesInvited,
             Some(study_id),
             serde_json::json!({ "queued": queued, "skipped": skipped.len() }),
         )?;

@@ -10,8 +10,8 @@ use crate::db::models::{Candidate, OutboxMessage};
 use crate::db::schema::outbox;
 use crate::domain::candidate::Status;
 use crate::ops::AppResult;
+use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::outbox::MessageView;
-use crate::ops::studies::{Role, access};
 
 use super::*;
 
@@ -54,12 +54,13 @@ pub struct ReferralNode {
     pub referred: Vec<ReferralNode>,
 }
 
-pub fn recruitment(
+/// Where recruitment stands: counts by status and stratum, the response rate and who referred whom.
+pub fn overview(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Recruitment> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let cands = all_candidates(conn, study_id)?;
     let defs = strata_of(conn, study_id)?;
     let zero = || {
@@ -157,11 +158,11 @@ fn referral_tree(cands: &[Candidate]) -> Vec<ReferralNode> {
 /// Every message of a study, newest first.
 pub fn messages(
     conn: &mut DbConn,
-    researcher_id: &str,
+    researcher_id: &ResearcherId,
     study_id: &str,
     limit: i64,
 ) -> AppResult<Vec<MessageView>> {
-    access(conn, researcher_id, study_id, Role::Researcher)?;
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
     Ok(outbox::table
         .filter(outbox::study_id.eq(study_id))
         .order(outbox::created_at.desc())

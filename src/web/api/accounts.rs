@@ -33,7 +33,7 @@ pub struct Me {
 #[get("/api/v1/me")]
 pub async fn me(who: ApiResearcher) -> web::Json<Me> {
     web::Json(Me {
-        id: who.0.id,
+        id: who.0.id.clone(),
         email: who.0.email,
         name: who.0.name,
     })
@@ -70,7 +70,7 @@ pub async fn list_tokens(
     state: web::Data<AppState>,
     who: ApiResearcher,
 ) -> ApiResult<web::Json<Vec<TokenView>>> {
-    let id = who.0.id;
+    let id = who.id();
     let tokens = state.db(move |c| accounts::api_tokens_of(c, &id)).await?;
     Ok(web::Json(tokens.into_iter().map(TokenView::from).collect()))
 }
@@ -103,7 +103,7 @@ pub async fn create_token(
     who: ApiResearcher,
     body: web::Json<NewToken>,
 ) -> ApiResult<HttpResponse> {
-    let id = who.0.id;
+    let id = who.id();
     let label = body.into_inner().label;
     let (token, raw) = state
         .db(move |c| accounts::create_api_token(c, &id, &label))
@@ -128,7 +128,7 @@ pub async fn revoke_token(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = who.0.id;
+    let id = who.id();
     let token_id = path.into_inner();
     state
         .db(move |c| accounts::revoke_api_token(c, &id, &token_id))

@@ -48,7 +48,7 @@ pub async fn get_codebook(
     path: web::Path<String>,
     q: web::Query<CodebookQuery>,
 ) -> ApiResult<web::Json<Codebook>> {
-    let (id, study, all) = (who.0.id, path.into_inner(), q.all);
+    let (id, study, all) = (who.id(), path.into_inner(), q.all);
     Ok(web::Json(
         state
             .db(move |c| codebook::codebook(c, &id, &study, all))
@@ -67,7 +67,7 @@ pub async fn add_category(
     path: web::Path<String>,
     body: web::Json<CategoryInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     let cat = state
         .db(move |c| codebook::add_category(c, &id, &study, input))
         .await?;
@@ -85,7 +85,7 @@ pub async fn patch_category(
     path: web::Path<String>,
     body: web::Json<CategoryPatch>,
 ) -> ApiResult<web::Json<CategoryCreated>> {
-    let (id, cat, patch) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, cat, patch) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
             .db(move |c| codebook::update_category(c, &id, &cat, patch))
@@ -104,7 +104,7 @@ pub async fn add_theme(
     path: web::Path<String>,
     body: web::Json<ThemeInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     let theme = state
         .db(move |c| codebook::add_theme(c, &id, &study, input))
         .await?;
@@ -122,7 +122,7 @@ pub async fn patch_theme(
     path: web::Path<String>,
     body: web::Json<ThemePatch>,
 ) -> ApiResult<web::Json<ThemeView>> {
-    let (id, theme, patch) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, theme, patch) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
             .db(move |c| codebook::update_theme(c, &id, &theme, patch))
@@ -141,7 +141,7 @@ pub async fn drop_theme(
     path: web::Path<String>,
     body: web::Json<ReasonInput>,
 ) -> ApiResult<web::Json<ThemeView>> {
-    let (id, theme, why) = (who.0.id, path.into_inner(), body.into_inner().reason);
+    let (id, theme, why) = (who.id(), path.into_inner(), body.into_inner().reason);
     Ok(web::Json(
         state
             .db(move |c| codebook::drop_theme(c, &id, &theme, &why))
@@ -160,7 +160,7 @@ pub async fn restore_theme(
     path: web::Path<String>,
     body: web::Json<ReasonInput>,
 ) -> ApiResult<web::Json<ThemeView>> {
-    let (id, theme, why) = (who.0.id, path.into_inner(), body.into_inner().reason);
+    let (id, theme, why) = (who.id(), path.into_inner(), body.into_inner().reason);
     Ok(web::Json(
         state
             .db(move |c| codebook::restore_theme(c, &id, &theme, &why))
@@ -179,7 +179,7 @@ pub async fn merge_themes(
     path: web::Path<String>,
     body: web::Json<MergeInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     let theme = state
         .db(move |c| codebook::merge_themes(c, &id, &study, input))
         .await?;
@@ -197,7 +197,7 @@ pub async fn split_theme(
     path: web::Path<String>,
     body: web::Json<SplitInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, theme, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, theme, input) = (who.id(), path.into_inner(), body.into_inner());
     let made = state
         .db(move |c| codebook::split_theme(c, &id, &theme, input))
         .await?;
@@ -214,7 +214,7 @@ pub async fn theme_revisions(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<RevisionView>>> {
-    let (id, theme) = (who.0.id, path.into_inner());
+    let (id, theme) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
             .db(move |c| codebook::revisions(c, &id, &theme))
@@ -233,7 +233,7 @@ pub async fn add_statement(
     path: web::Path<String>,
     body: web::Json<StatementInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, theme, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, theme, input) = (who.id(), path.into_inner(), body.into_inner());
     let s = state
         .db(move |c| codebook::add_statement(c, &id, &theme, input))
         .await?;
@@ -251,7 +251,7 @@ pub async fn patch_statement(
     path: web::Path<String>,
     body: web::Json<StatementPatch>,
 ) -> ApiResult<web::Json<StatementView>> {
-    let (id, st, patch) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, st, patch) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
             .db(move |c| codebook::update_statement(c, &id, &st, patch))
@@ -269,7 +269,7 @@ pub async fn delete_statement(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, st) = (who.0.id, path.into_inner());
+    let (id, st) = (who.id(), path.into_inner());
     state
         .db(move |c| codebook::remove_statement(c, &id, &st, ""))
         .await?;

@@ -62,7 +62,7 @@ pub async fn get_guide(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<GuideView>> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| interviews::guide(c, &id, &round)).await?,
     ))
@@ -81,7 +81,7 @@ pub async fn put_guide(
     path: web::Path<String>,
     body: web::Json<GuideInput>,
 ) -> ApiResult<web::Json<GuideView>> {
-    let (id, round, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, round, input) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
             .db(move |c| interviews::set_guide(c, &id, &round, input))
@@ -99,7 +99,7 @@ pub async fn guide_text(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     let (text, lang) = state
         .db(move |c| interviews::guide_document(c, &id, &round))
         .await?;
@@ -125,7 +125,7 @@ pub async fn list_appointments(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<AppointmentView>>> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
             .db(move |c| interviews::appointments(c, &id, &round))
@@ -144,7 +144,7 @@ pub async fn add_appointment(
     path: web::Path<String>,
     body: web::Json<AppointmentInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, round, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, round, input) = (who.id(), path.into_inner(), body.into_inner());
     let a = state
         .db(move |c| interviews::save_appointment(c, &id, &round, None, input))
         .await?;
@@ -162,7 +162,7 @@ pub async fn put_appointment(
     path: web::Path<String>,
     body: web::Json<AppointmentInput>,
 ) -> ApiResult<web::Json<AppointmentView>> {
-    let (id, aid, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, aid, input) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
             .db(move |c| {
@@ -200,7 +200,7 @@ pub async fn send_appointment(
     path: web::Path<String>,
     body: Option<web::Json<SendAppointment>>,
 ) -> ApiResult<HttpResponse> {
-    let (id, aid) = (who.0.id, path.into_inner());
+    let (id, aid) = (who.id(), path.into_inner());
     let attach = body.map(|b| b.attach_guide).unwrap_or_default();
     let env = state.mail.clone();
     let queued = state
@@ -226,7 +226,7 @@ pub async fn questionnaire_documents(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Created>> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     let created = state
         .db(move |c| interviews::questionnaire_documents(c, &id, &round))
         .await?;
@@ -243,7 +243,7 @@ pub async fn list_transcripts(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<TranscriptSummary>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
             .db(move |c| coding::transcripts(c, &id, &study))
@@ -326,7 +326,7 @@ pub async fn add_transcript(
             bytes,
         )
     };
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let t = state
         .db(move |c| {
             coding::add_transcript(
@@ -354,7 +354,7 @@ pub async fn get_transcript(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<TranscriptDetail>> {
-    let (id, t) = (who.0.id, path.into_inner());
+    let (id, t) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| coding::transcript(c, &id, &t)).await?,
     ))
@@ -370,7 +370,7 @@ pub async fn delete_transcript(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, t) = (who.0.id, path.into_inner());
+    let (id, t) = (who.id(), path.into_inner());
     state
         .db(move |c| coding::remove_transcript(c, &id, &t))
         .await?;
@@ -388,7 +388,7 @@ pub async fn add_excerpt(
     path: web::Path<String>,
     body: web::Json<ExcerptInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, t, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, t, input) = (who.id(), path.into_inner(), body.into_inner());
     let e = state
         .db(move |c| coding::add_excerpt(c, &id, &t, input))
         .await?;
@@ -405,7 +405,7 @@ pub async fn delete_excerpt(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, e) = (who.0.id, path.into_inner());
+    let (id, e) = (who.id(), path.into_inner());
     state
         .db(move |c| coding::remove_excerpt(c, &id, &e))
         .await?;
@@ -422,7 +422,7 @@ pub async fn delete_coding(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, coding) = (who.0.id, path.into_inner());
+    let (id, coding) = (who.id(), path.into_inner());
     state
         .db(move |c| coding::remove_coding(c, &id, &coding))
         .await?;
@@ -440,7 +440,7 @@ pub async fn put_evidence(
     path: web::Path<String>,
     body: web::Json<EvidenceInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, s, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, s, input) = (who.id(), path.into_inner(), body.into_inner());
     state
         .db(move |c| coding::link_statement(c, &id, &s, input))
         .await?;
@@ -458,7 +458,7 @@ pub async fn theme_evidence(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ThemeEvidence>> {
-    let (id, t) = (who.0.id, path.into_inner());
+    let (id, t) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
             .db(move |c| coding::theme_evidence(c, &id, &t))
@@ -477,7 +477,7 @@ pub async fn overview(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<CodingOverview>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| coding::overview(c, &id, &study)).await?,
     ))
@@ -493,7 +493,7 @@ pub async fn coders(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<CoderView>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| coding::coders(c, &id, &study)).await?,
     ))
@@ -521,7 +521,7 @@ pub async fn agreement(
     path: web::Path<String>,
     q: web::Query<AgreementQuery>,
 ) -> ApiResult<web::Json<Agreement>> {
-    let (id, study, q) = (who.0.id, path.into_inner(), q.into_inner());
+    let (id, study, q) = (who.id(), path.into_inner(), q.into_inner());
     Ok(web::Json(
         state
             .db(move |c| coding::agreement(c, &id, &study, &q.a, &q.b))
@@ -550,7 +550,7 @@ pub async fn export_codebook(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let (name, xml) = state
         .db(move |c| refi::export_codebook(c, &id, &study))
         .await?;
@@ -574,7 +574,7 @@ pub async fn import_codebook(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let bytes = super::read_body(payload, 10 * 1024 * 1024, "file").await?;
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let summary = state
         .db(move |c| refi::import_codebook(c, &id, &study, &bytes))
         .await?;
@@ -593,7 +593,7 @@ pub async fn export_project(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let (name, bytes) = state
         .db(move |c| refi::export_project(c, &id, &study))
         .await?;
@@ -634,7 +634,7 @@ pub async fn import_project(
         _ => BTreeMap::new(),
     };
     let bytes = super::read_body(payload, MAX_PROJECT_BYTES, "file").await?;
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let summary = state
         .db(move |c| refi::import_project(c, &id, &study, &bytes, &map))
         .await?;

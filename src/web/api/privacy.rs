@@ -28,7 +28,7 @@ pub async fn export_person(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, cand) = (who.0.id, path.into_inner());
+    let (id, cand) = (who.id(), path.into_inner());
     let out = state
         .db(move |c| privacy::export_person(c, &id, &cand))
         .await?;
@@ -54,7 +54,7 @@ pub async fn erase_person(
     path: web::Path<String>,
     body: web::Json<EraseInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, cand) = (who.0.id, path.into_inner());
+    let (id, cand) = (who.id(), path.into_inner());
     let input = body.into_inner();
     let env = state.mail.clone();
     state
@@ -82,7 +82,7 @@ pub async fn audit_log(
     path: web::Path<String>,
     q: web::Query<AuditQuery>,
 ) -> ApiResult<web::Json<Vec<AuditView>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let limit = q.limit.unwrap_or(500);
     Ok(web::Json(
         state

@@ -10,11 +10,11 @@ use crate::domain::csv_import::Preview;
 use crate::mail::Kind;
 use crate::mail::templates::CustomLetter;
 use crate::ops::AppError;
-use crate::ops::candidates::{
-    self, CandidateDetail, CandidatePatch, CandidateView, InvitationResult, Recruitment,
-};
 use crate::ops::letters::{self, ConsentTextView, LetterPreview, LetterView};
 use crate::ops::outbox::MessageView;
+use crate::ops::recruitment::{
+    self, CandidateDetail, CandidatePatch, CandidateView, InvitationResult, Recruitment,
+};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(patch_candidate)
         .service(withdraw_candidate)
         .service(invite)
-        .service(recruitment)
+        .service(overview)
         .service(messages)
         .service(get_consent_text)
         .service(put_consent_text)
@@ -49,10 +49,10 @@ pub async fn get_strata(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<Stratum>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| candidates::get_strata(c, &id, &study))
+            .db(move |c| recruitment::get_strata(c, &id, &study))
             .await?,
     ))
 }
@@ -69,10 +69,10 @@ pub async fn put_strata(
     path: web::Path<String>,
     body: web::Json<Vec<Stratum>>,
 ) -> ApiResult<web::Json<Vec<Stratum>>> {
-    let (id, study, strata) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, strata) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| candidates::set_strata(c, &id, &study, strata))
+            .db(move |c| recruitment::set_strata(c, &id, &study, strata))
             .await?,
     ))
 }
@@ -89,9 +89,9 @@ pub async fn add_candidate(
     path: web::Path<String>,
     body: web::Json<CandidateInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     let cand = state
-        .db(move |c| candidates::add(c, &id, &study, input))
+        .db(move |c| recruitment::add(c, &id, &study, input))
         .await?;
     Ok(HttpResponse::Created().json(cand))
 }
@@ -106,9 +106,9 @@ pub async fn list_candidates(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<CandidateView>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
-        state.db(move |c| candidates::list(c, &id, &study)).await?,
+        state.db(move |c| recruitment::list(c, &id, &study)).await?,
     ))
 }
 
@@ -148,16 +148,16 @@ pub async fn import_candidates(
     q: web::Query<ImportQuery>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     let bytes = body.to_vec();
     if q.dry_run {
         let preview = state
-            .db(move |c| candidates::import_preview(c, &id, &study, &bytes))
+            .db(move |c| recruitment::import_preview(c, &id, &study, &bytes))
             .await?;
         return Ok(HttpResponse::Ok().json(preview));
     }
     let (preview, saved) = state
-        .db(move |c| candidates::import(c, &id, &study, &bytes))
+        .db(move |c| recruitment::import(c, &id, &study, &bytes))
         .await?;
     if saved == 0 {
         return Ok(HttpResponse::UnprocessableEntity().json(preview));
@@ -175,9 +175,11 @@ pub async fn get_candidate(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<CandidateDetail>> {
-    let (id, cand) = (who.0.id, path.into_inner());
+    let (id, cand) = (who.id(), path.into_inner());
     Ok(web::Json(
-        state.db(move |c| candidates::detail(c, &id, &cand)).await?,
+        state
+            .db(move |c| recruitment::detail(c, &id, &cand))
+            .await?,
     ))
 }
 
@@ -192,10 +194,10 @@ pub async fn patch_candidate(
     path: web::Path<String>,
     body: web::Json<CandidatePatch>,
 ) -> ApiResult<web::Json<CandidateView>> {
-    let (id, cand, patch) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, cand, patch) = (who.id(), path.into_inner(), body.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| candidates::update(c, &id, &cand, patch))
+            .db(move |c| recruitment::update(c, &id, &cand, patch))
             .await?,
     ))
 }
@@ -218,10 +220,10 @@ pub async fn withdraw_candidate(
     path: web::Path<String>,
     body: web::Json<WithdrawInput>,
 ) -> ApiResult<web::Json<CandidateView>> {
-    let (id, cand, reason) = (who.0.id, path.into_inner(), body.into_inner().reason);
+    let (id, cand, reason) = (who.id(), path.into_inner(), body.into_inner().reason);
     Ok(web::Json(
         state
-            .db(move |c| candidates::withdraw(c, &id, &cand, &reason))
+            .db(move |c| recruitment::withdraw(c, &id, &cand, &reason))
             .await?,
     ))
 }
@@ -243,10 +245,10 @@ pub async fn invite(
     path: web::Path<String>,
     body: web::Json<InvitationInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, ids) = (who.0.id, path.into_inner(), body.into_inner().candidate_ids);
+    let (id, study, ids) = (who.id(), path.into_inner(), body.into_inner().candidate_ids);
     let env = state.mail.clone();
     let result = state
-        .db(move |c| candidates::invite(c, &env, &id, &study, &ids))
+        .db(move |c| recruitment::invite(c, &env, &id, &study, &ids))
         .await?;
     state.wake_worker();
     Ok(HttpResponse::Accepted().json(result))
@@ -254,19 +256,19 @@ pub async fn invite(
 
 /// Recruitment at a glance: counts per status and per attribute value, decline reasons, and
 /// the referral tree.
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(tag = "recruitment", operation_id = "recruitment", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Recruitment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/recruitment")]
-pub async fn recruitment(
+pub async fn overview(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Recruitment>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| candidates::recruitment(c, &id, &study))
+            .db(move |c| recruitment::overview(c, &id, &study))
             .await?,
     ))
 }
@@ -281,10 +283,10 @@ pub async fn messages(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<MessageView>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
-            .db(move |c| candidates::messages(c, &id, &study, 1000))
+            .db(move |c| recruitment::messages(c, &id, &study, 1000))
             .await?,
     ))
 }
@@ -299,7 +301,7 @@ pub async fn get_consent_text(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ConsentTextView>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state
             .db(move |c| letters::consent_text(c, &id, &study))
@@ -324,7 +326,7 @@ pub async fn put_consent_text(
     path: web::Path<String>,
     body: web::Json<ConsentTextInput>,
 ) -> ApiResult<web::Json<ConsentTextView>> {
-    let (id, study, text) = (who.0.id, path.into_inner(), body.into_inner().body);
+    let (id, study, text) = (who.id(), path.into_inner(), body.into_inner().body);
     Ok(web::Json(
         state
             .db(move |c| letters::set_consent_text(c, &id, &study, &text))
@@ -348,7 +350,7 @@ pub async fn get_letter(
     path: web::Path<(String, String)>,
 ) -> ApiResult<web::Json<LetterView>> {
     let (study, k) = path.into_inner();
-    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    let (id, k, env) = (who.id(), kind(&k)?, state.mail.clone());
     Ok(web::Json(
         state
             .db(move |c| letters::letter(c, &env, &id, &study, k))
@@ -380,7 +382,7 @@ pub async fn put_letter(
     body: web::Json<LetterInput>,
 ) -> ApiResult<web::Json<LetterView>> {
     let (study, k) = path.into_inner();
-    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    let (id, k, env) = (who.id(), kind(&k)?, state.mail.clone());
     let LetterInput { subject, letter } = body.into_inner();
     let custom = CustomLetter { subject, letter };
     Ok(web::Json(
@@ -401,7 +403,7 @@ pub async fn delete_letter(
     path: web::Path<(String, String)>,
 ) -> ApiResult<web::Json<LetterView>> {
     let (study, k) = path.into_inner();
-    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    let (id, k, env) = (who.id(), kind(&k)?, state.mail.clone());
     Ok(web::Json(
         state
             .db(move |c| letters::set_letter(c, &env, &id, &study, k, None))
@@ -421,7 +423,7 @@ pub async fn preview_letter(
     body: web::Json<LetterInput>,
 ) -> ApiResult<web::Json<LetterPreview>> {
     let (study, k) = path.into_inner();
-    let (id, k, env) = (who.0.id, kind(&k)?, state.mail.clone());
+    let (id, k, env) = (who.id(), kind(&k)?, state.mail.clone());
     let LetterInput { subject, letter } = body.into_inner();
     let custom = CustomLetter { subject, letter };
     Ok(web::Json(

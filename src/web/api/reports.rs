@@ -135,7 +135,7 @@ pub async fn report_json(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> ApiResult<web::Json<Report>> {
-    let (id, study, opts, audience) = (who.0.id, path.into_inner(), q.options()?, q.audience()?);
+    let (id, study, opts, audience) = (who.id(), path.into_inner(), q.options()?, q.audience()?);
     Ok(web::Json(
         state
             .db(move |c| reports::for_researcher(c, &id, &study, &opts, audience))
@@ -156,7 +156,7 @@ pub async fn report_file(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let (study, ext) = path.into_inner();
-    let (id, opts, table, audience) = (who.0.id, q.options()?, q.table.clone(), q.audience()?);
+    let (id, opts, table, audience) = (who.id(), q.options()?, q.table.clone(), q.audience()?);
     let downloads = format!("/api/v1/studies/{study}/report");
     Ok(state
         .db(move |c| {
@@ -179,7 +179,7 @@ pub async fn create_link(
     path: web::Path<String>,
     body: web::Json<ReportLinkInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     let base = state.settings.public_base().to_string();
     let link = state
         .db(move |c| reports::create_link(c, &id, &study, input, &base))
@@ -197,7 +197,7 @@ pub async fn list_links(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<ReportLinkView>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| reports::links(c, &id, &study)).await?,
     ))
@@ -213,7 +213,7 @@ pub async fn revoke_link(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, link) = (who.0.id, path.into_inner());
+    let (id, link) = (who.id(), path.into_inner());
     state
         .db(move |c| reports::revoke_link(c, &id, &link))
         .await?;
@@ -232,7 +232,7 @@ pub async fn release_cell(
     path: web::Path<String>,
     body: web::Json<ReleaseInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     state
         .db(move |c| reports::set_release(c, &id, &study, input))
         .await?;
@@ -262,7 +262,7 @@ pub async fn export_archive(
     path: web::Path<String>,
     q: web::Query<ArchiveQuery>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, identities) = (who.0.id, path.into_inner(), q.identities);
+    let (id, study, identities) = (who.id(), path.into_inner(), q.identities);
     let archive = state
         .db(move |c| crate::ops::archive::export(c, Some(&id), &study, identities))
         .await?;
@@ -298,7 +298,7 @@ pub async fn import_archive(
 ) -> ApiResult<HttpResponse> {
     let bytes = super::read_body(payload, MAX_ARCHIVE_BYTES, "archive").await?;
     let who = Importer {
-        owner: Some(who.0.id),
+        owner: Some(who.0.id.clone()),
         keep_members: false,
     };
     let done = state

@@ -34,7 +34,7 @@ pub async fn create_round(
     path: web::Path<String>,
     body: web::Json<RoundInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, study, input) = (who.0.id, path.into_inner(), body.into_inner());
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
     let r = state
         .db(move |c| rounds::create(c, &id, &study, input))
         .await?;
@@ -51,7 +51,7 @@ pub async fn list_rounds(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<RoundView>>> {
-    let (id, study) = (who.0.id, path.into_inner());
+    let (id, study) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::list(c, &id, &study)).await?,
     ))
@@ -67,7 +67,7 @@ pub async fn get_round(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<RoundView>> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::get(c, &id, &round)).await?,
     ))
@@ -86,7 +86,7 @@ pub async fn patch_round(
     body: web::Json<RoundPatch>,
 ) -> ApiResult<web::Json<RoundView>> {
     let (id, round, patch, env) = (
-        who.0.id,
+        who.id(),
         path.into_inner(),
         body.into_inner(),
         state.mail.clone(),
@@ -110,7 +110,7 @@ pub async fn open_round(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (id, round, env) = (who.0.id, path.into_inner(), state.mail.clone());
+    let (id, round, env) = (who.id(), path.into_inner(), state.mail.clone());
     let opened = state
         .db(move |c| rounds::open(c, &env, &id, &round))
         .await?;
@@ -128,7 +128,7 @@ pub async fn close_round(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<RoundView>> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::close(c, &id, &round)).await?,
     ))
@@ -145,7 +145,7 @@ pub async fn round_responses(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<RoundResponses>> {
-    let (id, round) = (who.0.id, path.into_inner());
+    let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::responses(c, &id, &round)).await?,
     ))
@@ -169,7 +169,7 @@ pub async fn clear_comment(
     path: web::Path<String>,
     body: web::Json<ClearInput>,
 ) -> ApiResult<HttpResponse> {
-    let (id, answer, cleared) = (who.0.id, path.into_inner(), body.into_inner().cleared);
+    let (id, answer, cleared) = (who.id(), path.into_inner(), body.into_inner().cleared);
     state
         .db(move |c| rounds::clear_comment(c, &id, &answer, cleared))
         .await?;

@@ -37,7 +37,7 @@ pub async fn create_study(
     who: ApiResearcher,
     body: web::Json<StudyInput>,
 ) -> ApiResult<HttpResponse> {
-    let id = who.0.id;
+    let id = who.id();
     let input = body.into_inner();
     let study = state.db(move |c| studies::create(c, &id, input)).await?;
     Ok(HttpResponse::Created()
@@ -55,7 +55,7 @@ pub async fn list_studies(
     state: web::Data<AppState>,
     who: ApiResearcher,
 ) -> ApiResult<web::Json<Vec<StudyView>>> {
-    let id = who.0.id;
+    let id = who.id();
     Ok(web::Json(state.db(move |c| studies::list(c, &id)).await?))
 }
 
@@ -71,7 +71,7 @@ pub async fn get_study(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<StudyView>> {
-    let id = who.0.id;
+    let id = who.id();
     let study = path.into_inner();
     Ok(web::Json(
         state.db(move |c| studies::get(c, &id, &study)).await?,
@@ -94,7 +94,7 @@ pub async fn update_study(
     path: web::Path<String>,
     body: web::Json<StudyInput>,
 ) -> ApiResult<web::Json<StudyView>> {
-    let id = who.0.id;
+    let id = who.id();
     let study = path.into_inner();
     let input = body.into_inner();
     Ok(web::Json(
@@ -116,7 +116,7 @@ pub async fn study_overview(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Overview>> {
-    let id = who.0.id;
+    let id = who.id();
     let study = path.into_inner();
     Ok(web::Json(
         state.db(move |c| studies::overview(c, &id, &study)).await?,
@@ -135,7 +135,7 @@ pub async fn list_members(
     who: ApiResearcher,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<MemberView>>> {
-    let id = who.0.id;
+    let id = who.id();
     let study = path.into_inner();
     Ok(web::Json(
         state.db(move |c| studies::members(c, &id, &study)).await?,
@@ -167,7 +167,7 @@ pub async fn set_member(
     path: web::Path<String>,
     body: web::Json<MemberInput>,
 ) -> ApiResult<web::Json<MemberView>> {
-    let id = who.0.id;
+    let id = who.id();
     let study = path.into_inner();
     let MemberInput { email, role } = body.into_inner();
     Ok(web::Json(
@@ -191,7 +191,7 @@ pub async fn remove_member(
     who: ApiResearcher,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let id = who.0.id;
+    let id = who.id();
     let (study, member) = path.into_inner();
     state
         .db(move |c| studies::remove_member(c, &id, &study, &member))

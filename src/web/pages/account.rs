@@ -150,7 +150,7 @@ struct LanguageForm {
 
 #[post("/account/language")]
 async fn set_language_route(state: web::Data<AppState>, f: CsrfForm<LanguageForm>) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let lang = f.form.language.clone();
     state
         .db(move |c| accounts::set_locale(c, &id, &lang))
@@ -164,7 +164,7 @@ async fn tokens_page(
     who: &PageResearcher,
     new_token: Option<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
+    let id = who.id();
     let list = state
         .db(move |c| accounts::api_tokens_of(c, &id))
         .await
@@ -200,7 +200,7 @@ struct TokenForm {
 
 #[post("/account/tokens")]
 async fn create_token_route(state: web::Data<AppState>, f: CsrfForm<TokenForm>) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let label = f.form.label.clone();
     let (_, raw) = state
         .db(move |c| accounts::create_api_token(c, &id, &label))
@@ -215,7 +215,7 @@ async fn revoke_token_route(
     path: web::Path<String>,
     f: CsrfForm<Empty>,
 ) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let token = path.into_inner();
     state
         .db(move |c| accounts::revoke_api_token(c, &id, &token))

@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     InLang, PageResult, field, field_errors, multipart_form, page_with_status, serde_value,
+    study_page,
 };
+use crate::db::models::Transcript;
 use crate::domain::Invalid;
 use crate::domain::agreement::sentences;
+use crate::ops::access::{self, Role};
 use crate::ops::coding::{self, ExcerptInput, ExcerptView};
 use crate::ops::{AppError, codebook, refi, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
@@ -41,32 +44,30 @@ async fn home_view(
     errors: Option<&Invalid>,
     notice: Option<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let (study, list, panellists, rounds, book) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                coding::transcripts(c, &id, &study_id)?,
-                coding::pseudonyms(c, &id, &study_id)?,
-                crate::ops::rounds::list(c, &id, &study_id)?,
-                codebook::codebook(c, &id, &study_id, false)?,
-            ))
-        })
-        .await
-        .lang(who)?;
+    let p = study_page(state, who, &study_id, |c, id, study_id| {
+        Ok((
+            coding::transcripts(c, id, study_id)?,
+            coding::pseudonyms(c, id, study_id)?,
+            crate::ops::rounds::list(c, id, study_id)?,
+            codebook::codebook(c, id, study_id, false)?,
+        ))
+    })
+    .await?;
+    let (list, panellists, rounds, book) = &p.data;
     let qualitative: Vec<_> = rounds
         .iter()
         .filter(|r| r.kind == crate::domain::round::Kind::Qualitative)
         .collect();
     let themes: usize = book.categories.iter().map(|c| c.themes.len()).sum();
-    page_with_status(
+    p.render(
         who,
         status,
         "coding.html",
+        "coding",
         minijinja::context! {
-            study => serde_value(&study), transcripts => serde_value(&list), panellists => panellists,
+            transcripts => serde_value(list), panellists => panellists,
             rounds => serde_value(&qualitative), themes => themes, errors => field_errors(errors),
-            notice => notice, tab => "coding",
+            notice => notice,
         },
     )
 }
@@ -102,7 +103,7 @@ async fn upload(
         field(&fields, "title"),
         field(&fields, "round_id"),
     );
-    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let (id, sid) = (who.id(), study_id.clone());
     let result = state
         .db(move |c| {
             coding::add_transcript(
@@ -152,7 +153,7 @@ async fn import(
     )
     .await?;
     let bytes = fields.get("qda").cloned().unwrap_or_default();
-    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let (id, sid) = (who.id(), study_id.clone());
     let result = if bytes.is_empty() {
         Err(AppError::Invalid(Invalid::one(
             "qda",
@@ -223,7 +224,7 @@ async fn theme_css(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
+    let (id, sid) = (who.id(), path.into_inner());
     let themes = state
         .db(move |c| {
             studies::get(c, &id, &sid)?;
@@ -320,7 +321,7 @@ async fn transcript_view(
     errors: Option<&Invalid>,
     notice: Option<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
+    let id = who.id();
     let (detail, study, book, overview) = state
         .db(move |c| {
             let d = coding::transcript(c, &id, &transcript_id)?;
@@ -461,7 +462,7 @@ async fn transcript_action(
     };
     let action = get("action");
     let filter = Some(get("filter")).filter(|x| !x.is_empty());
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let t = tid.clone();
     let result: Result<Option<String>, AppError> = match action.as_str() {
         "code" => {
@@ -483,7 +484,9 @@ async fn transcript_action(
                     if themes.is_empty() {
                         return Err(Invalid::one("theme", text(&lang, "coding.no_theme")).into());
                     }
-                    let body = coding::transcript_in_study(c, &id, &t)?.body;
+                    let body = access::in_study::<Transcript>(c, &id, &t, Role::Researcher)?
+                        .0
+                        .body;
                     let runs = join_adjacent(&body, runs);
                     // One transaction per passage would leave half a coding on a fault; the
                     // passages are checked together first.
@@ -518,7 +521,7 @@ async fn transcript_action(
         "delete" => {
             state
                 .db(move |c| {
-                    let study = coding::transcript_in_study(c, &id, &t)?.study_id;
+                    let study = access::study_id_of::<Transcript>(c, &id, &t)?;
                     coding::remove_transcript(c, &id, &t)?;
                     Ok(Some(format!("/studies/{study}/coding")))
                 })
@@ -555,16 +558,13 @@ async fn overview_page(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
-    let (study, overview) = state
-        .db(move |c| Ok((studies::get(c, &id, &sid)?, coding::overview(c, &id, &sid)?)))
-        .await
-        .lang(&who)?;
-    page_with_status(
+    let p = study_page(&state, &who, &path.into_inner(), coding::overview).await?;
+    p.render(
         &who,
         StatusCode::OK,
         "coding_overview.html",
-        minijinja::context! { study => serde_value(&study), o => serde_value(&overview), tab => "coding" },
+        "coding",
+        minijinja::context! { o => serde_value(&p.data) },
     )
 }
 
@@ -583,34 +583,30 @@ async fn agreement_page(
     path: web::Path<String>,
     q: web::Query<AgreementQuery>,
 ) -> PageResult {
-    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
     let AgreementQuery { a, b } = q.into_inner();
-    let (study, coders, result) = state
-        .db(move |c| {
-            let study = studies::get(c, &id, &sid)?;
-            let coders = coding::coders(c, &id, &sid)?;
-            // By default the first two coders, as most studies have two.
-            let (a, b) = match (a.is_empty(), coders.as_slice()) {
-                (true, [x, y, ..]) => (x.id.clone(), y.id.clone()),
-                _ => (a, b),
-            };
-            let result = if a.is_empty() || b.is_empty() {
-                Ok(None)
-            } else {
-                coding::agreement(c, &id, &sid, &a, &b).map(|r| Some((r, a, b)))
-            };
-            Ok((study, coders, result))
-        })
-        .await
-        .lang(&who)?;
-    let (agreement, errors, chosen) = match result {
-        Ok(Some((r, a, b))) => (Some(r), None, (a, b)),
-        Ok(None) => (None, None, Default::default()),
-        Err(AppError::Invalid(inv)) => (None, Some(inv), Default::default()),
-        Err(e) => return Err(e).lang(&who),
-    };
+    let p = study_page(&state, &who, &path.into_inner(), |c, id, sid| {
+        let coders = coding::coders(c, id, sid)?;
+        // By default the first two coders, as most studies have two.
+        let (a, b) = match (a.is_empty(), coders.as_slice()) {
+            (true, [x, y, ..]) => (x.id.clone(), y.id.clone()),
+            _ => (a, b),
+        };
+        // A choice that cannot be compared is said on the page; other faults fail it.
+        let result = if a.is_empty() || b.is_empty() {
+            (None, None, Default::default())
+        } else {
+            match coding::agreement(c, id, sid, &a, &b) {
+                Ok(r) => (Some(r), None, (a, b)),
+                Err(AppError::Invalid(inv)) => (None, Some(inv), Default::default()),
+                Err(e) => return Err(e),
+            }
+        };
+        Ok((coders, result))
+    })
+    .await?;
+    let (coders, (agreement, errors, chosen)) = &p.data;
     let seen: HashSet<&str> = coders.iter().map(|c| c.id.as_str()).collect();
-    page_with_status(
+    p.render(
         &who,
         if errors.is_some() {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -618,9 +614,10 @@ async fn agreement_page(
             StatusCode::OK
         },
         "coding_agreement.html",
+        "coding",
         minijinja::context! {
-            study => serde_value(&study), coders => serde_value(&coders), r => serde_value(&agreement),
-            a => chosen.0, b => chosen.1, errors => field_errors(errors.as_ref()), tab => "coding",
+            coders => serde_value(coders), r => serde_value(&agreement),
+            a => &chosen.0, b => &chosen.1, errors => field_errors(errors.as_ref()),
             enough => seen.len() >= 2,
         },
     )

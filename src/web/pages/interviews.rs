@@ -7,13 +7,14 @@ use actix_web::{get, post, web};
 
 use super::rounds::utc_input;
 use super::{InLang, PageResult, field_errors, page_with_status, serde_value};
+use crate::db::models::Round;
 use crate::domain::Invalid;
 use crate::domain::round::Kind;
 use crate::ops::coding;
 use crate::ops::interviews::{
     self, AppointmentInput, GuideInput, GuideView, QuestionInput, SectionInput,
 };
-use crate::ops::{AppError, rounds, studies};
+use crate::ops::{AppError, access, rounds, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::render::text_with;
 use crate::web::{AppState, see_other};
@@ -99,10 +100,10 @@ async fn interviews_view(
     notice: Option<String>,
     guide_draft: Option<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
+    let id = who.id();
     let (study, round, guide, appointments, panellists, members) = state
         .db(move |c| {
-            let study_id = interviews::round_study(c, &id, &round_id)?;
+            let study_id = access::study_id_of::<Round>(c, &id, &round_id)?;
             Ok((
                 studies::get(c, &id, &study_id)?,
                 rounds::get(c, &id, &round_id)?,
@@ -191,7 +192,7 @@ async fn interviews_action(
     f: CsrfForm<Vec<(String, String)>>,
 ) -> PageResult {
     let round_id = path.into_inner();
-    let (id, rid) = (f.who.researcher.id.clone(), round_id.clone());
+    let (id, rid) = (f.who.id(), round_id.clone());
     let lang = f.who.lang().to_string();
     let action = get(&f.form, "action");
     let mut draft = None;
@@ -307,10 +308,10 @@ async fn guide_print(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let (id, rid) = (who.researcher.id.clone(), path.into_inner());
+    let (id, rid) = (who.id(), path.into_inner());
     let (study, round, guide) = state
         .db(move |c| {
-            let study_id = interviews::round_study(c, &id, &rid)?;
+            let study_id = access::study_id_of::<Round>(c, &id, &rid)?;
             Ok((
                 studies::get(c, &id, &study_id)?,
                 rounds::get(c, &id, &rid)?,

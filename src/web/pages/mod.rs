@@ -2,6 +2,7 @@
 //! form works without JavaScript; every state change is a POST with a CSRF token.
 
 pub mod account;
+pub mod codebook;
 pub mod coding;
 pub mod interviews;
 pub mod participant;
@@ -17,11 +18,14 @@ use minijinja::Value;
 use minijinja::value::Serde;
 use serde::Serialize;
 
+use super::AppState;
 use super::auth::PageResearcher;
-use super::error::{log_if_server_error, public_message, status_of};
 use super::render::{Html, STATIC_FILES, pages, text};
+use crate::db::DbConn;
 use crate::domain::Invalid;
-use crate::ops::AppError;
+use crate::ops::access::{self, InStudy, ResearcherId};
+use crate::ops::studies::StudyView;
+use crate::ops::{AppError, AppResult};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(home)
@@ -31,95 +35,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(interviews::configure)
         .configure(participant::configure)
         .configure(recruitment::configure)
+        .configure(codebook::configure)
         .configure(report::configure)
         .configure(rounds::configure)
         .configure(studies::configure);
 }
 
-/// An error shown as a page (or, for a missing session, a redirect to the login).
-#[derive(Debug)]
-pub struct PageError {
-    pub error: AppError,
-    login_next: Option<String>,
-    lang: String,
-}
-
-impl PageError {
-    pub fn login(next: String) -> Self {
-        PageError {
-            error: AppError::Unauthenticated,
-            login_next: Some(next),
-            lang: "en".into(),
-        }
-    }
-
-    pub fn in_lang(mut self, lang: &str) -> Self {
-        self.lang = lang.to_string();
-        self
-    }
-}
-
-impl From<AppError> for PageError {
-    fn from(error: AppError) -> Self {
-        PageError {
-            error,
-            login_next: None,
-            lang: "en".into(),
-        }
-    }
-}
-
-impl std::fmt::Display for PageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl ResponseError for PageError {
-    fn status_code(&self) -> StatusCode {
-        status_of(&self.error)
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let Some(next) = &self.login_next {
-            let target = format!(
-                "/login?{}",
-                serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
-            );
-            return super::see_other(&target);
-        }
-        log_if_server_error(&self.error);
-        error_page(self.status_code(), &public_message(&self.error), &self.lang)
-    }
-}
-
-/// A plain page that says what went wrong.
-pub fn error_page(status: StatusCode, message: &str, lang: &str) -> HttpResponse {
-    let title = match status {
-        StatusCode::NOT_FOUND => text(lang, "error.not_found_title"),
-        StatusCode::FORBIDDEN => text(lang, "error.forbidden_title"),
-        StatusCode::SERVICE_UNAVAILABLE => text(lang, "error.unavailable_title"),
-        s if s.is_server_error() => text(lang, "error.internal_title"),
-        _ => text(lang, "error.generic_title"),
-    };
-    let message = match status {
-        StatusCode::NOT_FOUND => text(lang, "error.not_found"),
-        _ => message.to_string(),
-    };
-    message_page(status, &title, &message, lang)
-}
-
-/// A plain page with a title and a sentence.
-pub fn message_page(status: StatusCode, title: &str, message: &str, lang: &str) -> HttpResponse {
-    let message = message.to_string();
-    let ctx = minijinja::context! { lang => lang, title => title, message => message.clone(), status => status.as_u16() };
-    match pages().html(status, "error.html", ctx) {
-        Ok(resp) => resp,
-        Err(_) => HttpResponse::build(status)
-            .content_type("text/plain; charset=utf-8")
-            .body(message),
-    }
-}
+pub use super::error::{PageError, error_page, message_page};
 
 pub type PageResult = Result<HttpResponse, PageError>;
 
@@ -266,6 +188,64 @@ pub async fn read_multipart(
 }
 
 /// Keeps the researcher's language on errors raised while serving them.
+/// A page inside a study's frame: the study, for a member of it, and what else the page reads.
+pub struct StudyPage<T> {
+    pub study: StudyView,
+    pub data: T,
+}
+
+/// Reads the study and what `load` gathers (given the connection, the researcher's id and the
+/// study's id) in one trip to the database: the skeleton every study page shares.
+pub async fn study_page<T: Send + 'static>(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: &str,
+    load: impl FnOnce(&mut DbConn, &ResearcherId, &str) -> AppResult<T> + Send + 'static,
+) -> Result<StudyPage<T>, PageError> {
+    let (researcher, study_id) = (who.id(), study_id.to_string());
+    let (study, data) = state
+        .db(move |c| {
+            let study = crate::ops::studies::get(c, &researcher, &study_id)?;
+            Ok((study, load(c, &researcher, &study_id)?))
+        })
+        .await
+        .lang(who)?;
+    Ok(StudyPage { study, data })
+}
+
+impl<T> StudyPage<T> {
+    /// Renders `template` in the study's frame with its `tab` marked and `ctx` added.
+    pub fn render(
+        &self,
+        who: &PageResearcher,
+        status: StatusCode,
+        template: &str,
+        tab: &str,
+        ctx: Value,
+    ) -> PageResult {
+        page_with_status(
+            who,
+            status,
+            template,
+            minijinja::context! { study => serde_value(&self.study), tab => tab, ..ctx },
+        )
+    }
+}
+
+/// The id of the study a linked row belongs to, for a member of that study: the frame a page
+/// draws around a row it was reached by.
+pub async fn study_of<T: InStudy + Send + 'static>(
+    state: &AppState,
+    who: &PageResearcher,
+    id: &str,
+) -> Result<String, PageError> {
+    let (researcher, id) = (who.id(), id.to_string());
+    state
+        .db(move |c| access::study_id_of::<T>(c, &researcher, &id))
+        .await
+        .lang(who)
+}
+
 pub trait InLang<T> {
     fn lang(self, who: &PageResearcher) -> Result<T, PageError>;
 }

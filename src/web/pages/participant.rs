@@ -102,7 +102,7 @@ async fn page(
         .map(|(r, submitted)| {
             minijinja::context! {
                 number => r.number,
-                accepting => crate::ops::answers::is_accepting(r),
+                accepting => r.accepting(crate::db::now()),
                 closes_at => r.closes_at.map(|c| crate::db::utc(c).to_rfc3339()),
                 submitted => submitted.is_some(),
             }

@@ -9,13 +9,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, get, post, web};
 use serde::Deserialize;
 
-use super::{InLang, PageError, PageResult, field_errors, page, page_with_status, serde_value};
+use super::{
+    InLang, PageError, PageResult, field_errors, page, page_with_status, serde_value, study_page,
+};
+use crate::db::models::Candidate;
 use crate::domain::Invalid;
 use crate::domain::candidate::{CandidateInput, Stratum};
 use crate::mail::Kind;
 use crate::mail::templates::CustomLetter;
 use crate::ops::AppError;
-use crate::ops::candidates::{self, CandidatePatch};
+use crate::ops::recruitment::{self, CandidatePatch};
 use crate::ops::studies;
 use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::{AppState, see_other};
@@ -56,26 +59,25 @@ async fn overview_page(
     study_id: String,
     notice: Option<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let (study, recruitment, list, strata) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                candidates::recruitment(c, &id, &study_id)?,
-                candidates::list(c, &id, &study_id)?,
-                candidates::strata_of(c, &study_id)?,
-            ))
-        })
-        .await
-        .lang(who)?;
-    page(
+    let p = study_page(state, who, &study_id, |c, id, study_id| {
+        Ok((
+            recruitment::overview(c, id, study_id)?,
+            recruitment::list(c, id, study_id)?,
+            recruitment::strata_of(c, study_id)?,
+        ))
+    })
+    .await?;
+    let (recruitment, list, strata) = &p.data;
+    p.render(
         who,
+        StatusCode::OK,
         "recruitment.html",
+        "recruitment",
         minijinja::context! {
-            study => serde_value(&study), recruitment => serde_value(&recruitment),
-            candidates => serde_value(&list), strata => serde_value(&strata),
+            recruitment => serde_value(recruitment),
+            candidates => serde_value(list), strata => serde_value(strata),
             statuses => crate::domain::candidate::Status::ALL.map(|s| s.as_str()),
-            notice => notice, tab => "recruitment",
+            notice => notice,
         },
     )
 }
@@ -93,13 +95,9 @@ async fn invite(
         .filter(|(k, _)| k == "candidate_ids")
         .map(|(_, v)| v.clone())
         .collect();
-    let (id, sid, env) = (
-        f.who.researcher.id.clone(),
-        study_id.clone(),
-        state.mail.clone(),
-    );
+    let (id, sid, env) = (f.who.id(), study_id.clone(), state.mail.clone());
     let notice = match state
-        .db(move |c| candidates::invite(c, &env, &id, &sid, &ids))
+        .db(move |c| recruitment::invite(c, &env, &id, &sid, &ids))
         .await
     {
         Ok(r) => {
@@ -137,28 +135,26 @@ async fn candidate_form_page(
     form: BTreeMap<String, String>,
     errors: Option<&Invalid>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let (study, strata, list) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                candidates::strata_of(c, &study_id)?,
-                candidates::list(c, &id, &study_id)?,
-            ))
-        })
-        .await
-        .lang(who)?;
+    let p = study_page(state, who, &study_id, |c, id, study_id| {
+        Ok((
+            recruitment::strata_of(c, study_id)?,
+            recruitment::list(c, id, study_id)?,
+        ))
+    })
+    .await?;
+    let (strata, list) = &p.data;
     let referrers: Vec<_> = list
         .iter()
         .map(|c| minijinja::context! { id => c.id.clone(), name => c.name.clone() })
         .collect();
-    page_with_status(
+    p.render(
         who,
         status,
         "candidate_new.html",
+        "recruitment",
         minijinja::context! {
-            study => serde_value(&study), strata => serde_value(&strata), referrers => referrers,
-            form => serde_value(&form), errors => field_errors(errors), tab => "recruitment",
+            strata => serde_value(strata), referrers => referrers,
+            form => serde_value(&form), errors => field_errors(errors),
         },
     )
 }
@@ -208,9 +204,9 @@ async fn new_candidate(
 ) -> PageResult {
     let study_id = path.into_inner();
     let input = candidate_input(&f.form);
-    let (id, sid) = (f.who.researcher.id.clone(), study_id.clone());
+    let (id, sid) = (f.who.id(), study_id.clone());
     match state
-        .db(move |c| candidates::add(c, &id, &sid, input))
+        .db(move |c| recruitment::add(c, &id, &sid, input))
         .await
     {
         Ok(_) => Ok(see_other(&format!("/studies/{study_id}/recruitment"))),
@@ -235,21 +231,16 @@ async fn import_form(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let study_id = path.into_inner();
-    let (study, strata) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                candidates::strata_of(c, &study_id)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
-    page(
+    let p = study_page(&state, &who, &path.into_inner(), |c, _, study_id| {
+        recruitment::strata_of(c, study_id)
+    })
+    .await?;
+    p.render(
         &who,
+        StatusCode::OK,
         "candidates_import.html",
-        minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), csv => "", errors => minijinja::context! {}, tab => "recruitment" },
+        "recruitment",
+        minijinja::context! { strata => serde_value(&p.data), csv => "", errors => minijinja::context! {} },
     )
 }
 
@@ -274,15 +265,15 @@ async fn import(
     let file = fields.get("file").filter(|f| !f.is_empty()).cloned();
     let bytes = file.unwrap_or_else(|| fields.get("csv").cloned().unwrap_or_default());
     let save = text_of("action") == "save";
-    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let (id, sid) = (who.id(), study_id.clone());
     let b = bytes.clone();
     let result = if save {
         state
-            .db(move |c| candidates::import(c, &id, &sid, &b))
+            .db(move |c| recruitment::import(c, &id, &sid, &b))
             .await
     } else {
         state
-            .db(move |c| candidates::import_preview(c, &id, &sid, &b).map(|p| (p, 0)))
+            .db(move |c| recruitment::import_preview(c, &id, &sid, &b).map(|p| (p, 0)))
             .await
     };
     let (preview, saved, file_errors) = match result {
@@ -298,9 +289,14 @@ async fn import(
         );
         return overview_page(&state, &who, study_id, Some(notice)).await;
     }
-    let (id, sid) = (who.researcher.id.clone(), study_id.clone());
+    let (id, sid) = (who.id(), study_id.clone());
     let (study, strata) = state
-        .db(move |c| Ok((studies::get(c, &id, &sid)?, candidates::strata_of(c, &sid)?)))
+        .db(move |c| {
+            Ok((
+                studies::get(c, &id, &sid)?,
+                recruitment::strata_of(c, &sid)?,
+            ))
+        })
         .await
         .lang(&who)?;
     let status = if file_errors.is_some() || (save && preview.is_some()) {
@@ -332,51 +328,28 @@ async fn candidate_detail_page(
     status: StatusCode,
     errors: Option<&Invalid>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
+    let id = who.id();
     let detail = state
         .db({
             let id = id.clone();
-            move |c| candidates::detail(c, &id, &candidate_id)
+            move |c| recruitment::detail(c, &id, &candidate_id)
         })
         .await
         .lang(who)?;
-    let study_id = detail_study(state, who, &detail.candidate.id).await?;
-    let (study, strata) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                candidates::strata_of(c, &study_id)?,
-            ))
-        })
-        .await
-        .lang(who)?;
-    page_with_status(
+    let study_id = super::study_of::<Candidate>(state, who, &detail.candidate.id).await?;
+    let p = study_page(state, who, &study_id, |c, _, study_id| {
+        recruitment::strata_of(c, study_id)
+    })
+    .await?;
+    p.render(
         who,
         status,
         "candidate.html",
+        "recruitment",
         minijinja::context! {
-            study => serde_value(&study), strata => serde_value(&strata), c => serde_value(&detail),
-            errors => field_errors(errors), tab => "recruitment",
+            strata => serde_value(&p.data), c => serde_value(&detail), errors => field_errors(errors),
         },
     )
-}
-
-async fn detail_study(
-    state: &AppState,
-    who: &PageResearcher,
-    candidate_id: &str,
-) -> Result<String, PageError> {
-    let cid = candidate_id.to_string();
-    state
-        .db(move |c| {
-            use diesel::prelude::*;
-            Ok(crate::db::schema::candidates::table
-                .find(&cid)
-                .select(crate::db::schema::candidates::study_id)
-                .first::<String>(c)?)
-        })
-        .await
-        .lang(who)
 }
 
 #[get("/candidates/{candidate}")]
@@ -404,9 +377,9 @@ async fn update_candidate(
         source: Some(input.source),
         notes: Some(input.notes),
     };
-    let (id, cid) = (f.who.researcher.id.clone(), cand.clone());
+    let (id, cid) = (f.who.id(), cand.clone());
     match state
-        .db(move |c| candidates::update(c, &id, &cid, patch))
+        .db(move |c| recruitment::update(c, &id, &cid, patch))
         .await
     {
         Ok(_) => Ok(see_other(&format!("/candidates/{cand}"))),
@@ -437,13 +410,9 @@ async fn withdraw_candidate(
     f: CsrfForm<ReasonForm>,
 ) -> PageResult {
     let cand = path.into_inner();
-    let (id, cid, reason) = (
-        f.who.researcher.id.clone(),
-        cand.clone(),
-        f.form.reason.clone(),
-    );
+    let (id, cid, reason) = (f.who.id(), cand.clone(), f.form.reason.clone());
     state
-        .db(move |c| candidates::withdraw(c, &id, &cid, &reason))
+        .db(move |c| recruitment::withdraw(c, &id, &cid, &reason))
         .await
         .lang(&f.who)?;
     Ok(see_other(&format!("/candidates/{cand}")))
@@ -457,7 +426,7 @@ async fn erase_candidate(
     f: CsrfForm<ReasonForm>,
 ) -> PageResult {
     let cand = path.into_inner();
-    let (id, cid) = (f.who.researcher.id.clone(), cand.clone());
+    let (id, cid) = (f.who.id(), cand.clone());
     let env = state.mail.clone();
     let input = crate::ops::privacy::EraseInput {
         reason: f.form.reason.clone(),
@@ -475,22 +444,16 @@ async fn strata_form(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let study_id = path.into_inner();
-    let (study, strata) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                candidates::strata_of(c, &study_id)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
-    let rows = strata_rows(&strata);
-    page(
+    let p = study_page(&state, &who, &path.into_inner(), |c, _, study_id| {
+        recruitment::strata_of(c, study_id)
+    })
+    .await?;
+    p.render(
         &who,
+        StatusCode::OK,
         "study_strata.html",
-        minijinja::context! { study => serde_value(&study), rows => rows, errors => minijinja::context! {}, tab => "recruitment" },
+        "recruitment",
+        minijinja::context! { rows => strata_rows(&p.data), errors => minijinja::context! {} },
     )
 }
 
@@ -536,18 +499,14 @@ async fn save_strata(
         }
     }
     let strata: Vec<Stratum> = rows.into_values().filter(|s| !s.key.is_empty()).collect();
-    let (id, sid, input) = (
-        f.who.researcher.id.clone(),
-        study_id.clone(),
-        strata.clone(),
-    );
+    let (id, sid, input) = (f.who.id(), study_id.clone(), strata.clone());
     match state
-        .db(move |c| candidates::set_strata(c, &id, &sid, input))
+        .db(move |c| recruitment::set_strata(c, &id, &sid, input))
         .await
     {
         Ok(_) => Ok(see_other(&format!("/studies/{study_id}/recruitment"))),
         Err(AppError::Invalid(inv)) => {
-            let id = f.who.researcher.id.clone();
+            let id = f.who.id();
             let study = state
                 .db(move |c| studies::get(c, &id, &study_id))
                 .await
@@ -569,27 +528,21 @@ async fn letters(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let study_id = path.into_inner();
     let env = state.mail.clone();
-    let (study, list, consent) = state
-        .db(move |c| {
-            let study = studies::get(c, &id, &study_id)?;
-            let list = Kind::letters()
-                .map(|k| crate::ops::letters::letter(c, &env, &id, &study_id, k))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((
-                study,
-                list,
-                crate::ops::letters::consent_text(c, &id, &study_id)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
-    page(
+    let p = study_page(&state, &who, &path.into_inner(), move |c, id, study_id| {
+        let list = Kind::letters()
+            .map(|k| crate::ops::letters::letter(c, &env, id, study_id, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((list, crate::ops::letters::consent_text(c, id, study_id)?))
+    })
+    .await?;
+    let (list, consent) = &p.data;
+    p.render(
         &who,
+        StatusCode::OK,
         "study_letters.html",
-        minijinja::context! { study => serde_value(&study), letters => serde_value(&list), consent => serde_value(&consent), tab => "letters" },
+        "letters",
+        minijinja::context! { letters => serde_value(list), consent => serde_value(consent) },
     )
 }
 
@@ -605,21 +558,17 @@ async fn letter_form(
 ) -> PageResult {
     let (study_id, kind) = path.into_inner();
     let kind = kind_or_404(&kind)?;
-    let id = who.researcher.id.clone();
     let env = state.mail.clone();
-    let (study, letter) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                crate::ops::letters::letter(c, &env, &id, &study_id, kind)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
-    page(
+    let p = study_page(&state, &who, &study_id, move |c, id, study_id| {
+        crate::ops::letters::letter(c, &env, id, study_id, kind)
+    })
+    .await?;
+    p.render(
         &who,
+        StatusCode::OK,
         "study_letter.html",
-        minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => minijinja::context! {}, saved => false, tab => "letters" },
+        "letters",
+        minijinja::context! { letter => serde_value(&p.data), preview => None::<String>, errors => minijinja::context! {}, saved => false },
     )
 }
 
@@ -638,7 +587,7 @@ async fn save_letter(
 ) -> PageResult {
     let (study_id, kind) = path.into_inner();
     let kind = kind_or_404(&kind)?;
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let env = state.mail.clone();
     let custom = CustomLetter {
         subject: f.form.subject.clone(),
@@ -679,7 +628,7 @@ async fn save_letter(
             minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => preview.as_ref().map(serde_value), errors => minijinja::context! {}, saved => saved, tab => "letters" },
         ),
         Err(AppError::Invalid(inv)) => {
-            let id = f.who.researcher.id.clone();
+            let id = f.who.id();
             let study = state
                 .db(move |c| studies::get(c, &id, &study_id))
                 .await
@@ -707,21 +656,16 @@ async fn consent_form(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let study_id = path.into_inner();
-    let (study, consent) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                crate::ops::letters::consent_text(c, &id, &study_id)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
-    page(
+    let p = study_page(&state, &who, &path.into_inner(), |c, id, study_id| {
+        crate::ops::letters::consent_text(c, id, study_id)
+    })
+    .await?;
+    p.render(
         &who,
+        StatusCode::OK,
         "study_consent.html",
-        minijinja::context! { study => serde_value(&study), consent => serde_value(&consent), errors => minijinja::context! {}, saved => false, tab => "letters" },
+        "letters",
+        minijinja::context! { consent => serde_value(&p.data), errors => minijinja::context! {}, saved => false },
     )
 }
 
@@ -737,15 +681,11 @@ async fn save_consent(
     f: CsrfForm<ConsentForm>,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let (id, sid, body) = (
-        f.who.researcher.id.clone(),
-        study_id.clone(),
-        f.form.body.clone(),
-    );
+    let (id, sid, body) = (f.who.id(), study_id.clone(), f.form.body.clone());
     let result = state
         .db(move |c| crate::ops::letters::set_consent_text(c, &id, &sid, &body))
         .await;
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let study = state
         .db(move |c| studies::get(c, &id, &study_id))
         .await
@@ -772,26 +712,21 @@ async fn messages(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let study_id = path.into_inner();
-    let (study, list) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                candidates::messages(c, &id, &study_id, 500)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
+    let p = study_page(&state, &who, &path.into_inner(), |c, id, study_id| {
+        recruitment::messages(c, id, study_id, 500)
+    })
+    .await?;
     let folder = match state.settings.mail.transport {
         crate::config::MailTransportKind::File => {
             Some(state.settings.mail.dir.display().to_string())
         }
         crate::config::MailTransportKind::Smtp => None,
     };
-    page(
+    p.render(
         &who,
+        StatusCode::OK,
         "study_messages.html",
-        minijinja::context! { study => serde_value(&study), messages => serde_value(&list), folder => folder, tab => "recruitment" },
+        "recruitment",
+        minijinja::context! { messages => serde_value(&p.data), folder => folder },
     )
 }

@@ -6,10 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 
-use super::{InLang, PageResult, page, serde_value};
+use super::{InLang, PageResult, serde_value, study_page};
 use crate::ops::AppError;
 use crate::ops::reports::{self, ReleaseInput, ReportLinkInput};
-use crate::ops::studies;
 use crate::report::{Audience, html};
 use crate::web::api::reports::{ReportQuery, file};
 use crate::web::auth::{CsrfForm, PageResearcher, client_address};
@@ -134,44 +133,41 @@ async fn report_view(
     q: ReportQuery,
     new_link: Option<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
     let opts = q.options().map_err(AppError::Invalid).lang(who)?;
     let audience = q.audience().map_err(AppError::Invalid).lang(who)?;
     let downloads = format!("/api/v1/studies/{study_id}/report");
     let again = q.again();
     let view = q.view.clone().unwrap_or_default();
-    let result = state
-        .db(move |c| {
-            let study = studies::get(c, &id, &study_id)?;
-            let strata = crate::ops::candidates::get_strata(c, &id, &study_id)?;
-            let rounds = crate::ops::rounds::list(c, &id, &study_id)?;
-            let links = reports::links(c, &id, &study_id)?;
-            let report = match reports::for_researcher(c, &id, &study_id, &opts, audience) {
-                Ok(r) => Some(r),
-                Err(AppError::Conflict(_)) => None,
-                Err(e) => return Err(e),
-            };
-            let body = match &report {
-                Some(r) => Some(html::body_with(r, audience, &downloads, &again)?),
-                None => None,
-            };
-            Ok((study, strata, rounds, links, report, body))
-        })
-        .await
-        .lang(who)?;
-    let (study, strata, rounds, links, report, body) = result;
-    page(
+    let p = study_page(state, who, &study_id, move |c, id, study_id| {
+        let strata = crate::ops::recruitment::get_strata(c, id, study_id)?;
+        let rounds = crate::ops::rounds::list(c, id, study_id)?;
+        let links = reports::links(c, id, study_id)?;
+        let report = match reports::for_researcher(c, id, study_id, &opts, audience) {
+            Ok(r) => Some(r),
+            Err(AppError::Conflict(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let body = match &report {
+            Some(r) => Some(html::body_with(r, audience, &downloads, &again)?),
+            None => None,
+        };
+        Ok((strata, rounds, links, report, body))
+    })
+    .await?;
+    let (strata, rounds, links, report, body) = &p.data;
+    p.render(
         who,
+        StatusCode::OK,
         "study_report.html",
+        "report",
         minijinja::context! {
-            study => serde_value(&study), strata => serde_value(&strata),
+            strata => serde_value(strata),
             rounds => serde_value(&rounds.iter().filter(|r| r.rating && r.state != crate::domain::round::State::Draft).collect::<Vec<_>>()),
-            links => serde_value(&links), new_link => new_link,
+            links => serde_value(links), new_link => new_link,
             composition => report.as_ref().and_then(|r| r.composition.as_ref()).map(serde_value),
             selected_round => report.as_ref().map(|r| r.round.number),
             view => view,
-            body => body.map(minijinja::Value::from_safe_string),
-            tab => "report",
+            body => body.clone().map(minijinja::Value::from_safe_string),
         },
     )
 }
@@ -206,7 +202,7 @@ async fn report_action(
     f: CsrfForm<ReportForm>,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let (id, sid) = (f.who.researcher.id.clone(), study_id.clone());
+    let (id, sid) = (f.who.id(), study_id.clone());
     let base = state.settings.public_base().to_string();
     let form = &f.form;
     let mut new_link = None;

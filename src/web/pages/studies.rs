@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
 use serde::Deserialize;
 
-use super::{InLang, PageResult, field_errors, page, page_with_status, serde_value};
+use super::{InLang, PageResult, field_errors, page, page_with_status, serde_value, study_page};
 use crate::domain::study::StudyInput;
 use crate::domain::{ConsensusRule, Invalid, Scale};
 use crate::ops::AppError;
@@ -32,15 +32,12 @@ async fn audit_route(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let (id, sid) = (who.researcher.id.clone(), path.into_inner());
-    let (study, entries) = state
-        .db(move |c| {
-            let entries = crate::ops::privacy::audit_log(c, &id, &sid, 1000)?;
-            Ok((studies::get(c, &id, &sid)?, entries))
-        })
-        .await
-        .lang(&who)?;
-    let rows: Vec<minijinja::Value> = entries
+    let p = study_page(&state, &who, &path.into_inner(), |c, id, sid| {
+        crate::ops::privacy::audit_log(c, id, sid, 1000)
+    })
+    .await?;
+    let rows: Vec<minijinja::Value> = p
+        .data
         .iter()
         .map(|e| {
             minijinja::context! {
@@ -50,16 +47,18 @@ async fn audit_route(
             }
         })
         .collect();
-    page(
+    p.render(
         &who,
+        StatusCode::OK,
         "study_audit.html",
-        minijinja::context! { study => serde_value(&study), entries => rows, tab => "members" },
+        "members",
+        minijinja::context! { entries => rows },
     )
 }
 
 #[get("/studies")]
 async fn list_route(state: web::Data<AppState>, who: PageResearcher) -> PageResult {
-    let id = who.researcher.id.clone();
+    let id = who.id();
     let list = state.db(move |c| studies::list(c, &id)).await.lang(&who)?;
     page(
         &who,
@@ -87,7 +86,7 @@ struct NewStudyForm {
 
 #[post("/studies/new")]
 async fn create_route(state: web::Data<AppState>, f: CsrfForm<NewStudyForm>) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let input = StudyInput {
         title: Some(f.form.title.clone()),
         purpose: Some(f.form.purpose.clone()),
@@ -112,21 +111,13 @@ async fn home_route(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let study_id = path.into_inner();
-    let (study, overview) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                studies::overview(c, &id, &study_id)?,
-            ))
-        })
-        .await
-        .lang(&who)?;
-    page(
+    let p = study_page(&state, &who, &path.into_inner(), studies::overview).await?;
+    p.render(
         &who,
+        StatusCode::OK,
         "study_home.html",
-        minijinja::context! { study => serde_value(&study), overview => serde_value(&overview), tab => "home" },
+        "home",
+        minijinja::context! { overview => serde_value(&p.data) },
     )
 }
 
@@ -301,7 +292,7 @@ async fn settings_form_route(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
+    let id = who.id();
     let study_id = path.into_inner();
     let study = state
         .db(move |c| studies::get(c, &id, &study_id))
@@ -321,7 +312,7 @@ async fn save_settings_route(
     path: web::Path<String>,
     f: CsrfForm<SettingsForm>,
 ) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let study_id = path.into_inner();
     let result = match f.form.to_input() {
         Ok(input) => {
@@ -364,22 +355,13 @@ async fn members_page(
     status: StatusCode,
     errors: Option<&Invalid>,
 ) -> PageResult {
-    let id = who.researcher.id.clone();
-    let (study, list) = state
-        .db(move |c| {
-            Ok((
-                studies::get(c, &id, &study_id)?,
-                studies::members(c, &id, &study_id)?,
-            ))
-        })
-        .await
-        .lang(who)?;
-    let errors = field_errors(errors);
-    page_with_status(
+    let p = study_page(state, who, &study_id, studies::members).await?;
+    p.render(
         who,
         status,
         "study_members.html",
-        minijinja::context! { study => serde_value(&study), members => serde_value(&list), errors => errors, tab => "members" },
+        "members",
+        minijinja::context! { members => serde_value(&p.data), errors => field_errors(errors) },
     )
 }
 
@@ -404,7 +386,7 @@ async fn set_member_route(
     path: web::Path<String>,
     f: CsrfForm<MemberForm>,
 ) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let study_id = path.into_inner();
     let (sid, email, role) = (study_id.clone(), f.form.email.clone(), f.form.role.clone());
     match state
@@ -439,10 +421,10 @@ async fn remove_member_route(
     path: web::Path<(String, String)>,
     f: CsrfForm<Empty>,
 ) -> PageResult {
-    let id = f.who.researcher.id.clone();
+    let id = f.who.id();
     let (study_id, member) = path.into_inner();
     let sid = study_id.clone();
-    let left = member == id;
+    let left = member == id.as_str();
     match state
         .db(move |c| studies::remove_member(c, &id, &sid, &member))
         .await

@@ -139,9 +139,13 @@ on_both!(no_secret_is_kept_or_logged_after_a_journey, |backend| {
         let r =
             orakel::ops::accounts::add_researcher(&mut conn, "lead@example.org", "Lead", PASSWORD)
                 .unwrap();
-        orakel::ops::accounts::create_api_token(&mut conn, &r.id, "script")
-            .unwrap()
-            .1
+        orakel::ops::accounts::create_api_token(
+            &mut conn,
+            &orakel::ops::access::ResearcherId::authenticated(r.id.clone()),
+            "script",
+        )
+        .unwrap()
+        .1
     };
     secrets.insert(api_token.clone());
     let mut c = Client::new(&server.base);
