@@ -414,6 +414,99 @@ pub struct Answer {
     pub updated_at: NaiveDateTime,
 }
 
+impl Study {
+    /// A new study row holding `settings`.
+    pub fn new(
+        id: String,
+        settings: &crate::domain::StudySettings,
+        created_by: String,
+        at: NaiveDateTime,
+    ) -> Study {
+        let mut study = Study {
+            id,
+            title: String::new(),
+            purpose: String::new(),
+            funder: String::new(),
+            contact: String::new(),
+            language: String::new(),
+            scale_min: 0,
+            scale_max: 0,
+            scale_low_label: String::new(),
+            scale_high_label: String::new(),
+            allow_dont_know: false,
+            consensus_rule: String::new(),
+            consensus_locked_at: None,
+            min_group_size: 0,
+            small_cell_threshold: 0,
+            priority_threshold: 0.0,
+            reminder_days: String::new(),
+            no_reply_after_days: 0,
+            link_grace_days: 0,
+            retention_until: None,
+            created_by: Some(created_by),
+            created_at: at,
+            updated_at: at,
+            archived_at: None,
+        };
+        // Every settings column is written by the one mapping below.
+        study.set_settings(settings);
+        study
+    }
+
+    /// The settings stored in the row.
+    pub fn settings(&self) -> Result<crate::domain::StudySettings, super::DbError> {
+        let corrupt = |what: &str, e: serde_json::Error| {
+            super::DbError::Corrupt(format!("study {} {what}: {e}", self.id))
+        };
+        Ok(crate::domain::StudySettings {
+            title: self.title.clone(),
+            purpose: self.purpose.clone(),
+            funder: self.funder.clone(),
+            contact: self.contact.clone(),
+            language: crate::domain::Language::from_stored(&self.language),
+            scale: crate::domain::Scale {
+                min: self.scale_min,
+                max: self.scale_max,
+                low_label: self.scale_low_label.clone(),
+                high_label: self.scale_high_label.clone(),
+                dont_know: self.allow_dont_know,
+            },
+            consensus: serde_json::from_str(&self.consensus_rule)
+                .map_err(|e| corrupt("consensus rule", e))?,
+            min_group_size: self.min_group_size,
+            small_cell_threshold: self.small_cell_threshold,
+            priority_threshold: self.priority_threshold,
+            reminder_days: serde_json::from_str(&self.reminder_days)
+                .map_err(|e| corrupt("reminder days", e))?,
+            no_reply_after_days: self.no_reply_after_days,
+            link_grace_days: self.link_grace_days,
+            retention_until: self.retention_until,
+        })
+    }
+
+    /// Writes `s` into the row's settings columns.
+    pub fn set_settings(&mut self, s: &crate::domain::StudySettings) {
+        self.title = s.title.clone();
+        self.purpose = s.purpose.clone();
+        self.funder = s.funder.clone();
+        self.contact = s.contact.clone();
+        self.language = s.language.code().into();
+        self.scale_min = s.scale.min;
+        self.scale_max = s.scale.max;
+        self.scale_low_label = s.scale.low_label.clone();
+        self.scale_high_label = s.scale.high_label.clone();
+        self.allow_dont_know = s.scale.dont_know;
+        self.consensus_rule = serde_json::to_string(&s.consensus).expect("serialisable");
+        self.min_group_size = s.min_group_size;
+        self.small_cell_threshold = s.small_cell_threshold;
+        self.priority_threshold = s.priority_threshold;
+        self.reminder_days = serde_json::to_string(&s.reminder_days).expect("serialisable");
+        self.no_reply_after_days = s.no_reply_after_days;
+        self.link_grace_days = s.link_grace_days;
+        self.retention_until = s.retention_until;
+    }
+}
+
 impl Round {
     /// Whether the round takes answers at `at`: [`crate::domain::round::accepting`].
     pub fn accepting(&self, at: NaiveDateTime) -> bool {

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::participation::{Participant, resolve};
 use super::rounds::{flags_of, published};
-use super::studies::settings_of;
 use super::{AppError, AppResult};
 use crate::db::models::{Answer, AnswerChange, Round, RoundParticipation};
 use crate::db::schema::{answer_changes, answers, round_participations, round_themes, rounds};
@@ -229,7 +228,7 @@ fn build(
     r: &Round,
     submitted_at: Option<chrono::NaiveDateTime>,
 ) -> AppResult<ExpertRound> {
-    let settings = settings_of(&p.study)?;
+    let settings = p.study.settings()?;
     let themes = published(conn, &r.id)?;
     let own: Vec<Answer> = answers::table
         .filter(answers::round_id.eq(&r.id))
@@ -417,7 +416,7 @@ fn save_once(
         if part.is_none() {
             return Err(AppError::NotFound);
         }
-        let settings = settings_of(&p.study)?;
+        let settings = p.study.settings()?;
         let flags = flags_of(&r);
         let theme_ids: Vec<String> = round_themes::table
             .filter(round_themes::round_id.eq(&r.id))

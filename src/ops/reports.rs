@@ -15,7 +15,6 @@ use chrono::NaiveDateTime;
 
 use super::recruitment::{strata_of, strata_values};
 use super::rounds::published as rounds_published;
-use super::studies::settings_of;
 use crate::db::models::{Answer, Candidate, Round, Study};
 use crate::db::schema::{
     answers, candidate_events, candidates, report_links, round_participations, rounds,
@@ -73,7 +72,7 @@ pub fn gather(
     audience: Audience,
 ) -> AppResult<ReportData> {
     db::read(conn, |c| {
-        let settings = settings_of(study)?;
+        let settings = study.settings()?;
         let all = rating_rounds(c, &study.id)?;
         let round = report::choose_round(&all, opts.round, audience)?.clone();
         let shown = report::rounds_shown(&all, &round, audience);

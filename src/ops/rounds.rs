@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::access::{self, ResearcherId, Role};
 use super::codebook::{ACTIVE, Codebook, codebook_of, snapshot, themes_of};
 use super::outbox::{Letter, MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
-use super::studies::settings_of;
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
 use crate::db::schema::{
@@ -521,7 +520,7 @@ fn publish(
             Some(&study.id),
             audit::Action::ConsensusLocked,
             Some(&study.id),
-            serde_json::json!({ "rule": settings_of(study)?.consensus, "round": r.number }),
+            serde_json::json!({ "rule": study.settings()?.consensus, "round": r.number }),
         )?;
     }
     Ok(())

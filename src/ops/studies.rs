@@ -11,7 +11,7 @@ use crate::db::{self, DbConn, DbError, new_id, now, utc};
 use crate::domain::candidate::Status;
 use crate::domain::round::State as RoundState;
 use crate::domain::study::StudyInput;
-use crate::domain::{ConsensusRule, Invalid, Language, Scale, StudySettings, text};
+use crate::domain::{Invalid, Language, Scale, StudySettings, text};
 use crate::ops::access::ResearcherId;
 
 pub use super::access::Role;
@@ -51,59 +51,8 @@ pub struct StudyView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Reads the settings stored in a study row.
-pub fn settings_of(study: &Study) -> Result<StudySettings, DbError> {
-    let consensus: ConsensusRule = serde_json::from_str(&study.consensus_rule)
-        .map_err(|e| DbError::Corrupt(format!("study {} consensus rule: {e}", study.id)))?;
-    let reminder_days: Vec<i32> = serde_json::from_str(&study.reminder_days)
-        .map_err(|e| DbError::Corrupt(format!("study {} reminder days: {e}", study.id)))?;
-    Ok(StudySettings {
-        title: study.title.clone(),
-        purpose: study.purpose.clone(),
-        funder: study.funder.clone(),
-        contact: study.contact.clone(),
-        language: Language::from_stored(&study.language),
-        scale: Scale {
-            min: study.scale_min,
-            max: study.scale_max,
-            low_label: study.scale_low_label.clone(),
-            high_label: study.scale_high_label.clone(),
-            dont_know: study.allow_dont_know,
-        },
-        consensus,
-        min_group_size: study.min_group_size,
-        small_cell_threshold: study.small_cell_threshold,
-        priority_threshold: study.priority_threshold,
-        reminder_days,
-        no_reply_after_days: study.no_reply_after_days,
-        link_grace_days: study.link_grace_days,
-        retention_until: study.retention_until,
-    })
-}
-
-fn write_settings(study: &mut Study, s: &StudySettings) {
-    study.title = s.title.clone();
-    study.purpose = s.purpose.clone();
-    study.funder = s.funder.clone();
-    study.contact = s.contact.clone();
-    study.language = s.language.code().into();
-    study.scale_min = s.scale.min;
-    study.scale_max = s.scale.max;
-    study.scale_low_label = s.scale.low_label.clone();
-    study.scale_high_label = s.scale.high_label.clone();
-    study.allow_dont_know = s.scale.dont_know;
-    study.consensus_rule = serde_json::to_string(&s.consensus).expect("serialisable");
-    study.min_group_size = s.min_group_size;
-    study.small_cell_threshold = s.small_cell_threshold;
-    study.priority_threshold = s.priority_threshold;
-    study.reminder_days = serde_json::to_string(&s.reminder_days).expect("serialisable");
-    study.no_reply_after_days = s.no_reply_after_days;
-    study.link_grace_days = s.link_grace_days;
-    study.retention_until = s.retention_until;
-}
-
 pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
-    let s = settings_of(study)?;
+    let s = study.settings()?;
     Ok(StudyView {
         id: study.id.clone(),
         title: s.title,
@@ -138,33 +87,7 @@ pub fn create(
 ) -> AppResult<StudyView> {
     let settings = StudySettings::create(input)?;
     let t = now();
-    let mut study = Study {
-        id: new_id(),
-        title: String::new(),
-        purpose: String::new(),
-        funder: String::new(),
-        contact: String::new(),
-        language: String::new(),
-        scale_min: 0,
-        scale_max: 0,
-        scale_low_label: String::new(),
-        scale_high_label: String::new(),
-        allow_dont_know: false,
-        consensus_rule: String::new(),
-        consensus_locked_at: None,
-        min_group_size: 0,
-        small_cell_threshold: 0,
-        priority_threshold: 0.0,
-        reminder_days: String::new(),
-        no_reply_after_days: 0,
-        link_grace_days: 0,
-        retention_until: None,
-        created_by: Some(researcher_id.into()),
-        created_at: t,
-        updated_at: t,
-        archived_at: None,
-    };
-    write_settings(&mut study, &settings);
+    let study = Study::new(new_id(), &settings, researcher_id.into(), t);
     let actor = Actor::Researcher {
         id: researcher_id.into(),
     };
@@ -228,7 +151,7 @@ pub fn update(
     };
     db::write(conn, |c| {
         let (mut study, role) = access::study(c, researcher_id, study_id, Role::Researcher)?;
-        let before = settings_of(&study)?;
+        let before = study.settings()?;
         let locked = study
             .consensus_locked_at
             .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -272,7 +195,7 @@ pub fn update(
                 serde_json::json!({ "from": before.retention_until, "to": after.retention_until }),
             )?;
         }
-        write_settings(&mut study, &after);
+        study.set_settings(&after);
         study.updated_at = now();
         diesel::update(studies::table.find(&study.id))
             .set(&study)

@@ -676,3 +676,143 @@ fn stability(
         pct_changed: (all_pairs > 0).then(|| 100.0 * all_changed as f64 / all_pairs as f64),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The report from hand-made data: no database is involved.
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::domain::codebook::ThemeSnapshot;
+    use crate::domain::round::Kind;
+    use crate::domain::study::StudyInput;
+
+    fn at(day: u32) -> chrono::NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, day)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+    }
+
+    fn answer(panellist: usize, theme: &str, score: i32) -> Answer {
+        Answer {
+            id: format!("a{panellist}{theme}"),
+            round_id: "r2".into(),
+            panellist_id: format!("p{panellist}"),
+            theme_id: theme.into(),
+            score: Some(score),
+            dont_know: false,
+            comment: None,
+            proposal: None,
+            reason: None,
+            comment_cleared_at: None,
+            created_at: at(10),
+            updated_at: at(10),
+        }
+    }
+
+    fn theme(id: &str, number: i32) -> PublishedTheme {
+        PublishedTheme {
+            theme_id: id.into(),
+            position: number,
+            theme_version: 1,
+            snapshot: ThemeSnapshot {
+                category_code: "A".into(),
+                category_title: "Arbejdspladsen".into(),
+                number,
+                title: format!("Tema {number}"),
+                description: String::new(),
+                statements: Vec::new(),
+            },
+        }
+    }
+
+    /// Four panellists score theme 1; only one scores theme 2, below the study's group size.
+    fn data() -> ReportData {
+        let settings = StudySettings::create(StudyInput {
+            title: Some("Prøve".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut answers: Vec<Answer> = [4, 4, 3, 2]
+            .iter()
+            .enumerate()
+            .map(|(p, s)| answer(p, "t1", *s))
+            .collect();
+        answers.push(answer(0, "t2", 1));
+        ReportData {
+            study: StudyInfo {
+                id: "s".into(),
+                title: settings.title.clone(),
+                purpose: String::new(),
+                funder: "Fonden".into(),
+                contact: String::new(),
+                language: settings.language,
+            },
+            settings,
+            consensus_locked_at: Some(utc(at(1))),
+            round: Round {
+                id: "r2".into(),
+                study_id: "s".into(),
+                number: 2,
+                kind: Kind::Rating,
+                questionnaire: false,
+                validation: false,
+                rating: true,
+                feedback: false,
+                state: State::Closed,
+                instructions: String::new(),
+                reminder_days: "[]".into(),
+                closes_at: Some(at(20)),
+                opened_at: Some(at(1)),
+                closed_at: Some(at(20)),
+                created_at: at(1),
+                updated_at: at(20),
+            },
+            published: vec![theme("t1", 1), theme("t2", 2)],
+            answers,
+            rounds: vec![RoundTally {
+                number: 2,
+                panellists: 4,
+                responders: (0..4).map(|p| format!("p{p}")).collect(),
+            }],
+            previous: None,
+            people: Vec::new(),
+            strata: Vec::new(),
+            releases: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_report_is_composed_from_its_data_alone() {
+        let d = data();
+        let researcher = compose(&d, &Options::default(), Audience::Researcher);
+        let t1 = &researcher.themes[0];
+        assert_eq!((t1.n, t1.mean, t1.median), (4, Some(3.25), Some(3.5)));
+        assert_eq!(t1.counts, vec![0, 0, 1, 1, 2]);
+        assert_eq!(researcher.themes[1].n, 1);
+        assert_eq!(researcher.hidden_themes, vec![2]);
+        assert!(!researcher.for_funder);
+
+        // The funder gets the same figures for theme 1 and nothing of theme 2's one score.
+        let funder = compose(&d, &Options::default(), Audience::Funder);
+        assert!(funder.for_funder);
+        assert_eq!(funder.themes[0].mean, Some(3.25));
+        let t2 = &funder.themes[1];
+        assert!(t2.hidden);
+        assert_eq!(
+            (t2.mean, t2.median, t2.q1, t2.q3, t2.sd),
+            (None, None, None, None, None)
+        );
+        assert!(t2.counts.iter().all(|&c| c == 0), "{:?}", t2.counts);
+        assert_eq!((t2.n, t2.dont_know, t2.pct_top2), (0, 0, None));
+        // Composing twice from the same data gives the same report, whenever it is made.
+        let again = compose(&d, &Options::default(), Audience::Funder);
+        assert_eq!(
+            serde_json::to_value(&again.themes).unwrap(),
+            serde_json::to_value(&funder.themes).unwrap()
+        );
+    }
+}

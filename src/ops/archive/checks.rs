@@ -550,7 +550,7 @@ pub(super) fn check_references(a: &Archive) -> Result<(), Invalid> {
 /// scores on the scale and passages inside their texts.
 pub(super) fn check_values(a: &Archive) -> Result<(), Invalid> {
     let mut f = Faults(Invalid::new());
-    let settings = match crate::ops::studies::settings_of(&a.study) {
+    let settings = match a.study.settings() {
         Ok(s) => Some(s),
         Err(e) => {
             f.0.add("study", format!("the study's settings cannot be read: {e}"));

@@ -764,7 +764,7 @@ pub fn run_recruitment_schedule(
                 .find(&cand.study_id)
                 .select(Study::as_select())
                 .first(conn)?;
-            let settings = super::studies::settings_of(&study)?;
+            let settings = study.settings()?;
             studies_cache.insert(
                 cand.study_id.clone(),
                 (study, settings.reminder_days, settings.no_reply_after_days),
