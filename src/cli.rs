@@ -137,7 +137,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         ["migrate", rest @ ..] => {
             Options::parse(&owned(rest))?.only(&[])?;
-            let settings = settings()?;
+            let settings = one_connection()?;
             let (_, backend, applied) = open_database(&settings)?;
             if applied.is_empty() {
                 println!("{}: the schema is up to date", backend.describe());
@@ -284,8 +284,17 @@ fn settings() -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
+/// Settings for a command that does one thing and exits: a pool of one connection. A larger
+/// pool would start another connection in the background once this one is taken, and a process
+/// that exits while libpq is still connecting can crash in OpenSSL's exit handler.
+fn one_connection() -> anyhow::Result<Settings> {
+    let mut settings = settings()?;
+    settings.database.pool_size = 1;
+    Ok(settings)
+}
+
 fn connection() -> anyhow::Result<db::PooledConn> {
-    let settings = settings()?;
+    let settings = one_connection()?;
     let (pool, _, _) = open_database(&settings)?;
     Ok(db::checkout(&pool)?)
 }

@@ -231,6 +231,59 @@ fn the_binary_runs_with_no_configuration() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A command does its one thing and exits cleanly, every time: with a pool larger than one it
+/// used to start a second PostgreSQL connection in the background and, now and then, crash in
+/// OpenSSL's exit handler while libpq was still connecting (a token printed, yet exit 139).
+fn commands_exit_cleanly(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else {
+        return;
+    };
+    let bin = env!("CARGO_BIN_EXE_orakel");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .current_dir(&db.dir)
+            .env("ORAKEL__DATABASE__URL", &db.url)
+            .env("ORAKEL__DATABASE__POOL_SIZE", "8")
+            .env("ORAKEL_PASSWORD", PASSWORD)
+            .env("ORAKEL__LOG__LEVEL", "warn")
+            .output()
+            .unwrap()
+    };
+    let added = run(&[
+        "researcher",
+        "add",
+        "--email",
+        "cli@example.org",
+        "--name",
+        "Cli",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for i in 0..60 {
+        let out = run(&["token", "list", "--email", "cli@example.org"]);
+        assert!(
+            out.status.success(),
+            "run {i} ended with {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn commands_exit_cleanly_on_sqlite() {
+    commands_exit_cleanly(Backend::Sqlite);
+}
+
+#[test]
+fn commands_exit_cleanly_on_postgres() {
+    commands_exit_cleanly(Backend::Postgres);
+}
+
 #[test]
 fn the_cli_refuses_bad_input_clearly() {
     let bin = env!("CARGO_BIN_EXE_orakel");
