@@ -234,7 +234,7 @@ pub fn sample_context() -> MailContext {
         },
         name: "Anne Example".into(),
         link: "https://orakel.example/p/EXAMPLE".into(),
-        unsubscribe_link: "https://orakel.example/p/EXAMPLE/unsubscribe".into(),
+        unsubscribe_link: "https://orakel.example/unsubscribe/EXAMPLE".into(),
         deadline: "fredag den 24. november 2017".into(),
         round_number: 2,
         validation: true,

@@ -147,7 +147,7 @@ pub fn enqueue_with(
         study: study_facts(study),
         name: candidate.name.clone(),
         link: format!("{base}/p/{token}"),
-        unsubscribe_link: format!("{base}/p/{stop}/unsubscribe"),
+        unsubscribe_link: format!("{base}/unsubscribe/{stop}"),
         deadline: round
             .deadline
             .map(|d| crate::i18n::long_datetime(utc(d), lang.code()))

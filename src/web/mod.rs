@@ -293,6 +293,10 @@ mod tests {
             loggable_path(&format!("/api/v1/participation/{token}/rounds/2")),
             "/api/v1/participation/…/rounds/2"
         );
+        assert_eq!(
+            loggable_path(&format!("/unsubscribe/{token}")),
+            "/unsubscribe/…"
+        );
         assert_eq!(loggable_path("/api/v1/studies"), "/api/v1/studies");
         for tail in [".", "%20", "%2F", "%2Fx", ")", "%3E"] {
             assert_eq!(

@@ -100,7 +100,10 @@ fn scope(r: &Route) -> Scope {
     ) {
         return Scope::Public;
     }
-    if p.starts_with("/p/{token}") || p.starts_with("/api/v1/participation/{token}") {
+    if p.starts_with("/p/{token}")
+        || p.starts_with("/unsubscribe/{token}")
+        || p.starts_with("/api/v1/participation/{token}")
+    {
         return Scope::Expert;
     }
     if p.starts_with("/f/{token}") {
@@ -182,6 +185,7 @@ fn destructive(r: &Route) -> Option<usize> {
         "/merge",
     ];
     if r.method == "DELETE"
+        || (r.method == "POST" && r.path.starts_with("/unsubscribe/"))
         || ending
             .iter()
             .chain(&["/revoke", "/remove"])
@@ -528,7 +532,10 @@ fn world(app: &TestApp) -> World {
 /// The route's path with real values for one role.
 fn fill(w: &World, r: &Route, role: Role) -> String {
     let mut out = r.path.clone();
-    let token = if r.path.starts_with("/p/") || r.path.starts_with("/api/v1/participation/") {
+    let token = if r.path.starts_with("/p/")
+        || r.path.starts_with("/unsubscribe/")
+        || r.path.starts_with("/api/v1/participation/")
+    {
         match role {
             // Withdrawing ends every link of the person: each withdrawal uses a panellist of
             // its own, so the routes after it still have a live link.

@@ -113,10 +113,11 @@ on_both!(
                         ids_seen.insert(m.header("Message-ID").unwrap()),
                         "Message-IDs are unique"
                     );
+                    // The header's link can only unsubscribe, under its own path.
                     assert!(
                         m.header("List-Unsubscribe")
                             .unwrap()
-                            .contains("/unsubscribe>")
+                            .contains("/unsubscribe/")
                     );
                     assert!(m.text().contains("Mentalt helbred på arbejdspladsen"));
                     assert_eq!(m.links().len(), 1, "{}", m.text());
@@ -918,24 +919,26 @@ fn masked(raw: &str, base: &str) -> String {
                 "--MASKED".into()
             };
         }
-        // Tokens: 43 URL-safe characters after /p/.
-        let mut masked_line = String::new();
-        let mut rest = l.as_str();
-        while let Some(i) = rest.find("/p/") {
-            let tail = &rest[i + 3..];
-            let end = tail
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-                .unwrap_or(tail.len());
-            masked_line.push_str(&rest[..i + 3]);
-            if end == 43 {
-                masked_line.push_str("TOKEN");
-                rest = &tail[end..];
-            } else {
-                rest = tail;
+        // Tokens: 43 URL-safe characters after /p/ or /unsubscribe/.
+        for prefix in ["/p/", "/unsubscribe/"] {
+            let mut masked_line = String::new();
+            let mut rest = l.as_str();
+            while let Some(i) = rest.find(prefix) {
+                let tail = &rest[i + prefix.len()..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    .unwrap_or(tail.len());
+                masked_line.push_str(&rest[..i + prefix.len()]);
+                if end == 43 {
+                    masked_line.push_str("TOKEN");
+                    rest = &tail[end..];
+                } else {
+                    rest = tail;
+                }
             }
+            masked_line.push_str(rest);
+            l = masked_line;
         }
-        masked_line.push_str(rest);
-        let l = masked_line;
         out.push(l);
     }
     out.join("\n") + "\n"

@@ -87,7 +87,8 @@ impl Received {
         self.tokens(false)
     }
 
-    /// The tokens of the message's unsubscribe links (`/p/TOKEN/unsubscribe`), headers included.
+    /// The tokens of the message's unsubscribe links (`/unsubscribe/TOKEN`, or
+    /// `/p/TOKEN/unsubscribe` as older messages have them), headers included.
     pub fn unsubscribe_links(&self) -> Vec<String> {
         self.tokens(true)
     }
@@ -95,19 +96,24 @@ impl Received {
     fn tokens(&self, unsubscribe: bool) -> Vec<String> {
         let text = self.text();
         let mut links = Vec::new();
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("/p/") {
-            let tail = &rest[i + 3..];
+        for (i, _) in text.match_indices('/') {
+            let rest = &text[i..];
+            let Some((prefix, tail)) = ["/p/", "/unsubscribe/"]
+                .iter()
+                .find_map(|p| rest.strip_prefix(p).map(|t| (*p, t)))
+            else {
+                continue;
+            };
             let end = tail
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
                 .unwrap_or(tail.len());
-            if end == 43 && tail[end..].starts_with("/unsubscribe") == unsubscribe {
+            let stop = prefix == "/unsubscribe/" || tail[end..].starts_with("/unsubscribe");
+            if end == 43 && stop == unsubscribe {
                 let t = tail[..end].to_string();
                 if !links.contains(&t) {
                     links.push(t);
                 }
             }
-            rest = &tail[end..];
         }
         links
     }

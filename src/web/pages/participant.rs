@@ -3,7 +3,7 @@
 //! No account, no cookies, no JavaScript needed; the study's language throughout.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, routes, web};
 use serde::Deserialize;
 
 use super::{PageError, PageResult, field_errors};
@@ -291,6 +291,10 @@ async fn withdraw(
     }
 }
 
+/// The unsubscribe page: by the one-purpose link in every e-mail (`/unsubscribe/…`), or from the expert's
+/// own page with their personal link. Links sent in the older form keep working.
+#[routes]
+#[get("/unsubscribe/{token}")]
 #[get("/p/{token}/unsubscribe")]
 async fn unsubscribe_form(
     state: web::Data<AppState>,
@@ -304,7 +308,7 @@ async fn unsubscribe_form(
     };
     let ctx = minijinja::context! {
         lang => lang(&p), token => token, study => minijinja::context! { title => p.study.title.clone() },
-        done => p.candidate.mail_opt_out_at.is_some(),
+        done => p.candidate.mail_opt_out_at.is_some(), here => req.path(), personal => req.path().starts_with("/p/"),
     };
     pages()
         .html(StatusCode::OK, "p_unsubscribe.html", ctx)
@@ -313,6 +317,8 @@ async fn unsubscribe_form(
 
 /// Also the target of mail clients' one-click unsubscribe (RFC 8058), which posts
 /// `List-Unsubscribe=One-Click` here.
+#[routes]
+#[post("/unsubscribe/{token}")]
 #[post("/p/{token}/unsubscribe")]
 async fn unsubscribe(
     state: web::Data<AppState>,
@@ -331,6 +337,7 @@ async fn unsubscribe(
         .map_err(|e| PageError::from(e).in_lang(lang(&p)))?;
     let ctx = minijinja::context! {
         lang => lang(&p), token => token, study => minijinja::context! { title => p.study.title.clone() }, done => true,
+        personal => req.path().starts_with("/p/"),
     };
     pages()
         .html(StatusCode::OK, "p_unsubscribe.html", ctx)

@@ -171,6 +171,12 @@ on_both!(no_secret_is_kept_or_logged_after_a_journey, |backend| {
     // The unsubscribe link only unsubscribes.
     let (link, stop) = &links[0];
     assert_eq!(expert.get(&format!("/p/{stop}")).status, 404);
+    let page = expert.get(&format!("/unsubscribe/{stop}"));
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains(&format!("/p/{stop}\"")),
+        "no way back to a personal page the link cannot open"
+    );
     assert_eq!(
         expert.get(&format!("/api/v1/participation/{stop}")).status,
         404
