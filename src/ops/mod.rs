@@ -54,9 +54,12 @@ impl Actor {
         Actor::Researcher { id: id.into() }
     }
 
+    /// How a researcher is named in the audit log's `actor_kind`.
+    pub const RESEARCHER: &'static str = "researcher";
+
     pub fn kind(&self) -> &'static str {
         match self {
-            Actor::Researcher { .. } => "researcher",
+            Actor::Researcher { .. } => Actor::RESEARCHER,
             Actor::Participant { .. } => "participant",
             Actor::Funder { .. } => "funder",
             Actor::System => "system",

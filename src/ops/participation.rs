@@ -55,9 +55,9 @@ pub fn resolve_for(
         return Ok(None);
     }
     let t = now();
-    let purposes: &[&str] = match purpose {
-        Purpose::Access => &["access"],
-        Purpose::Unsubscribe => &["access", "unsubscribe"],
+    let purposes: &[Purpose] = match purpose {
+        Purpose::Access => &[Purpose::Access],
+        Purpose::Unsubscribe => &[Purpose::Access, Purpose::Unsubscribe],
     };
     let found: Option<(String, Option<chrono::NaiveDateTime>, Candidate, Study)> =
         participation_tokens::table

@@ -595,10 +595,11 @@ pub fn audit_log(
         .into_iter()
         .map(|e| AuditView {
             at: utc(e.at),
-            actor: match e.actor_kind.as_str() {
-                "researcher" => e.actor_id.as_ref().and_then(|id| names.get(id).cloned()),
-                _ => None,
-            },
+            actor: e
+                .actor_id
+                .as_ref()
+                .filter(|_| e.actor_kind == Actor::RESEARCHER)
+                .and_then(|id| names.get(id).cloned()),
             actor_kind: e.actor_kind,
             action: e.action,
             target: e.target,
