@@ -5,14 +5,14 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::{Statement, Theme, ThemeRevision};
-use crate::db::schema::{statements, theme_revisions, themes};
+use crate::db::schema::{statements, theme_revisions};
 use crate::db::utc;
 use crate::db::{self, DbConn, now};
 use crate::domain::Invalid;
 use crate::domain::codebook::{
     Change, ThemeSnapshot, letter, reason, statement_letter, statement_text,
 };
-use crate::ops::access::ResearcherId;
+use crate::ops::access::{InStudy, ResearcherId};
 use crate::ops::{AppError, AppResult};
 
 use super::*;
@@ -86,12 +86,9 @@ fn statement_in_study(
     researcher_id: &ResearcherId,
     statement_id: &str,
 ) -> AppResult<(Statement, Theme)> {
-    let (s, _) =
-        access::in_study::<Statement>(conn, researcher_id, statement_id, Role::Researcher)?;
-    let t = themes::table
-        .find(&s.theme_id)
-        .select(Theme::as_select())
-        .first(conn)?;
+    // Through its theme: one read of the theme both checks access and gives it.
+    let s = <Statement as InStudy>::find(conn, statement_id)?.ok_or(AppError::NotFound)?;
+    let (t, _) = access::in_study::<Theme>(conn, researcher_id, &s.theme_id, Role::Researcher)?;
     Ok((s, t))
 }
 

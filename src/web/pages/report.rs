@@ -138,7 +138,7 @@ async fn report_view(
     let downloads = format!("/api/v1/studies/{study_id}/report");
     let again = q.again();
     let view = q.view.clone().unwrap_or_default();
-    let p = study_page(state, who, &study_id, move |c, id, study_id| {
+    let mut p = study_page(state, who, &study_id, move |c, id, study_id| {
         let strata = crate::ops::recruitment::get_strata(c, id, study_id)?;
         let rounds = crate::ops::rounds::list(c, id, study_id)?;
         let links = reports::links(c, id, study_id)?;
@@ -154,7 +154,9 @@ async fn report_view(
         Ok((strata, rounds, links, report, body))
     })
     .await?;
-    let (strata, rounds, links, report, body) = &p.data;
+    // The report's HTML is the page's largest part: moved into the page, not copied.
+    let body = p.data.4.take();
+    let (strata, rounds, links, report, _) = &p.data;
     p.render(
         who,
         StatusCode::OK,
@@ -167,7 +169,7 @@ async fn report_view(
             composition => report.as_ref().and_then(|r| r.composition.as_ref()).map(serde_value),
             selected_round => report.as_ref().map(|r| r.round.number),
             view => view,
-            body => body.clone().map(minijinja::Value::from_safe_string),
+            body => body.map(minijinja::Value::from_safe_string),
         },
     )
 }
