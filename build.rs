@@ -26,7 +26,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
 
 /// Embeds the files under `dir`; with `only`, just those whose names end so.
 fn embed(code: &mut String, name: &str, dir: &str, only: Option<&str>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    // Read when the script runs, not when it was compiled: a compiled build script can be reused
+    // for a checkout at another path, which would then embed the other checkout's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join(dir);
     println!("cargo:rerun-if-changed={dir}");
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
