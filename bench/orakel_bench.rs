@@ -269,6 +269,7 @@ fn seed_panel(conn: &mut DbConn, env: &MailEnv, n: usize, themes: usize) -> anyh
             contact: Some("bench@orakel.example".into()),
             ..Default::default()
         },
+        orakel::i18n::zone::DEFAULT,
     )?;
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {

@@ -35,6 +35,8 @@ pub struct ServerSettings {
     pub metrics_token: Secret,
     /// How long a stopping server waits for requests in flight and the e-mail being sent.
     pub shutdown_seconds: u64,
+    /// The clock of a new study (an IANA name); each study can change its own.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +177,12 @@ impl Settings {
                 "server.session_hours must be positive".into(),
             ));
         }
+        if crate::i18n::zone::parse(&self.server.time_zone).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "server.time_zone {:?} is not a time zone of the IANA database (such as Europe/Copenhagen)",
+                self.server.time_zone
+            )));
+        }
         if self.worker.lease_seconds < 1 {
             return Err(ConfigError::Invalid(
                 "worker.lease_seconds must be at least 1".into(),
@@ -192,6 +200,11 @@ impl Settings {
             )));
         }
         Ok(())
+    }
+
+    /// The clock a new study starts on.
+    pub fn time_zone(&self) -> crate::i18n::Tz {
+        crate::i18n::zone::from_stored(&self.server.time_zone)
     }
 
     /// `public_url` without a trailing slash, ready to have paths appended.

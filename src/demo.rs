@@ -443,6 +443,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
             language: Some("da".into()),
             ..Default::default()
         },
+        crate::i18n::zone::DEFAULT,
     )?;
     let sid = study.id.as_str();
     cands::set_strata(

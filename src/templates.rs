@@ -9,13 +9,22 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, State};
 
 use crate::error::{AppError, AppResult};
-use crate::i18n::{decimal, long_date, long_datetime, percent, text};
+use crate::i18n::{Tz, decimal, long_date, long_date_of, long_datetime, percent, text, zone};
 
 fn lang_of(state: &State) -> String {
     state
         .lookup("lang")
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "en".into())
+}
+
+/// The clock the page is read on: `tz` (an IANA name) in the context. Every page sets it;
+/// without it a page shows the default study clock rather than fail.
+fn zone_of(state: &State) -> Tz {
+    state
+        .lookup("tz")
+        .and_then(|v| v.as_str().map(zone::from_stored))
+        .unwrap_or(zone::DEFAULT)
 }
 
 fn build_env() -> Environment<'static> {
@@ -27,7 +36,8 @@ fn build_env() -> Environment<'static> {
     }
     env.add_function("t", |state: &State, key: &str, kwargs: Kwargs| {
         let lang = lang_of(state);
-        let mut s = text(&lang, key);
+        let n = kwargs.get::<Option<i64>>("n")?;
+        let mut s = text(&lang, &crate::i18n::plural_key(&lang, key, n));
         for name in kwargs.args() {
             let v: Value = kwargs.get(name)?;
             s = s.replace(&format!("{{{name}}}"), &v.to_string());
@@ -35,11 +45,12 @@ fn build_env() -> Environment<'static> {
         kwargs.assert_all_used()?;
         Ok::<_, minijinja::Error>(s)
     });
-    // Dates arrive as RFC 3339 strings (how they serialise) or plain dates.
+    // Dates arrive as RFC 3339 strings (how they serialise) or plain dates; a moment's date is
+    // the date on the study's clock.
     env.add_filter("date", |state: &State, value: &str| {
         let lang = lang_of(state);
         if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-            long_date(t.with_timezone(&Utc).date_naive(), &lang)
+            long_date_of(t.with_timezone(&Utc), &lang, zone_of(state))
         } else if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
             long_date(d, &lang)
         } else {
@@ -56,9 +67,27 @@ fn build_env() -> Environment<'static> {
     env.add_filter("datetime", |state: &State, value: &str| {
         let lang = lang_of(state);
         match DateTime::parse_from_rfc3339(value) {
-            Ok(t) => long_datetime(t.with_timezone(&Utc), &lang),
+            Ok(t) => long_datetime(t.with_timezone(&Utc), &lang, zone_of(state)),
             Err(_) => value.to_string(),
         }
+    });
+    // A moment as a `datetime-local` field shows it, on the study's clock.
+    env.add_filter(
+        "local_input",
+        |state: &State, value: &str| match DateTime::parse_from_rfc3339(value) {
+            Ok(t) => zone::input_value(t.with_timezone(&Utc), zone_of(state)),
+            Err(_) => value.to_string(),
+        },
+    );
+    // The zone as a time read now is labelled: "(dansk tid)", "CET" (for times a script shows).
+    env.add_function("zone_label", |state: &State| {
+        let lang = lang_of(state);
+        zone::label(Utc::now(), zone_of(state), &lang)
+    });
+    // The zone named as a form's label says it: "dansk tid", "America/New York".
+    env.add_function("zone_name", |state: &State| {
+        let lang = lang_of(state);
+        zone::reader_name(zone_of(state), &lang)
     });
     env
 }
@@ -105,7 +134,9 @@ mod tests {
                     continue; // a key built at run time, such as "phase." ~ phase
                 }
                 assert!(
-                    keys["en"].iter().any(|k| k == key),
+                    keys["en"]
+                        .iter()
+                        .any(|k| k == key || *k == format!("{key}.other")),
                     "{name} uses the missing text {key:?}"
                 );
             }

@@ -96,6 +96,13 @@ pub struct Study {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub archived_at: Option<NaiveDateTime>,
+    /// An IANA name; archives made before studies had a zone were Danish.
+    #[serde(default = "copenhagen")]
+    pub time_zone: String,
+}
+
+fn copenhagen() -> String {
+    crate::i18n::zone::DEFAULT.name().to_string()
 }
 
 #[derive(
@@ -447,6 +454,7 @@ impl Study {
             created_at: at,
             updated_at: at,
             archived_at: None,
+            time_zone: String::new(),
         };
         // Every settings column is written by the one mapping below.
         study.set_settings(settings);
@@ -481,6 +489,7 @@ impl Study {
             no_reply_after_days: self.no_reply_after_days,
             link_grace_days: self.link_grace_days,
             retention_until: self.retention_until,
+            time_zone: crate::i18n::zone::from_stored(&self.time_zone),
         })
     }
 
@@ -504,6 +513,7 @@ impl Study {
         self.no_reply_after_days = s.no_reply_after_days;
         self.link_grace_days = s.link_grace_days;
         self.retention_until = s.retention_until;
+        self.time_zone = s.time_zone.name().to_string();
     }
 }
 

@@ -72,6 +72,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        time_zone -> Text,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod agreement;
 pub mod candidate;
 pub mod codebook;
 pub mod csv_import;
+pub mod moment;
 pub mod round;
 pub mod states;
 pub mod stats;

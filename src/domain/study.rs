@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{Invalid, text};
+use crate::i18n::Tz;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -166,6 +167,8 @@ pub struct StudySettings {
     pub no_reply_after_days: i32,
     pub link_grace_days: i32,
     pub retention_until: Option<NaiveDate>,
+    /// The study's clock: every time a person reads or types is on it.
+    pub time_zone: Tz,
 }
 
 /// The fields of a create or update request; absent fields keep their current (or default) value.
@@ -197,6 +200,11 @@ pub struct StudyInput {
     #[serde(default, deserialize_with = "deserialize_some")]
     #[schema(value_type = Option<String>, format = Date)]
     pub retention_until: Option<Option<NaiveDate>>,
+    /// The study's time zone, an IANA name (`Europe/Copenhagen`, `America/New_York`): pages,
+    /// e-mails and the report show times on its clock. A new study takes the server's
+    /// `server.time_zone`.
+    #[schema(example = "Europe/Copenhagen")]
+    pub time_zone: Option<String>,
 }
 
 /// Tells "absent" (outer None) from "null" (Some(None)).
@@ -209,8 +217,9 @@ where
 }
 
 impl StudySettings {
-    /// The settings of a new study: the input over the defaults of its language.
-    pub fn create(input: StudyInput) -> Result<StudySettings, Invalid> {
+    /// The settings of a new study: the input over the defaults of its language, on the
+    /// server's clock `zone` unless the input names another.
+    pub fn create(input: StudyInput, zone: Tz) -> Result<StudySettings, Invalid> {
         let language = match &input.language {
             Some(l) => Language::parse("language", l)?,
             None => Language::Da,
@@ -233,6 +242,7 @@ impl StudySettings {
             no_reply_after_days: 5,
             link_grace_days: 7,
             retention_until: None,
+            time_zone: zone,
         };
         base.apply(input, None)
     }
@@ -325,6 +335,15 @@ impl StudySettings {
         if let Some(r) = input.retention_until {
             s.retention_until = r;
         }
+        if let Some(name) = &input.time_zone {
+            match crate::i18n::zone::parse(name) {
+                Some(tz) => s.time_zone = tz,
+                None => e.add(
+                    "time_zone",
+                    "must be a time zone of the IANA database, such as Europe/Copenhagen",
+                ),
+            }
+        }
         // Checks that depend on several fields run on the combined result.
         if let Err(inner) = s.consensus.clone().validate(&s.scale) {
             e.0.extend(inner.0);
@@ -347,6 +366,10 @@ impl StudySettings {
 
 #[cfg(test)]
 mod tests {
+    fn create(input: StudyInput) -> Result<StudySettings, Invalid> {
+        StudySettings::create(input, crate::i18n::zone::DEFAULT)
+    }
+
     use super::*;
 
     fn input(json: serde_json::Value) -> StudyInput {
@@ -355,7 +378,7 @@ mod tests {
 
     #[test]
     fn a_title_alone_gives_the_documented_defaults() {
-        let s = StudySettings::create(input(serde_json::json!({"title": "Norliv"}))).unwrap();
+        let s = create(input(serde_json::json!({"title": "Norliv"}))).unwrap();
         assert_eq!(s.language, Language::Da);
         assert_eq!((s.scale.min, s.scale.max), (0, 4));
         assert!(s.scale.dont_know);
@@ -366,7 +389,7 @@ mod tests {
 
     #[test]
     fn a_scale_with_extreme_ends_is_refused_not_overflowed() {
-        let err = StudySettings::create(input(serde_json::json!({
+        let err = create(input(serde_json::json!({
             "title": "x",
             "scale": {"min": i32::MIN, "max": i32::MAX, "low_label": "a", "high_label": "b", "dont_know": false}
         })))
@@ -376,7 +399,7 @@ mod tests {
 
     #[test]
     fn errors_name_their_fields() {
-        let err = StudySettings::create(input(serde_json::json!({
+        let err = create(input(serde_json::json!({
             "title": " ", "language": "de",
             "scale": {"min": 0, "max": 0, "low_label": "a", "high_label": "b", "dont_know": false},
             "min_group_size": 0
@@ -384,7 +407,7 @@ mod tests {
         .unwrap_err();
         let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"language"), "{fields:?}");
-        let err = StudySettings::create(input(serde_json::json!({
+        let err = create(input(serde_json::json!({
             "title": " ",
             "scale": {"min": 0, "max": 0, "low_label": "a", "high_label": "b", "dont_know": false},
             "min_group_size": 0, "priority_threshold": 9.0
@@ -398,7 +421,7 @@ mod tests {
 
     #[test]
     fn consensus_must_fit_the_scale() {
-        let err = StudySettings::create(input(serde_json::json!({
+        let err = create(input(serde_json::json!({
             "title": "x", "consensus": {"share_percent": 40, "points": 3, "max_iqr": 1}
         })))
         .unwrap_err();
@@ -408,7 +431,7 @@ mod tests {
 
     #[test]
     fn a_locked_rule_cannot_change_but_may_be_restated() {
-        let s = StudySettings::create(input(serde_json::json!({"title": "x"}))).unwrap();
+        let s = create(input(serde_json::json!({"title": "x"}))).unwrap();
         let same = input(
             serde_json::json!({"consensus": {"share_percent": 70, "points": 2, "max_iqr": 1}}),
         );
@@ -423,7 +446,7 @@ mod tests {
 
     #[test]
     fn retention_can_be_set_and_cleared() {
-        let s = StudySettings::create(input(
+        let s = create(input(
             serde_json::json!({"title": "x", "retention_until": "2030-01-31"}),
         ))
         .unwrap();
@@ -440,7 +463,7 @@ mod tests {
 
     #[test]
     fn reminder_days_must_increase() {
-        let s = StudySettings::create(input(serde_json::json!({"title": "x"}))).unwrap();
+        let s = create(input(serde_json::json!({"title": "x"}))).unwrap();
         assert!(
             s.apply(input(serde_json::json!({"reminder_days": [10, 5]})), None)
                 .is_err()

@@ -6,7 +6,11 @@ use serde::Serialize;
 pub struct FieldError {
     /// The input field, as named in the request (`scale.max`, `consensus.share_percent`).
     pub field: String,
+    /// What is wrong, in English.
     pub message: String,
+    /// A stable code for what is wrong (`future`, `too_long`, `empty`, …; `invalid` for a fault
+    /// without a code of its own), for scripts that act on it or say it in another language.
+    pub code: String,
 }
 
 /// How far ahead a deadline, an expiry or an appointment may lie: further is a typing mistake.
@@ -46,9 +50,11 @@ impl Invalid {
     }
 
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let message = message.into();
         self.0.push(FieldError {
             field: field.into(),
-            message: message.into(),
+            code: crate::i18n::messages::code_of(&message).to_string(),
+            message,
         });
     }
 
@@ -74,6 +80,25 @@ impl Invalid {
                 None
             }
         }
+    }
+}
+
+impl Invalid {
+    /// The faults as one notice in `lang`, each a sentence and named by its field's label
+    /// where the field has one (a form shows a fault beside its field instead).
+    pub fn say(&self, lang: &str) -> String {
+        self.0
+            .iter()
+            .map(|e| {
+                let message = crate::i18n::messages::say(lang, &e.message);
+                match crate::i18n::field_label(lang, &e.field) {
+                    Some(label) => format!("{label}: {message}"),
+                    None => message,
+                }
+            })
+            .map(|m| crate::i18n::messages::sentence(&m))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

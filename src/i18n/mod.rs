@@ -6,7 +6,11 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+pub mod messages;
+pub mod zone;
+
 use chrono::{DateTime, NaiveDate, Utc};
+pub use zone::Tz;
 
 /// Every text by language and key.
 static TEXTS: LazyLock<HashMap<String, HashMap<String, String>>> = LazyLock::new(|| {
@@ -55,13 +59,63 @@ pub fn text(lang: &str, key: &str) -> String {
         })
 }
 
-/// `text` with `{name}` placeholders filled in.
+/// `text` with `{name}` placeholders filled in. A text that counts something is a table of
+/// plural forms (`one`, `other`), chosen by the argument `n`.
 pub fn text_with(lang: &str, key: &str, args: &[(&str, String)]) -> String {
-    let mut s = text(lang, key);
+    let n = args
+        .iter()
+        .find(|(name, _)| *name == "n")
+        .and_then(|(_, v)| v.parse::<i64>().ok());
+    let mut s = text(lang, &plural_key(lang, key, n));
     for (name, value) in args {
         s = s.replace(&format!("{{{name}}}"), value);
     }
     s
+}
+
+/// The key of the plural form for `n` when `key` names a table of forms, else `key` itself.
+/// Danish and English both say "one" for exactly 1 and "other" for every other whole number.
+pub fn plural_key(lang: &str, key: &str, n: Option<i64>) -> String {
+    let other = format!("{key}.other");
+    let has = |k: &str| {
+        TEXTS
+            .get(lang)
+            .or_else(|| TEXTS.get("en"))
+            .is_some_and(|m| m.contains_key(k))
+    };
+    if !has(&other) {
+        return key.to_string();
+    }
+    if n == Some(1) {
+        format!("{key}.one")
+    } else {
+        other
+    }
+}
+
+/// The label a person knows an input field by (`field.<name>`, indices left out), if it has one.
+pub fn field_label(lang: &str, field: &str) -> Option<String> {
+    let mut name = String::with_capacity(field.len());
+    let mut depth = 0;
+    for c in field.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            c if depth == 0 => name.push(c),
+            _ => {}
+        }
+    }
+    let key = format!("field.{name}");
+    TEXTS
+        .get(lang)
+        .or_else(|| TEXTS.get("en"))
+        .and_then(|m| m.get(&key))
+        .cloned()
+}
+
+/// Whether `lang` has a text for `key` (without falling back to English).
+pub fn has_text(lang: &str, key: &str) -> bool {
+    TEXTS.get(lang).is_some_and(|m| m.contains_key(key))
 }
 
 /// The keys of each language, for the test that both languages say everything.
@@ -94,14 +148,34 @@ pub fn long_date(date: NaiveDate, lang: &str) -> String {
     date.format_localized(pattern, locale(lang)).to_string()
 }
 
-/// A moment with date and time of day, in UTC.
-pub fn long_datetime(t: DateTime<Utc>, lang: &str) -> String {
-    let time = t.format("%H:%M").to_string();
+/// A moment with date and time of day on the study's clock, the zone named:
+/// "fredag den 24. november 2027 kl. 23:59 (dansk tid)", "Wednesday 24 November 2027 at 23:59 CET".
+pub fn long_datetime(t: DateTime<Utc>, lang: &str, tz: Tz) -> String {
+    let local = zone::local(t, tz);
+    let date = long_date(local.date_naive(), lang);
+    let time = local.format("%H:%M");
+    let label = zone::label(t, tz, lang);
     if lang == "da" {
-        format!("{} kl. {time} UTC", long_date(t.date_naive(), lang))
+        format!("{date} kl. {time} {label}")
     } else {
-        format!("{} at {time} UTC", long_date(t.date_naive(), lang))
+        format!("{date} at {time} {label}")
     }
+}
+
+/// The time of day on the study's clock, the zone named: "kl. 06:52 (dansk tid)", "06:52 CET".
+pub fn time_of_day(t: DateTime<Utc>, lang: &str, tz: Tz) -> String {
+    let time = zone::local(t, tz).format("%H:%M");
+    let label = zone::label(t, tz, lang);
+    if lang == "da" {
+        format!("kl. {time} {label}")
+    } else {
+        format!("{time} {label}")
+    }
+}
+
+/// The calendar date of `t` on the study's clock, written out.
+pub fn long_date_of(t: DateTime<Utc>, lang: &str, tz: Tz) -> String {
+    long_date(zone::local(t, tz).date_naive(), lang)
 }
 
 /// A number with `places` decimals in the language's notation: "3,8" in Danish.
@@ -163,6 +237,50 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2017, 11, 24).unwrap();
         assert_eq!(long_date(d, "da"), "fredag den 24. november 2017");
         assert_eq!(long_date(d, "en"), "Friday 24 November 2017");
+    }
+
+    #[test]
+    fn moments_read_on_the_study_clock() {
+        let winter: DateTime<Utc> = "2027-11-26T22:59:00Z".parse().unwrap();
+        let summer: DateTime<Utc> = "2027-06-25T21:59:00Z".parse().unwrap();
+        assert_eq!(
+            long_datetime(winter, "da", zone::DEFAULT),
+            "fredag den 26. november 2027 kl. 23:59 (dansk tid)"
+        );
+        assert_eq!(
+            long_datetime(summer, "en", zone::DEFAULT),
+            "Friday 25 June 2027 at 23:59 CEST"
+        );
+        let ny = zone::parse("America/New_York").unwrap();
+        assert_eq!(
+            long_datetime(winter, "en", ny),
+            "Friday 26 November 2027 at 17:59 EST"
+        );
+        assert_eq!(
+            time_of_day(winter, "da", zone::DEFAULT),
+            "kl. 23:59 (dansk tid)"
+        );
+    }
+
+    #[test]
+    fn counted_texts_take_the_plural_form_of_their_language() {
+        let n = |k: i64| [("n", k.to_string())];
+        assert_eq!(
+            text_with("da", "recruitment.imported", &n(1)),
+            "1 kandidat importeret."
+        );
+        assert_eq!(
+            text_with("da", "recruitment.imported", &n(3)),
+            "3 kandidater importeret."
+        );
+        assert_eq!(
+            text_with("en", "rounds.opened", &n(1)),
+            "The round is open; 1 e-mail queued."
+        );
+        assert_eq!(
+            text_with("en", "rounds.opened", &n(0)),
+            "The round is open; 0 e-mails queued."
+        );
     }
 
     #[test]

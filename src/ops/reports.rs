@@ -146,6 +146,7 @@ pub fn gather(
                 funder: study.funder.clone(),
                 contact: study.contact.clone(),
                 language: settings.language,
+                time_zone: settings.time_zone.name().into(),
             },
             consensus_locked_at: study.consensus_locked_at.map(utc),
             published: rounds_published(c, &round.id)?,

@@ -45,6 +45,9 @@ pub struct StudyView {
     pub link_grace_days: i32,
     #[schema(value_type = Option<String>, format = Date)]
     pub retention_until: Option<NaiveDate>,
+    /// The study's time zone (IANA name): the clock of its pages, e-mails and report.
+    #[schema(example = "Europe/Copenhagen")]
+    pub time_zone: String,
     /// The caller's role in this study.
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -74,6 +77,7 @@ pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
         no_reply_after_days: s.no_reply_after_days,
         link_grace_days: s.link_grace_days,
         retention_until: s.retention_until,
+        time_zone: s.time_zone.name().to_string(),
         role,
         created_at: utc(study.created_at),
         updated_at: utc(study.updated_at),
@@ -84,8 +88,9 @@ pub fn create(
     conn: &mut DbConn,
     researcher_id: &ResearcherId,
     input: StudyInput,
+    zone: crate::i18n::Tz,
 ) -> AppResult<StudyView> {
-    let settings = StudySettings::create(input)?;
+    let settings = StudySettings::create(input, zone)?;
     let t = now();
     let study = Study::new(new_id(), &settings, researcher_id.into(), t);
     let actor = Actor::Researcher {

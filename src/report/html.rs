@@ -62,6 +62,7 @@ fn render(
     let (flow, legend, bars) = extras(r);
     let ctx = minijinja::context! {
         lang => r.language.code(),
+        tz => r.study.time_zone.clone(),
         r => minijinja::Value::from(Serde(r)),
         flow_svg => minijinja::Value::from_safe_string(flow),
         legend_svg => minijinja::Value::from_safe_string(legend),

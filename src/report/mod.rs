@@ -72,6 +72,9 @@ pub struct StudyInfo {
     pub funder: String,
     pub contact: String,
     pub language: Language,
+    /// The study's clock (IANA name): the report's times are on it.
+    #[schema(example = "Europe/Copenhagen")]
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -225,6 +228,13 @@ pub struct Report {
     pub for_funder: bool,
     /// The numbers of the themes with fewer than `min_group_size` valid scores.
     pub hidden_themes: Vec<i32>,
+}
+
+impl Report {
+    /// The clock the report's times are read on.
+    pub fn zone(&self) -> crate::i18n::Tz {
+        crate::i18n::zone::from_stored(&self.study.time_zone)
+    }
 }
 
 /// Why a funder cannot see a round yet (the funder's page says it in their language).
@@ -730,10 +740,13 @@ mod tests {
 
     /// Four panellists score theme 1; only one scores theme 2, below the study's group size.
     fn data() -> ReportData {
-        let settings = StudySettings::create(StudyInput {
-            title: Some("Prøve".into()),
-            ..Default::default()
-        })
+        let settings = StudySettings::create(
+            StudyInput {
+                title: Some("Prøve".into()),
+                ..Default::default()
+            },
+            crate::i18n::zone::DEFAULT,
+        )
         .unwrap();
         let mut answers: Vec<Answer> = [4, 4, 3, 2]
             .iter()
@@ -749,6 +762,7 @@ mod tests {
                 funder: "Fonden".into(),
                 contact: String::new(),
                 language: settings.language,
+                time_zone: settings.time_zone.name().into(),
             },
             settings,
             consensus_locked_at: Some(utc(at(1))),

@@ -231,7 +231,7 @@ fn data(r: &Report) -> Data {
             )
         );
     }
-    let date = |t: chrono::DateTime<chrono::Utc>| crate::i18n::long_date(t.date_naive(), l);
+    let date = |t: chrono::DateTime<chrono::Utc>| crate::i18n::long_date_of(t, l, r.zone());
     let mut dates = text_with(l, "report.generated", &[("date", date(r.generated_at))]);
     if let (Some(o), Some(c)) = (r.round.opened_at, r.round.closed_at.or(r.round.closes_at)) {
         dates = format!(

@@ -270,7 +270,7 @@ pub fn method(r: &Report) -> Vec<String> {
             tw(
                 l,
                 "report.method_locked",
-                &[("date", crate::i18n::long_datetime(at, l))]
+                &[("date", crate::i18n::long_datetime(at, l, r.zone()))]
             )
         );
     }

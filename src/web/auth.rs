@@ -151,9 +151,19 @@ impl FromRequest for ApiResearcher {
 pub struct PageResearcher {
     pub researcher: Researcher,
     pub csrf: String,
+    /// The server's clock, for pages outside any study (a study's pages use the study's).
+    pub zone: crate::i18n::Tz,
 }
 
 impl PageResearcher {
+    fn new(state: &super::AppState, researcher: Researcher, csrf: String) -> PageResearcher {
+        PageResearcher {
+            researcher,
+            csrf,
+            zone: state.settings.time_zone(),
+        }
+    }
+
     /// The acting researcher, for the actions the page calls.
     pub fn id(&self) -> ResearcherId {
         ResearcherId::authenticated(self.researcher.id.clone())
@@ -181,7 +191,7 @@ impl FromRequest for PageResearcher {
         Box::pin(async move {
             let state = state(&req);
             match session_researcher(&state, &req).await {
-                Ok(Some((researcher, csrf))) => Ok(PageResearcher { researcher, csrf }),
+                Ok(Some((researcher, csrf))) => Ok(PageResearcher::new(&state, researcher, csrf)),
                 Ok(None) => Err(login_redirect(&req)),
                 Err(e) => Err(PageError::from(e)),
             }
@@ -211,7 +221,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 )))
             })?;
             let who = match session_researcher(&state, &req).await {
-                Ok(Some((researcher, csrf))) => PageResearcher { researcher, csrf },
+                Ok(Some((researcher, csrf))) => PageResearcher::new(&state, researcher, csrf),
                 Ok(None) => return Err(login_redirect(&req)),
                 Err(e) => return Err(PageError::from(e)),
             };

@@ -54,6 +54,27 @@ pub fn public_message(e: &AppError) -> String {
     }
 }
 
+/// The message a person reads on a page, in their language: faults the catalogue knows are said
+/// in `lang` (see `i18n::messages`), the fixed sentences come from the texts.
+pub fn public_message_in(e: &AppError, lang: &str) -> String {
+    if e.is_race() {
+        return text(lang, "error.race");
+    }
+    match e {
+        AppError::NotFound => text(lang, "error.not_found"),
+        AppError::Unauthenticated => text(lang, "error.unauthenticated"),
+        AppError::Forbidden(m) | AppError::Conflict(m) | AppError::TooManyRequests(m) => {
+            crate::i18n::messages::sentence(&crate::i18n::messages::say(lang, m))
+        }
+        AppError::Invalid(inv) => inv.say(lang),
+        AppError::Unavailable(cause) if cause == crate::ops::NO_SPACE => {
+            text(lang, "error.no_space")
+        }
+        AppError::Unavailable(_) => text(lang, "error.unavailable"),
+        AppError::Internal(_) => text(lang, "error.internal"),
+    }
+}
+
 pub use crate::error::log_if_server_error;
 
 /// The JSON body of every API error.
@@ -196,7 +217,11 @@ impl ResponseError for PageError {
             return super::see_other(&target);
         }
         log_if_server_error(&self.error);
-        error_page(self.status_code(), &public_message(&self.error), &self.lang)
+        error_page(
+            self.status_code(),
+            &public_message_in(&self.error, &self.lang),
+            &self.lang,
+        )
     }
 }
 

@@ -24,3 +24,4 @@ mod rounds;
 mod service;
 mod smtp;
 mod studies;
+mod time_zones;

@@ -865,7 +865,7 @@ both_backends!(
             &[("_csrf", &csrf), ("candidate_ids", &id)],
         );
         assert_eq!(r.status, 200);
-        assert!(r.body.contains("1 invitation(s) queued"), "{}", r.body);
+        assert!(r.body.contains("1 invitation queued."), "{}", r.body);
         app.tick();
         let detail = b.get(&format!("/candidates/{id}"));
         assert!(detail.body.contains("Sent"), "the message state is shown");
@@ -894,7 +894,7 @@ both_backends!(
             body.as_bytes(),
         );
         assert_eq!(r.status, 200, "{}", r.body);
-        assert!(r.body.contains("1 row(s) have problems"), "{}", r.body);
+        assert!(r.body.contains("1 row has problems"), "{}", r.body);
     }
 );
 

@@ -308,7 +308,11 @@ pub fn send_appointment(
                 .optional()?,
             None => None,
         };
-        let when = crate::i18n::long_datetime(utc(start), lang.code());
+        let when = crate::i18n::long_datetime(
+            utc(start),
+            lang.code(),
+            crate::i18n::zone::from_stored(&study.time_zone),
+        );
         let summary = format!("Interview: {}", study.title);
         let mut files = vec![mail::Attachment::new(
             "interview.ics",

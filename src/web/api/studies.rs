@@ -39,7 +39,10 @@ pub async fn create_study(
 ) -> ApiResult<HttpResponse> {
     let id = who.id();
     let input = body.into_inner();
-    let study = state.db(move |c| studies::create(c, &id, input)).await?;
+    let zone = state.settings.time_zone();
+    let study = state
+        .db(move |c| studies::create(c, &id, input, zone))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/studies/{}", study.id)))
         .json(study))

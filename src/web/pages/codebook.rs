@@ -42,7 +42,7 @@ async fn codebook_view(
         status,
         "codebook.html",
         "codebook",
-        minijinja::context! { book => serde_value(&p.data), errors => field_errors(errors), form => serde_value(&form) },
+        minijinja::context! { book => serde_value(&p.data), errors => field_errors(who.lang(), errors), form => serde_value(&form) },
     )
 }
 
@@ -249,7 +249,7 @@ async fn theme_view(
         minijinja::context! {
             study => serde_value(&study), book => serde_value(&book), theme => serde_value(&theme),
             revisions => serde_value(&revisions), evidence => serde_value(&evidence),
-            errors => field_errors(errors), tab => "codebook",
+            errors => field_errors(who.lang(), errors), tab => "codebook",
         },
     )
 }

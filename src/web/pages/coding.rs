@@ -66,7 +66,7 @@ async fn home_view(
         "coding",
         minijinja::context! {
             transcripts => serde_value(list), panellists => panellists,
-            rounds => serde_value(&qualitative), themes => themes, errors => field_errors(errors),
+            rounds => serde_value(&qualitative), themes => themes, errors => field_errors(who.lang(), errors),
             notice => notice,
         },
     )
@@ -363,7 +363,7 @@ async fn transcript_view(
         minijinja::context! {
             study => serde_value(&study), tr => serde_value(&detail), lines => serde_value(&lines),
             excerpts => serde_value(&shown), book => serde_value(&book), counts => serde_value(&counts),
-            filter => filter, errors => field_errors(errors), notice => notice, tab => "coding",
+            filter => filter, errors => field_errors(who.lang(), errors), notice => notice, tab => "coding",
             interviews => overview.transcripts.len(),
         },
     )
@@ -617,7 +617,7 @@ async fn agreement_page(
         "coding",
         minijinja::context! {
             coders => serde_value(coders), r => serde_value(&agreement),
-            a => &chosen.0, b => &chosen.1, errors => field_errors(errors.as_ref()),
+            a => &chosen.0, b => &chosen.1, errors => field_errors(who.lang(), errors.as_ref()),
             enough => seen.len() >= 2,
         },
     )

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
 
-use super::rounds::utc_input;
+use super::rounds::clock_of;
 use super::{InLang, PageResult, field_errors, page_with_status, serde_value};
 use crate::db::models::Round;
 use crate::domain::Invalid;
@@ -126,7 +126,7 @@ async fn interviews_view(
         minijinja::context! {
             study => serde_value(&study), round => serde_value(&round), guide => serde_value(&guide),
             guide_text => text, appointments => serde_value(&appointments), panellists => panellists,
-            members => serde_value(&members), errors => field_errors(errors), notice => notice,
+            members => serde_value(&members), errors => field_errors(who.lang(), errors), notice => notice,
             tab => "rounds",
         },
     )
@@ -157,9 +157,17 @@ fn get(form: &[(String, String)], k: &str) -> String {
         .unwrap_or_default()
 }
 
-fn appointment_input(form: &[(String, String)]) -> Result<AppointmentInput, Invalid> {
+/// The appointment as the form has it; its time is placed on the study's clock by the caller.
+fn appointment_input(
+    form: &[(String, String)],
+) -> Result<(AppointmentInput, Option<crate::domain::moment::Typed>), Invalid> {
     let mut e = Invalid::new();
-    let starts_at = utc_input(&mut e, "starts_at", &get(form, "starts_at"));
+    let starts_at = e
+        .take(crate::domain::moment::parse(
+            "starts_at",
+            &get(form, "starts_at"),
+        ))
+        .flatten();
     let minutes = get(form, "duration_minutes");
     let duration_minutes = if minutes.trim().is_empty() {
         None
@@ -173,14 +181,17 @@ fn appointment_input(form: &[(String, String)]) -> Result<AppointmentInput, Inva
         }
     };
     let interviewer = Some(get(form, "interviewer")).filter(|s| !s.trim().is_empty());
-    e.into_result(AppointmentInput {
-        panellist: get(form, "panellist"),
+    e.into_result((
+        AppointmentInput {
+            panellist: get(form, "panellist"),
+            starts_at: None,
+            duration_minutes,
+            interviewer,
+            state: Some(get(form, "state")).filter(|s| !s.is_empty()),
+            notes: get(form, "notes"),
+        },
         starts_at,
-        duration_minutes,
-        interviewer,
-        state: Some(get(form, "state")).filter(|s| !s.is_empty()),
-        notes: get(form, "notes"),
-    })
+    ))
 }
 
 /// The page's actions: `guide`, `add_appointment`, `update_appointment`, `send_appointment`
@@ -209,7 +220,7 @@ async fn interviews_action(
             }
         }
         "add_appointment" | "update_appointment" => match appointment_input(&f.form) {
-            Ok(input) => {
+            Ok((input, starts_at)) => {
                 let aid = Some(get(&f.form, "appointment_id")).filter(|a| !a.is_empty());
                 state
                     .db(move |c| {
@@ -218,6 +229,10 @@ async fn interviews_action(
                         {
                             return Err(AppError::NotFound);
                         }
+                        let tz = clock_of::<Round>(c, &id, &rid)?;
+                        let starts_at =
+                            starts_at.map(|t| t.resolve("starts_at", tz)).transpose()?;
+                        let input = AppointmentInput { starts_at, ..input };
                         interviews::save_appointment(c, &id, &rid, aid.as_deref(), input)
                     })
                     .await

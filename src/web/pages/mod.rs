@@ -56,8 +56,16 @@ pub fn page_with_status(
     name: &str,
     ctx: Value,
 ) -> PageResult {
+    // A page about a study reads times on the study's clock, others on the server's.
+    let tz = ctx
+        .get_attr("study")
+        .and_then(|s| s.get_attr("time_zone"))
+        .ok()
+        .and_then(|z| z.as_str().map(str::to_string))
+        .unwrap_or_else(|| who.zone.name().to_string());
     let base = minijinja::context! {
         lang => who.lang(),
+        tz => tz,
         csrf => who.csrf.clone(),
         me => minijinja::context! { name => who.researcher.name.clone(), email => who.researcher.email.clone() },
     };
@@ -67,15 +75,50 @@ pub fn page_with_status(
         .map_err(|e| PageError::from(e).in_lang(who.lang()))
 }
 
-/// Field errors keyed by field name, for showing each next to its input.
-pub fn field_errors(inv: Option<&Invalid>) -> Value {
+/// Field errors keyed by field name in the reader's language, for showing each next to its input.
+pub fn field_errors(lang: &str, inv: Option<&Invalid>) -> Value {
     let map: std::collections::BTreeMap<String, String> = inv
         .map(|inv| inv.0.as_slice())
         .unwrap_or_default()
         .iter()
-        .map(|e| (e.field.clone(), e.message.clone()))
+        .map(|e| {
+            (
+                e.field.clone(),
+                crate::i18n::messages::say(lang, &e.message),
+            )
+        })
         .collect();
     Value::from(Serde(map))
+}
+
+/// What a page says about the action just done: that it worked, or why it did not (styled as
+/// an error and announced at once).
+#[derive(Debug, Serialize)]
+pub struct Notice {
+    pub text: String,
+    pub failed: bool,
+}
+
+impl Notice {
+    pub fn done(text: String) -> Self {
+        Notice {
+            text,
+            failed: false,
+        }
+    }
+
+    pub fn failed(text: String) -> Self {
+        Notice { text, failed: true }
+    }
+
+    /// The status the page is answered with: a refused action is not a success.
+    pub fn status(&self) -> StatusCode {
+        if self.failed {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
+    }
 }
 
 pub fn serde_value<T: Serialize>(v: &T) -> Value {

@@ -114,6 +114,7 @@ async fn page(
     };
     let ctx = minijinja::context! {
         lang => lang.clone(),
+        tz => p.study.time_zone.clone(),
         token => token,
         study => minijinja::context! {
             title => p.study.title.clone(),
@@ -129,7 +130,7 @@ async fn page(
         consented_at => accepted.map(|(_, at)| crate::db::utc(at).to_rfc3339()),
         mail_opt_out => p.candidate.mail_opt_out_at.is_some(),
         form => super::serde_value(form),
-        errors => field_errors(errors),
+        errors => field_errors(&lang, errors),
         notice => notice,
         rounds => rounds,
     };
@@ -224,6 +225,7 @@ async fn answer(
             .await
         }
         Err(AppError::Conflict(m)) => {
+            let m = crate::i18n::messages::notice(lang(&p), &m);
             page(
                 &state,
                 p,
@@ -264,6 +266,7 @@ async fn withdraw(
     {
         Ok(_) => Ok(see_other(&format!("/p/{token}"))),
         Err(AppError::Conflict(m)) => {
+            let m = crate::i18n::messages::notice(lang(&p), &m);
             page(
                 &state,
                 p,
@@ -307,7 +310,7 @@ async fn unsubscribe_form(
         Err(resp) => return Ok(resp),
     };
     let ctx = minijinja::context! {
-        lang => lang(&p), token => token, study => minijinja::context! { title => p.study.title.clone() },
+        lang => lang(&p), tz => p.study.time_zone.clone(), token => token, study => minijinja::context! { title => p.study.title.clone() },
         done => p.candidate.mail_opt_out_at.is_some(), here => req.path(), personal => req.path().starts_with("/p/"),
     };
     pages()
@@ -336,7 +339,7 @@ async fn unsubscribe(
         .await
         .map_err(|e| PageError::from(e).in_lang(lang(&p)))?;
     let ctx = minijinja::context! {
-        lang => lang(&p), token => token, study => minijinja::context! { title => p.study.title.clone() }, done => true,
+        lang => lang(&p), tz => p.study.time_zone.clone(), token => token, study => minijinja::context! { title => p.study.title.clone() }, done => true,
         personal => req.path().starts_with("/p/"),
     };
     pages()
@@ -411,6 +414,8 @@ async fn round_page(
     notice: Option<String>,
 ) -> PageResult {
     let lang = lang(p).to_string();
+    // A refusal from the operations arrives in English; the page's own notices pass unchanged.
+    let notice = notice.map(|m| crate::i18n::messages::notice(&lang, &m));
     // A written questionnaire (round 1) has its own form: open questions instead of themes.
     let who = p.clone();
     let content = state
@@ -433,11 +438,12 @@ async fn round_page(
             });
             let ctx = minijinja::context! {
                 lang => lang.clone(),
+                tz => p.study.time_zone.clone(),
                 token => token,
                 study => minijinja::context! { title => p.study.title.clone(), contact => p.study.contact.clone() },
                 q => super::serde_value(&q),
                 drafts => drafts,
-                errors => field_errors(errors),
+                errors => field_errors(&lang, errors),
                 notice => notice,
             };
             return pages()
@@ -463,6 +469,7 @@ async fn round_page(
     }
     let ctx = minijinja::context! {
         lang => lang.clone(),
+        tz => p.study.time_zone.clone(),
         token => token,
         study => minijinja::context! { title => p.study.title.clone(), contact => p.study.contact.clone() },
         round => super::serde_value(&round),

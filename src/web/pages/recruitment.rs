@@ -10,7 +10,8 @@ use actix_web::{HttpRequest, get, post, web};
 use serde::Deserialize;
 
 use super::{
-    InLang, PageError, PageResult, field_errors, page, page_with_status, serde_value, study_page,
+    InLang, Notice, PageError, PageResult, field_errors, page, page_with_status, serde_value,
+    study_page,
 };
 use crate::db::models::Candidate;
 use crate::domain::Invalid;
@@ -57,8 +58,9 @@ async fn overview_page(
     state: &AppState,
     who: &PageResearcher,
     study_id: String,
-    notice: Option<String>,
+    notice: Option<Notice>,
 ) -> PageResult {
+    let status = notice.as_ref().map_or(StatusCode::OK, Notice::status);
     let p = study_page(state, who, &study_id, |c, id, study_id| {
         Ok((
             recruitment::overview(c, id, study_id)?,
@@ -70,14 +72,14 @@ async fn overview_page(
     let (recruitment, list, strata) = &p.data;
     p.render(
         who,
-        StatusCode::OK,
+        status,
         "recruitment.html",
         "recruitment",
         minijinja::context! {
             recruitment => serde_value(recruitment),
             candidates => serde_value(list), strata => serde_value(strata),
             statuses => crate::domain::candidate::Status::ALL.map(|s| s.as_str()),
-            notice => notice,
+            notice => notice.as_ref().map(serde_value),
         },
     )
 }
@@ -115,9 +117,9 @@ async fn invite(
                     &[("n", r.skipped.len().to_string())],
                 ));
             }
-            s
+            Notice::done(s)
         }
-        Err(AppError::Invalid(inv)) => inv.to_string(),
+        Err(AppError::Invalid(inv)) => Notice::failed(inv.say(f.who.lang())),
         Err(e) => return Err(e).lang(&f.who),
     };
     overview_page(&state, &f.who, study_id, Some(notice)).await
@@ -154,7 +156,7 @@ async fn candidate_form_page(
         "recruitment",
         minijinja::context! {
             strata => serde_value(strata), referrers => referrers,
-            form => serde_value(&form), errors => field_errors(errors),
+            form => serde_value(&form), errors => field_errors(who.lang(), errors),
         },
     )
 }
@@ -287,7 +289,7 @@ async fn import(
             "recruitment.imported",
             &[("n", saved.to_string())],
         );
-        return overview_page(&state, &who, study_id, Some(notice)).await;
+        return overview_page(&state, &who, study_id, Some(Notice::done(notice))).await;
     }
     let (id, sid) = (who.id(), study_id.clone());
     let (study, strata) = state
@@ -315,7 +317,7 @@ async fn import(
         "candidates_import.html",
         minijinja::context! {
             study => serde_value(&study), strata => serde_value(&strata), csv => csv_text,
-            preview => preview.as_ref().map(serde_value), errors => field_errors(file_errors.as_ref()),
+            preview => preview.as_ref().map(serde_value), errors => field_errors(who.lang(), file_errors.as_ref()),
             tab => "recruitment",
         },
     )
@@ -347,7 +349,7 @@ async fn candidate_detail_page(
         "candidate.html",
         "recruitment",
         minijinja::context! {
-            strata => serde_value(&p.data), c => serde_value(&detail), errors => field_errors(errors),
+            strata => serde_value(&p.data), c => serde_value(&detail), errors => field_errors(who.lang(), errors),
         },
     )
 }
@@ -515,7 +517,7 @@ async fn save_strata(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_strata.html",
-                minijinja::context! { study => serde_value(&study), rows => strata_rows(&strata), errors => field_errors(Some(&inv)), tab => "recruitment" },
+                minijinja::context! { study => serde_value(&study), rows => strata_rows(&strata), errors => field_errors(f.who.lang(), Some(&inv)), tab => "recruitment" },
             )
         }
         Err(e) => Err(e).lang(&f.who),
@@ -643,7 +645,7 @@ async fn save_letter(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_letter.html",
-                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => field_errors(Some(&inv)), saved => false, tab => "letters" },
+                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => field_errors(f.who.lang(), Some(&inv)), saved => false, tab => "letters" },
             )
         }
         Err(e) => Err(e).lang(&f.who),
@@ -700,7 +702,7 @@ async fn save_consent(
             &f.who,
             StatusCode::UNPROCESSABLE_ENTITY,
             "study_consent.html",
-            minijinja::context! { study => serde_value(&study), consent => minijinja::context! { body => f.form.body.clone(), version => 0 }, errors => field_errors(Some(&inv)), saved => false, tab => "letters" },
+            minijinja::context! { study => serde_value(&study), consent => minijinja::context! { body => f.form.body.clone(), version => 0 }, errors => field_errors(f.who.lang(), Some(&inv)), saved => false, tab => "letters" },
         ),
         Err(e) => Err(e).lang(&f.who),
     }

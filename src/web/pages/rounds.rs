@@ -5,15 +5,18 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
-use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::{InLang, PageResult, field_errors, page_with_status, serde_value, study_page};
 use crate::db::models::Round;
+
 use crate::domain::Invalid;
+use crate::domain::moment::{self, Typed};
 use crate::domain::round::{Kind, RoundInput};
+use crate::i18n::zone::{self, Tz};
+use crate::ops::access::{InStudy, ResearcherId, Role};
 use crate::ops::rounds::{self, RoundPatch};
-use crate::ops::{AppError, access, studies};
+use crate::ops::{AppError, AppResult, access, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::{AppState, see_other};
 
@@ -58,7 +61,7 @@ async fn rounds_view(
         status,
         "rounds.html",
         "rounds",
-        minijinja::context! { rounds => serde_value(list), themes => themes, errors => field_errors(errors), form => serde_value(&form) },
+        minijinja::context! { rounds => serde_value(list), themes => themes, errors => field_errors(who.lang(), errors), form => serde_value(&form) },
     )
 }
 
@@ -79,26 +82,19 @@ async fn rounds_page(
     .await
 }
 
-/// A `datetime-local` value, read as UTC.
-fn deadline(e: &mut Invalid, v: &str) -> Option<chrono::DateTime<Utc>> {
-    utc_input(e, "closes_at", v)
+/// The deadline field as typed, read on the study's clock once the study is known.
+fn deadline(e: &mut Invalid, v: &str) -> Option<Typed> {
+    e.take(moment::parse("closes_at", v)).flatten()
 }
 
-/// A `datetime-local` field read as UTC; empty is none, anything else unreadable an error.
-pub(super) fn utc_input(e: &mut Invalid, field: &str, v: &str) -> Option<chrono::DateTime<Utc>> {
-    let v = v.trim();
-    if v.is_empty() {
-        return None;
-    }
-    match NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-    {
-        Ok(t) => Some(Utc.from_utc_datetime(&t)),
-        Err(_) => {
-            e.add(field, "must be a date and time");
-            None
-        }
-    }
+/// The clock of the study that row `id` of type `T` belongs to, for a member of it.
+pub(super) fn clock_of<T: InStudy>(
+    c: &mut crate::db::DbConn,
+    who: &ResearcherId,
+    id: &str,
+) -> AppResult<Tz> {
+    let (_, study) = access::in_study::<T>(c, who, id, Role::Researcher)?;
+    Ok(zone::from_stored(&study.time_zone))
 }
 
 #[post("/studies/{study}/rounds")]
@@ -122,7 +118,7 @@ async fn create_round(
         rating: kind == Kind::Rating && on("rating"),
         feedback: kind == Kind::Rating && on("feedback"),
         questionnaire: kind == Kind::Qualitative && on("questionnaire"),
-        closes_at,
+        closes_at: None,
         instructions: get(&f.form, "instructions"),
         reminder_days: None,
     };
@@ -138,7 +134,15 @@ async fn create_round(
         .await;
     }
     let (id, sid) = (f.who.id(), study_id.clone());
-    match state.db(move |c| rounds::create(c, &id, &sid, input)).await {
+    let created = state
+        .db(move |c| {
+            let (study, _) = access::study(c, &id, &sid, Role::Researcher)?;
+            let tz = zone::from_stored(&study.time_zone);
+            let closes_at = closes_at.map(|t| t.resolve("closes_at", tz)).transpose()?;
+            rounds::create(c, &id, &sid, RoundInput { closes_at, ..input })
+        })
+        .await;
+    match created {
         Ok(r) => Ok(see_other(&format!("/rounds/{}", r.id))),
         Err(AppError::Invalid(inv)) => {
             rounds_view(
@@ -176,7 +180,7 @@ async fn round_view(
         who,
         status,
         "round.html",
-        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(errors), notice => notice, tab => "rounds" },
+        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds" },
     )
 }
 
@@ -225,21 +229,23 @@ async fn round_action(
         "deadline" => {
             let mut e = Invalid::new();
             let closes_at = deadline(&mut e, &f.form.closes_at);
-            if !e.is_empty() || closes_at.is_none() {
-                Err(AppError::Invalid(if e.is_empty() {
+            match closes_at {
+                Some(typed) if e.is_empty() => state
+                    .db(move |c| {
+                        let tz = clock_of::<Round>(c, &id, &rid)?;
+                        let patch = RoundPatch {
+                            closes_at: Some(typed.resolve("closes_at", tz)?),
+                            ..Default::default()
+                        };
+                        rounds::update(c, &env, &id, &rid, patch)
+                    })
+                    .await
+                    .map(|_| None),
+                _ => Err(AppError::Invalid(if e.is_empty() {
                     Invalid::one("closes_at", "must be a date and time")
                 } else {
                     e
-                }))
-            } else {
-                let patch = RoundPatch {
-                    closes_at,
-                    ..Default::default()
-                };
-                state
-                    .db(move |c| rounds::update(c, &env, &id, &rid, patch))
-                    .await
-                    .map(|_| None)
+                })),
             }
         }
         "clear" | "unclear" => {

@@ -93,13 +93,17 @@ async fn create_route(state: web::Data<AppState>, f: CsrfForm<NewStudyForm>) -> 
         language: Some(f.form.language.clone()),
         ..Default::default()
     };
-    match state.db(move |c| studies::create(c, &id, input)).await {
+    let zone = state.settings.time_zone();
+    match state
+        .db(move |c| studies::create(c, &id, input, zone))
+        .await
+    {
         Ok(study) => Ok(see_other(&format!("/studies/{}", study.id))),
         Err(AppError::Invalid(inv)) => page_with_status(
             &f.who,
             StatusCode::UNPROCESSABLE_ENTITY,
             "study_new.html",
-            minijinja::context! { form => serde_value(&f.form), errors => field_errors(Some(&inv)) },
+            minijinja::context! { form => serde_value(&f.form), errors => field_errors(f.who.lang(), Some(&inv)) },
         ),
         Err(e) => Err(e).lang(&f.who),
     }
@@ -153,6 +157,13 @@ struct SettingsForm {
     link_grace_days: String,
     #[serde(default)]
     retention_until: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// The time zones a study can take, for the settings form.
+fn zones() -> Vec<&'static str> {
+    crate::i18n::zone::choices().collect()
 }
 
 /// A number as people type it, with a decimal comma or point.
@@ -211,6 +222,7 @@ impl SettingsForm {
             no_reply_after_days: s.no_reply_after_days.to_string(),
             link_grace_days: s.link_grace_days.to_string(),
             retention_until: s.retention_until.map(|d| d.to_string()).unwrap_or_default(),
+            time_zone: s.time_zone.clone(),
         }
     }
 
@@ -281,6 +293,7 @@ impl SettingsForm {
             )),
             link_grace_days: Some(whole(&mut e, "link_grace_days", &self.link_grace_days)),
             retention_until,
+            time_zone: Some(self.time_zone.trim().to_string()).filter(|z| !z.is_empty()),
         };
         e.into_result(input)
     }
@@ -302,7 +315,7 @@ async fn settings_form_route(
     page(
         &who,
         "study_settings.html",
-        minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => false, tab => "settings" },
+        minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => false, tab => "settings", zones => zones() },
     )
 }
 
@@ -329,7 +342,7 @@ async fn save_settings_route(
             page(
                 &f.who,
                 "study_settings.html",
-                minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => true, tab => "settings" },
+                minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => true, tab => "settings", zones => zones() },
             )
         }
         Err(AppError::Invalid(inv)) => {
@@ -341,7 +354,7 @@ async fn save_settings_route(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_settings.html",
-                minijinja::context! { study => serde_value(&study), form => serde_value(&f.form), errors => field_errors(Some(&inv)), saved => false, tab => "settings" },
+                minijinja::context! { study => serde_value(&study), form => serde_value(&f.form), errors => field_errors(f.who.lang(), Some(&inv)), saved => false, tab => "settings", zones => zones() },
             )
         }
         Err(e) => Err(e).lang(&f.who),
@@ -361,7 +374,7 @@ async fn members_page(
         status,
         "study_members.html",
         "members",
-        minijinja::context! { members => serde_value(&p.data), errors => field_errors(errors) },
+        minijinja::context! { members => serde_value(&p.data), errors => field_errors(who.lang(), errors) },
     )
 }
 

@@ -11,6 +11,21 @@
     en: { saving: "Saving …", saved: "Saved", failed: "Not saved: ", retry: "Not saved – please try again." }
   }[lang];
 
+  // The time of the save on the study's clock (not the phone's), as the server words it.
+  var zone = form.getAttribute("data-zone") || undefined;
+  var pattern = form.getAttribute("data-saved");
+  function savedText(at) {
+    var hm;
+    try {
+      var parts = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone }).formatToParts(at);
+      var get = function (t) { return parts.filter(function (p) { return p.type === t; })[0].value; };
+      hm = get("hour") + ":" + get("minute");
+    } catch (e) {
+      return words.saved;
+    }
+    return pattern ? pattern.replace("{time}", hm) : words.saved + " " + hm;
+  }
+
   function value(fieldset, prefix) {
     var el = fieldset.querySelector("[name='" + prefix + "." + fieldset.dataset.theme + "']");
     return el ? el.value : null;
@@ -64,8 +79,7 @@
         finish();
         return;
       }
-      var now = new Date();
-      show(fieldset, words.saved + " " + now.toLocaleTimeString(lang === "da" ? "da-DK" : "en-GB", { hour: "2-digit", minute: "2-digit" }), false);
+      show(fieldset, savedText(new Date()), false);
       var progress = document.querySelector("#progress p");
       if (progress && res.body && typeof res.body.answered === "number") {
         progress.textContent = progress.textContent.replace(/\d+(\D+)\d+/, res.body.answered + "$1" + res.body.total);
