@@ -422,6 +422,11 @@ pub struct Answer {
 }
 
 impl Study {
+    /// The study's clock, which every time a person reads or types is on.
+    pub fn zone(&self) -> crate::i18n::Tz {
+        crate::i18n::zone::from_stored(&self.time_zone)
+    }
+
     /// A new study row holding `settings`.
     pub fn new(
         id: String,
@@ -489,7 +494,7 @@ impl Study {
             no_reply_after_days: self.no_reply_after_days,
             link_grace_days: self.link_grace_days,
             retention_until: self.retention_until,
-            time_zone: crate::i18n::zone::from_stored(&self.time_zone),
+            time_zone: self.zone(),
         })
     }
 

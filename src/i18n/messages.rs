@@ -111,21 +111,25 @@ pub fn code_of(message: &str) -> &'static str {
     recognise(message).map_or("invalid", |(code, _)| code)
 }
 
+/// `message` in `lang`, when the catalogue knows it.
+fn said(lang: &str, message: &str) -> Option<String> {
+    let (code, holes) = recognise(message)?;
+    if lang == "en" {
+        return Some(message.to_string());
+    }
+    let args: Vec<(&str, String)> = holes
+        .iter()
+        .map(|(k, v)| (k.as_str(), said_hole(lang, k, v)))
+        .collect();
+    Some(super::text_with(lang, &format!("{SECTION}{code}"), &args))
+}
+
 /// `message` in `lang`. A message the catalogue does not know stays as written.
 pub fn say(lang: &str, message: &str) -> String {
     if lang == "en" {
         return message.to_string();
     }
-    match recognise(message) {
-        Some((code, holes)) => {
-            let args: Vec<(&str, String)> = holes
-                .iter()
-                .map(|(k, v)| (k.as_str(), said_hole(lang, k, v)))
-                .collect();
-            super::text_with(lang, &format!("{SECTION}{code}"), &args)
-        }
-        None => message.to_string(),
-    }
+    said(lang, message).unwrap_or_else(|| message.to_string())
 }
 
 /// What a hole stands for in `lang`: a candidate's status (a hole named `status…`) is said as
@@ -142,20 +146,7 @@ fn said_hole(lang: &str, name: &str, value: &str) -> String {
 /// A refusal as a notice in `lang`: a message the catalogue knows becomes a sentence in `lang`;
 /// any other text (a page's own notice, already in its language) passes unchanged.
 pub fn notice(lang: &str, message: &str) -> String {
-    if recognise(message).is_some() {
-        sentence(&say(lang, message))
-    } else {
-        message.to_string()
-    }
-}
-
-/// Several messages joined into one notice, each a sentence.
-pub fn say_all<'a>(lang: &str, messages: impl IntoIterator<Item = &'a str>) -> String {
-    messages
-        .into_iter()
-        .map(|m| sentence(&say(lang, m)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    said(lang, message).map_or_else(|| message.to_string(), |m| sentence(&m))
 }
 
 /// A message as a sentence: capital first letter, full stop at the end.
@@ -198,10 +189,17 @@ mod tests {
     }
 
     #[test]
-    fn messages_join_into_sentences() {
+    fn faults_join_into_sentences_named_by_their_fields() {
+        let mut inv = crate::domain::Invalid::one("x", "must be in the future");
+        inv.add("y", "must not be empty");
+        assert_eq!(inv.say("da"), "Skal ligge i fremtiden. Må ikke være tom.");
+        let inv = crate::domain::Invalid::one("closes_at", "must be in the future");
+        assert_eq!(inv.say("da"), "Frist: skal ligge i fremtiden.");
+        assert_eq!(notice("da", "round 2 is closed"), "Runde 2 er lukket.");
         assert_eq!(
-            say_all("da", ["must be in the future", "must not be empty"]),
-            "Skal ligge i fremtiden. Må ikke være tom."
+            notice("da", "Gemt"),
+            "Gemt",
+            "a page's own notice passes unchanged"
         );
     }
 

@@ -151,14 +151,12 @@ pub fn long_date(date: NaiveDate, lang: &str) -> String {
 /// A moment with date and time of day on the study's clock, the zone named:
 /// "fredag den 24. november 2027 kl. 23:59 (dansk tid)", "Wednesday 24 November 2027 at 23:59 CET".
 pub fn long_datetime(t: DateTime<Utc>, lang: &str, tz: Tz) -> String {
-    let local = zone::local(t, tz);
-    let date = long_date(local.date_naive(), lang);
-    let time = local.format("%H:%M");
-    let label = zone::label(t, tz, lang);
+    let date = long_date_of(t, lang, tz);
+    let time = time_of_day(t, lang, tz);
     if lang == "da" {
-        format!("{date} kl. {time} {label}")
+        format!("{date} {time}")
     } else {
-        format!("{date} at {time} {label}")
+        format!("{date} at {time}")
     }
 }
 

@@ -150,13 +150,7 @@ pub fn enqueue_with(
         unsubscribe_link: format!("{base}/unsubscribe/{stop}"),
         deadline: round
             .deadline
-            .map(|d| {
-                crate::i18n::long_datetime(
-                    utc(d),
-                    lang.code(),
-                    crate::i18n::zone::from_stored(&study.time_zone),
-                )
-            })
+            .map(|d| crate::i18n::long_datetime(utc(d), lang.code(), study.zone()))
             .unwrap_or_default(),
         round_number: round.number,
         validation: round.validation,

@@ -395,6 +395,16 @@ impl Resp {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
 
+    /// The last path segment of the redirect's `Location`: the id of what a form created.
+    pub fn created_id(&self) -> String {
+        self.header("location")
+            .unwrap_or_else(|| panic!("no Location: {} {}", self.status, self.body))
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -879,13 +879,7 @@ both_backends!(the_round_pages_for_researchers, |app: &TestApp| {
         "/studies/new",
         &[("title", "Sider"), ("language", "en"), ("_csrf", &csrf)],
     );
-    let study = r
-        .header("location")
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let study = r.created_id();
     assert_eq!(
         b.post_form(
             &format!("/studies/{study}/categories"),

@@ -29,6 +29,22 @@ fn closes_at(c: &mut Client, round: &str) -> String {
     r.json()["closes_at"].as_str().unwrap().to_string()
 }
 
+/// A rating round made on the page with the deadline as typed; its id.
+fn new_round(b: &mut Client, study: &str, typed: &str) -> String {
+    let csrf = b.csrf();
+    let r = b.post_form(
+        &format!("/studies/{study}/rounds"),
+        &[
+            ("_csrf", &csrf),
+            ("kind", "rating"),
+            ("rating", "on"),
+            ("closes_at", typed),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.created_id()
+}
+
 fn set_deadline(b: &mut Client, round: &str, typed: &str) -> Resp {
     let csrf = b.csrf();
     b.post_form(
@@ -62,24 +78,7 @@ both_backends!(
         let y = next_year();
 
         // Winter: 23:59 typed on the page is 22:59 UTC.
-        let csrf = b.csrf();
-        let r = b.post_form(
-            &format!("/studies/{study}/rounds"),
-            &[
-                ("_csrf", &csrf),
-                ("kind", "rating"),
-                ("rating", "on"),
-                ("closes_at", &format!("{y}-01-15T23:59")),
-            ],
-        );
-        assert_eq!(r.status, 303, "{}", r.body);
-        let round = r
-            .header("location")
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let round = new_round(&mut b, &study, &format!("{y}-01-15T23:59"));
         assert_eq!(closes_at(&mut c, &round), format!("{y}-01-15T22:59:00Z"));
         let page = b.get(&format!("/rounds/{round}"));
         assert!(page.body.contains("kl. 23:59 (dansk tid)"), "{}", page.body);
@@ -175,24 +174,7 @@ both_backends!(
             "{}",
             expert.body
         );
-        let csrf = b.csrf();
-        let r = b.post_form(
-            &format!("/studies/{study}/rounds"),
-            &[
-                ("_csrf", &csrf),
-                ("kind", "rating"),
-                ("rating", "on"),
-                ("closes_at", &format!("{y}-01-15T23:59")),
-            ],
-        );
-        assert_eq!(r.status, 303, "{}", r.body);
-        let second = r
-            .header("location")
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let second = new_round(&mut b, &study, &format!("{y}-01-15T23:59"));
         assert_eq!(closes_at(&mut c, &second), format!("{y}-01-16T04:59:00Z"));
         let page = b.get(&format!("/rounds/{second}"));
         assert!(page.body.contains("kl. 23:59 (EST)"), "{}", page.body);

@@ -308,11 +308,7 @@ pub fn send_appointment(
                 .optional()?,
             None => None,
         };
-        let when = crate::i18n::long_datetime(
-            utc(start),
-            lang.code(),
-            crate::i18n::zone::from_stored(&study.time_zone),
-        );
+        let when = crate::i18n::long_datetime(utc(start), lang.code(), study.zone());
         let summary = format!("Interview: {}", study.title);
         let mut files = vec![mail::Attachment::new(
             "interview.ics",

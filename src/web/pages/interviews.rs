@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
 
-use super::rounds::clock_of;
+use super::rounds::{clock_of, typed_moment};
 use super::{InLang, PageResult, field_errors, page_with_status, serde_value};
 use crate::db::models::Round;
 use crate::domain::Invalid;
@@ -162,12 +162,7 @@ fn appointment_input(
     form: &[(String, String)],
 ) -> Result<(AppointmentInput, Option<crate::domain::moment::Typed>), Invalid> {
     let mut e = Invalid::new();
-    let starts_at = e
-        .take(crate::domain::moment::parse(
-            "starts_at",
-            &get(form, "starts_at"),
-        ))
-        .flatten();
+    let starts_at = typed_moment(&mut e, "starts_at", &get(form, "starts_at"));
     let minutes = get(form, "duration_minutes");
     let duration_minutes = if minutes.trim().is_empty() {
         None

@@ -9,11 +9,10 @@ use serde::Deserialize;
 
 use super::{InLang, PageResult, field_errors, page_with_status, serde_value, study_page};
 use crate::db::models::Round;
-
 use crate::domain::Invalid;
 use crate::domain::moment::{self, Typed};
 use crate::domain::round::{Kind, RoundInput};
-use crate::i18n::zone::{self, Tz};
+use crate::i18n::Tz;
 use crate::ops::access::{InStudy, ResearcherId, Role};
 use crate::ops::rounds::{self, RoundPatch};
 use crate::ops::{AppError, AppResult, access, studies};
@@ -84,7 +83,12 @@ async fn rounds_page(
 
 /// The deadline field as typed, read on the study's clock once the study is known.
 fn deadline(e: &mut Invalid, v: &str) -> Option<Typed> {
-    e.take(moment::parse("closes_at", v)).flatten()
+    typed_moment(e, "closes_at", v)
+}
+
+/// A date-and-time field as typed (empty is none), its fault collected in `e`.
+pub(super) fn typed_moment(e: &mut Invalid, field: &str, v: &str) -> Option<Typed> {
+    e.take(moment::parse(field, v)).flatten()
 }
 
 /// The clock of the study that row `id` of type `T` belongs to, for a member of it.
@@ -94,7 +98,7 @@ pub(super) fn clock_of<T: InStudy>(
     id: &str,
 ) -> AppResult<Tz> {
     let (_, study) = access::in_study::<T>(c, who, id, Role::Researcher)?;
-    Ok(zone::from_stored(&study.time_zone))
+    Ok(study.zone())
 }
 
 #[post("/studies/{study}/rounds")]
@@ -137,8 +141,9 @@ async fn create_round(
     let created = state
         .db(move |c| {
             let (study, _) = access::study(c, &id, &sid, Role::Researcher)?;
-            let tz = zone::from_stored(&study.time_zone);
-            let closes_at = closes_at.map(|t| t.resolve("closes_at", tz)).transpose()?;
+            let closes_at = closes_at
+                .map(|t| t.resolve("closes_at", study.zone()))
+                .transpose()?;
             rounds::create(c, &id, &sid, RoundInput { closes_at, ..input })
         })
         .await;

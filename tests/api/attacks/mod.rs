@@ -397,13 +397,7 @@ both_backends!(forms_races_and_small_things, |app: &TestApp| {
         "/studies/new",
         &[("title", "Former"), ("language", "da"), ("_csrf", &csrf)],
     );
-    let sid = r
-        .header("location")
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let sid = r.created_id();
     // A multipart form is refused before its parts are read: without the token first...
     let r = b.post_multipart(
         &format!("/studies/{sid}/transcripts"),
