@@ -31,7 +31,7 @@ Usage:
                                                 rebuild a study from an archive, researcher E its
                                                 owner; --with-members also gives the archive's
                                                 members who have accounts here their roles
-  orakel report STUDY_ID [--round N] --format json|csv|zip|xlsx|pdf|html [--lang da|en] [-o FILE]
+  orakel report STUDY_ID [--round N] --format json|csv|zip|xlsx|pdf|html [--lang da|en] [--for scripts|spreadsheet] [-o FILE]
                                                 the report, offline (as the funder sees it)
   orakel backup FILE                            a consistent copy of the SQLite database, taken while
                                                 the server runs (PostgreSQL: use pg_dump)
@@ -267,7 +267,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         ["report", study, rest @ ..] if !study.starts_with("--") => {
             let o = Options::parse(&owned(rest))?;
-            o.only(&["round", "format", "lang", "o", "output"])?;
+            o.only(&["round", "format", "lang", "for", "o", "output"])?;
             offline_report(study, &o)
         }
         _ => bail!("unknown command {:?}\n\n{USAGE}", args.join(" ")),
@@ -404,8 +404,10 @@ fn offline_report(study_id: &str, o: &Options) -> anyhow::Result<()> {
     let report =
         crate::ops::reports::build(&mut conn, &study, &opts, crate::report::Audience::Funder)
             .map_err(explain)?;
+    let dialect = crate::report::csv::Dialect::parse(o.get("for"))
+        .with_context(|| "--for: use scripts or spreadsheet")?;
     let bytes = format
-        .make(&report, None, crate::report::Audience::Funder, "")
+        .make(&report, None, dialect, crate::report::Audience::Funder, "")
         .map_err(explain)?
         .body;
     write_out(o.get("o").or(o.get("output")), &bytes)

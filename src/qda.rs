@@ -77,7 +77,13 @@ pub fn docx_text(bytes: &[u8]) -> Result<String, String> {
         roxmltree::Error::NodesLimitReached => {
             "the document has more elements than a transcript can have".to_string()
         }
-        e => format!("the document cannot be read: {e}"),
+        e => {
+            let p = e.pos();
+            format!(
+                "the document cannot be read at line {}, column {}: {e}",
+                p.row, p.col
+            )
+        }
     })?;
     let mut out = String::new();
     let mut chars = 0usize;
@@ -293,7 +299,14 @@ fn parse(xml: &str) -> Result<roxmltree::Document<'_>, String> {
             ..Default::default()
         },
     )
-    .map_err(|e| format!("the XML cannot be read: {e}"))
+    // Where, then the parser's words (which only the English text keeps).
+    .map_err(|e| {
+        let p = e.pos();
+        format!(
+            "the XML cannot be read at line {}, column {}: {e}",
+            p.row, p.col
+        )
+    })
 }
 
 fn codes_of(node: roxmltree::Node, depth: usize) -> Result<Vec<Code>, String> {

@@ -40,7 +40,15 @@ fn build_env() -> Environment<'static> {
         let mut s = text(&lang, &crate::i18n::plural_key(&lang, key, n));
         for name in kwargs.args() {
             let v: Value = kwargs.get(name)?;
-            s = s.replace(&format!("{{{name}}}"), &v.to_string());
+            // A number with a fraction is written as the language writes numbers ("70",
+            // "1,5"); whole numbers and text go in as they are.
+            let said = match f64::try_from(v.clone()) {
+                Ok(x) if v.kind() == minijinja::value::ValueKind::Number && !v.is_integer() => {
+                    crate::i18n::number(x, &lang)
+                }
+                _ => v.to_string(),
+            };
+            s = s.replace(&format!("{{{name}}}"), &said);
         }
         kwargs.assert_all_used()?;
         Ok::<_, minijinja::Error>(s)
@@ -88,6 +96,19 @@ fn build_env() -> Environment<'static> {
     env.add_function("zone_name", |state: &State| {
         let lang = lang_of(state);
         zone::reader_name(zone_of(state), &lang)
+    });
+    // A message Orakel wrote and kept, in the reader's language (see `messages::say_kept`).
+    env.add_filter("said", |state: &State, value: &str| {
+        crate::i18n::messages::say_kept(&lang_of(state), value)
+    });
+    // What a person calls an input field, for a fault listed away from it; none when the
+    // field has no name of its own (its fault then says enough).
+    env.add_function("field_label", |state: &State, field: &str| {
+        crate::i18n::field_label(&lang_of(state), field)
+    });
+    // A candidate's source as a person reads it: the one Orakel sets itself is a code.
+    env.add_function("source_label", |state: &State, source: &str| {
+        crate::domain::candidate::source_label(&lang_of(state), source)
     });
     env
 }

@@ -299,6 +299,28 @@ pub fn pseudonym(n: usize) -> String {
     format!("E{n:02}")
 }
 
+/// The source Orakel writes for a candidate an expert named; other sources are the
+/// researchers' own words.
+pub const REFERRAL_SOURCE: &str = "referral";
+
+/// A source as a person reads it: the referral code in `lang`, anything else as typed.
+pub fn source_label(lang: &str, source: &str) -> String {
+    if source == REFERRAL_SOURCE {
+        crate::i18n::text(lang, "candidate.source_referral")
+    } else {
+        source.to_string()
+    }
+}
+
+/// A source as a form sends it back: the referral label, in either language, is the code again.
+pub fn source_from_label(typed: &str) -> String {
+    let typed = typed.trim();
+    let is_label = ["da", "en"]
+        .iter()
+        .any(|l| crate::i18n::text(l, "candidate.source_referral") == typed);
+    if is_label { REFERRAL_SOURCE } else { typed }.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

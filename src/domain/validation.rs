@@ -6,7 +6,8 @@ use serde::Serialize;
 pub struct FieldError {
     /// The input field, as named in the request (`scale.max`, `consensus.share_percent`).
     pub field: String,
-    /// What is wrong, in English.
+    /// What is wrong: in English, or in the language an API client asked for with
+    /// `Accept-Language`.
     pub message: String,
     /// A stable code for what is wrong (`future`, `too_long`, `empty`, …; `invalid` for a fault
     /// without a code of its own), for scripts that act on it or say it in another language.

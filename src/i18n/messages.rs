@@ -19,6 +19,11 @@ enum Part {
 
 const SECTION: &str = "fault.";
 
+/// The hole for what a parser or library said about a fault, in its own (English) words: the
+/// English message keeps it, other languages say the fault without it.
+#[cfg(test)]
+const CAUSE: &str = "cause";
+
 static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
     let mut all: Vec<Pattern> = super::text_keys()
         .remove("en")
@@ -132,15 +137,36 @@ pub fn say(lang: &str, message: &str) -> String {
     said(lang, message).unwrap_or_else(|| message.to_string())
 }
 
-/// What a hole stands for in `lang`: a candidate's status (a hole named `status…`) is said as
-/// the pages say it; anything else (a name, a number) stays as it is.
+/// What a hole stands for in `lang`: a word the operations write as a code — a candidate's
+/// status (a hole named `status…`), a theme's status, a role — is said as the pages say it;
+/// anything else (a name, a number) stays as it is.
 fn said_hole(lang: &str, name: &str, value: &str) -> String {
-    let key = format!("status.{value}");
-    if name.starts_with("status") && super::has_text(lang, &key) {
+    let section = match name {
+        "theme_status" => "theme_status",
+        "roles" => "roles",
+        "what" => "archive_item",
+        n if n.starts_with("status") => "status",
+        _ => return value.to_string(),
+    };
+    let key = format!("{section}.{value}");
+    if super::has_text(lang, &key) {
         super::text(lang, &key).to_lowercase()
     } else {
         value.to_string()
     }
+}
+
+/// A message Orakel wrote and kept (a row's problem in an import, the reason it recorded for a
+/// change) in `lang`: a message the catalogue knows, when need be after the name of the field it
+/// is about (`referred_by: …`), is said in `lang`; text a person wrote passes unchanged.
+pub fn say_kept(lang: &str, message: &str) -> String {
+    if let Some((field, rest)) = message.split_once(": ")
+        && let Some(label) = super::field_label(lang, field)
+        && recognise(rest).is_some()
+    {
+        return format!("{label}: {}", say(lang, rest));
+    }
+    say(lang, message)
 }
 
 /// A refusal as a notice in `lang`: a message the catalogue knows becomes a sentence in `lang`;
@@ -179,6 +205,26 @@ mod tests {
     }
 
     #[test]
+    fn code_words_in_holes_are_said_as_the_pages_say_them() {
+        assert_eq!(
+            say("da", "only a study's owners may do this"),
+            "kun studiets ejere må gøre dette"
+        );
+        assert_eq!(say("da", "theme 4 is merged"), "tema 4 er slået sammen");
+        assert_eq!(
+            say("da", "theme 2 is dropped and can no longer change"),
+            "tema 2 er udgået og kan ikke længere ændres"
+        );
+        assert_eq!(
+            say(
+                "da",
+                "you are declined in this study and cannot decline the invitation now"
+            ),
+            "din status i dette studie er »takket nej«, så du kan ikke takke nej til invitationen nu"
+        );
+    }
+
+    #[test]
     fn the_most_specific_wording_wins_and_unknown_text_is_kept() {
         assert_eq!(code_of("must be between 1 and 100"), "between");
         assert_eq!(code_of("something nobody wrote"), "invalid");
@@ -190,8 +236,8 @@ mod tests {
 
     #[test]
     fn faults_join_into_sentences_named_by_their_fields() {
-        let mut inv = crate::domain::Invalid::one("x", "must be in the future");
-        inv.add("y", "must not be empty");
+        let mut inv = crate::domain::Invalid::one("no_label_a", "must be in the future");
+        inv.add("no_label_b", "must not be empty");
         assert_eq!(inv.say("da"), "Skal ligge i fremtiden. Må ikke være tom.");
         let inv = crate::domain::Invalid::one("closes_at", "must be in the future");
         assert_eq!(inv.say("da"), "Frist: skal ligge i fremtiden.");
@@ -211,14 +257,132 @@ mod tests {
                 let mut h: Vec<String> = parts(&super::super::text(lang, key))
                     .into_iter()
                     .filter_map(|p| match p {
-                        Part::Hole(h) => Some(h),
-                        Part::Text(_) => None,
+                        // A library's own words about a fault stay out of a Danish sentence.
+                        Part::Hole(h) if h != CAUSE || lang == "en" => Some(h),
+                        _ => None,
                     })
+                    .filter(|h| h != CAUSE)
                     .collect();
                 h.sort();
                 h
             };
             assert_eq!(holes("en"), holes("da"), "{key}");
+            assert!(
+                !super::super::text("da", key).contains("{cause}"),
+                "{key}: the parser's English words in Danish"
+            );
         }
+    }
+
+    /// Every message the code writes for a person — a refused input, a refusal, a fault in a
+    /// file, a reason it records — and every field it names must be in the catalogue of both
+    /// languages, or a Danish reader gets English. Read from the source: any string that reads as
+    /// a sentence (lower-case words with spaces) in the rooms that speak to people counts, unless
+    /// its line is for the log or an internal error.
+    #[test]
+    fn every_message_and_field_in_the_source_is_said_in_both_languages() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let literal = regex::Regex::new(r#""((?:[^"\\]|\\.)*)""#).unwrap();
+        let sentence = regex::Regex::new(r"^[a-z{][^<]*[a-z]{2,} [a-z{]").unwrap();
+        let prefixed = regex::Regex::new(r"^([a-z_.]+): (.+)$").unwrap();
+        let field =
+            regex::Regex::new(r#"(?:Invalid::one|\.add)\(\s*(?:format!\(\s*)?"([^"]*)""#).unwrap();
+        let hole = regex::Regex::new(r"\{[^}]*\}").unwrap();
+        // Lines for the log, for an internal error (never shown) or for the API's description.
+        let internal = [
+            "anyhow!",
+            "context(",
+            "tracing::",
+            "Corrupt(",
+            "expect(",
+            "panic!",
+            "unreachable!",
+            "description =",
+            "#[error(",
+            "InternalError::from_response",
+            "\" | \"",
+        ];
+        // Rooms with texts of their own (the report, e-mails, the command line) or none for
+        // people (the database, settings, the operator's endpoints, error matching).
+        let elsewhere = [
+            "report/",
+            "mail/",
+            "cli.rs",
+            "demo.rs",
+            "config.rs",
+            "db/",
+            "worker/",
+            "startup.rs",
+            "telemetry.rs",
+            "metrics.rs",
+            "error.rs",
+            "web/api/health.rs",
+            "i18n/",
+        ];
+        let mut unsaid = Vec::new();
+        let mut files = vec![root.clone()];
+        while let Some(p) = files.pop() {
+            if p.is_dir() {
+                for e in std::fs::read_dir(&p).unwrap() {
+                    files.push(e.unwrap().path());
+                }
+                continue;
+            }
+            let rel = p.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+            if p.extension().is_none_or(|x| x != "rs")
+                || elsewhere
+                    .iter()
+                    .any(|e| rel.starts_with(e) || rel.ends_with(e))
+            {
+                continue;
+            }
+            let source = std::fs::read_to_string(&p).unwrap();
+            let source = source.split("#[cfg(test)]").next().unwrap_or("");
+            let lines: Vec<&str> = source.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let around = lines[i.saturating_sub(2)..=i].join(" ");
+                if line.trim_start().starts_with("//")
+                    || internal.iter().any(|x| around.contains(x))
+                {
+                    continue;
+                }
+                for c in literal.captures_iter(line) {
+                    let m = c[1].replace("\\\"", "\"");
+                    if !sentence.is_match(&m) {
+                        continue;
+                    }
+                    let filled = hole.replace_all(&m, "7").to_string();
+                    let known = recognise(&filled).is_some()
+                        || super::super::has_text("en", &format!("archive_item.{m}"))
+                        || prefixed.captures(&filled).is_some_and(|p| {
+                            super::super::field_label("en", &p[1]).is_some()
+                                && recognise(&p[2]).is_some()
+                        });
+                    if !known {
+                        unsaid.push(format!("{rel}:{}: message {m:?}", i + 1));
+                    }
+                }
+            }
+            // A field named wholly at run time (an archive's table, a guide's question) is
+            // not checked here.
+            for c in field
+                .captures_iter(source)
+                .filter(|c| !c[1].starts_with('{'))
+            {
+                let f = hole.replace_all(&c[1], "0");
+                for lang in ["da", "en"] {
+                    if super::super::field_label(lang, &f).is_none() {
+                        unsaid.push(format!("{rel}: field {f:?} has no name in {lang}"));
+                    }
+                }
+            }
+        }
+        unsaid.sort();
+        unsaid.dedup();
+        assert!(
+            unsaid.is_empty(),
+            "not in the catalogue:\n{}",
+            unsaid.join("\n")
+        );
     }
 }

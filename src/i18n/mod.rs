@@ -93,24 +93,47 @@ pub fn plural_key(lang: &str, key: &str, n: Option<i64>) -> String {
     }
 }
 
-/// The label a person knows an input field by (`field.<name>`, indices left out), if it has one.
+/// The label a person knows an input field by, if it has one: `field.<name>` with indices
+/// left out ("Largest interquartile range" for `consensus.max_iqr`); a field inside a list
+/// is named by its place in it ("Stratum 4, key" for `strata[3].key`, the list's item named by
+/// `field.<list>[]` where the list's own name is a plural).
 pub fn field_label(lang: &str, field: &str) -> Option<String> {
-    let mut name = String::with_capacity(field.len());
-    let mut depth = 0;
-    for c in field.chars() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            c if depth == 0 => name.push(c),
-            _ => {}
+    let texts = TEXTS.get(lang).or_else(|| TEXTS.get("en"))?;
+    let label = |name: &str| texts.get(&format!("field.{name}")).cloned();
+    // The path without indices, and each index with the path of the list it is in.
+    let mut path = String::new();
+    let mut places: Vec<(String, usize)> = Vec::new();
+    let mut rest = field;
+    while !rest.is_empty() {
+        let end = rest.find(['[', '.']).unwrap_or(rest.len());
+        path.push_str(&rest[..end]);
+        rest = &rest[end..];
+        if let Some(after) = rest.strip_prefix('[') {
+            let close = after.find(']')?;
+            let index = after[..close].parse::<usize>().ok()?;
+            places.push((path.clone(), index));
+            rest = &after[close + 1..];
+        }
+        if let Some(after) = rest.strip_prefix('.') {
+            path.push('.');
+            rest = after;
         }
     }
-    let key = format!("field.{name}");
-    TEXTS
-        .get(lang)
-        .or_else(|| TEXTS.get("en"))
-        .and_then(|m| m.get(&key))
-        .cloned()
+    let whole = label(&path)?;
+    if places.is_empty() {
+        return Some(whole);
+    }
+    let mut named: Vec<String> = places
+        .iter()
+        .map(|(list, i)| {
+            let item = label(&format!("{list}[]")).or_else(|| label(list));
+            item.map(|l| format!("{l} {}", i + 1))
+        })
+        .collect::<Option<_>>()?;
+    if places.last().is_some_and(|(list, _)| *list != path) {
+        named.push(whole);
+    }
+    Some(named.join(", "))
 }
 
 /// Whether `lang` has a text for `key` (without falling back to English).
@@ -296,6 +319,25 @@ mod tests {
             escape("<a href=\"x\">Tom & Jerry's</a>\u{1}"),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn fields_are_named_as_people_know_them() {
+        assert_eq!(
+            field_label("da", "consensus.max_iqr").as_deref(),
+            Some("Største interkvartilinterval")
+        );
+        assert_eq!(
+            field_label("da", "strata[3].key").as_deref(),
+            Some("Stratum 4, nøgle")
+        );
+        assert_eq!(field_label("en", "parts[0]").as_deref(), Some("Part 1"));
+        assert_eq!(
+            field_label("en", "answers[2].theme_id").as_deref(),
+            Some("Answer 3, theme")
+        );
+        assert_eq!(field_label("da", "no_such_field"), None);
+        assert_eq!(field_label("da", "strata[x].key"), None);
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl MailTemplates {
         // Render every template once with sample values, so a broken override stops the start.
         for lang in [Language::Da, Language::En] {
             for &kind in Kind::ALL {
-                t.render(lang, kind, &sample_context(), None)
+                t.render(lang, kind, &sample_context(lang), None)
                     .map_err(|e| anyhow::anyhow!("{}/{}: {e}", lang.code(), kind.as_str()))?;
             }
         }
@@ -193,7 +193,7 @@ impl MailTemplates {
         if custom.letter.chars().count() > 20_000 {
             return Err(Invalid::one("letter", "must be at most 20000 characters"));
         }
-        self.render(lang, kind, &sample_context(), Some(custom))
+        self.render(lang, kind, &sample_context(lang), Some(custom))
             .map_err(|e| {
                 let (field, message) = e.split_once(": ").unwrap_or(("letter", e.as_str()));
                 Invalid::one(field, message.to_string())
@@ -223,8 +223,13 @@ fn describe(e: &minijinja::Error) -> String {
     s
 }
 
-/// Values for previews and checks.
-pub fn sample_context() -> MailContext {
+/// Values for previews and checks, with times and names as a message in `lang` has them.
+pub fn sample_context(lang: Language) -> MailContext {
+    let at = |s: &str| {
+        let t: chrono::DateTime<chrono::Utc> = s.parse().expect("a fixed moment");
+        crate::i18n::long_datetime(t, lang.code(), crate::i18n::zone::DEFAULT)
+    };
+    let da = lang == Language::Da;
     MailContext {
         study: super::StudyFacts {
             title: "Mental health at work".into(),
@@ -232,18 +237,15 @@ pub fn sample_context() -> MailContext {
             funder: "A funder".into(),
             contact: "research@example.org".into(),
         },
-        name: "Anne Example".into(),
+        name: if da { "Anne Eksempel" } else { "Anne Example" }.into(),
         link: "https://orakel.example/p/EXAMPLE".into(),
         unsubscribe_link: "https://orakel.example/unsubscribe/EXAMPLE".into(),
-        deadline: "fredag den 24. november 2017".into(),
+        deadline: at("2017-11-24T22:59:00Z"),
         round_number: 2,
         validation: true,
         rating: true,
         extra: [
-            (
-                "appointment".to_string(),
-                "tirsdag den 14. november 2017 kl. 10:00".to_string(),
-            ),
+            ("appointment".to_string(), at("2017-11-14T09:00:00Z")),
             ("minutes".to_string(), "60".to_string()),
             ("interviewer".to_string(), "Anna Forsker".to_string()),
         ]
@@ -260,7 +262,7 @@ mod tests {
         let t = MailTemplates::load(None).unwrap();
         for lang in [Language::Da, Language::En] {
             for kind in Kind::letters() {
-                let r = t.render(lang, kind, &sample_context(), None).unwrap();
+                let r = t.render(lang, kind, &sample_context(lang), None).unwrap();
                 assert!(!r.subject.is_empty());
                 assert!(
                     r.text.contains("https://orakel.example/p/EXAMPLE"),
@@ -280,7 +282,12 @@ mod tests {
     fn the_invitation_snapshot() {
         let t = MailTemplates::load(None).unwrap();
         let r = t
-            .render(Language::Da, Kind::Invitation, &sample_context(), None)
+            .render(
+                Language::Da,
+                Kind::Invitation,
+                &sample_context(Language::Da),
+                None,
+            )
             .unwrap();
         assert_eq!(
             r.subject,
@@ -304,7 +311,7 @@ mod tests {
         let t = MailTemplates::load(None).unwrap();
         for lang in [Language::Da, Language::En] {
             let r = t
-                .render(lang, Kind::RetentionWarning, &sample_context(), None)
+                .render(lang, Kind::RetentionWarning, &sample_context(lang), None)
                 .unwrap();
             assert!(r.subject.contains("Mental health at work"));
             assert!(r.text.contains("https://orakel.example/p/EXAMPLE"));
@@ -324,7 +331,7 @@ mod tests {
         let mut differ = Vec::new();
         for lang in [Language::Da, Language::En] {
             for &kind in Kind::ALL {
-                let r = t.render(lang, kind, &sample_context(), None).unwrap();
+                let r = t.render(lang, kind, &sample_context(lang), None).unwrap();
                 let got = format!(
                     "Subject: {}\n\n{}\n-- HTML --\n{}",
                     r.subject, r.text, r.html
@@ -345,7 +352,7 @@ mod tests {
     #[test]
     fn html_escapes_what_people_typed() {
         let t = MailTemplates::load(None).unwrap();
-        let mut ctx = sample_context();
+        let mut ctx = sample_context(Language::Da);
         ctx.study.title = "<script>alert(1)</script> & Co".into();
         ctx.name = "<b>Eve</b>".into();
         let r = t
@@ -366,8 +373,8 @@ mod tests {
         let r = t
             .check_custom(Language::Da, Kind::Invitation, &custom)
             .unwrap();
-        assert_eq!(r.subject, "Vil du være med, Anne Example?");
-        assert!(r.text.starts_with("Kære Anne Example\n\nVores egne ord."));
+        assert_eq!(r.subject, "Vil du være med, Anne Eksempel?");
+        assert!(r.text.starts_with("Kære Anne Eksempel\n\nVores egne ord."));
         assert!(r.html.contains("<p>Vores egne ord.</p>"));
         let bad = CustomLetter {
             subject: "x".into(),
@@ -399,7 +406,12 @@ mod tests {
         .unwrap();
         let t = MailTemplates::load(Some(&dir)).unwrap();
         let r = t
-            .render(Language::En, Kind::Invitation, &sample_context(), None)
+            .render(
+                Language::En,
+                Kind::Invitation,
+                &sample_context(Language::En),
+                None,
+            )
             .unwrap();
         assert_eq!(r.subject, "Our own subject for Mental health at work");
         assert!(

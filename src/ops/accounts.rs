@@ -268,10 +268,11 @@ pub fn login(
         let account_failures = recent_failures(c, AttemptKey::Email(&email), since)?;
         let address_failures = recent_failures(c, AttemptKey::Address(address), since)?;
         if account_failures >= limits.per_account || address_failures >= limits.per_address {
-            return Err(AppError::TooManyRequests(format!(
-                "too many failed logins; try again in {} minutes",
-                limits.window.num_minutes()
-            )));
+            let message = match limits.window.num_minutes() {
+                1 => "too many failed logins; try again in 1 minute".to_string(),
+                n => format!("too many failed logins; try again in {n} minutes"),
+            };
+            return Err(AppError::TooManyRequests(message));
         }
         diesel::insert_into(login_attempts::table)
             .values(&attempt)

@@ -132,4 +132,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), before, "two actions share a stored name");
     }
+
+    #[test]
+    fn every_action_is_named_for_people_in_both_languages() {
+        for a in Action::ALL {
+            for lang in ["da", "en"] {
+                let key = format!("audit_action.{}", a.as_str());
+                assert!(crate::i18n::has_text(lang, &key), "{key} in {lang}");
+            }
+        }
+    }
 }

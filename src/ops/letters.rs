@@ -175,7 +175,7 @@ pub fn preview_letter(
     let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let lang = Language::from_stored(&study.language);
     env.templates.check_custom(lang, kind, custom)?;
-    let mut ctx = crate::mail::templates::sample_context();
+    let mut ctx = crate::mail::templates::sample_context(lang);
     ctx.study = super::outbox::study_facts(&study);
     let r = env
         .templates

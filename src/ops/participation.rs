@@ -293,7 +293,7 @@ fn add_referral(
         email: Some(data.email.clone()),
         organisation: data.organisation.clone(),
         strata: "{}".into(),
-        source: "referral".into(),
+        source: crate::domain::candidate::REFERRAL_SOURCE.into(),
         referred_by: Some(p.candidate.id.clone()),
         status: Status::Identified,
         status_reason: None,

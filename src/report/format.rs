@@ -1,6 +1,7 @@
 //! The report's formats, one enum for every place that hands out a file: the API, the funder's
 //! downloads and the command line.
 
+use super::csv::Dialect;
 use super::{Audience, Report};
 use crate::domain::Invalid;
 use crate::error::{AppError, AppResult};
@@ -51,15 +52,28 @@ impl Format {
     }
 
     /// The report in this format; `table` names the CSV table (priorities by default),
-    /// `downloads` the address the HTML's download links start with.
+    /// `dialect` whom a CSV is for, `downloads` the address the HTML's download links start
+    /// with.
     pub fn make(
         self,
         r: &Report,
         table: Option<&str>,
+        dialect: Dialect,
         audience: Audience,
         downloads: &str,
     ) -> AppResult<File> {
-        let name = format!("orakel-report-round-{}", r.round.number);
+        let lang = r.language.code();
+        let mut name = crate::i18n::text_with(
+            lang,
+            "report.file_name",
+            &[("number", r.round.number.to_string())],
+        );
+        if dialect == Dialect::Spreadsheet && matches!(self, Format::Csv | Format::Zip) {
+            name = format!(
+                "{name}-{}",
+                crate::i18n::text(lang, "report.file_spreadsheet")
+            );
+        }
         let file = |content_type, filename: String, body| File {
             content_type,
             filename: Some(filename),
@@ -73,7 +87,7 @@ impl Format {
             ),
             Format::Csv => {
                 let key = table.unwrap_or("priorities");
-                let body = super::csv::one(r, key).ok_or_else(|| {
+                let body = super::csv::one(r, key, dialect).ok_or_else(|| {
                     AppError::Invalid(Invalid::one(
                         "table",
                         format!("must be one of {}", super::csv::keys(r).join(", ")),
@@ -84,7 +98,7 @@ impl Format {
             Format::Zip => file(
                 "application/zip",
                 format!("{name}-csv.zip"),
-                super::csv::zip(r).map_err(|e| AppError::Internal(e.into()))?,
+                super::csv::zip(r, dialect).map_err(|e| AppError::Internal(e.into()))?,
             ),
             Format::Xlsx => file(
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -304,7 +304,7 @@ pub fn definitions(r: &Report) -> Vec<(String, String)> {
         ),
         ("SD".into(), t(l, "report.def_sd")),
         (t(l, "report.top2"), t(l, "report.def_top2")),
-        ("Kendall's W".into(), t(l, "report.def_kendall")),
+        (t(l, "tables.kendall"), t(l, "report.def_kendall")),
         ("Wilcoxon".into(), t(l, "report.def_wilcoxon")),
     ]
 }

@@ -1,13 +1,20 @@
-//! The report's tables as plain rows of text and numbers, shared by the CSV and XLSX writers.
+//! The report's tables as rows of values, shared by the CSV and XLSX writers. Each column has a
+//! stable key (the machine CSV's header, for scripts) and a label in the report's language (the
+//! spreadsheet's header, for people), and says how people see its numbers; each coded cell
+//! (a verdict, a stage of the participant flow) has its code for scripts and its words for people.
 
 use super::Report;
 use super::composition::Suppression;
-use crate::domain::Language;
 use crate::domain::stats::Verdict;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
+    /// A value scripts read as `code` and people as `label`.
+    Code {
+        code: String,
+        label: String,
+    },
     Number(f64),
     Empty,
 }
@@ -43,11 +50,36 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// How people see a column's numbers (scripts always get every digit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// A count or a rank.
+    Whole,
+    /// Rounded to this many decimals, as the report shows it (a mean to one).
+    Decimals(usize),
+    /// As it is, without trailing zeros (medians and quartiles, which are halves or quarters).
+    Plain,
+    /// A p-value: three decimals, "< 0,001" below that.
+    P,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// The machine CSV's header: lower-case, stable.
+    pub key: String,
+    /// The spreadsheet's header, in the report's language.
+    pub label: String,
+    pub shown: Shown,
+    /// Only for scripts (a figure people get from another column's format).
+    pub machine_only: bool,
+}
+
 pub struct Table {
-    /// A file or sheet name: lower-case, no spaces.
+    /// A file name: lower-case, no spaces.
     pub key: &'static str,
+    /// A sheet's name, in the report's language.
     pub title: String,
-    pub header: Vec<String>,
+    pub columns: Vec<Column>,
     pub rows: Vec<Vec<Value>>,
 }
 
@@ -57,54 +89,66 @@ pub fn looks_like_formula(s: &str) -> bool {
     s.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
-fn verdict(v: Verdict, lang: Language) -> String {
-    let key = match v {
-        Verdict::High => "tables.verdict_high",
-        Verdict::Low => "tables.verdict_low",
-        Verdict::None => "tables.verdict_none",
-    };
-    crate::i18n::text(lang.code(), key)
+fn column(key: impl Into<String>, label: String, shown: Shown) -> Column {
+    Column {
+        key: key.into(),
+        label,
+        shown,
+        machine_only: false,
+    }
+}
+
+/// A text with its first letter in upper case, as a table's cell starts.
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 pub fn tables(r: &Report) -> Vec<Table> {
-    let t = |key: &str| crate::i18n::text(r.language.code(), &format!("tables.{key}"));
+    let lang = r.language.code();
+    let t = |key: &str| crate::i18n::text(lang, &format!("tables.{key}"));
+    let code = |code: &str, label: String| Value::Code {
+        code: code.to_string(),
+        label,
+    };
     let mut out = Vec::new();
 
-    let mut header: Vec<String> = [
-        "theme",
-        "category",
-        "title",
-        "n",
-        "dont_know",
-        "mean",
-        "mean_display",
-        "median",
-        "q1",
-        "q3",
-        "iqr",
-        "sd",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut columns = vec![
+        column("theme", t("col_theme"), Shown::Whole),
+        column("category", t("col_category"), Shown::Plain),
+        column("title", t("col_title"), Shown::Plain),
+        column("n", t("col_n"), Shown::Whole),
+        column("dont_know", t("col_dont_know"), Shown::Whole),
+        column("mean", t("col_mean"), Shown::Decimals(1)),
+        Column {
+            machine_only: true,
+            ..column("mean_display", String::new(), Shown::Plain)
+        },
+        column("median", t("col_median"), Shown::Plain),
+        column("q1", t("col_q1"), Shown::Plain),
+        column("q3", t("col_q3"), Shown::Plain),
+        column("iqr", t("col_iqr"), Shown::Plain),
+        column("sd", t("col_sd"), Shown::Decimals(2)),
+    ];
     for p in r.scale.min..=r.scale.max {
-        header.push(format!("count_{p}"));
+        let label = crate::i18n::text_with(lang, "tables.col_count", &[("point", p.to_string())]);
+        columns.push(column(format!("count_{p}"), label, Shown::Whole));
     }
-    header.extend(
-        [
-            "pct_top2",
-            "pct_bottom2",
-            "consensus",
-            "meets_priority",
-            "rank",
-        ]
-        .map(String::from),
-    );
+    columns.extend([
+        column("pct_top2", t("col_top2"), Shown::Decimals(1)),
+        column("pct_bottom2", t("col_bottom2"), Shown::Decimals(1)),
+        column("consensus", t("col_consensus"), Shown::Plain),
+        column("meets_priority", t("col_priority"), Shown::Plain),
+        column("rank", t("col_rank"), Shown::Whole),
+    ]);
     let fewer = crate::i18n::text_with(
-        r.language.code(),
+        lang,
         "report.fewer_than",
         &[("k", r.min_group_size.to_string())],
     );
+    let hidden = || code("hidden", fewer.clone());
     let rows = r
         .themes
         .iter()
@@ -115,9 +159,9 @@ pub fn tables(r: &Report) -> Vec<Table> {
                     th.number.into(),
                     th.category.clone().into(),
                     th.title.clone().into(),
-                    fewer.clone().into(),
+                    hidden(),
                 ];
-                row.resize(header.len(), Value::Empty);
+                row.resize(columns.len(), Value::Empty);
                 return row;
             }
             let mut row: Vec<Value> = vec![
@@ -135,11 +179,23 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 th.sd.into(),
             ];
             row.extend(th.counts.iter().map(|c| Value::from(*c)));
+            let verdict = match th.consensus {
+                Verdict::High => "high",
+                Verdict::Low => "low",
+                Verdict::None => "none",
+            };
             row.extend([
                 th.pct_top2.into(),
                 th.pct_bottom2.into(),
-                verdict(th.consensus, r.language).into(),
-                (if th.meets_priority { t("yes") } else { t("no") }).into(),
+                code(
+                    verdict,
+                    crate::i18n::text(lang, &format!("verdict.{verdict}")),
+                ),
+                if th.meets_priority {
+                    code("yes", capital(&t("yes")))
+                } else {
+                    code("no", capital(&t("no")))
+                },
                 th.rank.into(),
             ]);
             row
@@ -148,53 +204,69 @@ pub fn tables(r: &Report) -> Vec<Table> {
     out.push(Table {
         key: "priorities",
         title: t("priorities"),
-        header,
+        columns,
         rows,
     });
 
     let f = &r.flow;
+    let stage = |key: &str| code(key, capital(&t(key)));
     let mut rows: Vec<Vec<Value>> = vec![
-        vec![t("identified").into(), f.identified.into()],
-        vec![t("invited").into(), f.invited.into()],
-        vec![t("accepted").into(), f.accepted.into()],
-        vec![t("declined").into(), f.declined.into()],
-        vec![t("no_reply").into(), f.no_reply.into()],
-        vec![t("withdrawn").into(), f.withdrawn.into()],
+        vec![stage("identified"), f.identified.into()],
+        vec![stage("invited"), f.invited.into()],
+        vec![stage("accepted"), f.accepted.into()],
+        vec![stage("declined"), f.declined.into()],
+        vec![stage("no_reply"), f.no_reply.into()],
+        vec![stage("withdrawn"), f.withdrawn.into()],
     ];
     for rr in &f.rounds {
         rows.push(vec![
-            format!("{} {}", t("responded_in_round"), rr.number).into(),
+            code(
+                &format!("responded_round_{}", rr.number),
+                format!("{} {}", capital(&t("responded_in_round")), rr.number),
+            ),
             rr.responded.into(),
         ]);
     }
     for (category, n) in &f.decline_categories {
+        let label = crate::i18n::text(lang, &format!("decline_category.{category}"));
         rows.push(vec![
-            format!(
-                "{}: {}",
-                t("why_not_on_the_panel"),
-                crate::i18n::text(r.language.code(), &format!("decline_category.{category}"))
-            )
-            .into(),
+            code(
+                &format!("decline_category:{category}"),
+                format!("{}: {label}", capital(&t("why_not_on_the_panel"))),
+            ),
             (*n).into(),
         ]);
     }
     for (reason, n) in &f.decline_reasons {
         rows.push(vec![
-            format!("{}: {reason}", t("declined")).into(),
+            code(
+                &format!("declined:{reason}"),
+                format!("{}: {reason}", capital(&t("declined"))),
+            ),
             (*n).into(),
         ]);
     }
     out.push(Table {
         key: "flow",
         title: t("participant_flow"),
-        header: vec![t("stage"), t("count")],
+        columns: vec![
+            column("stage", t("col_stage"), Shown::Plain),
+            column("count", t("col_number"), Shown::Whole),
+        ],
         rows,
     });
 
     if let Some(c) = &r.composition {
-        let mut header = vec![t("attribute"), t("value")];
-        header.extend(c.columns.iter().cloned());
-        header.push(t("total"));
+        let mut columns = vec![
+            column("attribute", t("col_attribute"), Shown::Plain),
+            column("value", t("col_value"), Shown::Plain),
+        ];
+        columns.extend(
+            c.columns
+                .iter()
+                .map(|v| column(v.clone(), v.clone(), Shown::Whole)),
+        );
+        columns.push(column("total", t("col_total"), Shown::Whole));
         let shown = |count: Option<usize>, suppressed: Option<Suppression>, released: bool| match (
             count,
             suppressed.filter(|_| !released),
@@ -208,8 +280,10 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .rows
             .iter()
             .map(|row| {
-                let mut v: Vec<Value> =
-                    vec![row.attribute.clone().into(), row.label.clone().into()];
+                let mut v: Vec<Value> = vec![
+                    code(&row.attribute, row.attribute_label.clone()),
+                    row.label.clone().into(),
+                ];
                 v.extend(
                     row.cells
                         .iter()
@@ -222,7 +296,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
         out.push(Table {
             key: "composition",
             title: t("panel_composition"),
-            header,
+            columns,
             rows,
         });
     }
@@ -235,7 +309,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 if th.hidden && r.for_funder {
                     return vec![
                         th.number.into(),
-                        fewer.clone().into(),
+                        hidden(),
                         Value::Empty,
                         Value::Empty,
                         Value::Empty,
@@ -253,33 +327,35 @@ pub fn tables(r: &Report) -> Vec<Table> {
         out.push(Table {
             key: "stability",
             title: t("stability"),
-            header: ["theme", "pairs", "changed", "pct_changed", "wilcoxon_p"]
-                .map(String::from)
-                .to_vec(),
+            columns: vec![
+                column("theme", t("col_theme"), Shown::Whole),
+                column("pairs", t("col_pairs"), Shown::Whole),
+                column("changed", t("col_changed"), Shown::Whole),
+                column("pct_changed", t("col_pct_changed"), Shown::Decimals(1)),
+                column("wilcoxon_p", t("col_wilcoxon_p"), Shown::P),
+            ],
             rows,
         });
     }
     out.push(Table {
         key: "findings",
         title: t("findings"),
-        header: vec![t("finding")],
+        columns: vec![column("finding", t("col_finding"), Shown::Plain)],
         rows: r.findings.iter().map(|s| vec![s.clone().into()]).collect(),
     });
     if let Some(k) = &r.kendall {
         out.push(Table {
             key: "kendall",
-            title: "Kendall's W".into(),
-            header: [
-                "raters",
-                "raters_excluded",
-                "objects",
-                "w",
-                "chi2",
-                "df",
-                "p",
-            ]
-            .map(String::from)
-            .to_vec(),
+            title: t("kendall"),
+            columns: vec![
+                column("raters", t("col_raters"), Shown::Whole),
+                column("raters_excluded", t("col_raters_excluded"), Shown::Whole),
+                column("objects", t("col_objects"), Shown::Whole),
+                column("w", "W".into(), Shown::Decimals(3)),
+                column("chi2", "χ²".into(), Shown::Decimals(2)),
+                column("df", t("col_df"), Shown::Whole),
+                column("p", "p".into(), Shown::P),
+            ],
             rows: vec![vec![
                 k.raters.into(),
                 k.raters_excluded.into(),

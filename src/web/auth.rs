@@ -157,6 +157,7 @@ pub struct PageResearcher {
 
 impl PageResearcher {
     fn new(state: &super::AppState, researcher: Researcher, csrf: String) -> PageResearcher {
+        super::language::reads(&researcher.locale);
         PageResearcher {
             researcher,
             csrf,
@@ -199,6 +200,12 @@ impl FromRequest for PageResearcher {
     }
 }
 
+/// What a person reads when a form arrives that its page could not have sent.
+pub const FORM_MALFORMED: &str = "the form is incomplete; reload the page and try again";
+
+/// What a person reads when a form's body cannot be read (larger than the limit, cut off).
+pub const FORM_UNREADABLE: &str = "the form could not be read; it may be too long";
+
 /// A form posted from one of our pages by a logged-in researcher, its CSRF token checked.
 pub struct CsrfForm<T> {
     pub who: PageResearcher,
@@ -215,9 +222,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         Box::pin(async move {
             let state = state(&req);
             let bytes = body.await.map_err(|e| {
+                tracing::info!(error = %e, "a form that could not be read");
                 PageError::from(AppError::Invalid(crate::domain::Invalid::one(
                     "form",
-                    e.to_string(),
+                    FORM_UNREADABLE,
                 )))
             })?;
             let who = match session_researcher(&state, &req).await {
@@ -238,10 +246,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                     "error.csrf",
                 ))));
             }
+            // Our own forms always send what they declare; a form that does not fit was made
+            // elsewhere or by an older page. The parser's own words are for the log.
             let form: T = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+                tracing::info!(error = %e, "a form that does not fit its page");
                 PageError::from(AppError::Invalid(crate::domain::Invalid::one(
                     "form",
-                    e.to_string(),
+                    FORM_MALFORMED,
                 )))
             })?;
             Ok(CsrfForm { who, form })

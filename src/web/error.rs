@@ -123,8 +123,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         log_if_server_error(&self.0);
+        let lang = super::language::reader();
         let fields = match &self.0 {
-            AppError::Invalid(inv) => inv.0.clone(),
+            AppError::Invalid(inv) => inv
+                .0
+                .iter()
+                .map(|f| FieldError {
+                    message: crate::i18n::messages::say(lang, &f.message),
+                    ..f.clone()
+                })
+                .collect(),
             _ => Vec::new(),
         };
         let mut resp = HttpResponse::build(self.status_code());
@@ -140,19 +148,26 @@ impl ResponseError for ApiError {
         ) {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("30")));
         }
+        resp.insert_header((header::CONTENT_LANGUAGE, HeaderValue::from_static(lang)));
+        let message = if lang == "en" {
+            public_message(&self.0)
+        } else {
+            public_message_in(&self.0, lang)
+        };
         resp.json(ErrorBody {
             error: code_of(&self.0),
-            message: public_message(&self.0),
+            message,
             fields,
         })
     }
 }
 
-/// A 400 for requests that could not be read at all (malformed JSON, wrong content type).
+/// A 400 for requests that could not be read at all (malformed JSON, wrong content type), in
+/// the language the client asked for.
 pub fn bad_request(message: String) -> actix_web::Error {
     let body = ErrorBody {
         error: "bad_request",
-        message,
+        message: crate::i18n::messages::say(super::language::reader(), &message),
         fields: Vec::new(),
     };
     actix_web::error::InternalError::from_response(
@@ -169,7 +184,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub struct PageError {
     pub error: AppError,
     login_next: Option<String>,
-    lang: String,
+    /// The language to say it in, when the page knows better than the request's reader.
+    lang: Option<String>,
 }
 
 impl PageError {
@@ -177,12 +193,12 @@ impl PageError {
         PageError {
             error: AppError::Unauthenticated,
             login_next: Some(next),
-            lang: "en".into(),
+            lang: None,
         }
     }
 
     pub fn in_lang(mut self, lang: &str) -> Self {
-        self.lang = lang.to_string();
+        self.lang = Some(lang.to_string());
         self
     }
 }
@@ -192,7 +208,7 @@ impl From<AppError> for PageError {
         PageError {
             error,
             login_next: None,
-            lang: "en".into(),
+            lang: None,
         }
     }
 }
@@ -217,10 +233,14 @@ impl ResponseError for PageError {
             return super::see_other(&target);
         }
         log_if_server_error(&self.error);
+        let lang = self
+            .lang
+            .as_deref()
+            .unwrap_or_else(|| super::language::reader());
         error_page(
             self.status_code(),
-            &public_message_in(&self.error, &self.lang),
-            &self.lang,
+            &public_message_in(&self.error, lang),
+            lang,
         )
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod language;
 pub mod pages;
 pub mod render;
 
@@ -168,13 +169,20 @@ async fn refuse_nul(
 }
 
 /// Errors the framework answers itself (a body too large, a method a route does not take) are
-/// JSON on the API like every other error there.
+/// JSON on the API like every other error there. Every request is answered in its reader's
+/// language (`language::reader`): on the API the one `Accept-Language` asks for (English when
+/// it names neither), on pages the visitor's until the handler knows who reads.
 async fn api_errors_as_json(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
     let api = req.path().starts_with("/api/");
-    let res = next.call(req).await?;
+    let lang = if api {
+        language::of_header(req.request()).unwrap_or(language::FALLBACK)
+    } else {
+        language::of_visitor(req.request(), None)
+    };
+    let res = language::scoped(lang, next.call(req)).await?;
     let status = res.status();
     let is_json = res
         .headers()

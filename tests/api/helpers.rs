@@ -515,18 +515,44 @@ impl Client {
 
     /// GETs a binary body (a zip, a PDF): the status and the bytes.
     pub fn get_bytes(&mut self, path: &str) -> (u16, Vec<u8>) {
+        let (status, _, bytes) = self.get_full(path);
+        (status, bytes)
+    }
+
+    /// GETs with extra request headers (`Accept-Language`, …).
+    pub fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let req = with_headers(self.prepare(self.agent.get(&self.url(path))), headers);
+        let r = req.call();
+        self.finish(r)
+    }
+
+    /// POSTs JSON with extra request headers.
+    pub fn post_json_with(&mut self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let req = with_headers(self.prepare(self.agent.post(&self.url(path))), headers);
+        let r = req.send_json(body);
+        self.finish(r)
+    }
+
+    /// GETs any body: the status, the content type and the bytes.
+    pub fn get_full(&mut self, path: &str) -> (u16, String, Vec<u8>) {
         let mut r = self
             .prepare(self.agent.get(&self.url(path)))
             .call()
             .expect("the request reaches the server");
         let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let bytes = r
             .body_mut()
             .with_config()
             .limit(200 * 1024 * 1024)
             .read_to_vec()
             .unwrap_or_default();
-        (status, bytes)
+        (status, content_type, bytes)
     }
 
     /// POSTs a multipart form as a browser does: `(name, filename, bytes)`, filename empty
@@ -627,4 +653,14 @@ impl Client {
         page.form_value("_csrf")
             .expect("pages carry the session's CSRF token")
     }
+}
+
+fn with_headers<B>(
+    mut req: ureq::RequestBuilder<B>,
+    headers: &[(&str, &str)],
+) -> ureq::RequestBuilder<B> {
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req
 }

@@ -13,6 +13,7 @@ mod browser;
 mod demo;
 mod faults;
 mod fuzz;
+mod language;
 mod matrix;
 mod migrations;
 mod privacy;

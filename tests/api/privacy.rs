@@ -184,7 +184,11 @@ both_backends!(
         );
         let page = b.get(&format!("/studies/{}/audit", p.study));
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("person.erased"));
+        assert!(
+            page.body.contains("Person&#x27;s identity erased"),
+            "{}",
+            page.body
+        );
     }
 );
 

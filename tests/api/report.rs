@@ -316,7 +316,44 @@ both_backends!(every_format_opens_and_holds_the_figures, |app: &TestApp| {
         "{first}"
     );
     let (_, _, flow) = get_bytes(app, &c, &format!("{base}.csv?table=flow"));
-    assert!(String::from_utf8(flow).unwrap().contains("takket ja,12"));
+    assert!(
+        String::from_utf8(flow).unwrap().contains("accepted,12"),
+        "the machine CSV codes the stages"
+    );
+    // The spreadsheet CSV of a Danish study: Danish headers and words, `;` between fields,
+    // decimal commas, figures rounded as the report shows them.
+    let (s, _, sheet) = get_bytes(app, &c, &format!("{base}.csv?for=spreadsheet"));
+    assert_eq!(s, 200);
+    let sheet = String::from_utf8(sheet).unwrap();
+    let mut lines = sheet.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with(
+            "\u{feff}Tema;Kategori;Titel;Gyldige svar (n);Ved ikke;Gennemsnit;Median;"
+        ),
+        "{header}"
+    );
+    assert!(!header.contains("mean"), "{header}");
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with("1;A;Early action at the workplace;9;0;3,8;4;4;4;0;"),
+        "{first}"
+    );
+    let (_, _, flow) = get_bytes(app, &c, &format!("{base}.csv?table=flow&for=spreadsheet"));
+    assert!(String::from_utf8(flow).unwrap().contains("Takket ja;12"));
+    assert_eq!(
+        get_bytes(app, &c, &format!("{base}.csv?for=everyone")).0,
+        422
+    );
+    let (_, _, z) = get_bytes(app, &c, &format!("{base}.zip?for=spreadsheet"));
+    let (_, kendall) = unzip(&z)
+        .into_iter()
+        .find(|(n, _)| n == "kendall.csv")
+        .unwrap();
+    assert!(
+        kendall.contains("Bedømmere;Udeladte bedømmere;Temaer;W;χ²;Frihedsgrader;p"),
+        "{kendall}"
+    );
     assert_eq!(
         get_bytes(app, &c, &format!("{base}.csv?table=nothing")).0,
         422
@@ -352,6 +389,31 @@ both_backends!(every_format_opens_and_holds_the_figures, |app: &TestApp| {
         sheet1.contains("<v>3.7777777777777777</v>"),
         "means are numbers, not text"
     );
+    // For people: headers in the report's language, no machine columns, a mean shown with one
+    // decimal by its number format (the spreadsheet shows the reader's decimal mark).
+    let strings = &parts
+        .iter()
+        .find(|(n, _)| n == "xl/sharedStrings.xml")
+        .unwrap()
+        .1;
+    for label in [
+        "Gennemsnit",
+        "Gyldige svar (n)",
+        "Antal der gav 4",
+        "Høj prioritet",
+        "Takket ja",
+        "Kendalls W",
+    ] {
+        assert!(
+            strings.contains(label) || workbook.contains(label),
+            "{label} in {strings}"
+        );
+    }
+    for key in ["mean_display", "pct_top2", "count_0", ">theme<", ">high<"] {
+        assert!(!strings.contains(key), "{key} in {strings}");
+    }
+    let styles = &parts.iter().find(|(n, _)| n == "xl/styles.xml").unwrap().1;
+    assert!(styles.contains("formatCode=\"0.0\""), "{styles}");
     let (s, ct, pdf) = get_bytes(app, &c, &format!("{base}.pdf"));
     assert_eq!((s, ct.as_str()), (200, "application/pdf"));
     assert!(pdf.starts_with(b"%PDF-"));

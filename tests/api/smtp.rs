@@ -120,7 +120,7 @@ impl Received {
 }
 
 /// Undoes quoted-printable encoding (soft line breaks and `=XX` bytes).
-fn quoted_printable(raw: &str) -> String {
+pub fn quoted_printable(raw: &str) -> String {
     let raw = raw.replace("=\r\n", "").replace("=\n", "");
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());

@@ -502,10 +502,22 @@ fn collect_ids(a: &Archive, out: &mut HashSet<String>) {
 /// every researcher it names is listed, and that every reference between its rows stays inside
 /// the archive's own study (so no row can reach into another study here).
 pub fn read(bytes: &[u8]) -> AppResult<Archive> {
-    let mut a: Archive = serde_json::from_slice(bytes)
-        .map_err(|e| Invalid::one("archive", format!("not a study archive: {e}")))?;
+    let mut a: Archive = serde_json::from_slice(bytes).map_err(|e| {
+        Invalid::one(
+            "archive",
+            format!(
+                "not a study archive (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
     if a.format != FORMAT {
-        return Err(Invalid::one("format", format!("must be {FORMAT:?}")).into());
+        return Err(Invalid::one(
+            "format",
+            format!("must be {FORMAT:?}, the format of a study archive"),
+        )
+        .into());
     }
     match a.version {
         VERSION => {}

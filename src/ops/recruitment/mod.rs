@@ -69,6 +69,7 @@ pub fn set_strata(
     db::write(conn, |c| {
         access::study(c, researcher_id, study_id, Role::Researcher)?;
         let mut e = Invalid::new();
+        let before = strata_of(c, study_id)?;
         for cand in all_candidates(c, study_id)? {
             let values = strata_values(&cand)?;
             for (key, value) in values {
@@ -77,8 +78,13 @@ pub fn set_strata(
                     .find(|s| s.key == key)
                     .is_some_and(|s| s.values.contains(&value));
                 if !kept {
+                    // Named as the researchers named the attribute, not by its key.
+                    let name = before
+                        .iter()
+                        .find(|s| s.key == key)
+                        .map_or(key.as_str(), |s| s.label.as_str());
                     let msg = format!(
-                        "{key} = {value:?} is used by candidates; keep it or change those candidates first"
+                        "{name} = {value:?} is used by candidates; keep it or change those candidates first"
                     );
                     if !e.0.iter().any(|f| f.message == msg) {
                         e.add("strata", msg);

@@ -23,6 +23,9 @@ pub struct Me {
     pub id: String,
     pub email: String,
     pub name: String,
+    /// The language of the researcher's pages and e-mails: `da` or `en` (chosen in the pages'
+    /// header or on the login page).
+    pub locale: String,
 }
 
 /// The researcher this request authenticates as.
@@ -36,6 +39,7 @@ pub async fn me(who: ApiResearcher) -> web::Json<Me> {
         id: who.0.id.clone(),
         email: who.0.email,
         name: who.0.name,
+        locale: who.0.locale,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::domain::{Invalid, Language};
 use crate::ops::archive::{ImportResult, Importer};
 use crate::ops::reports::{self, ReleaseInput, ReportLinkInput, ReportLinkView};
 use crate::ops::{AppError, AppResult};
+use crate::report::csv::Dialect;
 use crate::report::{self, Audience, Options, Report};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
@@ -26,7 +27,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(import_archive);
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct ReportQuery {
     /// The round (its number); by default the latest closed rating round.
     pub round: Option<i32>,
@@ -41,9 +42,21 @@ pub struct ReportQuery {
     /// `funder`: exactly what the funder's link shows (closed rounds only, nothing below k),
     /// to hand on; by default the researchers' own view.
     pub view: Option<String>,
+    /// For `.csv` and `.zip`: whom the CSV is for. `scripts` (the default): stable English
+    /// keys, decimal points, commas between fields, codes in coded cells. `spreadsheet`: headers
+    /// and words in the report's language and numbers as the report shows them, with `;` and
+    /// `,` as a Danish spreadsheet expects in Danish.
+    #[serde(rename = "for")]
+    #[param(rename = "for")]
+    pub dialect: Option<String>,
 }
 
 impl ReportQuery {
+    pub fn dialect(&self) -> Result<Dialect, Invalid> {
+        Dialect::parse(self.dialect.as_deref())
+            .ok_or_else(|| Invalid::one("for", "must be scripts or spreadsheet"))
+    }
+
     pub fn audience(&self) -> Result<Audience, Invalid> {
         match self.view.as_deref() {
             None | Some("") | Some("researcher") => Ok(Audience::Researcher),
@@ -111,14 +124,14 @@ pub fn respond(f: report::File) -> HttpResponse {
 pub fn file(
     r: &Report,
     ext: &str,
-    table: Option<&str>,
+    q: &ReportQuery,
     audience: Audience,
     downloads: &str,
 ) -> AppResult<report::File> {
     let format = report::Format::parse(ext)
         .filter(|f| *f != report::Format::Json)
         .ok_or(AppError::NotFound)?;
-    format.make(r, table, audience, downloads)
+    format.make(r, q.table.as_deref(), q.dialect()?, audience, downloads)
 }
 
 /// The report of a round as JSON: the participant flow, the consensus rule and when it was
@@ -156,12 +169,14 @@ pub async fn report_file(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let (study, ext) = path.into_inner();
-    let (id, opts, table, audience) = (who.id(), q.options()?, q.table.clone(), q.audience()?);
+    let (id, opts, audience) = (who.id(), q.options()?, q.audience()?);
+    q.dialect()?;
     let downloads = format!("/api/v1/studies/{study}/report");
+    let q = q.into_inner();
     Ok(state
         .db(move |c| {
             let r = reports::for_researcher(c, &id, &study, &opts, audience)?;
-            file(&r, &ext, table.as_deref(), audience, &downloads)
+            file(&r, &ext, &q, audience, &downloads)
         })
         .await
         .map(respond)?)

@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::{InLang, PageError, PageResult, page, safe_next, serde_value};
 use crate::db::utc;
+use crate::i18n::messages;
 use crate::ops::AppError;
+use crate::ops::access::ResearcherId;
 use crate::ops::accounts::{self, LoginLimits};
 use crate::ops::secret::new_token;
 use crate::web::auth::{
@@ -14,7 +16,7 @@ use crate::web::auth::{
     cookie, removal_cookie, same_secret,
 };
 use crate::web::render::{Html, pages, text};
-use crate::web::{AppState, see_other};
+use crate::web::{AppState, language, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form_route)
@@ -27,32 +29,69 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Deserialize)]
-struct NextQuery {
+struct LoginQuery {
     next: Option<String>,
+    lang: Option<String>,
 }
 
-fn login_page(
-    state: &AppState,
+struct LoginPage<'a> {
+    lang: &'static str,
+    /// A language the visitor has just chosen, to remember on this browser.
+    chosen: Option<&'static str>,
     status: StatusCode,
-    next: &str,
-    email: &str,
+    next: &'a str,
+    email: &'a str,
     error: Option<String>,
-) -> PageResult {
+}
+
+fn login_page(state: &AppState, p: LoginPage<'_>) -> PageResult {
     // The login form has no session yet: its CSRF token is a cookie the form must echo.
     let csrf = new_token();
-    let ctx = minijinja::context! {
-        lang => "en", csrf => csrf.clone(), next => next, email => email, error => error,
+    let switch = |lang: &str| {
+        format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("lang", lang), ("next", p.next)]).unwrap_or_default()
+        )
     };
-    let mut resp = pages().html(status, "login.html", ctx)?;
-    resp.add_cookie(&cookie(LOGIN_CSRF_COOKIE, csrf, state.settings.is_https()))
+    let languages: Vec<_> = language::LANGUAGES
+        .into_iter()
+        .map(|l| minijinja::context! { code => l, name => text(l, &format!("lang.{l}")), href => switch(l) })
+        .collect();
+    let ctx = minijinja::context! {
+        lang => p.lang, csrf => csrf.clone(), next => p.next, email => p.email, error => p.error,
+        languages => languages,
+    };
+    let secure = state.settings.is_https();
+    let mut resp = pages().html(p.status, "login.html", ctx)?;
+    resp.add_cookie(&cookie(LOGIN_CSRF_COOKIE, csrf, secure))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
+    // A choice holds for the answer to the form, the account and the next visit.
+    if let Some(lang) = p.chosen {
+        resp.add_cookie(&language::choice_cookie(lang, secure))
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
+    }
     Ok(resp)
 }
 
 #[get("/login")]
-async fn login_form_route(state: web::Data<AppState>, q: web::Query<NextQuery>) -> PageResult {
+async fn login_form_route(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LoginQuery>,
+) -> PageResult {
     let next = safe_next(q.next.as_deref().unwrap_or("/studies")).to_string();
-    login_page(&state, StatusCode::OK, &next, "", None)
+    let lang = language::of_visitor(&req, q.lang.as_deref());
+    login_page(
+        &state,
+        LoginPage {
+            lang,
+            chosen: q.lang.as_deref().and_then(language::known),
+            status: StatusCode::OK,
+            next: &next,
+            email: "",
+            error: None,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -77,14 +116,18 @@ async fn login_route(
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_string())
         .unwrap_or_default();
+    let lang = language::of_visitor(&req, None);
+    let refused = |status, error| LoginPage {
+        lang,
+        chosen: None,
+        status,
+        next: &next,
+        email: &form.email,
+        error: Some(error),
+    };
     if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
-        return login_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            &next,
-            &form.email,
-            Some(text("en", "error.csrf")),
-        );
+        let error = text(lang, "error.csrf");
+        return login_page(&state, refused(StatusCode::FORBIDDEN, error));
     }
     let s = &state.settings.security;
     let limits = LoginLimits {
@@ -95,8 +138,17 @@ async fn login_route(
     let length = chrono::Duration::hours(state.settings.server.session_hours);
     let address = client_address(&req, s.trust_forwarded_for);
     let (email, password) = (form.email.clone(), form.password);
+    // A language chosen on this browser's login page becomes the account's language.
+    let chosen = language::chosen(&req);
     let result = state
-        .db(move |c| accounts::login(c, limits, length, &email, &password, &address))
+        .db(move |c| {
+            let (session, raw) = accounts::login(c, limits, length, &email, &password, &address)?;
+            if let Some(lang) = chosen {
+                let me = ResearcherId::authenticated(session.researcher_id.clone());
+                accounts::set_locale(c, &me, lang)?;
+            }
+            Ok((session, raw))
+        })
         .await;
     match result {
         Ok((_, raw)) => {
@@ -108,19 +160,13 @@ async fn login_route(
         }
         Err(AppError::Unauthenticated) => login_page(
             &state,
-            StatusCode::UNAUTHORIZED,
-            &next,
-            &form.email,
-            Some(text("en", "login.wrong")),
+            refused(StatusCode::UNAUTHORIZED, text(lang, "login.wrong")),
         ),
         Err(AppError::TooManyRequests(m)) => login_page(
             &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &next,
-            &form.email,
-            Some(m),
+            refused(StatusCode::TOO_MANY_REQUESTS, messages::say(lang, &m)),
         ),
-        Err(e) => Err(PageError::from(e)),
+        Err(e) => Err(PageError::from(e).in_lang(lang)),
     }
 }
 
@@ -156,7 +202,12 @@ async fn set_language_route(state: web::Data<AppState>, f: CsrfForm<LanguageForm
         .db(move |c| accounts::set_locale(c, &id, &lang))
         .await
         .lang(&f.who)?;
-    Ok(see_other(safe_next(&f.form.back)))
+    let mut resp = see_other(safe_next(&f.form.back));
+    // The login page of this browser speaks the language chosen last.
+    if let Some(lang) = language::known(&f.form.language) {
+        let _ = resp.add_cookie(&language::choice_cookie(lang, state.settings.is_https()));
+    }
+    Ok(resp)
 }
 
 async fn tokens_page(

@@ -306,10 +306,11 @@ async fn home(req: HttpRequest) -> HttpResponse {
 }
 
 #[get("/static/{file}")]
-async fn static_file(path: web::Path<String>) -> HttpResponse {
+async fn static_file(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let name = path.into_inner();
     let Some((_, body)) = STATIC_FILES.iter().find(|(n, _)| *n == name) else {
-        return error_page(StatusCode::NOT_FOUND, "", "en");
+        let lang = crate::web::language::of_visitor(&req, None);
+        return error_page(StatusCode::NOT_FOUND, "", lang);
     };
     let content_type = match name.rsplit('.').next() {
         Some("css") => "text/css; charset=utf-8",
@@ -328,7 +329,8 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     if req.path().starts_with("/api/") {
         return super::error::ApiError(AppError::NotFound).error_response();
     }
-    error_page(StatusCode::NOT_FOUND, "", "en")
+    let lang = crate::web::language::of_visitor(&req, None);
+    error_page(StatusCode::NOT_FOUND, "", lang)
 }
 
 /// A path on this site to go on to after a login or a change of language; anything else

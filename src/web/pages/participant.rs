@@ -52,7 +52,11 @@ async fn resolve_for(
     purpose: Purpose,
 ) -> Result<Participant, HttpResponse> {
     match participant_for(state, req, token.to_string(), purpose).await {
-        Ok(p) => Ok(p),
+        Ok(p) => {
+            // The expert reads the study's language, errors included.
+            crate::web::language::reads(lang(&p));
+            Ok(p)
+        }
         Err(AppError::NotFound) => Err(invalid_link(StatusCode::NOT_FOUND)),
         Err(AppError::TooManyRequests(_)) => Err(invalid_link(StatusCode::TOO_MANY_REQUESTS)),
         Err(e) => Err(actix_web::ResponseError::error_response(&PageError::from(

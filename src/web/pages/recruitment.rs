@@ -192,7 +192,7 @@ fn candidate_input(form: &BTreeMap<String, String>) -> CandidateInput {
                     .map(|k| (k.to_string(), v.clone()))
             })
             .collect(),
-        source: get("source"),
+        source: crate::domain::candidate::source_from_label(&get("source")),
         referred_by: form.get("referred_by").cloned().filter(|v| !v.is_empty()),
         notes: get("notes"),
     }

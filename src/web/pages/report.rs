@@ -114,10 +114,10 @@ async fn funder_file(
     q: web::Query<ReportQuery>,
 ) -> HttpResponse {
     let (token, ext) = path.into_inner();
-    let table = q.table.clone();
     let downloads = format!("/f/{token}/report");
+    let asked = q.clone();
     match funder_result(&state, &req, token, &q, move |r| {
-        file(r, &ext, table.as_deref(), Audience::Funder, &downloads)
+        file(r, &ext, &asked, Audience::Funder, &downloads)
     })
     .await
     {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::{InLang, PageResult, field_errors, page, page_with_status, serde_value, study_page};
 use crate::domain::study::StudyInput;
 use crate::domain::{ConsensusRule, Invalid, Scale};
+use crate::i18n::text;
 use crate::ops::AppError;
 use crate::ops::studies::{self, StudyView};
 use crate::web::auth::{CsrfForm, PageResearcher};
@@ -36,14 +37,21 @@ async fn audit_route(
         crate::ops::privacy::audit_log(c, id, sid, 1000)
     })
     .await?;
+    let (lang, tz) = (
+        who.lang(),
+        crate::i18n::zone::from_stored(&p.study.time_zone),
+    );
     let rows: Vec<minijinja::Value> = p
         .data
         .iter()
         .map(|e| {
+            let action_key = format!("audit_action.{}", e.action);
             minijinja::context! {
                 at => e.at.to_rfc3339(), actor_kind => e.actor_kind.clone(), actor => e.actor.clone(),
-                action => e.action.clone(), target => e.target.clone(),
-                details => if e.details.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { e.details.to_string() },
+                action => e.action.clone(),
+                action_said => crate::i18n::has_text(lang, &action_key).then(|| text(lang, &action_key)),
+                target => e.target.clone(),
+                details => audit_details(lang, tz, &e.details),
             }
         })
         .collect();
@@ -54,6 +62,53 @@ async fn audit_route(
         "members",
         minijinja::context! { entries => rows },
     )
+}
+
+/// An audit entry's details as a person reads them: each named in `lang` and its value written
+/// as the pages write values (times on the study's clock, numbers in the language's notation,
+/// Orakel's own words said in `lang`). The stored JSON, for scripts, is the API's.
+fn audit_details(lang: &str, tz: crate::i18n::Tz, details: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value as J;
+    fn value(lang: &str, tz: crate::i18n::Tz, key: &str, v: &J) -> String {
+        match v {
+            J::Null => "—".into(),
+            J::Bool(b) => text(lang, if *b { "tables.yes" } else { "tables.no" }),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => i.to_string(),
+                None => crate::i18n::number(n.as_f64().unwrap_or_default(), lang),
+            },
+            J::String(s) => {
+                let coded = format!("{key}.{s}");
+                if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                    crate::i18n::long_datetime(t.with_timezone(&chrono::Utc), lang, tz)
+                } else if matches!(key, "role" | "kind") && crate::i18n::has_text(lang, &coded) {
+                    text(lang, &coded)
+                } else {
+                    crate::i18n::messages::say(lang, s)
+                }
+            }
+            J::Array(items) => items
+                .iter()
+                .map(|x| value(lang, tz, key, x))
+                .collect::<Vec<_>>()
+                .join(", "),
+            J::Object(_) => format!("({})", audit_details(lang, tz, v).join("; ")),
+        }
+    }
+    details
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let label_key = format!("audit_detail.{k}");
+            let label = if crate::i18n::has_text(lang, &label_key) {
+                text(lang, &label_key)
+            } else {
+                k.clone()
+            };
+            format!("{label}: {}", value(lang, tz, k, v))
+        })
+        .collect()
 }
 
 #[get("/studies")]
@@ -188,12 +243,14 @@ fn whole(e: &mut Invalid, field: &str, value: &str) -> i32 {
 }
 
 impl SettingsForm {
-    fn from_view(s: &StudyView) -> Self {
+    /// The settings as the form shows them to a reader of `lang` (a decimal comma in Danish).
+    fn from_view(s: &StudyView, lang: &str) -> Self {
         let fmt = |v: f64| {
-            if v.fract() == 0.0 {
-                format!("{v:.0}")
+            let typed = v.to_string();
+            if lang == "da" {
+                typed.replace('.', ",")
             } else {
-                v.to_string()
+                typed
             }
         };
         SettingsForm {
@@ -311,7 +368,7 @@ async fn settings_form_route(
         .db(move |c| studies::get(c, &id, &study_id))
         .await
         .lang(&who)?;
-    let form = SettingsForm::from_view(&study);
+    let form = SettingsForm::from_view(&study, who.lang());
     page(
         &who,
         "study_settings.html",
@@ -338,7 +395,7 @@ async fn save_settings_route(
     };
     match result {
         Ok(study) => {
-            let form = SettingsForm::from_view(&study);
+            let form = SettingsForm::from_view(&study, f.who.lang());
             page(
                 &f.who,
                 "study_settings.html",

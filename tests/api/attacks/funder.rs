@@ -73,11 +73,16 @@ both_backends!(
             .to_string();
         assert!(row.contains("færre end 3"), "{row}");
         assert!(!row.contains("<svg"), "no distribution: {row}");
-        for (ext, table) in [("csv", "priorities"), ("csv", "stability")] {
+        // For scripts the theme is coded `hidden`; for spreadsheets it says so in Danish.
+        for (table, dialect, sep, hidden) in [
+            ("priorities", "scripts", ',', "hidden"),
+            ("priorities", "spreadsheet", ';', "færre end 3"),
+            ("stability", "scripts", ',', ""),
+        ] {
             let (s, _, bytes) = get_bytes(
                 app,
                 &funder,
-                &format!("/f/{token}/report.{ext}?table={table}"),
+                &format!("/f/{token}/report.csv?table={table}&for={dialect}"),
             );
             if table == "stability" {
                 assert_ne!(s, 500);
@@ -87,11 +92,11 @@ both_backends!(
             let csv = String::from_utf8(bytes).unwrap();
             let line = csv
                 .lines()
-                .find(|l| l.starts_with("1,"))
+                .find(|l| l.starts_with(&format!("1{sep}")))
                 .unwrap()
                 .to_string();
-            let cells: Vec<&str> = line.split(',').collect();
-            assert_eq!(cells[3], "færre end 3", "{line}");
+            let cells: Vec<&str> = line.split(sep).collect();
+            assert_eq!(cells[3], hidden, "{line}");
             assert!(
                 cells[4..].iter().all(|x| x.is_empty()),
                 "no statistic, count or rank: {line}"
