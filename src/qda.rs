@@ -1,7 +1,13 @@
 //! Qualitative data in and out: plain text from `.docx` files, and the REFI-QDA exchange standard
 //! (QDA-XML 1.0) — a `.qdc` codebook and a `.qdpx` project (a zip of `project.qde` with the
-//! sources' texts under `Sources/`), so coding done here opens in NVivo, ATLAS.ti, MAXQDA or
-//! QualCoder and theirs opens here. Positions are character (Unicode code point) offsets.
+//! sources' texts under `sources/`, as the standard names the folder), so coding done here opens
+//! in NVivo, ATLAS.ti, MAXQDA or QualCoder and theirs opens here. Positions are character
+//! (Unicode code point) offsets into the text without a byte-order mark.
+//!
+//! Reading is lenient where real tools differ: the project document is the one `.qde` in the
+//! zip whatever its name (ATLAS.ti names it after the project), the sources folder is found in
+//! any case, a text's byte-order mark is not counted, and Windows line ends are read as one
+//! line end with every position moved to match.
 
 use std::io::{Cursor, Read, Write};
 
@@ -197,7 +203,7 @@ pub fn codebook_xml(codes: &[Code], origin: &str) -> String {
     out
 }
 
-/// The `project.qde` document of a project whose texts live in `Sources/<guid>.txt`.
+/// The `project.qde` document of a project whose texts live in `sources/<guid>.txt`.
 pub fn project_xml(p: &Project, origin: &str, created: &str) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     out.push_str(&format!(
@@ -281,7 +287,7 @@ pub fn qdpx(p: &Project, origin: &str, created: &str) -> std::io::Result<Vec<u8>
             .map_err(std::io::Error::other)?;
         z.write_all(project_xml(p, origin, created).as_bytes())?;
         for s in &p.sources {
-            z.start_file(format!("Sources/{}.txt", s.guid), opts)
+            z.start_file(format!("sources/{}.txt", s.guid), opts)
                 .map_err(std::io::Error::other)?;
             z.write_all(s.text.as_bytes())?;
         }
@@ -290,9 +296,33 @@ pub fn qdpx(p: &Project, origin: &str, created: &str) -> std::io::Result<Vec<u8>
     Ok(buf.into_inner())
 }
 
+/// A source's text as it is kept — without a byte-order mark, with `\n` for every line end —
+/// and the move of a position counted in the text as it came (after the mark) to the same
+/// character in the text as kept.
+fn plain_text(raw: &str) -> (String, impl Fn(usize) -> usize + use<>) {
+    let raw = raw.strip_prefix('\u{feff}').unwrap_or(raw);
+    let mut text = String::with_capacity(raw.len());
+    // removed[i]: how many characters before raw character i are left out.
+    let mut removed = Vec::with_capacity(raw.len() + 1);
+    let mut gone = 0;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        removed.push(gone);
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => gone += 1,
+            '\r' => text.push('\n'),
+            c => text.push(c),
+        }
+    }
+    removed.push(gone);
+    let shift = move |pos: usize| pos - removed.get(pos).copied().unwrap_or(gone);
+    (text, shift)
+}
+
 fn parse(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    // QualCoder starts its documents with a byte-order mark.
     roxmltree::Document::parse_with_options(
-        xml,
+        xml.strip_prefix('\u{feff}').unwrap_or(xml),
         roxmltree::ParsingOptions {
             allow_dtd: false,
             nodes_limit: MAX_XML_NODES,
@@ -361,7 +391,26 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
             mb(MAX_PROJECT_BYTES)
         )
     };
-    let xml = zip_entry(&mut z, "project.qde", &mut budget, &too_large)?;
+    let members: Vec<String> = z
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|n| n.to_string())
+        .collect();
+    let documents: Vec<&String> = members
+        .iter()
+        .filter(|n| n.to_lowercase().ends_with(".qde"))
+        .collect();
+    let document = match documents.as_slice() {
+        [one] => (*one).clone(),
+        [] => return Err("the file has no project document (.qde)".into()),
+        _ => {
+            return Err(
+                "the file holds several project documents (.qde); export one project at a time"
+                    .into(),
+            );
+        }
+    };
+    let xml = zip_entry(&mut z, &document, &mut budget, &too_large)?;
     let doc = parse(&xml)?;
     let root = doc.root_element();
     if root.tag_name().name() != "Project" {
@@ -405,7 +454,7 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
                 .attribute("guid")
                 .ok_or("a TextSource has no guid")?
                 .to_string();
-            let text = match child(s, "PlainTextContent").and_then(|c| c.text()) {
+            let raw = match child(s, "PlainTextContent").and_then(|c| c.text()) {
                 Some(t) => t.to_string(),
                 None => {
                     let path = s
@@ -414,9 +463,16 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
                     let inner = path.strip_prefix("internal://").ok_or_else(|| {
                         format!("the source {guid} points outside the file: {path}")
                     })?;
-                    zip_entry(&mut z, &format!("Sources/{inner}"), &mut budget, &too_large)?
+                    // The standard's folder is `sources/`; some write `Sources/`.
+                    let wanted = format!("sources/{}", inner.to_lowercase());
+                    let name = members
+                        .iter()
+                        .find(|n| n.to_lowercase() == wanted)
+                        .ok_or_else(|| format!("the file has no sources/{inner}"))?;
+                    zip_entry(&mut z, name, &mut budget, &too_large)?
                 }
             };
+            let (text, shift) = plain_text(&raw);
             if text.len() > MAX_TEXT_CHARS * 4 || text.chars().count() > MAX_TEXT_CHARS {
                 return Err(format!(
                     "the source {:?} is longer than {MAX_TEXT_CHARS} characters",
@@ -433,6 +489,7 @@ pub fn parse_qdpx(bytes: &[u8]) -> Result<Project, String> {
                 let (Some(start), Some(end)) = (num("startPosition"), num("endPosition")) else {
                     return Err("a selection has no valid positions".into());
                 };
+                let (start, end) = (shift(start), shift(end));
                 if start >= end || end > len {
                     return Err(format!(
                         "a selection ({start}-{end}) lies outside its text of {len} characters"

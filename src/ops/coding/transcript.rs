@@ -248,6 +248,10 @@ pub struct CodedTheme {
     pub number: i32,
     pub title: String,
     pub colour: String,
+    /// Who gave the passage this theme: the coder's id and name (each coding has its own
+    /// coder; two coders may code one passage).
+    pub coder_id: String,
+    pub coder: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -301,15 +305,17 @@ fn excerpt_views(conn: &mut DbConn, transcript_ids: &[String]) -> AppResult<Vec<
             let mut themes: Vec<CodedTheme> = codes
                 .iter()
                 .filter(|(c, _, _)| c.excerpt_id == e.id)
-                .map(|(c, t, _)| CodedTheme {
+                .map(|(c, t, name)| CodedTheme {
                     coding_id: c.id.clone(),
                     theme_id: t.id.clone(),
                     number: t.number,
                     title: t.title.clone(),
                     colour: theme_colour(t),
+                    coder_id: c.coder_id.clone(),
+                    coder: name.clone(),
                 })
                 .collect();
-            themes.sort_by_key(|t| t.number);
+            themes.sort_by(|a, b| a.number.cmp(&b.number).then(a.coder.cmp(&b.coder)));
             ExcerptView {
                 coder: coders.join(", "),
                 coder_id: e.created_by,

@@ -643,6 +643,8 @@ mod tests {
                 number: 1,
                 title: String::new(),
                 colour: String::new(),
+                coder_id: "k".into(),
+                coder: "Koder".into(),
             }],
         }
     }

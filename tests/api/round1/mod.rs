@@ -16,6 +16,7 @@ use crate::recruitment::mails_to;
 use crate::rounds::{codebook, deadline_in, panel};
 
 mod refi;
+mod refi_tools;
 
 /// An interview as transcribed: five sentences, with æ, ø and å before and inside the passages
 /// the tests code, so character offsets are tested against multi-byte text.

@@ -1,22 +1,16 @@
-//! A study's coding in and out through REFI-QDA: the codebook as `.qdc`, the coded project as
-//! `.qdpx`, and the import of both.
-//!
-//! The mapping: a category is a code that cannot be coded (named `A. Title`) holding its themes
-//! as codable codes (named `3. Title`, with the theme's colour); a theme's lettered statements
-//! follow its description as lines `a) …`. Researchers who coded are users, transcripts are
-//! text sources named by the panellist's pseudonym, passages are selections and each theme
-//! given to a passage is a coding by its coder. Ids are UUIDs and serve as the GUIDs, so an
-//! export imported into an empty Orakel exports again the same.
+//! A REFI-QDA codebook or project coming in: each code, source, selection and user matched to
+//! what the study has (by GUID, else by name or text, as another tool may give everything new
+//! GUIDs at each export) or created, all in one transaction, with a summary of both.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::access::{self, ResearcherId, Role};
-use super::codebook::{ACTIVE, insert_theme_as, revise};
-use super::coding::theme_colour;
-use super::{Actor, AppError, AppResult, audit};
+use super::super::access::{self, ResearcherId, Role};
+use super::super::codebook::{ACTIVE, insert_theme_as, revise};
+use super::super::{Actor, AppError, AppResult, audit};
+use super::{numbered, split_description};
 use crate::db::models::*;
 use crate::db::schema::*;
 use crate::db::{self, DbConn, new_id, now};
@@ -26,283 +20,32 @@ use crate::domain::codebook::{
 use crate::domain::{Invalid, Language};
 use crate::qda;
 
-const ORIGIN: &str = concat!("Orakel ", env!("CARGO_PKG_VERSION"));
-
-fn category_name(c: &Category) -> String {
-    format!("{}. {}", c.code, c.title)
-}
-
-fn theme_name(t: &Theme) -> String {
-    format!("{}. {}", t.number, t.title)
-}
-
-/// A theme's description with its statements as `a) …` lines after a blank line.
-fn theme_description_with(t: &Theme, statements: &[Statement]) -> Option<String> {
-    let mut parts = Vec::new();
-    if !t.description.trim().is_empty() {
-        parts.push(t.description.trim().to_string());
-    }
-    if !statements.is_empty() {
-        parts.push(
-            statements
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{}) {}",
-                        s.letter,
-                        s.text.split_whitespace().collect::<Vec<_>>().join(" ")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
-    }
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
-}
-
-/// Splits a description into its prose and the trailing `a) …` statement lines.
-fn split_description(d: &str) -> (String, Vec<String>) {
-    let lines: Vec<&str> = d.lines().collect();
-    let is_statement = |l: &str| {
-        l.split_once(") ").is_some_and(|(k, _)| {
-            !k.is_empty() && k.len() <= 3 && k.chars().all(|c| c.is_ascii_lowercase())
-        })
-    };
-    let first = lines
-        .iter()
-        .rposition(|l| !is_statement(l))
-        .map_or(0, |i| i + 1);
-    let statements = lines[first..]
-        .iter()
-        .map(|l| l.split_once(") ").expect("checked").1.trim().to_string())
-        .collect();
-    (lines[..first].join("\n").trim().to_string(), statements)
-}
-
-/// `N. Title` → (N, Title); `Title` → (None, Title).
-fn numbered(name: &str) -> (Option<String>, String) {
-    match name.split_once(". ") {
-        Some((k, rest)) if !k.is_empty() && k.len() <= 10 && !k.contains(' ') => {
-            (Some(k.to_string()), rest.trim().to_string())
-        }
-        _ => (None, name.trim().to_string()),
-    }
-}
-
-fn codes_of_study(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<qda::Code>> {
-    let cats = super::codebook::categories_of(conn, study_id)?;
-    let themes: Vec<Theme> = super::codebook::themes_of(conn, study_id)?
-        .into_iter()
-        .filter(|t| t.status == ACTIVE)
-        .collect();
-    let ids: Vec<String> = themes.iter().map(|t| t.id.clone()).collect();
-    let statements = super::codebook::statements_of(conn, &ids)?;
-    Ok(cats
-        .iter()
-        .map(|c| {
-            let mut own: Vec<&Theme> = themes.iter().filter(|t| t.category_id == c.id).collect();
-            own.sort_by_key(|t| t.number);
-            qda::Code {
-                guid: c.id.clone(),
-                name: category_name(c),
-                codable: false,
-                color: None,
-                description: None,
-                children: own
-                    .into_iter()
-                    .map(|t| {
-                        let mine: Vec<Statement> = statements
-                            .iter()
-                            .filter(|s| s.theme_id == t.id)
-                            .cloned()
-                            .collect();
-                        qda::Code {
-                            guid: t.id.clone(),
-                            name: theme_name(t),
-                            codable: true,
-                            color: Some(theme_colour(t).to_uppercase()),
-                            description: theme_description_with(t, &mine),
-                            children: Vec::new(),
-                        }
-                    })
-                    .collect(),
-            }
-        })
-        .collect())
-}
-
-fn file_stem(study: &Study) -> String {
-    let s: String = study
-        .title
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '-' })
-        .collect();
-    let s = s
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
-    if s.is_empty() {
-        "study".into()
-    } else {
-        s.chars().take(60).collect()
-    }
-}
-
-/// The codebook as a `.qdc` document, with a file name.
-pub fn export_codebook(
-    conn: &mut DbConn,
-    researcher_id: &ResearcherId,
-    study_id: &str,
-) -> AppResult<(String, String)> {
-    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
-    let codes = codes_of_study(conn, study_id)?;
-    Ok((
-        format!("{}.qdc", file_stem(&study)),
-        qda::codebook_xml(&codes, ORIGIN),
-    ))
-}
-
-/// The study's coding as a REFI-QDA project.
-pub fn project(conn: &mut DbConn, study_id: &str) -> AppResult<qda::Project> {
-    let study: Study = studies::table
-        .find(study_id)
-        .select(Study::as_select())
-        .first(conn)?;
-    let codes = codes_of_study(conn, study_id)?;
-    let active: HashSet<String> = codes
-        .iter()
-        .flat_map(|c| c.children.iter().map(|t| t.guid.clone()))
-        .collect();
-    let pseudonyms: HashMap<String, String> = panellists::table
-        .filter(panellists::study_id.eq(study_id))
-        .select((panellists::id, panellists::pseudonym))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    let mut ts: Vec<Transcript> = transcripts::table
-        .filter(transcripts::study_id.eq(study_id))
-        .select(Transcript::as_select())
-        .load(conn)?;
-    ts.sort_by(|a, b| {
-        let p = |t: &Transcript| pseudonyms.get(&t.panellist_id).cloned().unwrap_or_default();
-        p(a).cmp(&p(b))
-            .then(a.title.cmp(&b.title))
-            .then(a.id.cmp(&b.id))
-    });
-    let ids: Vec<String> = ts.iter().map(|t| t.id.clone()).collect();
-    let ex: Vec<Excerpt> = excerpts::table
-        .filter(excerpts::transcript_id.eq_any(&ids))
-        .order((excerpts::start_offset, excerpts::end_offset, excerpts::id))
-        .select(Excerpt::as_select())
-        .load(conn)?;
-    let ex_ids: Vec<String> = ex.iter().map(|e| e.id.clone()).collect();
-    let cs: Vec<Coding> = codings::table
-        .filter(codings::excerpt_id.eq_any(&ex_ids))
-        .order(codings::id)
-        .select(Coding::as_select())
-        .load(conn)?;
-    let coder_ids: Vec<String> = cs
-        .iter()
-        .map(|c| c.coder_id.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut users: Vec<qda::User> = coders::table
-        .filter(coders::id.eq_any(&coder_ids))
-        .select((coders::id, coders::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .map(|(guid, name)| qda::User { guid, name })
-        .collect();
-    users.sort_by(|a, b| a.name.cmp(&b.name).then(a.guid.cmp(&b.guid)));
-    let sources = ts
-        .into_iter()
-        .map(|t| {
-            let pseudonym = pseudonyms.get(&t.panellist_id).cloned().unwrap_or_default();
-            let name = if t.title.contains(&pseudonym) {
-                t.title.clone()
-            } else {
-                format!("{pseudonym} {}", t.title)
-            };
-            let selections = ex
-                .iter()
-                .filter(|e| e.transcript_id == t.id)
-                .filter_map(|e| {
-                    let codings: Vec<qda::Coding> = cs
-                        .iter()
-                        .filter(|c| c.excerpt_id == e.id && active.contains(&c.theme_id))
-                        .map(|c| qda::Coding {
-                            guid: c.id.clone(),
-                            code: c.theme_id.clone(),
-                            user: Some(c.coder_id.clone()),
-                        })
-                        .collect();
-                    // The selection's user must be one of the project's users: its first coder.
-                    let user = codings.first().and_then(|c| c.user.clone());
-                    (!codings.is_empty()).then(|| qda::Selection {
-                        guid: e.id.clone(),
-                        start: e.start_offset as usize,
-                        end: e.end_offset as usize,
-                        user,
-                        codings,
-                    })
-                })
-                .collect();
-            qda::Source {
-                guid: t.id,
-                name,
-                text: t.body,
-                selections,
-            }
-        })
-        .collect();
-    Ok(qda::Project {
-        name: study.title,
-        users,
-        codes,
-        sources,
-    })
-}
-
-/// The coded project as a `.qdpx` file, with a file name. Exporting transcripts is logged.
-pub fn export_project(
-    conn: &mut DbConn,
-    researcher_id: &ResearcherId,
-    study_id: &str,
-) -> AppResult<(String, Vec<u8>)> {
-    let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
-    let p = project(conn, study_id)?;
-    audit::record(
-        conn,
-        &Actor::Researcher {
-            id: researcher_id.into(),
-        },
-        Some(study_id),
-        audit::Action::QdpxExported,
-        Some(study_id),
-        serde_json::json!({ "sources": p.sources.len() }),
-    )?;
-    let created = now().and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let bytes = qda::qdpx(&p, ORIGIN, &created).map_err(|e| AppError::Internal(e.into()))?;
-    Ok((format!("{}.qdpx", file_stem(&study)), bytes))
-}
-
-/// What an import did.
+/// What an import did: for each kind, what it found in the study already (matched) and what
+/// it added (created). Importing the same file twice creates nothing the second time.
+///
+/// A code is matched to a category or theme by its GUID, or else by its name within its
+/// category (tools such as QualCoder give every code a new GUID at each export); a text source to
+/// a transcript by its GUID or else by its text; a selection to a passage by its characters; a
+/// user to a coder by GUID or name.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     pub categories_created: usize,
+    pub categories_matched: usize,
     pub themes_created: usize,
     /// Codes that were already themes of the study (imported before).
     pub themes_matched: usize,
     pub transcripts_created: usize,
     pub transcripts_matched: usize,
     pub excerpts_created: usize,
+    pub excerpts_matched: usize,
     pub codings_created: usize,
+    /// Codings the study already had (the same passage, theme and coder).
+    pub codings_matched: usize,
     /// Codings to codes that are not themes here (categories), left out.
     pub codings_skipped: usize,
     /// Coders the study did not know, added as names of this study (never as accounts).
     pub coders_created: usize,
+    pub coders_matched: usize,
 }
 
 fn id_free<T>(
@@ -312,7 +55,7 @@ fn id_free<T>(
     Ok(exists(conn)?.is_none())
 }
 
-fn guid_id(guid: &str) -> Option<String> {
+pub(super) fn guid_id(guid: &str) -> Option<String> {
     uuid::Uuid::parse_str(guid.trim_matches(|c| c == '{' || c == '}'))
         .ok()
         .map(|u| u.to_string())
@@ -365,11 +108,12 @@ impl Importer<'_> {
     }
 
     fn category(&mut self, c: &mut DbConn, guid: Option<&str>, name: &str) -> AppResult<Category> {
-        let existing = super::codebook::categories_of(c, &self.study.id)?;
+        let existing = crate::ops::codebook::categories_of(c, &self.study.id)?;
         if let Some(found) = guid
             .and_then(guid_id)
             .and_then(|id| existing.iter().find(|x| x.id == id))
         {
+            self.summary.categories_matched += 1;
             return Ok(found.clone());
         }
         let (code, title) = numbered(name);
@@ -381,6 +125,7 @@ impl Importer<'_> {
                     .as_ref()
                     .is_none_or(|k| k.eq_ignore_ascii_case(&x.code))
         }) {
+            self.summary.categories_matched += 1;
             return Ok(same.clone());
         }
         let taken = |k: &str| existing.iter().any(|x| x.code.eq_ignore_ascii_case(k));
@@ -437,6 +182,20 @@ impl Importer<'_> {
         let (number, title) = numbered(&code.name);
         let field = format!("codes[{}]", code.name);
         let title = theme_title(&field, &title)?;
+        // The same theme exported with a new GUID: its name within its category.
+        let same_name: Option<String> = themes::table
+            .filter(themes::study_id.eq(&self.study.id))
+            .filter(themes::category_id.eq(&cat.id))
+            .filter(themes::status.eq(ACTIVE))
+            .select((themes::id, themes::title))
+            .load::<(String, String)>(c)?
+            .into_iter()
+            .find(|(_, t)| same_words(t, &title))
+            .map(|(id, _)| id);
+        if let Some(id) = same_name {
+            self.summary.themes_matched += 1;
+            return Ok(id);
+        }
         let (prose, statements) = split_description(code.description.as_deref().unwrap_or(""));
         let description = theme_description(&field, &prose)?;
         let statements = statements
@@ -537,18 +296,22 @@ impl Importer<'_> {
         for (i, u) in all.iter().enumerate() {
             let name = u.name.trim();
             let same_id = guid_id(&u.guid).and_then(|id| known.iter().find(|k| k.id == id));
-            let chosen = if let Some(k) = same_id {
-                k.id.clone()
+            let matched = if let Some(k) = same_id {
+                Some(k.id.clone())
             } else if let Some((rid, _)) = team
                 .iter()
                 .find(|(_, n)| !name.is_empty() && n.eq_ignore_ascii_case(name))
             {
-                super::coding::coder_for(c, &self.study.id, rid)?
-            } else if let Some(k) = known
-                .iter()
-                .find(|k| !name.is_empty() && k.name.eq_ignore_ascii_case(name))
-            {
-                k.id.clone()
+                Some(crate::ops::coding::coder_for(c, &self.study.id, rid)?)
+            } else {
+                known
+                    .iter()
+                    .find(|k| !name.is_empty() && k.name.eq_ignore_ascii_case(name))
+                    .map(|k| k.id.clone())
+            };
+            let chosen = if let Some(id) = matched {
+                self.summary.coders_matched += 1;
+                id
             } else {
                 let id = match guid_id(&u.guid) {
                     Some(id)
@@ -586,6 +349,34 @@ impl Importer<'_> {
             map.insert(u.guid.clone(), chosen);
         }
         Ok(map)
+    }
+}
+
+/// Two names that differ only in case and spacing.
+fn same_words(a: &str, b: &str) -> bool {
+    let words = |s: &str| {
+        s.split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    words(a) == words(b)
+}
+
+/// The one panellist whose pseudonym labels lines of `text` as its speaker (`E07: …`), when
+/// the source's name names nobody.
+fn only_speaker<'a>(text: &str, roster: &'a [Panellist]) -> Option<&'a Panellist> {
+    let speakers: HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().split_once(':').map(|(who, _)| who.trim()))
+        .collect();
+    let mut named = roster.iter().filter(|p| {
+        speakers
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&p.pseudonym))
+    });
+    match (named.next(), named.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
     }
 }
 
@@ -655,7 +446,7 @@ pub fn import_codebook(
 /// codings. With any problem nothing is saved.
 /// A source's name without a leading pseudonym (`E03 Interview 3` → `Interview 3`): names
 /// are shown under the panellist's pseudonym here, which may differ from the one exported.
-fn without_pseudonym(name: &str) -> &str {
+pub(super) fn without_pseudonym(name: &str) -> &str {
     let name = name.trim();
     let Some((first, rest)) = name.split_once(char::is_whitespace) else {
         return name;
@@ -697,7 +488,7 @@ pub fn import_project(
             })
             .collect();
         let users = im.users(c, &p.users, &referenced)?;
-        let importer_coder = super::coding::coder_for(c, study_id, researcher_id)?;
+        let importer_coder = crate::ops::coding::coder_for(c, study_id, researcher_id)?;
         let roster: Vec<Panellist> = panellists::table
             .filter(panellists::study_id.eq(study_id))
             .select(Panellist::as_select())
@@ -725,16 +516,36 @@ pub fn import_project(
                 owners.push(Ok(t));
                 continue;
             }
+            // The same text exported again under a new GUID: the transcript it came from.
+            let same_text: Vec<Transcript> = transcripts::table
+                .filter(transcripts::study_id.eq(study_id))
+                .filter(transcripts::body.eq(&s.text))
+                .select(Transcript::as_select())
+                .load(c)?;
+            let title = without_pseudonym(&s.name);
+            if let Some(t) = same_text
+                .iter()
+                .find(|t| same_words(&t.title, title))
+                .or(same_text.first())
+            {
+                owners.push(Ok(t.clone()));
+                continue;
+            }
             let key = panellists.get(&s.name).cloned().unwrap_or_default();
-            let found = roster.iter().find(|x| {
-                if key.is_empty() {
-                    s.name
-                        .split(|ch: char| !ch.is_alphanumeric())
-                        .any(|w| w.eq_ignore_ascii_case(&x.pseudonym))
-                } else {
-                    x.pseudonym.eq_ignore_ascii_case(key.trim())
-                }
-            });
+            let found = if key.is_empty() {
+                roster
+                    .iter()
+                    .find(|x| {
+                        s.name
+                            .split(|ch: char| !ch.is_alphanumeric())
+                            .any(|w| w.eq_ignore_ascii_case(&x.pseudonym))
+                    })
+                    .or_else(|| only_speaker(&s.text, &roster))
+            } else {
+                roster
+                    .iter()
+                    .find(|x| x.pseudonym.eq_ignore_ascii_case(key.trim()))
+            };
             match found {
                 Some(x) => owners.push(Err(x.clone())),
                 None => unmatched.push(s.name.clone()),
@@ -766,7 +577,7 @@ pub fn import_project(
                     let title = if s.name.trim().is_empty()
                         || person
                             .as_deref()
-                            .is_some_and(|n| super::coding::names_person(&s.name, n))
+                            .is_some_and(|n| crate::ops::coding::names_person(&s.name, n))
                     {
                         format!("Interview {}", panellist.pseudonym)
                     } else {
@@ -792,23 +603,12 @@ pub fn import_project(
                         round_id: None,
                         panellist_id: panellist.id.clone(),
                         title,
-                        body: s.text.replace("\r\n", "\n"),
+                        body: s.text.clone(),
                         source_kind: "qdpx".into(),
                         original_filename: None,
                         uploaded_by: Some(researcher_id.into()),
                         created_at: now(),
                     };
-                    if t.body != s.text {
-                        // Offsets count characters of the text as it came.
-                        return Err(Invalid::one(
-                            "file",
-                            format!(
-                                "the source {:?} has Windows line ends; positions would shift",
-                                s.name
-                            ),
-                        )
-                        .into());
-                    }
                     diesel::insert_into(transcripts::table)
                         .values(&t)
                         .execute(c)?;
@@ -846,7 +646,10 @@ pub fn import_project(
                     .first(c)
                     .optional()?;
                 let e = match same {
-                    Some(e) => e,
+                    Some(e) => {
+                        im.summary.excerpts_matched += 1;
+                        e
+                    }
                     None => {
                         let id = match guid_id(&sel.guid) {
                             Some(id)
@@ -890,6 +693,7 @@ pub fn import_project(
                         .count()
                         .get_result(c)?;
                     if exists > 0 {
+                        im.summary.codings_matched += 1;
                         continue;
                     }
                     let id = match guid_id(&x.guid) {
@@ -929,54 +733,4 @@ pub fn import_project(
         )?;
         Ok(im.summary)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn imported_titles_lose_the_old_pseudonym() {
-        assert_eq!(without_pseudonym("E03 Interview 3"), "Interview 3");
-        assert_eq!(
-            without_pseudonym("E12 – Telefoninterview"),
-            "Telefoninterview"
-        );
-        assert_eq!(without_pseudonym("E03"), "E03");
-        assert_eq!(
-            without_pseudonym("Eva Hansen interview"),
-            "Eva Hansen interview"
-        );
-    }
-
-    #[test]
-    fn descriptions_carry_statements_both_ways() {
-        let (prose, st) =
-            split_description("Why it matters.\nSecond line.\n\na) First point\nb) Second point");
-        assert_eq!(prose, "Why it matters.\nSecond line.");
-        assert_eq!(st, vec!["First point", "Second point"]);
-        let (prose, st) = split_description("Only prose (with a parenthesis) here");
-        assert_eq!(prose, "Only prose (with a parenthesis) here");
-        assert!(st.is_empty());
-    }
-
-    #[test]
-    fn names_split_into_number_and_title() {
-        assert_eq!(
-            numbered("12. Ledelse og trivsel"),
-            (Some("12".into()), "Ledelse og trivsel".into())
-        );
-        assert_eq!(
-            numbered("A. Arbejdsmiljø"),
-            (Some("A".into()), "Arbejdsmiljø".into())
-        );
-        assert_eq!(
-            numbered("Work and health"),
-            (None, "Work and health".into())
-        );
-        assert_eq!(
-            guid_id("{0E5A8F2C-1B2D-4C3E-9F40-112233445566}").as_deref(),
-            Some("0e5a8f2c-1b2d-4c3e-9f40-112233445566")
-        );
-    }
 }
