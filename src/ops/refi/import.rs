@@ -48,11 +48,24 @@ pub struct ImportSummary {
     pub coders_matched: usize,
 }
 
-fn id_free<T>(
-    conn: &mut DbConn,
-    exists: impl FnOnce(&mut DbConn) -> QueryResult<Option<T>>,
-) -> AppResult<bool> {
-    Ok(exists(conn)?.is_none())
+/// The file's GUID as the id of a new row of `$table`, when it is a UUID no row has yet (so an
+/// export imported into an empty Orakel exports again the same); else a new id.
+macro_rules! id_from {
+    ($c:expr, $guid:expr, $table:ident) => {
+        match guid_id($guid) {
+            Some(id)
+                if $table::table
+                    .find(&id)
+                    .select($table::id)
+                    .first::<String>($c)
+                    .optional()?
+                    .is_none() =>
+            {
+                id
+            }
+            _ => new_id(),
+        }
+    };
 }
 
 pub(super) fn guid_id(guid: &str) -> Option<String> {
@@ -136,20 +149,7 @@ impl Importer<'_> {
                 .find(|k| !taken(k))
                 .expect("endless"),
         };
-        let id = match guid.and_then(guid_id) {
-            Some(id)
-                if id_free(c, |c| {
-                    categories::table
-                        .find(&id)
-                        .select(categories::id)
-                        .first::<String>(c)
-                        .optional()
-                })? =>
-            {
-                id
-            }
-            _ => new_id(),
-        };
+        let id = id_from!(c, guid.unwrap_or(""), categories);
         let cat = Category {
             id,
             study_id: self.study.id.clone(),
@@ -213,20 +213,7 @@ impl Importer<'_> {
             Some(n) if (1..=9999).contains(&n) && !used.contains(&n) => n,
             _ => used.iter().max().map_or(1, |m| m + 1),
         };
-        let id = match guid_id(&code.guid) {
-            Some(id)
-                if id_free(c, |c| {
-                    themes::table
-                        .find(&id)
-                        .select(themes::id)
-                        .first::<String>(c)
-                        .optional()
-                })? =>
-            {
-                id
-            }
-            _ => new_id(),
-        };
+        let id = id_from!(c, &code.guid, themes);
         let t = insert_theme_as(
             c,
             id,
@@ -313,20 +300,7 @@ impl Importer<'_> {
                 self.summary.coders_matched += 1;
                 id
             } else {
-                let id = match guid_id(&u.guid) {
-                    Some(id)
-                        if id_free(c, |c| {
-                            coders::table
-                                .find(&id)
-                                .select(coders::id)
-                                .first::<String>(c)
-                                .optional()
-                        })? =>
-                    {
-                        id
-                    }
-                    _ => new_id(),
-                };
+                let id = id_from!(c, &u.guid, coders);
                 let coder = Coder {
                     id,
                     study_id: self.study.id.clone(),
@@ -583,20 +557,7 @@ pub fn import_project(
                     } else {
                         without_pseudonym(&s.name).chars().take(200).collect()
                     };
-                    let id = match guid_id(&s.guid) {
-                        Some(id)
-                            if id_free(c, |c| {
-                                transcripts::table
-                                    .find(&id)
-                                    .select(transcripts::id)
-                                    .first::<String>(c)
-                                    .optional()
-                            })? =>
-                        {
-                            id
-                        }
-                        _ => new_id(),
-                    };
+                    let id = id_from!(c, &s.guid, transcripts);
                     let t = Transcript {
                         id,
                         study_id: study_id.into(),
@@ -651,20 +612,7 @@ pub fn import_project(
                         e
                     }
                     None => {
-                        let id = match guid_id(&sel.guid) {
-                            Some(id)
-                                if id_free(c, |c| {
-                                    excerpts::table
-                                        .find(&id)
-                                        .select(excerpts::id)
-                                        .first::<String>(c)
-                                        .optional()
-                                })? =>
-                            {
-                                id
-                            }
-                            _ => new_id(),
-                        };
+                        let id = id_from!(c, &sel.guid, excerpts);
                         let e = Excerpt {
                             id,
                             transcript_id: t.id.clone(),
@@ -696,20 +644,7 @@ pub fn import_project(
                         im.summary.codings_matched += 1;
                         continue;
                     }
-                    let id = match guid_id(&x.guid) {
-                        Some(id)
-                            if id_free(c, |c| {
-                                codings::table
-                                    .find(&id)
-                                    .select(codings::id)
-                                    .first::<String>(c)
-                                    .optional()
-                            })? =>
-                        {
-                            id
-                        }
-                        _ => new_id(),
-                    };
+                    let id = id_from!(c, &x.guid, codings);
                     diesel::insert_into(codings::table)
                         .values(&Coding {
                             id,
