@@ -16,6 +16,7 @@ mod fuzz;
 mod language;
 mod matrix;
 mod migrations;
+mod openapi;
 mod privacy;
 mod process;
 mod recruitment;

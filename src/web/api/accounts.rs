@@ -29,7 +29,7 @@ pub struct Me {
 }
 
 /// The researcher this request authenticates as.
-#[utoipa::path(tag = "accounts", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "get_me", tag = "accounts", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Me),
     (status = 401, body = ErrorBody),
 ))]

@@ -75,7 +75,7 @@ pub async fn add_category(
 }
 
 /// Renames, recodes or reorders a category.
-#[utoipa::path(tag = "codebook", security(("bearer" = []), ("session" = [])), request_body = CategoryPatch, responses(
+#[utoipa::path(operation_id = "update_category", tag = "codebook", security(("bearer" = []), ("session" = [])), request_body = CategoryPatch, responses(
     (status = 200, body = CategoryCreated), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[patch("/api/v1/categories/{category}")]
@@ -112,7 +112,7 @@ pub async fn add_theme(
 }
 
 /// Rewords, renumbers or moves a theme; the change and its reason become a revision.
-#[utoipa::path(tag = "codebook", security(("bearer" = []), ("session" = [])), request_body = ThemePatch, responses(
+#[utoipa::path(operation_id = "update_theme", tag = "codebook", security(("bearer" = []), ("session" = [])), request_body = ThemePatch, responses(
     (status = 200, body = ThemeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[patch("/api/v1/themes/{theme}")]
@@ -205,7 +205,7 @@ pub async fn split_theme(
 }
 
 /// Every version of a theme: what changed, why, and the theme as it then was.
-#[utoipa::path(tag = "codebook", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "list_theme_revisions", tag = "codebook", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Vec<RevisionView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/themes/{theme}/revisions")]
@@ -241,7 +241,7 @@ pub async fn add_statement(
 }
 
 /// Rewords a statement.
-#[utoipa::path(tag = "codebook", security(("bearer" = []), ("session" = [])), request_body = StatementPatch, responses(
+#[utoipa::path(operation_id = "update_statement", tag = "codebook", security(("bearer" = []), ("session" = [])), request_body = StatementPatch, responses(
     (status = 200, body = StatementView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[patch("/api/v1/statements/{statement}")]

@@ -70,7 +70,7 @@ pub async fn get_guide(
 
 /// Replaces the guide: `{sections: [{title, questions: [{text, note}]}]}`. Once panellists
 /// have answered a written questionnaire, its questions can no longer change (409).
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), request_body = GuideInput, responses(
+#[utoipa::path(operation_id = "set_guide", tag = "round 1", security(("bearer" = []), ("session" = [])), request_body = GuideInput, responses(
     (status = 200, body = GuideView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
@@ -90,7 +90,7 @@ pub async fn put_guide(
 }
 
 /// The guide as plain text, to print or send.
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "get_guide_text", tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, description = "The guide", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/rounds/{round}/guide.txt")]
@@ -152,7 +152,7 @@ pub async fn add_appointment(
 }
 
 /// Changes an appointment (time, interviewer, state: proposed, agreed, done, cancelled).
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), request_body = AppointmentInput, responses(
+#[utoipa::path(operation_id = "update_appointment", tag = "round 1", security(("bearer" = []), ("session" = [])), request_body = AppointmentInput, responses(
     (status = 200, body = AppointmentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[put("/api/v1/appointments/{appointment}")]
@@ -217,7 +217,7 @@ pub struct Created {
 
 /// Turns a written questionnaire's answers into one document per panellist, to code like a
 /// transcript (made again when called again, as long as nobody coded it yet).
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "make_questionnaire_documents", tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Created), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[post("/api/v1/rounds/{round}/questionnaire/documents")]
@@ -430,7 +430,7 @@ pub async fn delete_coding(
 }
 
 /// Links a statement to the passages that support it (replacing the links it had).
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), request_body = EvidenceInput, responses(
+#[utoipa::path(operation_id = "set_statement_evidence", tag = "round 1", security(("bearer" = []), ("session" = [])), request_body = EvidenceInput, responses(
     (status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[put("/api/v1/statements/{statement}/evidence")]
@@ -449,7 +449,7 @@ pub async fn put_evidence(
 
 /// A theme's audit trail: each statement with the passages behind it, under pseudonyms, and
 /// every passage coded to the theme.
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "get_theme_evidence", tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = ThemeEvidence), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/themes/{theme}/evidence")]
@@ -468,7 +468,7 @@ pub async fn theme_evidence(
 
 /// The theme-by-interview overview: passages per theme in each transcript, and in how many
 /// interviews each theme occurs.
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "get_coding_overview", tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = CodingOverview), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/coding/overview")]
@@ -484,7 +484,7 @@ pub async fn overview(
 }
 
 /// The researchers who coded in the study.
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "list_coders", tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Vec<CoderView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/coding/coders")]
@@ -511,7 +511,7 @@ pub struct AgreementQuery {
 /// each sentence is coded or not coded to a theme by each coder; Cohen's kappa and
 /// Krippendorff's alpha (nominal) are computed over those, and the sentences where they
 /// differ are listed.
-#[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), params(AgreementQuery), responses(
+#[utoipa::path(operation_id = "get_coder_agreement", tag = "round 1", security(("bearer" = []), ("session" = [])), params(AgreementQuery), responses(
     (status = 200, body = Agreement), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/coding/agreement")]
@@ -542,7 +542,7 @@ fn download(content_type: &str, filename: &str, body: Vec<u8>) -> HttpResponse {
 /// The codebook as a REFI-QDA `.qdc` file (`urn:QDA-XML:codebook:1.0`): categories as codes
 /// that cannot be coded, holding the themes; statements follow a theme's description.
 #[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
-    (status = 200, description = "The codebook", content_type = "application/xml"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 200, description = "The codebook (.qdc)", content(([u8] = "application/xml"), ([u8] = "application/octet-stream"))), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/codebook.qdc")]
 pub async fn export_codebook(
@@ -563,7 +563,7 @@ pub async fn export_codebook(
 
 /// Imports a `.qdc` codebook (the body): the categories and themes the study does not have.
 #[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])),
-    request_body(content = String, content_type = "application/xml", description = "A REFI-QDA codebook"), responses(
+    request_body(content(([u8] = "application/xml"), ([u8] = "application/octet-stream")), description = "A REFI-QDA codebook (.qdc), sent as the body"), responses(
     (status = 200, body = ImportSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[post("/api/v1/studies/{study}/codebook.qdc")]
@@ -585,7 +585,7 @@ pub async fn import_codebook(
 /// the codebook, transcripts as text sources named by pseudonym, passages and their codings.
 /// Exporting is logged.
 #[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), responses(
-    (status = 200, description = "The project (a zip file)", content_type = "application/zip"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 200, description = "The project (.qdpx, a zip file)", content(([u8] = "application/zip"), ([u8] = "application/octet-stream"))), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/project.qdpx")]
 pub async fn export_project(
@@ -612,7 +612,7 @@ pub struct ProjectQuery {
 /// panellists they name, and their codings, each by its coder. Nothing is saved when any
 /// source names no panellist.
 #[utoipa::path(tag = "round 1", security(("bearer" = []), ("session" = [])), params(ProjectQuery),
-    request_body(content = String, content_type = "application/zip", description = "A REFI-QDA project"), responses(
+    request_body(content(([u8] = "application/zip"), ([u8] = "application/octet-stream")), description = "A REFI-QDA project (.qdpx), sent as the body"), responses(
     (status = 200, body = ImportSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]

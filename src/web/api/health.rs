@@ -18,7 +18,7 @@ pub struct Health {
 
 /// Liveness: the process runs and answers. It does not touch the database, so a database
 /// outage does not get a healthy server restarted; ask `/ready` for that.
-#[utoipa::path(tag = "service", responses(
+#[utoipa::path(operation_id = "get_health", tag = "service", responses(
     (status = 200, description = "Running", body = Health),
 ))]
 #[get("/health")]
@@ -32,7 +32,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 /// Readiness: the database answers and its schema is the one this version expects. A load
 /// balancer sends traffic only to instances that answer 200 here.
-#[utoipa::path(tag = "service", responses(
+#[utoipa::path(operation_id = "get_ready", tag = "service", responses(
     (status = 200, description = "Ready to serve", body = Health),
     (status = 503, description = "The database is unreachable or its migrations are not current", body = Health),
 ))]
@@ -64,7 +64,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus metrics (text format 0.0.4): requests by route and status, latencies, outbox
 /// depth, deliveries, worker passes, database pool. With `server.metrics_token` set, only
 /// requests with `Authorization: Bearer <token>` are answered.
-#[utoipa::path(tag = "service", responses(
+#[utoipa::path(operation_id = "get_metrics", tag = "service", responses(
     (status = 200, description = "The metrics", content_type = "text/plain"),
     (status = 401, description = "server.metrics_token is set and was not given"),
 ))]
@@ -107,7 +107,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 }
 
 /// This document.
-#[utoipa::path(tag = "service", responses((status = 200, description = "The OpenAPI 3.1 document")))]
+#[utoipa::path(operation_id = "get_openapi", tag = "service", responses((status = 200, description = "The OpenAPI 3.1 document")))]
 #[get("/api/openapi.json")]
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -85,12 +85,59 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = actix_web::App::new()
+    let (_, mut doc) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    describe_responses(&mut doc);
     doc
+}
+
+/// Every response says what it means (OpenAPI requires a description): where a route does not
+/// say it itself, the meaning its status has throughout the API.
+fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for op in operations.into_iter().flatten() {
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    r.description = status_meaning(status).to_string();
+                }
+            }
+        }
+    }
+}
+
+fn status_meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "Done; the answer is in the body",
+        "201" => "Created; the new item is in the body",
+        "202" => "Accepted; the e-mails go out in the background",
+        "204" => "Done; nothing to return",
+        "400" => "The request could not be read (malformed JSON or wrong content type)",
+        "401" => "No valid token or session",
+        "403" => "Not allowed for this researcher's role in the study, or a missing CSRF token",
+        "404" => "Not found, or not the caller's to see",
+        "409" => "Not possible in the current state (a round closed, a rule locked, a race lost)",
+        "413" => "The body is larger than the route accepts",
+        "422" => "Invalid input; `fields` names each field at fault, and nothing was changed",
+        "429" => "Too many requests; wait and try again",
+        "503" => "Temporarily unavailable (the database is out of reach or out of space)",
+        _ => "See the operation's description",
+    }
 }
 
 /// A file sent as the body, read up to `limit` bytes (routes that take files allow more than

@@ -110,7 +110,7 @@ pub struct StudySummary {
 }
 
 /// The expert's own participation: the study, their status, the consent text.
-#[utoipa::path(tag = "participation", responses(
+#[utoipa::path(operation_id = "get_participation", tag = "participation", responses(
     (status = 200, body = ParticipationView), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 #[get("/api/v1/participation/{token}")]
@@ -148,7 +148,7 @@ pub struct StatusView {
 /// Accepts (`{accept: true}`: written consent with the text's version and the time) or declines
 /// (`{accept: false, reason, referral: {name, email, organisation}}`). Repeating the same answer
 /// changes nothing.
-#[utoipa::path(tag = "participation", request_body = ConsentAnswer, responses(
+#[utoipa::path(operation_id = "answer_invitation", tag = "participation", request_body = ConsentAnswer, responses(
     (status = 200, body = StatusView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
@@ -178,7 +178,7 @@ pub struct WithdrawBody {
 }
 
 /// Leaves the panel. Answers already given stay under the pseudonym.
-#[utoipa::path(tag = "participation", request_body = WithdrawBody, responses(
+#[utoipa::path(operation_id = "withdraw_from_study", tag = "participation", request_body = WithdrawBody, responses(
     (status = 200, body = StatusView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 #[post("/api/v1/participation/{token}/withdraw")]
@@ -198,7 +198,7 @@ pub async fn withdraw(
 }
 
 /// No further e-mail about the study (an open invitation counts as declined).
-#[utoipa::path(tag = "participation", responses(
+#[utoipa::path(operation_id = "unsubscribe", tag = "participation", responses(
     (status = 204, description = "Done"), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 #[post("/api/v1/participation/{token}/unsubscribe")]
@@ -218,7 +218,7 @@ pub async fn unsubscribe(
 /// A round as the expert sees it: the published themes grouped by category, their own answers,
 /// and in a feedback round the group's previous distribution (only when at least the study's
 /// minimum group size answered) with their own previous score.
-#[utoipa::path(tag = "participation", responses(
+#[utoipa::path(operation_id = "get_participant_round", tag = "participation", responses(
     (status = 200, body = ExpertRound), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 #[get("/api/v1/participation/{token}/rounds/{n}")]
@@ -239,7 +239,7 @@ pub async fn round(
 /// Saves answers: `{answers: [{theme_id, score, dont_know, comment, proposal, reason}], submit}`.
 /// Every answer is checked first; with any fault nothing is stored (422). After the deadline
 /// answers are final (409).
-#[utoipa::path(tag = "participation", request_body = AnswersInput, responses(
+#[utoipa::path(operation_id = "save_answers", tag = "participation", request_body = AnswersInput, responses(
     (status = 200, body = ExpertRound), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
@@ -264,7 +264,7 @@ pub async fn put_answers(
 
 /// A written questionnaire (a qualitative round answered in writing): the guide's questions
 /// with the expert's own answers.
-#[utoipa::path(tag = "participation", responses(
+#[utoipa::path(operation_id = "get_participant_questionnaire", tag = "participation", responses(
     (status = 200, body = Questionnaire), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 #[get("/api/v1/participation/{token}/rounds/{n}/questionnaire")]
@@ -284,7 +284,7 @@ pub async fn questionnaire(
 
 /// Saves questionnaire answers: `{answers: [{question_id, text}], submit}`. An empty text
 /// removes the answer. After the deadline answers are final (409).
-#[utoipa::path(tag = "participation", request_body = QuestionnaireInput, responses(
+#[utoipa::path(operation_id = "save_questionnaire_answers", tag = "participation", request_body = QuestionnaireInput, responses(
     (status = 200, body = Questionnaire), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]

@@ -72,7 +72,7 @@ pub struct AuditQuery {
 
 /// The study's audit log (owners): every view of identities and transcripts, every export,
 /// every release of a small cell, every change of the consensus rule, every erasure.
-#[utoipa::path(tag = "privacy", security(("bearer" = []), ("session" = [])), params(AuditQuery), responses(
+#[utoipa::path(operation_id = "get_audit_log", tag = "privacy", security(("bearer" = []), ("session" = [])), params(AuditQuery), responses(
     (status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/audit")]

@@ -59,7 +59,7 @@ pub async fn get_strata(
 
 /// Replaces the panel attributes: `[{key, label, values: [...]}]`. A value still used by a
 /// candidate cannot be removed.
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = Vec<Stratum>, responses(
+#[utoipa::path(operation_id = "set_strata", tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = Vec<Stratum>, responses(
     (status = 200, body = Vec<Stratum>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[put("/api/v1/studies/{study}/strata")]
@@ -134,7 +134,7 @@ pub enum ImportProblem {
 /// `source`, `notes`, `referred_by` (an e-mail) and the study's attribute keys or labels.
 /// Every row is checked first: with any problem nothing is saved (422 with the preview).
 #[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), params(ImportQuery),
-    request_body(content = String, content_type = "text/csv"), responses(
+    request_body(content(([u8] = "text/csv"), ([u8] = "application/octet-stream")), description = "The CSV file, sent as the body"), responses(
     (status = 200, description = "Dry run: the preview", body = Preview),
     (status = 201, description = "Saved: the preview of what was saved", body = Preview),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -184,7 +184,7 @@ pub async fn get_candidate(
 }
 
 /// Corrects a candidate's details.
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = CandidatePatch, responses(
+#[utoipa::path(operation_id = "update_candidate", tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = CandidatePatch, responses(
     (status = 200, body = CandidateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[patch("/api/v1/candidates/{candidate}")]
@@ -235,7 +235,7 @@ pub struct InvitationInput {
 }
 
 /// Queues invitation e-mails (the study's cover letter with each candidate's personal link).
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = InvitationInput, responses(
+#[utoipa::path(operation_id = "invite_candidates", tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = InvitationInput, responses(
     (status = 202, body = InvitationResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[post("/api/v1/studies/{study}/invitations")]
@@ -256,7 +256,7 @@ pub async fn invite(
 
 /// Recruitment at a glance: counts per status and per attribute value, decline reasons, and
 /// the referral tree.
-#[utoipa::path(tag = "recruitment", operation_id = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(tag = "recruitment", operation_id = "get_recruitment", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Recruitment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/recruitment")]
@@ -274,7 +274,7 @@ pub async fn overview(
 }
 
 /// The study's messages with their delivery state (never their bodies), newest first.
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "list_messages", tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Vec<MessageView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/messages")]
@@ -316,7 +316,7 @@ pub struct ConsentTextInput {
 }
 
 /// Writes a new version of the consent text; consents already given keep their version.
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = ConsentTextInput, responses(
+#[utoipa::path(operation_id = "set_consent_text", tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = ConsentTextInput, responses(
     (status = 200, body = ConsentTextView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[put("/api/v1/studies/{study}/consent-text")]
@@ -371,7 +371,7 @@ pub struct LetterInput {
 }
 
 /// Sets the study's own letter (checked by rendering it first).
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = LetterInput, responses(
+#[utoipa::path(operation_id = "set_letter", tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = LetterInput, responses(
     (status = 200, body = LetterView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[put("/api/v1/studies/{study}/letters/{kind}")]

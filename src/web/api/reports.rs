@@ -138,7 +138,7 @@ pub fn file(
 /// locked, per theme n, mean (exact and as displayed), median, quartiles, IQR, SD, counts, shares
 /// in the top and bottom two points, the consensus verdict and the priority; Kendall's W;
 /// stability against the previous round; the panel's composition; the findings as sentences.
-#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), params(ReportQuery), responses(
+#[utoipa::path(operation_id = "get_report", tag = "reports", security(("bearer" = []), ("session" = [])), params(ReportQuery), responses(
     (status = 200, body = Report), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "No rating round yet", body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/report")]
@@ -158,7 +158,7 @@ pub async fn report_json(
 
 /// The report as a file: `report.pdf`, `report.xlsx` (a sheet per table), `report.csv` (one
 /// table, `?table=`), `report.zip` (every table as CSV) or `report.html`.
-#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), params(("ext" = String, Path, description = "pdf, xlsx, csv, zip or html"), ReportQuery), responses(
+#[utoipa::path(operation_id = "get_report_file", tag = "reports", security(("bearer" = []), ("session" = [])), params(("ext" = String, Path, description = "pdf, xlsx, csv, zip or html"), ReportQuery), responses(
     (status = 200, description = "The file"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/report.{ext}")]

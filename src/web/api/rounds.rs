@@ -75,7 +75,7 @@ pub async fn get_round(
 
 /// Changes the deadline, instructions or reminder days. Extending an open round's deadline
 /// e-mails the panellists who have not submitted.
-#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = RoundPatch, responses(
+#[utoipa::path(operation_id = "update_round", tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = RoundPatch, responses(
     (status = 200, body = RoundView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[patch("/api/v1/rounds/{round}")]
@@ -136,7 +136,7 @@ pub async fn close_round(
 
 /// Who has answered and submitted (pseudonym and name), and every comment and proposal per
 /// theme under its pseudonym. Viewing is logged.
-#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "get_round_responses", tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = RoundResponses), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
 #[get("/api/v1/rounds/{round}/responses")]

@@ -108,7 +108,7 @@ pub async fn update_study(
 }
 
 /// Where the study stands: its phase and counts.
-#[utoipa::path(tag = "studies", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(operation_id = "get_study_overview", tag = "studies", security(("bearer" = []), ("session" = [])), responses(
     (status = 200, body = Overview),
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody),
