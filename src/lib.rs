@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod i18n;
+pub mod ics;
 pub mod mail;
 pub mod metrics;
 pub mod ops;

@@ -79,6 +79,30 @@ fn build_env() -> Environment<'static> {
             Err(_) => value.to_string(),
         }
     });
+    // An input's id from its field's name (`strata[0].key` → `f-strata-0-key`), valid as a
+    // fragment for the links of an error summary.
+    env.add_filter("field_id", |name: &str| {
+        let id: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("f-{}", id.trim_end_matches('-'))
+    });
+    // A moment as a machine reads it in a `<time datetime>`: UTC to the second.
+    env.add_filter("iso", |value: &str| {
+        match DateTime::parse_from_rfc3339(value) {
+            Ok(t) => t
+                .with_timezone(&Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            Err(_) => value.to_string(),
+        }
+    });
     // A moment as a `datetime-local` field shows it, on the study's clock.
     env.add_filter(
         "local_input",

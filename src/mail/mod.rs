@@ -136,17 +136,40 @@ pub fn build_message(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(&a.data)
                 .map_err(|e| format!("the attachment {} cannot be read: {e}", a.filename))?;
+            // A text part sent as 7bit or 8bit must end its lines in CRLF (RFC 5322 2.3): a
+            // bare LF is refused by servers that guard against SMTP smuggling.
             let content_type = lettre::message::header::ContentType::parse(&a.content_type)
                 .map_err(|e| format!("the attachment {} has a bad type: {e}", a.filename))?;
-            mixed = mixed.singlepart(
-                lettre::message::Attachment::new(a.filename.clone()).body(bytes, content_type),
-            );
+            let attachment = lettre::message::Attachment::new(a.filename.clone());
+            let part = match String::from_utf8(bytes) {
+                Ok(text) if a.content_type.starts_with("text/") => {
+                    attachment.body(crlf(&text), content_type)
+                }
+                // Anything else goes as base64, whatever bytes it holds.
+                other => {
+                    let bytes = other.map_or_else(|e| e.into_bytes(), String::into_bytes);
+                    let body = lettre::message::Body::new_with_encoding(
+                        bytes,
+                        lettre::message::header::ContentTransferEncoding::Base64,
+                    )
+                    .map_err(|_| format!("the attachment {} cannot be encoded", a.filename))?;
+                    attachment.body(body, content_type)
+                }
+            };
+            mixed = mixed.singlepart(part);
         }
         mixed
     };
     builder
         .multipart(body)
         .map_err(|e| format!("the message cannot be built: {e}"))
+}
+
+/// Every line end as CRLF.
+fn crlf(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\n', "\r\n")
 }
 
 /// A new Message-ID under the host of the public URL.
@@ -195,5 +218,44 @@ mod tests {
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
         assert!(raw.contains("multipart/mixed") && raw.contains("filename=\"guide.txt\""));
         assert!(build_message(&from, "a@b.dk, c@d.dk", "s", "t", "h", &id, None, &[]).is_err());
+    }
+
+    /// Every line of a message ends in CRLF and none is longer than 998 octets (RFC 5322 2.1.1,
+    /// 2.3), whatever its parts hold: a plain-ASCII attachment (sent as 7bit), long lines, text
+    /// with bare line feeds.
+    #[test]
+    fn every_line_of_a_message_ends_in_crlf_and_fits() {
+        let from: Mailbox = "Orakel <orakel@localhost>".parse().unwrap();
+        let long = "word ".repeat(400);
+        let m = build_message(
+            &from,
+            "anne@firma.dk",
+            "Guide",
+            &format!("Line one\nLine two\n{long}\nÆble\n"),
+            &format!("<p>{long}</p>\n<p>two</p>"),
+            "<x@orakel.example>",
+            None,
+            &[
+                Attachment::new(
+                    "guide.txt",
+                    "text/plain; charset=utf-8",
+                    b"1. Question\n2. Question\n",
+                ),
+                Attachment::new("long.txt", "text/plain; charset=utf-8", long.as_bytes()),
+                Attachment::new("data.bin", "application/octet-stream", b"\n\x00\n"),
+            ],
+        )
+        .unwrap();
+        let raw = m.formatted();
+        for (i, w) in raw.windows(2).enumerate() {
+            assert!(
+                (w[1] != b'\n' || w[0] == b'\r') && (w[0] != b'\r' || w[1] == b'\n'),
+                "a bare line end at octet {i}: {}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+        for line in raw.split(|b| *b == b'\n') {
+            assert!(line.len() <= 999, "{} octets", line.len());
+        }
     }
 }

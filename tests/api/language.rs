@@ -60,6 +60,9 @@ struct Reader {
     /// What is wrong, and the first place it was seen.
     findings: BTreeMap<String, String>,
     texts: usize,
+    /// One HTML document of each kind read (pages, form answers, e-mails), by where it was
+    /// read with ids left out, for the validator.
+    documents: BTreeMap<String, String>,
 }
 
 impl Reader {
@@ -79,6 +82,7 @@ impl Reader {
             data,
             findings: BTreeMap::new(),
             texts: 0,
+            documents: BTreeMap::new(),
         }
     }
 
@@ -168,10 +172,33 @@ impl Reader {
 
     /// Judges every text of an HTML page or part.
     fn html(&mut self, place: &str, body: &str) {
+        if body
+            .trim_start()
+            .to_lowercase()
+            .starts_with("<!doctype html")
+        {
+            self.documents
+                .entry(format!("{} {}", self.lang, without_ids(place)))
+                .or_insert_with(|| body.to_string());
+        }
         for t in html_texts(body, self.lang) {
             self.read(place, &t);
         }
     }
+}
+
+/// A place with the ids and tokens in it left out, so pages of one kind count once.
+fn without_ids(place: &str) -> String {
+    place
+        .split(['/', ' ', '?', '&'])
+        .map(|s| {
+            let long = s.len() >= 20
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+            if long { "…" } else { s }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `text` with each occurrence of `data` that stands as whole words replaced by a space.
@@ -552,7 +579,7 @@ fn forms(html: &str, page: &str) -> Vec<Form> {
 }
 
 /// What the test types into forms.
-const NONSENSE: [&str; 4] = ["<b>?</b> %", "not an address", "no address", "-7,5"];
+const NONSENSE: [&str; 3] = ["<b>?</b> %", "not an address", "no address"];
 
 /// How a form is filled: as it came, emptied, or with nonsense a person might type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -573,9 +600,10 @@ fn filled(form: &Form, button: &Option<(String, String)>, how: Filling) -> Vec<(
             ("radio", _) => f.checked.then(|| f.value.clone()),
             ("file", _) => None,
             (_, Filling::Emptied) => Some(String::new()),
-            ("number", Filling::Nonsense) => Some("-7,5".into()),
+            // What a browser can send from these inputs: a number, a date, out of range.
+            ("number", Filling::Nonsense) => Some("-7".into()),
             ("email", Filling::Nonsense) => Some("not an address".into()),
-            ("date", Filling::Nonsense) => Some("1999-02-30".into()),
+            ("date", Filling::Nonsense) => Some("1999-02-28".into()),
             ("datetime-local", Filling::Nonsense) => Some("1999-01-01T00:00".into()),
             ("url", Filling::Nonsense) => Some("no address".into()),
             (_, Filling::Nonsense) => Some("<b>?</b> %".into()),
@@ -882,7 +910,9 @@ fn read_mails(
         if skip.contains(&name) || !name.ends_with(".eml") {
             continue;
         }
-        let raw = std::fs::read_to_string(e.path()).unwrap();
+        let bytes = std::fs::read(e.path()).unwrap();
+        crate::smtp::assert_wire_format(&name, &bytes);
+        let raw = String::from_utf8(bytes).unwrap();
         let m = crate::smtp::Received {
             to: Vec::new(),
             raw,
@@ -894,6 +924,11 @@ fn read_mails(
             subjects.push(subject);
         }
         r.html(&place, &m.readable());
+        if let Some(html) = m.html() {
+            let subject = decode_words(&m.header("Subject").unwrap_or_default());
+            r.documents
+                .insert(format!("{} e-mail «{subject}»", r.lang), html);
+        }
     }
     (names, subjects)
 }
@@ -994,6 +1029,8 @@ fn read_everything(
         &[
             "/studies".to_string(),
             format!("/studies/{}", links.study_id),
+            // The report as a file (what `orakel report --format html` writes).
+            format!("/api/v1/studies/{}/report.html", links.study_id),
         ],
         &mut r,
         &mut found,
@@ -1003,6 +1040,68 @@ fn read_everything(
     app.tick();
     let sent = read_mails(app, &mut r, &sent_before.0);
     (r, sent)
+}
+
+/// The W3C Nu HTML checker (vnu.jar from npm, in `tests/browser`, on the machine's Java) over
+/// documents; each error with where the document was read. None when the checker is not here
+/// (a printed skip), unless `ORAKEL_REQUIRE_VNU=1`.
+fn html_errors(documents: &BTreeMap<String, String>) -> Option<Vec<String>> {
+    let jar = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser/node_modules/vnu-jar/build/dist/vnu.jar");
+    let java = std::process::Command::new("java")
+        .arg("-version")
+        .output()
+        .is_ok();
+    if !jar.exists() || !java {
+        assert!(
+            std::env::var("ORAKEL_REQUIRE_VNU").as_deref() != Ok("1"),
+            "ORAKEL_REQUIRE_VNU=1 but vnu.jar or Java is missing (cd tests/browser && npm ci)"
+        );
+        eprintln!(
+            "HTML validation skipped: vnu.jar or Java is missing (cd tests/browser && npm ci)"
+        );
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("orakel-vnu-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut names = BTreeMap::new();
+    for (i, (place, html)) in documents.iter().enumerate() {
+        let file = dir.join(format!("{i:04}.html"));
+        std::fs::write(&file, html).unwrap();
+        names.insert(format!("{i:04}.html"), place.clone());
+    }
+    let out = std::process::Command::new("java")
+        .arg("-jar")
+        .arg(&jar)
+        .args(["--errors-only", "--format", "json", "--skip-non-html"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let report: Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("vnu: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    Some(
+        report["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let file = m["url"]
+                    .as_str()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("");
+                format!(
+                    "{}: line {}: {} in {:?}",
+                    names.get(file).map_or(file, String::as_str),
+                    m["lastLine"],
+                    m["message"].as_str().unwrap_or(""),
+                    m["extract"].as_str().unwrap_or("")
+                )
+            })
+            .collect(),
+    )
 }
 
 on_both!(every_word_is_in_the_readers_language, |backend| {
@@ -1072,6 +1171,19 @@ on_both!(every_word_is_in_the_readers_language, |backend| {
         !english_mails.1.is_empty(),
         "the English study's forms sent no e-mail to read"
     );
+
+    // Every page, form answer, report document and e-mail read is valid HTML.
+    let mut documents = danish.documents.clone();
+    documents.extend(english.documents.clone());
+    assert!(documents.len() > 80, "only {} documents", documents.len());
+    if let Some(errors) = html_errors(&documents) {
+        assert!(
+            errors.is_empty(),
+            "{} HTML error(s):\n{}",
+            errors.len(),
+            errors.join("\n")
+        );
+    }
 
     for r in [&danish, &english] {
         assert!(r.texts > 2000, "{}: only {} texts read", r.lang, r.texts);

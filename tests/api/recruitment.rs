@@ -396,7 +396,9 @@ pub fn mail_files(app: &TestApp) -> Vec<crate::smtp::Received> {
             .collect();
         paths.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         for p in paths {
-            let raw = std::fs::read_to_string(&p).unwrap();
+            let bytes = std::fs::read(&p).unwrap();
+            crate::smtp::assert_wire_format(&p.display().to_string(), &bytes);
+            let raw = String::from_utf8(bytes).unwrap();
             let msg = crate::smtp::Received {
                 to: Vec::new(),
                 raw,

@@ -9,6 +9,21 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A message as RFC 5322 wants it on the wire: every line ends in CRLF (no bare LF or CR, which
+/// servers guarding against SMTP smuggling refuse) and no line is longer than 998 octets.
+pub fn assert_wire_format(name: &str, raw: &[u8]) {
+    for (i, w) in raw.windows(2).enumerate() {
+        assert!(
+            (w[1] != b'\n' || w[0] == b'\r') && (w[0] != b'\r' || w[1] == b'\n'),
+            "{name}: a bare line end at octet {i}"
+        );
+    }
+    for (n, line) in raw.split(|b| *b == b'\n').enumerate() {
+        let len = line.strip_suffix(b"\r").unwrap_or(line).len();
+        assert!(len <= 998, "{name}: line {} has {len} octets", n + 1);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Received {
     /// The envelope recipients.
@@ -46,8 +61,6 @@ impl Received {
     /// What a reader sees: the addressing headers and every part's body, decoded from
     /// quoted-printable or base64. Message ids and MIME boundaries, which are random, are left out.
     pub fn readable(&self) -> String {
-        use base64::Engine;
-        let raw = self.raw.replace("\r\n", "\n");
         let mut out = String::new();
         for h in ["From", "To", "Reply-To", "Subject", "List-Unsubscribe"] {
             if let Some(v) = self.header(h) {
@@ -55,6 +68,18 @@ impl Received {
                 out.push('\n');
             }
         }
+        for (_, body) in self.parts() {
+            out.push_str(&body);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Each part as (its headers in lower case, its body decoded from quoted-printable or
+    /// base64).
+    pub fn parts(&self) -> Vec<(String, String)> {
+        use base64::Engine;
+        let raw = self.raw.replace("\r\n", "\n");
         let chunks: Vec<&str> = raw.split("\n--").collect();
         // A single-part message is its own part; otherwise the first chunk is the envelope.
         let parts = if chunks.len() == 1 {
@@ -62,24 +87,34 @@ impl Received {
         } else {
             &chunks[1..]
         };
+        let mut out = Vec::new();
         for part in parts {
             let Some((head, body)) = part.split_once("\n\n") else {
                 continue;
             };
             let head = head.to_lowercase();
-            if head.contains("content-transfer-encoding: base64") {
+            let body = if head.contains("content-transfer-encoding: base64") {
                 let b64: String = body.split_whitespace().collect();
-                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                    out.push_str(&String::from_utf8_lossy(&bytes));
-                }
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map(|b| String::from_utf8_lossy(&b).to_string())
+                    .unwrap_or_default()
             } else if head.contains("quoted-printable") {
-                out.push_str(&quoted_printable(body));
+                quoted_printable(body)
             } else {
-                out.push_str(body);
-            }
-            out.push('\n');
+                body.to_string()
+            };
+            out.push((head, body));
         }
         out
+    }
+
+    /// The HTML part, decoded.
+    pub fn html(&self) -> Option<String> {
+        self.parts()
+            .into_iter()
+            .find(|(head, _)| head.contains("content-type: text/html"))
+            .map(|(_, body)| body)
     }
 
     /// The personal link tokens (`/p/TOKEN`) in the message, in the order they appear.
@@ -231,6 +266,7 @@ impl SmtpServer {
                 let content = std::fs::read(p).unwrap();
                 let nl = content.iter().position(|b| *b == b'\n').unwrap();
                 let envelope: serde_json::Value = serde_json::from_slice(&content[..nl]).unwrap();
+                assert_wire_format(&p.display().to_string(), &content[nl + 1..]);
                 Received {
                     to: envelope["to"]
                         .as_array()

@@ -1,6 +1,6 @@
 //! Interview appointments: when, where and with whom, sent to the expert with a calendar invitation.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -235,42 +235,6 @@ pub fn save_appointment(
     })
 }
 
-/// An iCalendar event for an appointment (RFC 5545), with CRLF line ends.
-pub fn ics(
-    uid: &str,
-    start: NaiveDateTime,
-    minutes: i32,
-    summary: &str,
-    description: &str,
-    organizer: Option<&str>,
-) -> String {
-    let fold = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace(';', "\\;")
-            .replace(',', "\\,")
-            .replace('\n', "\\n")
-    };
-    let stamp = |t: NaiveDateTime| t.format("%Y%m%dT%H%M%SZ").to_string();
-    let mut lines = vec![
-        "BEGIN:VCALENDAR".to_string(),
-        "VERSION:2.0".into(),
-        "PRODID:-//Orakel//Delphi//EN".into(),
-        "METHOD:REQUEST".into(),
-        "BEGIN:VEVENT".into(),
-        format!("UID:{uid}"),
-        format!("DTSTAMP:{}", stamp(now())),
-        format!("DTSTART:{}", stamp(start)),
-        format!("DTEND:{}", stamp(start + Duration::minutes(minutes as i64))),
-        format!("SUMMARY:{}", fold(summary)),
-        format!("DESCRIPTION:{}", fold(description)),
-    ];
-    if let Some(o) = organizer {
-        lines.push(format!("ORGANIZER:mailto:{o}"));
-    }
-    lines.extend(["END:VEVENT".into(), "END:VCALENDAR".into()]);
-    lines.join("\r\n") + "\r\n"
-}
-
 /// E-mails the panellist the appointment with a calendar invitation (and the guide, if asked).
 pub fn send_appointment(
     conn: &mut DbConn,
@@ -309,19 +273,36 @@ pub fn send_appointment(
             None => None,
         };
         let when = crate::i18n::long_datetime(utc(start), lang.code(), study.zone());
-        let summary = format!("Interview: {}", study.title);
+        let summary = crate::i18n::text_with(
+            lang.code(),
+            "interviews.calendar_summary",
+            &[("title", study.title.clone())],
+        );
+        // The interview's organiser: its interviewer, or else the researcher who sends it.
+        let organizer: (String, String) = match &interviewer {
+            Some(i) => i.clone(),
+            None => researchers::table
+                .find(researcher_id.as_str())
+                .select((researchers::name, researchers::email))
+                .first(c)?,
+        };
+        let uid = format!("{}@orakel", a.id);
+        let invitation = crate::ics::Invitation {
+            uid: &uid,
+            // Each change to the appointment is a later version of the same event.
+            sequence: (a.updated_at - a.created_at).num_seconds().max(0),
+            start: utc(start),
+            minutes: a.duration_minutes as i64,
+            summary: &summary,
+            description: &study.contact,
+            organizer: (&organizer.0, &organizer.1),
+            attendee: (&cand.name, cand.email.as_deref().unwrap_or_default()),
+            stamp: utc(now()),
+        };
         let mut files = vec![mail::Attachment::new(
             "interview.ics",
             "text/calendar; charset=utf-8; method=REQUEST",
-            ics(
-                &format!("{}@orakel", a.id),
-                start,
-                a.duration_minutes,
-                &summary,
-                &study.contact,
-                interviewer.as_ref().map(|i| i.1.as_str()),
-            )
-            .as_bytes(),
+            crate::ics::request(&invitation).as_bytes(),
         )];
         if attach_guide {
             let g = guide_of(c, &r.id)?;

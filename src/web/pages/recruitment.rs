@@ -306,11 +306,15 @@ async fn import(
     } else {
         StatusCode::OK
     };
-    // The text goes back into the form so "save" sends exactly what was previewed.
-    let csv_text = match std::str::from_utf8(&bytes) {
+    // The text goes back into the form so "save" sends exactly what was previewed; a file that
+    // is not text (refused above) comes back without the control characters a page cannot hold.
+    let csv_text: String = match std::str::from_utf8(&bytes) {
         Ok(s) => s.to_string(),
         Err(_) => encoding_rs::WINDOWS_1252.decode(&bytes).0.into_owned(),
-    };
+    }
+    .chars()
+    .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+    .collect();
     page_with_status(
         &who,
         status,

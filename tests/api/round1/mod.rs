@@ -502,6 +502,61 @@ both_backends!(
     }
 );
 
+/// Reads an iCalendar file with the `icalendar` package (from PyPI), as a calendar program
+/// would, and checks what it found; skipped with a printed reason without it, unless
+/// `ORAKEL_REQUIRE_ICALENDAR=1`.
+fn calendar_reads_it(ics: &str, expected: &[(&str, &str)]) {
+    for line in ics.split("\r\n") {
+        assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+    }
+    let script = r#"
+import json, sys
+from icalendar import Calendar
+cal = Calendar.from_ical(sys.stdin.buffer.read())
+ev = next(c for c in cal.walk("VEVENT"))
+att = ev["ATTENDEE"]
+print(json.dumps({
+    "method": str(cal["METHOD"]),
+    "dtstart": ev.decoded("DTSTART").isoformat(),
+    "dtend": ev.decoded("DTEND").isoformat(),
+    "organizer": str(ev["ORGANIZER"]),
+    "attendee": str(att),
+    "rsvp": att.params.get("RSVP"),
+    "partstat": att.params.get("PARTSTAT"),
+    "summary": str(ev["SUMMARY"]),
+}))
+"#;
+    let run = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(ics.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if stderr.contains("No module named 'icalendar'") {
+        assert!(
+            std::env::var("ORAKEL_REQUIRE_ICALENDAR").as_deref() != Ok("1"),
+            "ORAKEL_REQUIRE_ICALENDAR=1 but icalendar is missing (pip install icalendar)"
+        );
+        eprintln!("calendar check skipped: pip install icalendar");
+        return;
+    }
+    assert!(run.status.success(), "icalendar: {stderr}\n{ics}");
+    let got: Value = serde_json::from_slice(&run.stdout).unwrap();
+    for (k, v) in expected {
+        assert_eq!(got[k], *v, "{k} in {got}");
+    }
+    assert!(
+        got["summary"].as_str().unwrap().starts_with("Interview: "),
+        "{got}"
+    );
+}
+
 fn d_pseudonym(diffs: &[Value]) -> String {
     diffs[0]["pseudonym"].as_str().unwrap().to_string()
 }
@@ -580,6 +635,20 @@ both_backends!(
         assert!(
             all.contains("Hvordan støtter I lederne?"),
             "the guide is attached: {all}"
+        );
+        let start = all.find("BEGIN:VCALENDAR").unwrap();
+        let end = all.find("END:VCALENDAR").unwrap() + "END:VCALENDAR\r\n".len();
+        calendar_reads_it(
+            &all[start..end],
+            &[
+                ("method", "REQUEST"),
+                ("dtstart", "2026-12-03T09:00:00+00:00"),
+                ("dtend", "2026-12-03T10:00:00+00:00"),
+                ("organizer", "mailto:lead@example.org"),
+                ("attendee", &format!("mailto:{}", p.members[0].2)),
+                ("rsvp", "TRUE"),
+                ("partstat", "NEEDS-ACTION"),
+            ],
         );
         let list = c.get(&format!("/api/v1/rounds/{rid}/appointments")).json();
         assert_eq!(list[0]["state"], "agreed");
