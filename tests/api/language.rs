@@ -1202,7 +1202,7 @@ on_both!(every_word_is_in_the_readers_language, |backend| {
 });
 
 /// Every kind of e-mail, in each language, as its snapshot holds it (subject, text and HTML
-/// with fixed sample values): nothing in the other language.
+/// with fixed sample values): nothing in the other language, and valid HTML.
 #[test]
 fn every_kind_of_e_mail_speaks_its_language() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/mail/snapshots");
@@ -1215,12 +1215,13 @@ fn every_kind_of_e_mail_speaks_its_language() {
         "Anna Forsker",
     ];
     let mut read = 0;
+    let mut documents = BTreeMap::new();
     for lang in ["da", "en"] {
         let mut r = Reader::new(lang, sample.iter().map(|s| s.to_string()).collect());
         for e in std::fs::read_dir(dir).unwrap() {
             let path = e.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if !name.contains(&format!(".{lang}.")) {
+            if !name.ends_with(&format!(".{lang}.eml.txt")) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
@@ -1229,6 +1230,7 @@ fn every_kind_of_e_mail_speaks_its_language() {
                 r.read(&name, line.trim_start_matches("Subject: "));
             }
             r.html(&name, html);
+            documents.insert(name.clone(), html.trim_start().to_string());
             read += 1;
         }
         assert!(
@@ -1242,6 +1244,9 @@ fn every_kind_of_e_mail_speaks_its_language() {
         );
     }
     assert!(read >= 16, "only {read} snapshots");
+    if let Some(errors) = html_errors(&documents) {
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+    }
 }
 
 both_backends!(

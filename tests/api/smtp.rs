@@ -80,7 +80,29 @@ impl Received {
     pub fn parts(&self) -> Vec<(String, String)> {
         use base64::Engine;
         let raw = self.raw.replace("\r\n", "\n");
-        let chunks: Vec<&str> = raw.split("\n--").collect();
+        // Parts begin at a line that is `--` and one of the message's boundaries (a body may
+        // hold other lines that start with `--`).
+        let boundaries: Vec<String> = raw
+            .match_indices("boundary=")
+            .filter_map(|(i, _)| {
+                let rest = raw[i + "boundary=".len()..].trim_start_matches('"');
+                let end = rest.find(['"', ';', '\n'])?;
+                Some(format!("--{}", &rest[..end]))
+            })
+            .collect();
+        let mut chunks: Vec<String> = vec![String::new()];
+        for line in raw.split('\n') {
+            if boundaries
+                .iter()
+                .any(|b| line == b || line == format!("{b}--"))
+            {
+                chunks.push(String::new());
+            } else {
+                let last = chunks.last_mut().unwrap();
+                last.push_str(line);
+                last.push('\n');
+            }
+        }
         // A single-part message is its own part; otherwise the first chunk is the envelope.
         let parts = if chunks.len() == 1 {
             &chunks[..]

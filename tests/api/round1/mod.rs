@@ -506,7 +506,7 @@ both_backends!(
 /// would, and checks what it found; skipped with a printed reason without it, unless
 /// `ORAKEL_REQUIRE_ICALENDAR=1`.
 fn calendar_reads_it(ics: &str, expected: &[(&str, &str)]) {
-    for line in ics.split("\r\n") {
+    for line in ics.lines() {
         assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
     }
     let script = r#"
@@ -637,7 +637,7 @@ both_backends!(
             "the guide is attached: {all}"
         );
         let start = all.find("BEGIN:VCALENDAR").unwrap();
-        let end = all.find("END:VCALENDAR").unwrap() + "END:VCALENDAR\r\n".len();
+        let end = all.find("END:VCALENDAR").unwrap() + "END:VCALENDAR".len();
         calendar_reads_it(
             &all[start..end],
             &[
