@@ -2,7 +2,7 @@
 //! feedback round the group's previous distribution when enough answered), and saving their
 //! answers, which are kept with every change until the deadline makes them final.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -12,7 +12,9 @@ use super::participation::{Participant, resolve};
 use super::rounds::{flags_of, published};
 use super::{AppError, AppResult};
 use crate::db::models::{Answer, AnswerChange, Round, RoundParticipation};
-use crate::db::schema::{answer_changes, answers, round_participations, round_themes, rounds};
+use crate::db::schema::{
+    answer_changes, answers, questionnaire_answers, round_participations, round_themes, rounds,
+};
 use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::candidate::Status;
@@ -161,10 +163,15 @@ pub fn responders(
 
 /// The rounds an expert can see: open and closed rating rounds and written questionnaires,
 /// newest first.
-pub fn rounds_for(
-    conn: &mut DbConn,
-    p: &Participant,
-) -> AppResult<Vec<(Round, Option<DateTime<Utc>>)>> {
+/// A round on an expert's own page: when they finished it (if they did) and whether they
+/// answered anything in it.
+pub struct MyRound {
+    pub round: Round,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub answered: bool,
+}
+
+pub fn rounds_for(conn: &mut DbConn, p: &Participant) -> AppResult<Vec<MyRound>> {
     let Ok(pid) = panellist(p) else {
         return Ok(Vec::new());
     };
@@ -188,12 +195,27 @@ pub fn rounds_for(
         .load::<(String, Option<chrono::NaiveDateTime>)>(conn)?
         .into_iter()
         .collect();
+    let mut answered: HashSet<String> = answers::table
+        .filter(answers::panellist_id.eq(&pid))
+        .select(answers::round_id)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    answered.extend(
+        questionnaire_answers::table
+            .filter(questionnaire_answers::panellist_id.eq(&pid))
+            .select(questionnaire_answers::round_id)
+            .distinct()
+            .load::<String>(conn)?,
+    );
     Ok(rows
         .into_iter()
         .filter(|r| parts.contains_key(&r.id))
-        .map(|r| {
-            let s = parts.get(&r.id).cloned().flatten().map(utc);
-            (r, s)
+        .map(|r| MyRound {
+            submitted_at: parts.get(&r.id).cloned().flatten().map(utc),
+            answered: answered.contains(&r.id),
+            round: r,
         })
         .collect())
 }
@@ -597,7 +619,7 @@ fn record_change(
 }
 
 /// The rounds list on the expert's page, resolved from the token.
-pub fn my_rounds(conn: &mut DbConn, token: &str) -> AppResult<Vec<(Round, Option<DateTime<Utc>>)>> {
+pub fn my_rounds(conn: &mut DbConn, token: &str) -> AppResult<Vec<MyRound>> {
     let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
     rounds_for(conn, &p)
 }

@@ -92,6 +92,23 @@ pub fn resolve_for(
     Ok(Some(Participant { candidate, study }))
 }
 
+/// The study of a person's link that no longer works because it expired or was revoked (not
+/// one that never existed, nor a person erased): so the page can say whom to write to. It
+/// tells the holder of the old link nothing the link's e-mail did not.
+pub fn lapsed_link_study(conn: &mut DbConn, token: &str) -> AppResult<Option<Study>> {
+    if !looks_like_token(token) {
+        return Ok(None);
+    }
+    Ok(participation_tokens::table
+        .inner_join(candidates::table.inner_join(studies::table))
+        .filter(participation_tokens::token_hash.eq(token_hash(token)))
+        .filter(participation_tokens::purpose.eq(Purpose::Access))
+        .filter(candidates::erased_at.is_null())
+        .select(Study::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 fn resolve_or_404(conn: &mut DbConn, token: &str) -> AppResult<Participant> {
     resolve(conn, token)?.ok_or(AppError::NotFound)
 }

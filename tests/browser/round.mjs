@@ -20,6 +20,21 @@ try {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       if (overflow > 1) fail(`${path} scrolls sideways by ${overflow}px at ${width}px`);
       done.push(`axe ${width}px ${path}`);
+      if (path.includes("/rounds/")) {
+        // The scale reads in order: every point of a theme in one row, nothing chosen yet.
+        const rows = await page.evaluate(() => [...document.querySelectorAll("fieldset.theme")].map(f =>
+          new Set([...f.querySelectorAll(".scale-row label.point")].map(l => Math.round(l.getBoundingClientRect().top))).size));
+        if (rows.some(n => n !== 1)) fail(`the points wrap into ${JSON.stringify(rows)} rows at ${width}px`);
+        const chosen = await page.locator("fieldset.theme input[type=radio]:checked").count();
+        if (chosen !== 0) fail(`${chosen} choices made before the expert chose`);
+        // The theme's title inside its card.
+        const outside = await page.evaluate(() => [...document.querySelectorAll("fieldset.theme")].filter(f => {
+          const card = f.getBoundingClientRect(), title = f.querySelector("legend").getBoundingClientRect();
+          return title.top < card.top || title.right > card.right + 1;
+        }).length);
+        if (outside) fail(`${outside} theme titles outside their cards at ${width}px`);
+        done.push(`scale in one row at ${width}px`);
+      }
     }
     await ctx.close();
   }
@@ -52,10 +67,22 @@ try {
   if (!(await fs2.locator(`input[type=radio][value="2"]`).isChecked())) fail("theme 2 did not keep the keyboard's score");
   if ((await fs1.locator("textarea[name^='comment.']").inputValue()) !== "Skrevet i browseren: æøå") fail("the comment was not kept");
   await page.locator("button[value=submit]").click();
-  await page.waitForURL(/saved=submitted/);
-  done.push("submitted");
+  // Finishing is an ending: a page that thanks, says what comes next and leads back.
+  await page.waitForURL(/\/done$/);
+  const donePage = page.url();
+  await page.locator("h1", { hasText: /Tak for dine svar|Thank you for your answers/ }).waitFor();
+  await page.locator("a", { hasText: /Se eller ret dine svar|See or change your answers/ }).click();
+  await page.waitForURL(new RegExp(`/rounds/${round}$`));
+  done.push("submitted, thanked, back to the answers");
   if (cspErrors.length) fail("CSP violations: " + cspErrors.join(" | "));
   await ctx.close();
+  for (const width of [320, 1280]) {
+    const checked = await browser.newContext({ bypassCSP: true, viewport: { width, height: 800 } });
+    const p = await checked.newPage();
+    await p.goto(donePage);
+    await checkAccessibility(p, `the page after finishing at ${width}px`);
+    await checked.close();
+  }
 
   // 3. The same form without JavaScript.
   const plain = await browser.newContext({ javaScriptEnabled: false });

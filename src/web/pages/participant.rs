@@ -22,12 +22,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(unsubscribe_form)
         .service(unsubscribe)
         .service(round_form)
+        .service(round_done)
         .service(round_save);
 }
 
 /// A bad link is a plain page in both languages: we do not know whose it was.
 pub fn invalid_link(status: StatusCode) -> HttpResponse {
-    let ctx = minijinja::context! { lang => "da", status => status.as_u16() };
+    lapsed_link(status, None)
+}
+
+/// A link that no longer works: in its study's language with whom to write to, when the link
+/// was a person's and has expired or been revoked; else the plain page in both languages.
+fn lapsed_link(status: StatusCode, study: Option<crate::db::models::Study>) -> HttpResponse {
+    let ctx = match study {
+        Some(s) => minijinja::context! {
+            lang => if s.language == "en" { "en" } else { "da" },
+            status => status.as_u16(),
+            study => minijinja::context! { title => s.title, contact => s.contact },
+        },
+        None => minijinja::context! { lang => "da", status => status.as_u16() },
+    };
     pages()
         .html(status, "p_invalid.html", ctx)
         .unwrap_or_else(|_| HttpResponse::build(status).finish())
@@ -57,7 +71,15 @@ async fn resolve_for(
             crate::web::language::reads(lang(&p));
             Ok(p)
         }
-        Err(AppError::NotFound) => Err(invalid_link(StatusCode::NOT_FOUND)),
+        Err(AppError::NotFound) => {
+            let t = token.to_string();
+            let study = state
+                .db(move |c| crate::ops::participation::lapsed_link_study(c, &t))
+                .await
+                .ok()
+                .flatten();
+            Err(lapsed_link(StatusCode::NOT_FOUND, study))
+        }
         Err(AppError::TooManyRequests(_)) => Err(invalid_link(StatusCode::TOO_MANY_REQUESTS)),
         Err(e) => Err(actix_web::ResponseError::error_response(&PageError::from(
             e,
@@ -103,12 +125,13 @@ async fn page(
         .map_err(|e| PageError::from(e).in_lang(&lang))?;
     let rounds: Vec<_> = rounds
         .iter()
-        .map(|(r, submitted)| {
+        .map(|m| {
             minijinja::context! {
-                number => r.number,
-                accepting => r.accepting(crate::db::now()),
-                closes_at => r.closes_at.map(|c| crate::db::utc(c).to_rfc3339()),
-                submitted => submitted.is_some(),
+                number => m.round.number,
+                accepting => m.round.accepting(crate::db::now()),
+                closes_at => m.round.closes_at.map(|c| crate::db::utc(c).to_rfc3339()),
+                submitted => m.submitted_at.is_some(),
+                answered => m.answered,
             }
         })
         .collect();
@@ -548,10 +571,7 @@ async fn round_save(
         .db(move |c| crate::ops::answers::save(c, &t, n, input))
         .await
     {
-        Ok(_) => Ok(see_other(&format!(
-            "/p/{token}/rounds/{n}?saved={}",
-            if submit { "submitted" } else { "saved" }
-        ))),
+        Ok(_) => Ok(see_other(&after_saving(&token, n, submit))),
         Err(AppError::Invalid(inv)) => {
             round_page(
                 &state,
@@ -581,6 +601,52 @@ async fn round_save(
         Err(AppError::NotFound) => Ok(invalid_link(StatusCode::NOT_FOUND)),
         Err(e) => Err(PageError::from(e).in_lang(lang(&p))),
     }
+}
+
+/// Where a save leads: back to the form with a word that it was saved, or, when the expert
+/// says they are done, to the page that thanks them and says what comes next.
+fn after_saving(token: &str, n: i32, submit: bool) -> String {
+    if submit {
+        format!("/p/{token}/rounds/{n}/done")
+    } else {
+        format!("/p/{token}/rounds/{n}?saved=saved")
+    }
+}
+
+/// After "save and finish": thanks, what happens next and when, and the way back to the
+/// answers while they can still change.
+#[get("/p/{token}/rounds/{n}/done")]
+async fn round_done(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i32)>,
+) -> PageResult {
+    let (token, n) = path.into_inner();
+    let p = match resolve(&state, &req, &token).await {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let lang = lang(&p).to_string();
+    let t = token.clone();
+    let rounds = state
+        .db(move |c| crate::ops::answers::my_rounds(c, &t))
+        .await
+        .map_err(|e| PageError::from(e).in_lang(&lang))?;
+    let Some(mine) = rounds.iter().find(|m| m.round.number == n) else {
+        return Ok(invalid_link(StatusCode::NOT_FOUND));
+    };
+    let ctx = minijinja::context! {
+        lang => lang.clone(),
+        tz => p.study.time_zone.clone(),
+        token => token,
+        study => minijinja::context! { title => p.study.title.clone(), contact => p.study.contact.clone() },
+        number => n,
+        accepting => mine.round.accepting(crate::db::now()),
+        closes_at => mine.round.closes_at.map(|c| crate::db::utc(c).to_rfc3339()),
+    };
+    pages()
+        .html(StatusCode::OK, "p_done.html", ctx)
+        .map_err(|e| PageError::from(e).in_lang(&lang))
 }
 
 /// Saves (or hands in) a written questionnaire posted as `q.<question id>` fields.
@@ -620,10 +686,7 @@ async fn questionnaire_save(
         .db(move |c| crate::ops::interviews::save_questionnaire(c, &t, n, input))
         .await
     {
-        Ok(_) => Ok(see_other(&format!(
-            "/p/{token}/rounds/{n}?saved={}",
-            if submit { "submitted" } else { "saved" }
-        ))),
+        Ok(_) => Ok(see_other(&after_saving(token, n, submit))),
         Err(AppError::Invalid(inv)) => {
             // Errors name answers by position; the page names them by question.
             let inv = Invalid(
