@@ -438,11 +438,28 @@ both_backends!(every_link_obeys_one_expiry_rule, |app: &TestApp| {
             .iter()
             .all(|(_, revoked)| *revoked)
     );
-    assert_eq!(app.client().get(&format!("/p/{token}")).status, 404);
+    let lapsed = app.client().get(&format!("/p/{token}"));
+    assert_eq!(lapsed.status, 404);
+    // The holder of a link that lapsed learns whom to write to, nothing of the person; an
+    // unknown link names no study.
+    let study = c.get(&format!("/api/v1/studies/{}", p.study)).json();
+    let title = study["title"].as_str().unwrap();
+    assert!(lapsed.body.contains(title), "{}", lapsed.body);
+    assert!(!lapsed.body.contains("Ekspert Nummer"), "{}", lapsed.body);
+    let unknown = app.client().get(&format!("/p/{}", "A".repeat(43)));
+    assert_eq!(unknown.status, 404);
+    assert!(!unknown.body.contains(title));
     // Erasure leaves no link at all.
+    let erased = p.members[0].1.clone();
     c.post_json(
         &format!("/api/v1/candidates/{}/erase", p.members[0].0),
         &json!({"reason": "asked"}),
     );
     assert!(tokens(app, &p.members[0].0).is_empty());
+    assert!(
+        !app.client()
+            .get(&format!("/p/{erased}"))
+            .body
+            .contains(title)
+    );
 });
