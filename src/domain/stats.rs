@@ -11,12 +11,23 @@ use super::{ConsensusRule, Scale};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// Agreement on a high priority.
+    /// Agreement on a high score.
     High,
-    /// Agreement on a low priority.
+    /// Agreement on a low score.
     Low,
     /// No agreement by the rule.
     None,
+}
+
+impl Verdict {
+    /// The verdict's code, as the JSON and the machine CSV have it and texts are keyed by.
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::High => "high",
+            Verdict::Low => "low",
+            Verdict::None => "none",
+        }
+    }
 }
 
 /// The statistics of one item (a theme in a round).

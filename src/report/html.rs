@@ -36,6 +36,18 @@ fn extras(r: &Report) -> (String, String, BTreeMap<String, String>) {
     )
 }
 
+/// The themes a reader may see ranked, highest mean first (by the report's rank); themes below
+/// the group size have no rank.
+pub fn ranked(r: &Report) -> Vec<&super::ThemeRow> {
+    let mut out: Vec<&super::ThemeRow> = r
+        .themes
+        .iter()
+        .filter(|t| !t.hidden && t.rank.is_some())
+        .collect();
+    out.sort_by_key(|t| (t.rank, t.number));
+    out
+}
+
 /// The report's body (without the page around it), as researchers preview it; `again` is the
 /// query string that asks for the same report, kept on the download links.
 pub fn body_with(
@@ -73,6 +85,8 @@ fn render(
         method => super::sentences::method(r),
         definitions => super::sentences::definitions(r),
         priorities => r.themes.iter().filter(|t| t.meets_priority).map(|t| minijinja::Value::from(Serde(t))).collect::<Vec<_>>(),
+        ranked => ranked(r).into_iter().map(|t| minijinja::context! { theme => Serde(t), words => super::sentences::theme_in_words(r, t) }).collect::<Vec<_>>(),
+        key_terms => super::sentences::key_terms(r),
     };
     pages().render(template, ctx)
 }

@@ -101,6 +101,20 @@ struct Data {
     comments: Vec<String>,
     method: Vec<String>,
     definitions: Vec<(String, String)>,
+    /// Who ran the study and how, in two sentences.
+    about: Vec<String>,
+    ranked: Vec<RankedLine>,
+    hidden_note: String,
+    key_terms: Vec<(String, String)>,
+}
+
+/// A theme in the ranked list that opens the report.
+#[derive(Serialize)]
+struct RankedLine {
+    mean: String,
+    heading: String,
+    priority: bool,
+    words: String,
 }
 
 #[derive(Serialize)]
@@ -176,6 +190,11 @@ fn data(r: &Report) -> Data {
         "pairs",
         "changed",
         "no_priorities",
+        "ranked_h",
+        "ranked_intro",
+        "terms_h",
+        "figures_h",
+        "priority_badge",
     ] {
         labels.insert(key, text(l, &format!("report.{key}")));
     }
@@ -264,17 +283,7 @@ fn data(r: &Report) -> Data {
             median: num(t.median),
             iqr: num(t.iqr),
             top2: pct(t.pct_top2),
-            consensus: text(
-                l,
-                &format!(
-                    "verdict.{}",
-                    match t.consensus {
-                        crate::domain::stats::Verdict::High => "high",
-                        crate::domain::stats::Verdict::Low => "low",
-                        crate::domain::stats::Verdict::None => "none",
-                    }
-                ),
-            ),
+            consensus: text(l, &format!("verdict.{}", t.consensus.key())),
             priority: t.meets_priority,
             bar: format!("bar-{i}.svg"),
         })
@@ -486,6 +495,53 @@ fn data(r: &Report) -> Data {
             .collect(),
         method: sentences::method(r),
         definitions: sentences::definitions(r),
+        about: {
+            let mut about = Vec::new();
+            if !r.study.contact.is_empty() {
+                about.push(text_with(
+                    l,
+                    "report.run_by",
+                    &[("contact", r.study.contact.clone())],
+                ));
+            }
+            about.push(
+                sentences::method(r)
+                    .into_iter()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+            about
+        },
+        ranked: super::html::ranked(r)
+            .into_iter()
+            .map(|t| RankedLine {
+                mean: t.mean_display.clone().unwrap_or_default(),
+                heading: format!("{}{}. {}", t.category, t.number, t.title),
+                priority: t.meets_priority,
+                words: sentences::theme_in_words(r, t),
+            })
+            .collect(),
+        hidden_note: if r.hidden_themes.is_empty() {
+            String::new()
+        } else {
+            text_with(
+                l,
+                "report.ranked_hidden",
+                &[
+                    ("k", r.min_group_size.to_string()),
+                    (
+                        "themes",
+                        r.hidden_themes
+                            .iter()
+                            .map(i32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                ],
+            )
+        },
+        key_terms: sentences::key_terms(r),
     }
 }
 

@@ -100,27 +100,27 @@ pub fn findings(r: &Report) -> Vec<String> {
     let rule = &r.consensus_rule;
     let high = numbers(&|t| t.consensus == Verdict::High);
     out.push(match (high.len(), da) {
-        (0, true) => "Intet tema opnåede konsensus om høj prioritet.".into(),
-        (0, false) => "No theme reached consensus on a high priority.".into(),
+        (0, true) => "Intet tema opnåede konsensus om en høj vurdering.".into(),
+        (0, false) => "No theme reached consensus on a high score.".into(),
         (k, true) => format!(
-            "{k} af de {total} temaer opnåede konsensus om høj prioritet (mindst {} % af de gyldige scorer i de {} højeste trin og et interkvartilinterval på højst {}): tema {}.",
+            "{k} af de {total} temaer opnåede konsensus om en høj vurdering (mindst {} % af de gyldige scorer i de {} højeste trin og et interkvartilinterval på højst {}): tema {}.",
             d(rule.share_percent, 0), rule.points, d(rule.max_iqr, 1), list(&high, lang)
         ),
         (k, false) => format!(
-            "{k} of the {total} themes reached consensus on a high priority (at least {} % of the valid scores in the {} highest points and an interquartile range of at most {}): theme{} {}.",
+            "{k} of the {total} themes reached consensus on a high score (at least {} % of the valid scores in the {} highest points and an interquartile range of at most {}): theme{} {}.",
             d(rule.share_percent, 0), rule.points, d(rule.max_iqr, 1), if k > 1 { "s" } else { "" }, list(&high, lang)
         ),
     });
     let low = numbers(&|t| t.consensus == Verdict::Low);
     out.push(match (low.len(), da) {
-        (0, true) => "Intet tema opnåede konsensus om lav prioritet.".into(),
-        (0, false) => "No theme reached consensus on a low priority.".into(),
+        (0, true) => "Intet tema opnåede konsensus om en lav vurdering.".into(),
+        (0, false) => "No theme reached consensus on a low score.".into(),
         (_, true) => format!(
-            "Tema {} opnåede konsensus om lav prioritet.",
+            "Tema {} opnåede konsensus om en lav vurdering.",
             list(&low, lang)
         ),
         (k, false) => format!(
-            "Theme{} {} reached consensus on a low priority.",
+            "Theme{} {} reached consensus on a low score.",
             if k > 1 { "s" } else { "" },
             list(&low, lang)
         ),
@@ -289,6 +289,60 @@ pub fn method(r: &Report) -> Vec<String> {
         &[("k", r.min_group_size.to_string())],
     ));
     out
+}
+
+/// One theme in one plain sentence, for a reader who came for the priorities: how much of the
+/// panel put it at the top of the scale, and whether the panel agreed (by the locked rule).
+pub fn theme_in_words(r: &Report, t: &super::ThemeRow) -> String {
+    let l = r.language.code();
+    let share = t
+        .pct_top2
+        .map(|p| crate::i18n::percent(p, l))
+        .unwrap_or_else(|| "–".into());
+    let verdict = crate::i18n::text(l, &format!("report.in_words_{}", t.consensus.key()));
+    crate::i18n::text_with(
+        l,
+        "report.in_words",
+        &[("share", share), ("verdict", verdict)],
+    )
+}
+
+/// The two words a reader must not confuse, each said once where the report first uses it:
+/// (term, what it means in this study).
+pub fn key_terms(r: &Report) -> Vec<(String, String)> {
+    use crate::i18n::{text as t, text_with as tw};
+    let l = r.language.code();
+    let rule = &r.consensus_rule;
+    let mut consensus = tw(
+        l,
+        "report.term_consensus_def",
+        &[
+            ("share", crate::i18n::number(rule.share_percent, l)),
+            ("points", rule.points.to_string()),
+            ("iqr", crate::i18n::number(rule.max_iqr, l)),
+        ],
+    );
+    if let Some(at) = rule.locked_at {
+        consensus = format!(
+            "{consensus} {}",
+            tw(
+                l,
+                "report.term_consensus_locked",
+                &[("date", crate::i18n::long_date_of(at, l, r.zone()))]
+            )
+        );
+    }
+    vec![
+        (
+            t(l, "report.term_priority"),
+            tw(
+                l,
+                "report.term_priority_def",
+                &[("threshold", crate::i18n::number(rule.priority_threshold, l))],
+            ),
+        ),
+        (t(l, "report.term_consensus"), consensus),
+    ]
 }
 
 /// The appendix of definitions: (term, definition).

@@ -5,7 +5,6 @@
 
 use super::Report;
 use super::composition::Suppression;
-use crate::domain::stats::Verdict;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -179,11 +178,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 th.sd.into(),
             ];
             row.extend(th.counts.iter().map(|c| Value::from(*c)));
-            let verdict = match th.consensus {
-                Verdict::High => "high",
-                Verdict::Low => "low",
-                Verdict::None => "none",
-            };
+            let verdict = th.consensus.key();
             row.extend([
                 th.pct_top2.into(),
                 th.pct_bottom2.into(),

@@ -189,7 +189,7 @@ both_backends!(
         );
         assert!(
             findings.iter().any(|f| f
-                .starts_with("5 af de 13 temaer opnåede konsensus om høj prioritet")
+                .starts_with("5 af de 13 temaer opnåede konsensus om en høj vurdering")
                 && f.ends_with("tema 1, 2, 3, 4 og 9.")),
             "{findings:#?}"
         );
@@ -400,7 +400,7 @@ both_backends!(every_format_opens_and_holds_the_figures, |app: &TestApp| {
         "Gennemsnit",
         "Gyldige svar (n)",
         "Antal der gav 4",
-        "Høj prioritet",
+        "Ja, høj vurdering",
         "Takket ja",
         "Kendalls W",
     ] {
@@ -425,7 +425,9 @@ both_backends!(every_format_opens_and_holds_the_figures, |app: &TestApp| {
         Some((pages, text)) => {
             assert!(pages >= 2, "{pages} pages");
             for want in [
-                "Panelets prioriteringer",
+                "Temaerne efter panelets vurdering",
+                "panelet nåede konsensus om en høj vurdering",
+                "Tallene for hvert tema",
                 "3,8",
                 "3,6",
                 "1,9",

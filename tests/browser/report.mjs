@@ -17,6 +17,15 @@ try {
       const resp = await page.goto(base + path);
       if (resp.status() !== 200) fail(`${path} answered ${resp.status()}`);
       if ((await page.locator("table.priorities tbody tr").count()) === 0) fail(`${path} shows no priorities`);
+      // What a funder came for comes first: the ranked themes, each in a sentence, and the two
+      // words the report turns on, explained once.
+      const sections = await page.evaluate(() => [...document.querySelectorAll("article.report > section")].map(s => s.className));
+      if (sections[0] !== "ranked") fail(`${path} opens with ${JSON.stringify(sections)}`);
+      const ranked = await page.locator("ol.ranked-themes > li").count();
+      if (ranked === 0) fail(`${path} ranks no theme`);
+      if ((await page.locator("dl.key-terms dt").count()) !== 2) fail(`${path} does not explain priority and consensus`);
+      // A hidden cell reads "<k", never its escape.
+      if ((await page.locator("body").innerText()).includes("&lt;")) fail(`${path} shows an escaped "<"`);
       await checkAccessibility(page, `${path} at ${width}px`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       if (overflow > 1) fail(`${path} scrolls sideways by ${overflow}px at ${width}px`);
