@@ -101,6 +101,10 @@ pub struct Flow {
     pub declined: usize,
     pub no_reply: usize,
     pub withdrawn: usize,
+    /// Invited and still within their time to answer (none once the report's round has
+    /// closed: then they count as no reply). Invited = accepted + declined + no reply +
+    /// withdrawn + waiting.
+    pub waiting: usize,
     /// Responded to the report's round.
     pub responded: usize,
     /// Declines grouped by the reason given in the candidates' own words (researchers only; empty
@@ -485,7 +489,17 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
             *decline_reasons.entry(r).or_insert(0) += 1;
         }
     }
-    let no_reply = count(Status::NoReply);
+    // Everyone invited is somewhere: someone still without an answer when the round has closed
+    // did not answer, and until then is waiting.
+    let unanswered = people
+        .iter()
+        .filter(|p| p.invited && matches!(p.status, Status::Invited | Status::Identified))
+        .count();
+    let (no_reply, waiting) = if round.closed_at.is_some() {
+        (count(Status::NoReply) + unanswered, 0)
+    } else {
+        (count(Status::NoReply), unanswered)
+    };
     if no_reply > 0 {
         decline_categories.insert("no_reply".into(), no_reply);
     }
@@ -511,6 +525,7 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         declined: count(Status::Declined),
         no_reply,
         withdrawn: count(Status::Withdrawn),
+        waiting,
         responded: responded_now,
         decline_reasons,
         decline_categories,

@@ -122,7 +122,7 @@ pub fn flow(r: &Report) -> String {
     ];
     let (bw, bh, gap) = (150.0, 56.0, 36.0);
     let width = 4.0 * bw + 3.0 * gap + 2.0;
-    let height = 190.0;
+    let height = if r.flow.waiting > 0 { 222.0 } else { 190.0 };
     let font = r##"font-family="Helvetica, Arial, sans-serif""##;
     let mut out = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"##,
@@ -152,11 +152,15 @@ pub fn flow(r: &Report) -> String {
         }
     }
     // Beside the invited box: who did not join.
-    let side = [
+    // Everyone invited appears once: on the panel, or in one of these.
+    let mut side = vec![
         (t("Takket nej", "Declined"), f.declined),
         (t("Intet svar", "No reply"), f.no_reply),
         (t("Trukket sig", "Withdrawn"), f.withdrawn),
     ];
+    if f.waiting > 0 {
+        side.push((t("Venter på svar", "Awaiting an answer"), f.waiting));
+    }
     let x = 1.0 + bw + gap;
     out.push_str(&format!(
         r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#4a5360" stroke-width="1.5" marker-end="url(#arrow)"/>"##,

@@ -213,6 +213,9 @@ pub fn tables(r: &Report) -> Vec<Table> {
         vec![stage("no_reply"), f.no_reply.into()],
         vec![stage("withdrawn"), f.withdrawn.into()],
     ];
+    if f.waiting > 0 {
+        rows.push(vec![stage("waiting"), f.waiting.into()]);
+    }
     for rr in &f.rounds {
         rows.push(vec![
             code(

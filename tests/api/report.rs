@@ -628,3 +628,71 @@ both_backends!(spreadsheet_formulas_are_neutralised, |app: &TestApp| {
         "text that looks like a formula is stored quoted"
     );
 });
+
+both_backends!(the_participant_flow_adds_up, |app: &TestApp| {
+    use crate::recruitment::{add_candidates, latest_link};
+    let mut c = app.api("flow@example.org");
+    let study = crate::recruitment::study(&mut c);
+    let ids = add_candidates(&mut c, &study, 6);
+    let r = c.post_json(
+        &format!("/api/v1/studies/{study}/invitations"),
+        &json!({"candidate_ids": ids}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    app.tick();
+    let mut expert = app.client();
+    // Three accept, one declines, two do not answer (yet).
+    for i in 0..4 {
+        let token = latest_link(app, &format!("expert{i:02}@panel.example"));
+        let r = expert.post_json(
+            &format!("/api/v1/participation/{token}/consent"),
+            &json!({"accept": i < 3}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    codebook(&mut c, &study);
+    let (round, _) = open_round(
+        &mut c,
+        &study,
+        json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(5))}),
+    );
+    let adds_up = |f: &serde_json::Value| {
+        let n = |k: &str| f[k].as_u64().unwrap();
+        assert_eq!(
+            n("invited"),
+            n("accepted") + n("declined") + n("no_reply") + n("withdrawn") + n("waiting"),
+            "{f}"
+        );
+    };
+    // While the round is open the two are waiting.
+    let open = c.get(&format!("/api/v1/studies/{study}/report")).json();
+    let f = &open["flow"];
+    assert_eq!(
+        (
+            f["invited"].as_u64(),
+            f["waiting"].as_u64(),
+            f["no_reply"].as_u64()
+        ),
+        (Some(6), Some(2), Some(0)),
+        "{f}"
+    );
+    adds_up(f);
+    // Once it has closed they did not answer, in every format the funder gets.
+    c.post_json(&format!("/api/v1/rounds/{round}/close"), &json!({}));
+    let closed = c
+        .get(&format!("/api/v1/studies/{study}/report?view=funder"))
+        .json();
+    let f = &closed["flow"];
+    assert_eq!(
+        (f["waiting"].as_u64(), f["no_reply"].as_u64()),
+        (Some(0), Some(2)),
+        "{f}"
+    );
+    adds_up(f);
+    let (_, _, csv) = get_bytes(
+        app,
+        &c,
+        &format!("/api/v1/studies/{study}/report.csv?table=flow&view=funder"),
+    );
+    assert!(String::from_utf8(csv).unwrap().contains("no_reply,2"));
+});
