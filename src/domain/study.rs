@@ -270,6 +270,13 @@ impl StudySettings {
         if let Some(l) = &input.language
             && let Some(l) = e.take(Language::parse("language", l))
         {
+            // Labels left at the old language's defaults are the product's words, not the
+            // researcher's: they follow the study into its new language.
+            let (was, now) = (Scale::default_for(s.language), Scale::default_for(l));
+            if s.scale.low_label == was.low_label && s.scale.high_label == was.high_label {
+                s.scale.low_label = now.low_label;
+                s.scale.high_label = now.high_label;
+            }
             s.language = l;
         }
         if let Some(scale) = input.scale
@@ -385,6 +392,38 @@ mod tests {
         assert_eq!(s.consensus, ConsensusRule::default());
         assert_eq!(s.min_group_size, 3);
         assert_eq!(s.priority_threshold, 3.0);
+    }
+
+    #[test]
+    fn default_scale_labels_follow_the_language_and_typed_ones_stay() {
+        let s = create(input(serde_json::json!({"title": "Norliv"}))).unwrap();
+        let en = s
+            .apply(input(serde_json::json!({"language": "en"})), None)
+            .unwrap();
+        assert_eq!(en.scale, Scale::default_for(Language::En));
+        let typed = create(input(serde_json::json!({
+            "title": "x",
+            "scale": {"min": 1, "max": 5, "low_label": "Uvigtigt", "high_label": "Afgørende", "dont_know": false}
+        })))
+        .unwrap();
+        let en = typed
+            .apply(input(serde_json::json!({"language": "en"})), None)
+            .unwrap();
+        assert_eq!(
+            (en.scale.low_label.as_str(), en.scale.high_label.as_str()),
+            ("Uvigtigt", "Afgørende")
+        );
+        // Both in one change: the scale sent wins.
+        let both = s
+            .apply(
+                input(
+                    serde_json::json!({"language": "en", "scale": {"min": 0, "max": 4,
+                    "low_label": "Low", "high_label": "High", "dont_know": true}}),
+                ),
+                None,
+            )
+            .unwrap();
+        assert_eq!(both.scale.low_label, "Low");
     }
 
     #[test]
