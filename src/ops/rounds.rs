@@ -483,6 +483,63 @@ pub fn open(
     })
 }
 
+/// What opening a round would do, for the researcher to confirm first: how many e-mails go out
+/// and whether the study's consensus rule gets locked.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpeningPreview {
+    pub number: i32,
+    pub emails: usize,
+    pub locks_rule: bool,
+}
+
+pub fn opening_preview(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    round_id: &str,
+) -> AppResult<OpeningPreview> {
+    let (r, study) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
+    let sends_mail = r.kind == Kind::Rating || r.questionnaire;
+    let emails = if sends_mail && r.state == State::Draft {
+        panel(conn, &study.id)?
+            .iter()
+            .filter(|c| c.email.is_some() && c.mail_opt_out_at.is_none())
+            .count()
+    } else {
+        0
+    };
+    Ok(OpeningPreview {
+        number: r.number,
+        emails,
+        locks_rule: r.kind == Kind::Rating
+            && r.state == State::Draft
+            && study.consensus_locked_at.is_none(),
+    })
+}
+
+/// What closing a round now would do: how long before its deadline, and how many panellists
+/// have not answered and then cannot.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClosingPreview {
+    pub number: i32,
+    /// Whole days left until the deadline (0 when it is today or passed).
+    pub days_early: i64,
+    pub not_answered: usize,
+}
+
+pub fn closing_preview(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    round_id: &str,
+) -> AppResult<ClosingPreview> {
+    let (r, _) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
+    let p = progress(conn, &r.id)?;
+    Ok(ClosingPreview {
+        number: r.number,
+        days_early: r.closes_at.map_or(0, |d| (d - now()).num_days().max(0)),
+        not_answered: p.panellists.saturating_sub(p.answered),
+    })
+}
+
 /// Publishes the codebook as it stands into a rating round (each theme frozen as a snapshot)
 /// and, at the study's first rating round, locks the consensus rule.
 fn publish(

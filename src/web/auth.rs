@@ -153,6 +153,10 @@ pub struct PageResearcher {
     pub csrf: String,
     /// The server's clock, for pages outside any study (a study's pages use the study's).
     pub zone: crate::i18n::Tz,
+    /// What the action before this page did, to say on it (`web::flash`).
+    pub flash: Option<super::flash::Flash>,
+    /// Whether cookies go over HTTPS only (for the one that removes the message).
+    pub secure: bool,
 }
 
 impl PageResearcher {
@@ -162,6 +166,8 @@ impl PageResearcher {
             researcher,
             csrf,
             zone: state.settings.time_zone(),
+            flash: None,
+            secure: state.settings.is_https(),
         }
     }
 
@@ -192,7 +198,10 @@ impl FromRequest for PageResearcher {
         Box::pin(async move {
             let state = state(&req);
             match session_researcher(&state, &req).await {
-                Ok(Some((researcher, csrf))) => Ok(PageResearcher::new(&state, researcher, csrf)),
+                Ok(Some((researcher, csrf))) => Ok(PageResearcher {
+                    flash: super::flash::Flash::of(&req),
+                    ..PageResearcher::new(&state, researcher, csrf)
+                }),
                 Ok(None) => Err(login_redirect(&req)),
                 Err(e) => Err(PageError::from(e)),
             }

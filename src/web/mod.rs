@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod flash;
 pub mod language;
 pub mod pages;
 pub mod render;

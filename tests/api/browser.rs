@@ -1,4 +1,5 @@
-//! The expert's round, the researcher's coding and the funder's report in a real browser
+//! The expert's round, the researcher's coding and confirmations and the funder's report in a
+//! real browser
 //! (headless Chromium, driven by the scripts in `tests/browser/` with playwright-core, checked
 //! with axe-core). Skipped with a printed reason when Chromium or
 //! the Node packages are missing, unless `ORAKEL_REQUIRE_BROWSER=1`.
@@ -169,3 +170,46 @@ both_backends!(
         run_script("report.mjs", &[&app.base, token]);
     }
 );
+
+both_backends!(a_researcher_confirms_in_a_real_browser, |app: &TestApp| {
+    if !browser_available() {
+        return;
+    }
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 3);
+    codebook(&mut c, &p.study);
+    let waiting: Vec<String> = (0..5)
+            .map(|i| {
+                let r = c.post_json(
+                    &format!("/api/v1/studies/{}/candidates", p.study),
+                    &json!({"name": format!("Venter {i}"), "email": format!("waiting{i}@panel.example")}),
+                );
+                assert_eq!(r.status, 201, "{}", r.body);
+                r.json()["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+    let r = c.post_json(
+        &format!("/api/v1/studies/{}/rounds", p.study),
+        &json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(9))}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let round = r.json()["id"].as_str().unwrap().to_string();
+    run_script(
+        "researcher.mjs",
+        &[
+            app.base.as_str(),
+            "lead@example.org",
+            PASSWORD,
+            &p.study,
+            &round,
+        ],
+    );
+    // What the browser confirmed is what the server did, and only that.
+    let view = c.get(&format!("/api/v1/rounds/{round}")).json();
+    assert_eq!(view["state"], "closed", "{view}");
+    let invited = waiting
+        .iter()
+        .filter(|id| c.get(&format!("/api/v1/candidates/{id}")).json()["status"] != "identified")
+        .count();
+    assert_eq!(invited, 2, "two candidates were chosen and confirmed");
+});

@@ -983,7 +983,14 @@ fn read_everything(
     let csrf = researcher.csrf();
     researcher.post_form("/account/language", &[("_csrf", &csrf), ("language", lang)]);
     researcher.csrf_header = Some(csrf.clone());
-    let mut data = study_data(&mut researcher, &links.study_id);
+    // What the researchers wrote, in every study the crawl reaches (the forms it submitted
+    // may have made one).
+    let studies: Value = researcher.get("/api/v1/studies").json();
+    let mut data = Vec::new();
+    for study in studies.as_array().into_iter().flatten() {
+        data.extend(study_data(&mut researcher, study["id"].as_str().unwrap()));
+    }
+    assert!(data.iter().any(|d| d.contains("Demofonden")));
     data.extend(sent_before.1.iter().cloned());
     let mut r = Reader::new(lang, data);
 
@@ -1155,6 +1162,18 @@ on_both!(every_word_is_in_the_readers_language, |backend| {
         &json!({"candidate_ids": [erin]}),
     );
     assert_eq!(r.status, 202, "{}", r.body);
+    // The demo's open round closes first: one round is open at a time.
+    let rounds: Value = c.get(&format!("/api/v1/studies/{sid}/rounds")).json();
+    for open in rounds
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["state"] == "open")
+    {
+        let id = open["id"].as_str().unwrap();
+        let r = c.post_json(&format!("/api/v1/rounds/{id}/close"), &json!({}));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     let closes = (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339();
     let r = c.post_json(
         &format!("/api/v1/studies/{sid}/rounds"),

@@ -587,7 +587,8 @@ both_backends!(
                 .status,
             404
         );
-        // An expired link reads exactly like an unknown one.
+        // An expired link is refused like an unknown one, but its page names the study and
+        // whom to write to (what its e-mail said), and nothing of the person.
         {
             use diesel::prelude::*;
             use orakel::db::schema::participation_tokens as pt;
@@ -601,7 +602,23 @@ both_backends!(
         }
         let expired = anyone.get(&format!("/p/{token}"));
         assert_eq!(expired.status, 404);
-        assert_eq!(expired.body, unknown.body);
+        let title = c.get(&format!("/api/v1/studies/{study}")).json()["title"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(expired.body.contains(&title), "{}", expired.body);
+        assert!(!unknown.body.contains(&title));
+        assert!(!expired.body.contains("Ekspert Nummer"));
+        assert_eq!(
+            anyone.get(&format!("/api/v1/participation/{token}")).body,
+            anyone
+                .get(&format!(
+                    "/api/v1/participation/{}",
+                    orakel::ops::secret::new_token()
+                ))
+                .body,
+            "the API says nothing more of an expired link than of an unknown one"
+        );
         // After 30 misses a minute, even a good link must wait.
         for _ in 0..30 {
             anyone.get(&format!("/p/{}", orakel::ops::secret::new_token()));
@@ -862,12 +879,39 @@ both_backends!(
             .next()
             .unwrap()
             .to_string();
+        // Invitations cannot be called back: a page of its own says how many go out, and
+        // nothing is sent until it is confirmed.
         let r = b.post_form(
             &format!("/studies/{study}/invitations"),
             &[("_csrf", &csrf), ("candidate_ids", &id)],
         );
         assert_eq!(r.status, 200);
-        assert!(r.body.contains("1 invitation queued."), "{}", r.body);
+        assert!(
+            r.body.contains("Send an invitation to 1 candidate?"),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.form_value("confirmed").as_deref(), Some("1"));
+        assert!(app.tick().sent == 0 && mails_to(app, "per@firma.example").is_empty());
+        let r = b.post_form(
+            &format!("/studies/{study}/invitations"),
+            &[("_csrf", &csrf), ("candidate_ids", &id), ("confirmed", "1")],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = b.get(r.header("location").unwrap());
+        assert!(page.body.contains("1 invitation queued."), "{}", page.body);
+        // Sent again (a reload of the old kind): the candidate is skipped, nothing goes twice.
+        let again = b.post_form(
+            &format!("/studies/{study}/invitations"),
+            &[("_csrf", &csrf), ("candidate_ids", &id), ("confirmed", "1")],
+        );
+        let page = b.get(again.header("location").unwrap());
+        assert!(
+            page.body
+                .contains("0 invitations queued. 1 candidate could not be invited."),
+            "{}",
+            page.body
+        );
         app.tick();
         let detail = b.get(&format!("/candidates/{id}"));
         assert!(detail.body.contains("Sent"), "the message state is shown");

@@ -193,7 +193,7 @@ both_backends!(
                 && f.ends_with("tema 1, 2, 3, 4 og 9.")),
             "{findings:#?}"
         );
-        assert!(findings.contains(&"Intet tema opnåede konsensus om lav prioritet."));
+        assert!(findings.contains(&"Intet tema opnåede konsensus om en lav vurdering."));
         assert!(findings.contains(&"Tema 1 og 2 blev placeret i den højeste kategori af mindst to tredjedele af panelet."), "{findings:#?}");
         assert!(findings.contains(&"Alle temaer blev placeret i en af de to højeste kategorier af mindst to paneldeltagere."));
         assert!(findings.contains(&"6 temaer nåede et gennemsnit på 3 eller mere og er panelets prioriteter: tema 1, 2, 3, 4, 9 og 11."), "{findings:#?}");
@@ -478,7 +478,9 @@ both_backends!(
         let mut funder = app.client();
         let page = funder.get(&format!("/f/{token}"));
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("3,8") && page.body.contains("Panelets prioriteringer"));
+        assert!(
+            page.body.contains("3,8") && page.body.contains("Temaerne efter panelets vurdering")
+        );
         assert!(
             page.body.contains("&lt;3"),
             "small cells are hidden from the funder"

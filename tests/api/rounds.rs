@@ -194,7 +194,12 @@ both_backends!(the_reference_rounds_run_with_feedback, |app: &TestApp| {
     let pairs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let r = expert.post_form(&format!("/p/{token8}/rounds/{number}"), &pairs);
     assert_eq!(r.status, 303, "{}", r.body);
-    let after = expert.get(r.header("location").unwrap());
+    let done = r.header("location").unwrap().to_string();
+    assert_eq!(done, format!("/p/{token8}/rounds/{number}/done"));
+    let thanks = expert.get(&done);
+    assert_eq!(thanks.status, 200);
+    assert!(thanks.body.contains("Tak"), "{}", thanks.body);
+    let after = expert.get(&format!("/p/{token8}/rounds/{number}"));
     assert!(
         after.body.contains("13 af 13"),
         "the page shows what is saved"
@@ -937,9 +942,34 @@ both_backends!(the_round_pages_for_researchers, |app: &TestApp| {
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let round = r.header("location").unwrap().to_string();
+    // Opening asks first, saying what will happen, and changes nothing until confirmed.
     let r = b.post_form(&round, &[("_csrf", &csrf), ("action", "open")]);
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("The round is open"), "{}", r.body);
+    assert!(r.body.contains("Open round 1?"), "{}", r.body);
+    assert!(
+        r.body.contains("consensus rule will be locked"),
+        "{}",
+        r.body
+    );
+    assert!(
+        !b.get(&format!("/studies/{study}/rounds"))
+            .body
+            .contains("Open<"),
+        "nothing opened before the researcher confirmed"
+    );
+    let r = b.post_form(
+        &round,
+        &[("_csrf", &csrf), ("action", "open"), ("confirmed", "1")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = b.get(r.header("location").unwrap());
+    assert!(shown.body.contains("The round is open"), "{}", shown.body);
+    assert!(
+        !b.get(r.header("location").unwrap())
+            .body
+            .contains("The round is open"),
+        "the message is said once"
+    );
     assert!(
         b.get(&format!("/studies/{study}/rounds"))
             .body

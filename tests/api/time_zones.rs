@@ -109,14 +109,14 @@ both_backends!(
         // Summer: the same clock time is 21:59 UTC. A date alone is the end of that day.
         assert_eq!(
             set_deadline(&mut b, &round, &format!("{y}-07-15T23:59")).status,
-            200
+            303
         );
         assert_eq!(closes_at(&mut c, &round), format!("{y}-07-15T21:59:00Z"));
         let page = b.get(&format!("/rounds/{round}"));
         assert!(page.body.contains("kl. 23:59 (dansk tid)"));
         assert_eq!(
             set_deadline(&mut b, &round, &format!("{y}-07-16")).status,
-            200
+            303
         );
         assert_eq!(closes_at(&mut c, &round), format!("{y}-07-16T21:59:59Z"));
 

@@ -4,24 +4,16 @@
 // Content-Security-Policy violation on the way. Prints one JSON line; exits non-zero on failure.
 //
 //   node tests/browser/coding.mjs BASE_URL EMAIL PASSWORD STUDY_ID TRANSCRIPT_ID THEME1_ID THEME2_ID
-import { checkAccessibility, done, fail, launch } from "./common.mjs";
+import { checkAccessibility, done, fail, launch, login } from "./common.mjs";
 
 const [base, email, password, study, transcript, theme1, theme2] = process.argv.slice(2);
-async function login(ctx) {
-  const page = await ctx.newPage();
-  await page.goto(`${base}/login`);
-  await page.locator("input[name=email]").fill(email);
-  await page.locator("input[name=password]").fill(password);
-  await Promise.all([page.waitForURL(/\/studies/), page.locator("form button[type=submit]").last().click()]);
-  return page;
-}
 
 const browser = await launch();
 try {
   // 1. Accessibility of the round-1 pages at desktop and narrow widths.
   for (const width of [1280, 390]) {
     const ctx = await browser.newContext({ bypassCSP: true, viewport: { width, height: 900 } });
-    const page = await login(ctx);
+    const page = await login(ctx, base, email, password);
     for (const path of [`/studies/${study}/coding`, `/transcripts/${transcript}`, `/studies/${study}/coding/overview`,
       `/studies/${study}/coding/agreement`, `/themes/${theme1}`]) {
       const resp = await page.goto(base + path);
@@ -34,7 +26,7 @@ try {
 
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const cspErrors = [];
-  const page = await login(ctx);
+  const page = await login(ctx, base, email, password);
   page.on("console", m => { if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text()); });
   await page.goto(`${base}/transcripts/${transcript}`);
 

@@ -14,6 +14,7 @@ use crate::ops::codebook::{
 };
 use crate::ops::{AppError, access, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
+use crate::web::flash::{Flash, redirect_with};
 use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -80,7 +81,11 @@ async fn add_category(
         .db(move |c| codebook::add_category(c, &id, &sid, input))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/codebook"))),
+        Ok(cat) => Ok(redirect_with(
+            &format!("/studies/{study_id}/codebook#cat-{}", cat.id),
+            Flash::done("codebook.category_added", &[("title", cat.title)]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             codebook_view(
                 &state,
@@ -133,7 +138,14 @@ async fn add_theme(
         .db(move |c| codebook::add_theme(c, &id, &sid, input))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/codebook"))),
+        Ok(t) => Ok(redirect_with(
+            &format!("/studies/{study_id}/codebook#theme-{}", t.id),
+            Flash::done(
+                "codebook.theme_added",
+                &[("number", t.number.to_string()), ("title", t.title)],
+            ),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             codebook_view(
                 &state,
@@ -381,9 +393,17 @@ async fn theme_action(
     match result {
         Ok(()) if action == "split" => {
             let study = super::study_of::<Theme>(&state, &f.who, &theme_id).await?;
-            Ok(see_other(&format!("/studies/{study}/codebook")))
+            Ok(redirect_with(
+                &format!("/studies/{study}/codebook"),
+                Flash::done("codebook.done_split", &[]),
+                f.who.secure,
+            ))
         }
-        Ok(()) => Ok(see_other(&format!("/themes/{theme_id}"))),
+        Ok(()) => Ok(redirect_with(
+            &format!("/themes/{theme_id}"),
+            Flash::done(&format!("codebook.done_{action}"), &[]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             theme_view(
                 &state,

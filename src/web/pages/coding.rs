@@ -22,6 +22,7 @@ use crate::ops::access::{self, Role};
 use crate::ops::coding::{self, ExcerptInput, ExcerptView};
 use crate::ops::{AppError, codebook, refi, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
+use crate::web::flash::{Flash, redirect_with};
 use crate::web::render::text;
 use crate::web::{AppState, see_other};
 
@@ -119,7 +120,11 @@ async fn upload(
         })
         .await;
     match result {
-        Ok(t) => Ok(see_other(&format!("/transcripts/{}", t.id))),
+        Ok(t) => Ok(redirect_with(
+            &format!("/transcripts/{}", t.id),
+            Flash::done("coding.transcript_added", &[]),
+            who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             home_view(
                 &state,
@@ -534,7 +539,11 @@ async fn transcript_action(
         None => format!("/transcripts/{tid}"),
     };
     match result {
-        Ok(Some(to)) => Ok(see_other(&to)),
+        Ok(Some(to)) => Ok(redirect_with(
+            &to,
+            Flash::done("coding.transcript_removed", &[]),
+            f.who.secure,
+        )),
         Ok(None) => Ok(see_other(&back)),
         Err(AppError::Invalid(inv)) => {
             transcript_view(

@@ -63,16 +63,22 @@ pub fn page_with_status(
         .ok()
         .and_then(|z| z.as_str().map(str::to_string))
         .unwrap_or_else(|| who.zone.name().to_string());
+    let flash = who.flash.as_ref().and_then(|f| f.say(who.lang()));
     let base = minijinja::context! {
         lang => who.lang(),
         tz => tz,
         csrf => who.csrf.clone(),
         me => minijinja::context! { name => who.researcher.name.clone(), email => who.researcher.email.clone() },
+        flash => flash.as_ref().map(serde_value),
     };
     let ctx = minijinja::context! { ..ctx, ..base };
-    pages()
+    let mut resp = pages()
         .html(status, name, ctx)
-        .map_err(|e| PageError::from(e).in_lang(who.lang()))
+        .map_err(|e| PageError::from(e).in_lang(who.lang()))?;
+    if who.flash.is_some() {
+        let _ = resp.add_cookie(&super::flash::said(who.secure));
+    }
+    Ok(resp)
 }
 
 /// Field errors keyed by field name in the reader's language, for showing each next to its input.
@@ -91,9 +97,53 @@ pub fn field_errors(lang: &str, inv: Option<&Invalid>) -> Value {
     Value::from(Serde(map))
 }
 
+/// An action that cannot be undone, said in numbers before it is done.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmation {
+    pub title: String,
+    pub lines: Vec<String>,
+    /// The button that does it ("Send 17 invitations").
+    pub yes: String,
+    /// Where the form goes, and its fields as they were posted.
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    /// Where "cancel" leads: back where the action was started.
+    pub cancel: String,
+}
+
+impl Confirmation {
+    /// The words for the dialog a page shows before posting (with JavaScript).
+    pub fn dialog_text(&self) -> String {
+        std::iter::once(self.title.clone())
+            .chain(self.lines.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Whether a posted form says its action was confirmed.
+pub fn confirmed(pairs: &[(String, String)]) -> bool {
+    pairs.iter().any(|(k, v)| k == "confirmed" && v == "1")
+}
+
+/// The page that asks to confirm an action (without JavaScript, or when the dialog was skipped).
+pub fn confirm_page(who: &PageResearcher, c: Confirmation) -> PageResult {
+    let fields: Vec<(String, String)> = c
+        .fields
+        .iter()
+        .filter(|(k, _)| k != super::auth::CSRF_FIELD && k != "confirmed")
+        .cloned()
+        .collect();
+    page(
+        who,
+        "confirm.html",
+        minijinja::context! { c => serde_value(&Confirmation { fields, ..c }) },
+    )
+}
+
 /// What a page says about the action just done: that it worked, or why it did not (styled as
 /// an error and announced at once).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Notice {
     pub text: String,
     pub failed: bool,

@@ -21,8 +21,9 @@ use crate::mail::templates::CustomLetter;
 use crate::ops::AppError;
 use crate::ops::recruitment::{self, CandidatePatch};
 use crate::ops::studies;
+use crate::web::AppState;
 use crate::web::auth::{CsrfForm, PageResearcher};
-use crate::web::{AppState, see_other};
+use crate::web::flash::{Flash, redirect_with};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(overview)
@@ -97,32 +98,51 @@ async fn invite(
         .filter(|(k, _)| k == "candidate_ids")
         .map(|(_, v)| v.clone())
         .collect();
+    // Invitations cannot be called back: how many go out is said and confirmed first.
+    let chosen: std::collections::BTreeSet<&String> = ids.iter().collect();
+    if !chosen.is_empty() && !super::confirmed(&f.form) {
+        let l = f.who.lang();
+        let n = [("n", chosen.len().to_string())];
+        let back = format!("/studies/{study_id}/recruitment");
+        return super::confirm_page(
+            &f.who,
+            super::Confirmation {
+                title: crate::web::render::text_with(l, "confirm.invite_title", &n),
+                lines: vec![crate::web::render::text_with(
+                    l,
+                    "confirm.invite_emails",
+                    &n,
+                )],
+                yes: crate::web::render::text_with(l, "confirm.invite_yes", &n),
+                action: format!("/studies/{study_id}/invitations"),
+                fields: f.form.clone(),
+                cancel: back,
+            },
+        );
+    }
     let (id, sid, env) = (f.who.id(), study_id.clone(), state.mail.clone());
-    let notice = match state
+    match state
         .db(move |c| recruitment::invite(c, &env, &id, &sid, &ids))
         .await
     {
         Ok(r) => {
             state.wake_worker();
-            let mut s = crate::web::render::text_with(
-                f.who.lang(),
-                "recruitment.invited",
-                &[("n", r.queued.to_string())],
-            );
+            let mut said = Flash::done("recruitment.invited", &[("n", r.queued.to_string())]);
             if !r.skipped.is_empty() {
-                s.push(' ');
-                s.push_str(&crate::web::render::text_with(
-                    f.who.lang(),
-                    "recruitment.skipped",
-                    &[("n", r.skipped.len().to_string())],
-                ));
+                said = said.and("recruitment.skipped", &[("n", r.skipped.len().to_string())]);
             }
-            Notice::done(s)
+            Ok(redirect_with(
+                &format!("/studies/{study_id}/recruitment"),
+                said,
+                f.who.secure,
+            ))
         }
-        Err(AppError::Invalid(inv)) => Notice::failed(inv.say(f.who.lang())),
-        Err(e) => return Err(e).lang(&f.who),
-    };
-    overview_page(&state, &f.who, study_id, Some(notice)).await
+        Err(AppError::Invalid(inv)) => {
+            let notice = Notice::failed(inv.say(f.who.lang()));
+            overview_page(&state, &f.who, study_id, Some(notice)).await
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
 }
 
 fn empty_candidate_form() -> BTreeMap<String, String> {
@@ -211,7 +231,12 @@ async fn new_candidate(
         .db(move |c| recruitment::add(c, &id, &sid, input))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/recruitment"))),
+        // Where the new candidate is, not the top of the list.
+        Ok(cand) => Ok(redirect_with(
+            &format!("/studies/{study_id}/recruitment#c-{}", cand.id),
+            Flash::done("recruitment.added", &[("name", cand.name)]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             candidate_form_page(
                 &state,
@@ -388,7 +413,11 @@ async fn update_candidate(
         .db(move |c| recruitment::update(c, &id, &cid, patch))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/candidates/{cand}"))),
+        Ok(_) => Ok(redirect_with(
+            &format!("/candidates/{cand}"),
+            Flash::done("candidate.saved", &[]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             candidate_detail_page(
                 &state,
@@ -421,7 +450,11 @@ async fn withdraw_candidate(
         .db(move |c| recruitment::withdraw(c, &id, &cid, &reason))
         .await
         .lang(&f.who)?;
-    Ok(see_other(&format!("/candidates/{cand}")))
+    Ok(redirect_with(
+        &format!("/candidates/{cand}"),
+        Flash::done("candidate.withdrawn_done", &[]),
+        f.who.secure,
+    ))
 }
 
 /// Erases the candidate's identity on their request (owners).
@@ -441,7 +474,11 @@ async fn erase_candidate(
         .db(move |c| crate::ops::privacy::erase_person(c, &env, &id, &cid, input))
         .await
         .lang(&f.who)?;
-    Ok(see_other(&format!("/candidates/{cand}")))
+    Ok(redirect_with(
+        &format!("/candidates/{cand}"),
+        Flash::done("candidate.erased_done", &[]),
+        f.who.secure,
+    ))
 }
 
 #[get("/studies/{study}/strata")]
@@ -510,7 +547,11 @@ async fn save_strata(
         .db(move |c| recruitment::set_strata(c, &id, &sid, input))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/recruitment"))),
+        Ok(_) => Ok(redirect_with(
+            &format!("/studies/{study_id}/recruitment"),
+            Flash::done("recruitment.strata_saved", &[]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             let id = f.who.id();
             let study = state

@@ -7,7 +7,10 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
 use serde::Deserialize;
 
-use super::{InLang, PageResult, field_errors, page_with_status, serde_value, study_page};
+use super::{
+    Confirmation, InLang, PageResult, confirm_page, field_errors, page_with_status, serde_value,
+    study_page,
+};
 use crate::db::models::Round;
 use crate::domain::Invalid;
 use crate::domain::moment::{self, Typed};
@@ -17,6 +20,7 @@ use crate::ops::access::{InStudy, ResearcherId, Role};
 use crate::ops::rounds::{self, RoundPatch};
 use crate::ops::{AppError, AppResult, access, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
+use crate::web::flash::{Flash, redirect_with};
 use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -173,6 +177,11 @@ async fn round_view(
     notice: Option<String>,
 ) -> PageResult {
     let id = who.id();
+    let (opening, closing) = round_confirmations(state, who, &round_id).await?;
+    let dialog = |c: Option<Confirmation>| {
+        c.map(|c| minijinja::context! { text => c.dialog_text(), yes => c.yes })
+    };
+    let (confirm_open, confirm_close) = (dialog(opening), dialog(closing));
     let (responses, study) = state
         .db(move |c| {
             let r = rounds::responses(c, &id, &round_id)?;
@@ -185,7 +194,7 @@ async fn round_view(
         who,
         status,
         "round.html",
-        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds" },
+        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds", confirm_open => confirm_open, confirm_close => confirm_close },
     )
 }
 
@@ -205,6 +214,77 @@ struct RoundActionForm {
     closes_at: String,
     #[serde(default)]
     answer_id: String,
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// What opening and closing a round would do, said in numbers for the researcher to confirm:
+/// (opening, closing), each when it applies to the round's state.
+async fn round_confirmations(
+    state: &AppState,
+    who: &PageResearcher,
+    round_id: &str,
+) -> Result<(Option<Confirmation>, Option<Confirmation>), super::PageError> {
+    let (id, rid) = (who.id(), round_id.to_string());
+    let (open, close) = state
+        .db(move |c| {
+            Ok((
+                rounds::opening_preview(c, &id, &rid)?,
+                rounds::closing_preview(c, &id, &rid)?,
+            ))
+        })
+        .await
+        .lang(who)?;
+    let l = who.lang();
+    let tw = crate::web::render::text_with;
+    let number = |n: i32| [("number", n.to_string())];
+    let back = format!("/rounds/{round_id}");
+    let opening = (open.emails > 0 || open.locks_rule).then(|| {
+        let mut lines = Vec::new();
+        if open.emails > 0 {
+            lines.push(tw(
+                l,
+                "confirm.open_emails",
+                &[("n", open.emails.to_string())],
+            ));
+        }
+        if open.locks_rule {
+            lines.push(crate::web::render::text(l, "confirm.open_lock"));
+        }
+        Confirmation {
+            title: tw(l, "confirm.open_title", &number(open.number)),
+            lines,
+            yes: tw(l, "confirm.open_yes", &number(open.number)),
+            action: back.clone(),
+            fields: vec![("action".into(), "open".into())],
+            cancel: back.clone(),
+        }
+    });
+    let mut lines = Vec::new();
+    if close.days_early > 0 {
+        lines.push(tw(
+            l,
+            "confirm.close_early",
+            &[("n", close.days_early.to_string())],
+        ));
+    }
+    if close.not_answered > 0 {
+        lines.push(tw(
+            l,
+            "confirm.close_unanswered",
+            &[("n", close.not_answered.to_string())],
+        ));
+    }
+    lines.push(crate::web::render::text(l, "confirm.close_final"));
+    let closing = Confirmation {
+        title: tw(l, "confirm.close_title", &number(close.number)),
+        lines,
+        yes: tw(l, "confirm.close_yes", &number(close.number)),
+        action: back.clone(),
+        fields: vec![("action".into(), "close".into())],
+        cancel: back,
+    };
+    Ok((opening, Some(closing)))
 }
 
 #[post("/rounds/{round}")]
@@ -214,26 +294,43 @@ async fn round_action(
     f: CsrfForm<RoundActionForm>,
 ) -> PageResult {
     let round_id = path.into_inner();
+    // Opening and closing cannot be undone: said in numbers and confirmed first.
+    if f.form.confirmed != "1" && matches!(f.form.action.as_str(), "open" | "close") {
+        let (opening, closing) = round_confirmations(&state, &f.who, &round_id).await?;
+        let asked = if f.form.action == "open" {
+            opening
+        } else {
+            closing
+        };
+        if let Some(c) = asked {
+            return confirm_page(&f.who, c);
+        }
+    }
     let (id, rid, env) = (f.who.id(), round_id.clone(), state.mail.clone());
-    let lang = f.who.lang().to_string();
-    let result: Result<Option<String>, AppError> = match f.form.action.as_str() {
+    let here = format!("/rounds/{round_id}");
+    let result: Result<(Flash, String), AppError> = match f.form.action.as_str() {
         "open" => state
             .db(move |c| rounds::open(c, &env, &id, &rid))
             .await
             .map(|o| {
-                Some(crate::web::render::text_with(
-                    &lang,
-                    "rounds.opened",
-                    &[("n", o.queued.to_string())],
-                ))
+                (
+                    Flash::done("rounds.opened", &[("n", o.queued.to_string())]),
+                    here.clone(),
+                )
             }),
         "close" => state
             .db(move |c| rounds::close(c, &id, &rid))
             .await
-            .map(|_| None),
+            .map(|r| {
+                (
+                    Flash::done("rounds.closed_done", &[("number", r.number.to_string())]),
+                    here.clone(),
+                )
+            }),
         "deadline" => {
             let mut e = Invalid::new();
             let closes_at = deadline(&mut e, &f.form.closes_at);
+            let lang = f.who.lang().to_string();
             match closes_at {
                 Some(typed) if e.is_empty() => state
                     .db(move |c| {
@@ -242,10 +339,19 @@ async fn round_action(
                             closes_at: Some(typed.resolve("closes_at", tz)?),
                             ..Default::default()
                         };
-                        rounds::update(c, &env, &id, &rid, patch)
+                        let r = rounds::update(c, &env, &id, &rid, patch)?;
+                        // Said on the study's clock, as the page shows deadlines.
+                        Ok(r.closes_at
+                            .map(|d| crate::i18n::long_datetime(d, &lang, tz))
+                            .unwrap_or_default())
                     })
                     .await
-                    .map(|_| None),
+                    .map(|when| {
+                        (
+                            Flash::done("rounds.deadline_set", &[("date", when)]),
+                            here.clone(),
+                        )
+                    }),
                 _ => Err(AppError::Invalid(if e.is_empty() {
                     Invalid::one("closes_at", "must be a date and time")
                 } else {
@@ -255,17 +361,24 @@ async fn round_action(
         }
         "clear" | "unclear" => {
             let (answer, cleared) = (f.form.answer_id.clone(), f.form.action == "clear");
+            let key = if cleared {
+                "rounds.comment_cleared"
+            } else {
+                "rounds.comment_uncleared"
+            };
+            // Back to the comment, not the top of the page.
+            let to = format!("{here}#answer-{}", f.form.answer_id);
             state
                 .db(move |c| rounds::clear_comment(c, &id, &answer, cleared))
                 .await
-                .map(|_| None)
+                .map(|_| (Flash::done(key, &[]), to))
         }
         _ => Err(AppError::Invalid(Invalid::one("action", "unknown action"))),
     };
     match result {
-        Ok(notice) => {
+        Ok((flash, to)) => {
             state.wake_worker();
-            round_view(&state, &f.who, round_id, StatusCode::OK, None, notice).await
+            Ok(redirect_with(&to, flash, f.who.secure))
         }
         Err(AppError::Invalid(inv)) => {
             round_view(

@@ -10,8 +10,9 @@ use crate::domain::{ConsensusRule, Invalid, Scale};
 use crate::i18n::text;
 use crate::ops::AppError;
 use crate::ops::studies::{self, StudyView};
+use crate::web::AppState;
 use crate::web::auth::{CsrfForm, PageResearcher};
-use crate::web::{AppState, see_other};
+use crate::web::flash::{Flash, redirect_with};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_route)
@@ -153,7 +154,11 @@ async fn create_route(state: web::Data<AppState>, f: CsrfForm<NewStudyForm>) -> 
         .db(move |c| studies::create(c, &id, input, zone))
         .await
     {
-        Ok(study) => Ok(see_other(&format!("/studies/{}", study.id))),
+        Ok(study) => Ok(redirect_with(
+            &format!("/studies/{}", study.id),
+            Flash::done("studies.created", &[]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => page_with_status(
             &f.who,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -463,7 +468,11 @@ async fn set_member_route(
         .db(move |c| studies::set_member(c, &id, &sid, &email, &role))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/studies/{study_id}/members"))),
+        Ok(_) => Ok(redirect_with(
+            &format!("/studies/{study_id}/members"),
+            Flash::done("members.set_done", &[]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             members_page(
                 &state,
@@ -499,8 +508,16 @@ async fn remove_member_route(
         .db(move |c| studies::remove_member(c, &id, &sid, &member))
         .await
     {
-        Ok(()) if left => Ok(see_other("/studies")),
-        Ok(()) => Ok(see_other(&format!("/studies/{study_id}/members"))),
+        Ok(()) if left => Ok(redirect_with(
+            "/studies",
+            Flash::done("members.left", &[]),
+            f.who.secure,
+        )),
+        Ok(()) => Ok(redirect_with(
+            &format!("/studies/{study_id}/members"),
+            Flash::done("members.removed_done", &[]),
+            f.who.secure,
+        )),
         Err(AppError::Conflict(m)) => {
             let inv = Invalid::one("role", m);
             members_page(&state, &f.who, study_id, StatusCode::CONFLICT, Some(&inv)).await
