@@ -65,6 +65,7 @@ actions! {
     RoundCreated = "round.created",
     RoundExtended = "round.extended",
     RoundOpened = "round.opened",
+    RoundReminded = "round.reminded",
     SmallCellHidden = "small_cell.hidden",
     SmallCellReleased = "small_cell.released",
     StrataSet = "strata.set",

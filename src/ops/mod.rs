@@ -23,6 +23,7 @@ pub mod reports;
 pub mod rounds;
 pub mod secret;
 pub mod studies;
+pub mod todo;
 
 pub use crate::error::{AppError, AppResult, NO_SPACE};
 use crate::error::{is_storage_exhausted, is_unique_violation};

@@ -316,7 +316,7 @@ pub fn update(
     })
 }
 
-fn facts(r: &Round) -> RoundFacts {
+pub(crate) fn facts(r: &Round) -> RoundFacts {
     RoundFacts {
         round_id: Some(r.id.clone()),
         number: r.number,
@@ -337,7 +337,7 @@ pub fn panel(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Candidate>> {
 }
 
 /// Panellists of the round who have not submitted.
-fn outstanding(conn: &mut DbConn, r: &Round) -> AppResult<Vec<Candidate>> {
+pub(crate) fn outstanding(conn: &mut DbConn, r: &Round) -> AppResult<Vec<Candidate>> {
     let submitted: Vec<String> = round_participations::table
         .filter(round_participations::round_id.eq(&r.id))
         .filter(round_participations::submitted_at.is_not_null())

@@ -27,3 +27,4 @@ mod service;
 mod smtp;
 mod studies;
 mod time_zones;
+mod todo;

@@ -868,8 +868,48 @@ both_backends!(
             ],
         );
         assert_eq!(r.status, 303);
+        let r = b.post_form(
+            &format!("/studies/{study}/candidates/new"),
+            &[
+                ("_csrf", &csrf),
+                ("name", "Fie Finans"),
+                ("email", "fie@bank.example"),
+                ("strata.sector", "Finance"),
+            ],
+        );
+        assert_eq!(r.status, 303);
         let page = b.get(&format!("/studies/{study}/recruitment"));
         assert!(page.body.contains("Per Hansen") && page.body.contains("Retail"));
+        assert!(page.body.contains("per@firma.example"), "the e-mail column");
+        assert!(page.body.contains("Showing 2 of 2 candidates."));
+        assert!(page.body.contains("0 selected"));
+        // Filters and "select all" are links and a GET form: they work without JavaScript.
+        let page = b.get(&format!(
+            "/studies/{study}/recruitment?status=identified&s.sector=Finance&select=all"
+        ));
+        assert!(
+            page.body.contains("Showing 1 of 2 candidates."),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            page.body.matches("name=\"candidate_ids\"").count(),
+            1,
+            "only Fie's row is shown"
+        );
+        assert!(page.body.contains("fie@bank.example") && !page.body.contains("per@firma.example"));
+        assert_eq!(page.body.matches(" checked>").count(), 1, "{}", page.body);
+        assert!(page.body.contains("1 selected"));
+        assert!(
+            page.body.contains(
+                "href=\"?s.sector=Finance&amp;status=identified&amp;select=none#candidates-h\""
+            ),
+            "select none keeps the filter: {}",
+            page.body
+        );
+        let page = b.get(&format!("/studies/{study}/recruitment?status=withdrawn"));
+        assert!(page.body.contains("No candidate matches the filter."));
+        let page = b.get(&format!("/studies/{study}/recruitment?s.sector=Retail"));
         let id = page
             .body
             .split("name=\"candidate_ids\" value=\"")
@@ -929,6 +969,87 @@ both_backends!(
         );
         assert_eq!(r.status, 200);
         assert!(r.body.contains("Dear Anne Example, please answer."));
+        // The preview is a document of its own, framed on the letter's page: the HTML e-mail
+        // with the study's values, then its text part; it may show inline styles and nothing
+        // else may run in it.
+        let policy = r
+            .header("content-security-policy")
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            policy.contains("sandbox") && policy.contains("default-src 'none'"),
+            "{policy}"
+        );
+        assert!(policy.contains("frame-ancestors 'self'"));
+        assert_eq!(r.header("x-frame-options"), Some("SAMEORIGIN"));
+        assert!(
+            r.body.contains("Hi Anne Example"),
+            "the subject: {}",
+            r.body
+        );
+        assert!(r.body.contains("<pre lang=\"en\">"), "the text part");
+        assert!(
+            r.body.contains("style=\"display:inline-block"),
+            "the HTML e-mail's own styles"
+        );
+        // A letter with a mistake says what is wrong there, and nothing is saved.
+        let r = b.post_form(
+            &format!("/studies/{study}/letters/reminder"),
+            &[
+                ("_csrf", &csrf),
+                ("subject", "Hi"),
+                ("letter", "Dear {% if name %}"),
+                ("action", "preview"),
+            ],
+        );
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body.contains("The letter cannot be shown yet:"),
+            "{}",
+            r.body
+        );
+        // The letter's page: the text, the frame with the letter as it stands, the names.
+        let page = b.get(&format!("/studies/{study}/letters/reminder"));
+        assert!(page.body.contains("formtarget=\"mail-preview\""));
+        assert!(page.body.contains(&format!(
+            "src=\"/studies/{study}/letters/reminder/preview\""
+        )));
+        assert!(
+            page.body.contains("{{ study.funder }}") && page.body.contains("{% if study.funder %}")
+        );
+        assert!(
+            !page.body.contains("{{ deadline }}"),
+            "a reminder to candidates has no deadline"
+        );
+        let saved = b.get(&format!("/studies/{study}/letters/reminder/preview"));
+        assert_eq!(saved.status, 200);
+        assert!(
+            !saved.body.contains("Dear Anne Example, please answer."),
+            "nothing was saved"
+        );
+        assert!(saved.body.contains("Anne Example"));
+        // Saving says so on the letter's page; the preview then shows the saved text.
+        let r = b.post_form(
+            &format!("/studies/{study}/letters/reminder"),
+            &[
+                ("_csrf", &csrf),
+                ("subject", "Hi {{ name }}"),
+                ("letter", "Dear {{ name }}, please answer."),
+                ("action", "save"),
+            ],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = b.get(r.header("location").unwrap());
+        assert!(page.body.contains("The letter was saved."));
+        let saved = b.get(&format!("/studies/{study}/letters/reminder/preview"));
+        assert!(saved.body.contains("Dear Anne Example, please answer."));
+        let mut other = app.browser("stranger@example.org");
+        assert_eq!(
+            other
+                .get(&format!("/studies/{study}/letters/reminder/preview"))
+                .status,
+            404
+        );
         // The import page's preview with a multipart upload.
         let boundary = "XyZ";
         let body = format!(

@@ -50,12 +50,40 @@ try {
       if (await page.locator(".flash").count()) fail("the message came back on reload");
       done.push("open: confirmed, said once");
 
+      // 2b. The overview lists who has not finished; a reminder to all asks, then says.
+      await page.goto(`${base}/studies/${study}`);
+      const waiting = page.locator(".todo-round input[name=candidate_ids]");
+      const nWaiting = await waiting.count();
+      if (nWaiting < 1) fail("the to-do list names nobody waiting");
+      await checkAccessibility(page, "the study's overview with its to-do list");
+      await page.locator(".todo-round button[value=all]").click();
+      const remind = page.locator("dialog.confirm[open]");
+      await remind.waitFor();
+      if (!(await remind.locator("p").first().textContent()).includes(String(nWaiting))) fail("the reminder dialog does not count");
+      await Promise.all([page.waitForNavigation(), remind.locator("button:not(.secondary)").click()]);
+      const reminded = await page.locator(".flash[role=status]").textContent();
+      if (!reminded.includes(String(nWaiting))) fail(`the reminder message does not count: ${reminded}`);
+      if (!page.url().endsWith("#todo-round-1")) fail(`the page did not come back to the round: ${page.url()}`);
+      done.push("to-do: listed, reminded after asking, said");
+
       // 3. Invitations: the dialog counts the chosen candidates.
       await page.goto(`${base}/studies/${study}/recruitment`);
       const boxes = page.locator("input[name=candidate_ids]");
-      if ((await boxes.count()) < 2) fail(`only ${await boxes.count()} candidates to invite`);
+      const total = await boxes.count();
+      if (total < 2) fail(`only ${total} candidates to invite`);
+      const chosenText = () => page.locator("output.selected-count").textContent();
+      // Select all and none work on the page, and the count follows.
+      await page.locator("a[data-select=all]").click();
+      if ((await page.locator("input[name=candidate_ids]:checked").count()) !== total) fail("select all missed some");
+      if (!(await chosenText()).includes(String(total))) fail(`the count says ${await chosenText()} after select all`);
+      if (page.url().includes("select=")) fail("select all reloaded the page");
+      await page.locator("a[data-select=none]").click();
+      if (await page.locator("input[name=candidate_ids]:checked").count()) fail("select none left some");
+      if (!(await chosenText()).startsWith("0")) fail(`the count says ${await chosenText()} after select none`);
       await boxes.nth(0).check();
       await boxes.nth(1).check();
+      if (!(await chosenText()).startsWith("2")) fail(`the count says ${await chosenText()} with two chosen`);
+      await checkAccessibility(page, "the recruitment page with candidates chosen");
       await page.locator("form.invite button[type=submit]").first().click();
       const invite = page.locator("dialog.confirm[open]");
       await invite.waitFor();
@@ -66,7 +94,14 @@ try {
       await Promise.all([page.waitForNavigation(), invite.locator("button:not(.secondary)").click()]);
       const sent = await page.locator(".flash[role=status]").textContent();
       if (!/\b2\b/.test(sent)) fail(`the message does not count two invitations: ${sent}`);
-      done.push("invite: counted, confirmed, said");
+      done.push("invite: selected all, none, two; counted, confirmed, said");
+    }
+
+    if (width === 390) {
+      await page.goto(`${base}/studies/${study}`);
+      await checkAccessibility(page, "the study's overview at 390px");
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > 390) fail(`the overview is ${wide}px wide on a phone`);
     }
 
     // 4. What was typed stays through a switch of language.
@@ -86,7 +121,37 @@ try {
     await ctx.close();
   }
 
-  // 5. Without JavaScript the server asks, as a page.
+  // 5. A letter previewed as the e-mail, in the frame beside it, without leaving the page.
+  {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const page = await login(ctx, base, email, password);
+    const cspErrors = [];
+    page.on("console", m => { if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text()); });
+    await page.goto(`${base}/studies/${study}/letters/round_invitation`);
+    const frame = () => page.frame({ name: "mail-preview" });
+    // The frame is sandboxed (an origin of its own): read through the browser, not the page.
+    await page.frameLocator("iframe[name=mail-preview]").locator("pre").waitFor();
+    await checkAccessibility(page, "the letter's page");
+    const typed = "Kære {{ name }}\n\nEn prøve, ikke gemt.";
+    await page.locator("textarea[name=letter]").fill(typed);
+    const here = page.url();
+    await page.locator("button[value=preview]").click();
+    await page.frameLocator("iframe[name=mail-preview]").locator("pre", { hasText: "En prøve, ikke gemt." })
+      .waitFor({ timeout: 10000 }).catch(() => fail("the preview frame did not show the typed letter"));
+    if (page.url() !== here) fail("previewing left the letter's page");
+    if ((await page.locator("textarea[name=letter]").inputValue()) !== typed.replaceAll("\\n", "\n")) fail("previewing lost the typed text");
+    const inFrame = await frame().evaluate(() => ({
+      button: [...document.querySelectorAll("a")].some(a => getComputedStyle(a).backgroundColor === "rgb(29, 79, 145)"),
+      text: document.querySelector("pre") && document.querySelector("pre").textContent,
+    }));
+    if (!inFrame.button) fail("the preview does not show the e-mail's own styles (its button)");
+    if (!inFrame.text || !inFrame.text.includes("En prøve, ikke gemt.")) fail("the preview has no text part");
+    if (cspErrors.length) fail(`Content-Security-Policy: ${cspErrors.join("; ")}`);
+    done.push("letter: previewed as the e-mail with its text part, page and typing kept");
+    await ctx.close();
+  }
+
+  // 6. Without JavaScript the server asks, as a page.
   const ctx = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
   const page = await login(ctx, base, email, password);
   await page.goto(`${base}/rounds/${round}`);

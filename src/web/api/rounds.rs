@@ -1,5 +1,5 @@
-//! Rounds through the API: create, open (e-mails every panellist), extend, close, and the
-//! answers researchers review between rounds.
+//! Rounds through the API: create, open (e-mails every panellist), extend, remind, close, the
+//! answers researchers review between rounds, and the study's to-do list.
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use serde::Deserialize;
@@ -7,6 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::round::RoundInput;
 use crate::ops::rounds::{self, Opened, RoundPatch, RoundResponses, RoundView};
+use crate::ops::todo::{self, RemindInput, Reminded, Todo};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
@@ -18,6 +19,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(patch_round)
         .service(open_round)
         .service(close_round)
+        .service(remind_round)
+        .service(study_todo)
         .service(round_responses)
         .service(clear_comment);
 }
@@ -131,6 +134,50 @@ pub async fn close_round(
     let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::close(c, &id, &round)).await?,
+    ))
+}
+
+/// Sends a reminder now to the open round's panellists who have not submitted: all of them
+/// (`{}`), or those in `candidate_ids`. One reminder by hand per person per hour: a repeated call within the
+/// hour skips those already reminded.
+#[utoipa::path(operation_id = "remind_round_now", tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = RemindInput, responses(
+    (status = 202, body = Reminded), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/rounds/{round}/reminders")]
+pub async fn remind_round(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<RemindInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, round, env) = (who.id(), path.into_inner(), state.mail.clone());
+    let input = body.into_inner();
+    let reminded = state
+        .db(move |c| todo::remind_now(c, &env, &id, &round, input))
+        .await?;
+    state.wake_worker();
+    Ok(HttpResponse::Accepted().json(reminded))
+}
+
+/// What waits for the researchers now: per open round who has not answered (named: viewing is
+/// logged) with the reminders planned and sent; referred candidates not yet invited; comments
+/// not yet cleared for the report; invitations unanswered after their last reminder; and what
+/// is missing before e-mails go out (`no_contact`, `no_funder`, `local_sender`).
+#[utoipa::path(operation_id = "get_study_todo", tag = "studies", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Todo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/todo")]
+pub async fn study_todo(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Todo>> {
+    let (id, study) = (who.id(), path.into_inner());
+    let sender = state.settings.mail.from.clone();
+    Ok(web::Json(
+        state
+            .db(move |c| todo::todo(c, &id, &study, &sender))
+            .await?,
     ))
 }
 

@@ -122,6 +122,24 @@ impl Confirmation {
 }
 
 /// Whether a posted form says its action was confirmed.
+/// What a confirmation before e-mails go out warns of, in the reader's language.
+pub fn warning_lines(
+    lang: &str,
+    warnings: &[crate::ops::todo::Warning],
+    sender: &str,
+) -> Vec<String> {
+    warnings
+        .iter()
+        .map(|w| {
+            crate::web::render::text_with(
+                lang,
+                &format!("todo.{}", w.key()),
+                &[("from", sender.to_string())],
+            )
+        })
+        .collect()
+}
+
 pub fn confirmed(pairs: &[(String, String)]) -> bool {
     pairs.iter().any(|(k, v)| k == "confirmed" && v == "1")
 }

@@ -41,18 +41,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(letters)
         .service(letter_form)
         .service(save_letter)
+        .service(letter_preview_saved)
         .service(consent_form)
         .service(save_consent)
         .service(messages);
 }
+
+/// Which candidates the list shows and which are ticked: `status`, `s.{stratum key}` (values
+/// to match) and `select=all` (every invitable candidate shown, ticked) — a plain GET, so the
+/// filters and "select all" work without JavaScript too.
+type ListQuery = BTreeMap<String, String>;
 
 #[get("/studies/{study}/recruitment")]
 async fn overview(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    query: web::Query<ListQuery>,
 ) -> PageResult {
-    overview_page(&state, &who, path.into_inner(), None).await
+    overview_page(&state, &who, path.into_inner(), None, &query).await
+}
+
+/// Whether a candidate can be invited (again) from the list.
+fn invitable(c: &recruitment::CandidateView) -> bool {
+    use crate::domain::candidate::Status;
+    matches!(
+        c.status,
+        Status::Identified | Status::Declined | Status::NoReply
+    ) && c.email.is_some()
+        && !c.mail_opt_out
+        && !c.erased
 }
 
 async fn overview_page(
@@ -60,17 +78,69 @@ async fn overview_page(
     who: &PageResearcher,
     study_id: String,
     notice: Option<Notice>,
+    query: &ListQuery,
 ) -> PageResult {
     let status = notice.as_ref().map_or(StatusCode::OK, Notice::status);
-    let p = study_page(state, who, &study_id, |c, id, study_id| {
+    let sender = state.settings.mail.from.clone();
+    let p = study_page(state, who, &study_id, move |c, id, study_id| {
         Ok((
             recruitment::overview(c, id, study_id)?,
             recruitment::list(c, id, study_id)?,
             recruitment::strata_of(c, study_id)?,
+            crate::ops::todo::sending_warnings(c, id, study_id, &sender)?,
         ))
     })
     .await?;
-    let (recruitment, list, strata) = &p.data;
+    let (recruitment, list, strata, warnings) = &p.data;
+    let wanted_status = query.get("status").filter(|s| !s.is_empty());
+    let shown: Vec<&recruitment::CandidateView> = list
+        .iter()
+        .filter(|c| wanted_status.is_none_or(|s| c.status.as_str() == s))
+        .filter(|c| {
+            query.iter().all(|(k, v)| match k.strip_prefix("s.") {
+                Some(key) if !v.is_empty() => c.strata.get(key) == Some(v),
+                _ => true,
+            })
+        })
+        .collect();
+    let select_all = query.get("select").is_some_and(|s| s == "all");
+    let rows: Vec<minijinja::Value> = shown
+        .iter()
+        .map(|c| {
+            let can = invitable(c);
+            minijinja::context! { can_invite => can, ticked => can && select_all, ..serde_value(c) }
+        })
+        .collect();
+    let invitable_shown = shown.iter().filter(|c| invitable(c)).count();
+    let filtered = wanted_status.is_some()
+        || query
+            .iter()
+            .any(|(k, v)| k.starts_with("s.") && !v.is_empty());
+    // The filters as they stand, for the "select all / none" links to keep.
+    let kept: Vec<(&String, &String)> = query
+        .iter()
+        .filter(|(k, v)| (k.as_str() == "status" || k.starts_with("s.")) && !v.is_empty())
+        .collect();
+    let link = |select: &str| {
+        let mut pairs: Vec<(&str, &str)> =
+            kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.push(("select", select));
+        format!(
+            "?{}#candidates-h",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    // Every filter with its value ("" for any), so the form shows what is chosen.
+    let chosen: BTreeMap<String, String> = strata
+        .iter()
+        .map(|st| {
+            let key = format!("s.{}", st.key);
+            let v = query.get(&key).cloned().unwrap_or_default();
+            (st.key.clone(), v)
+        })
+        .collect();
+    let warning_text =
+        super::warning_lines(who.lang(), warnings, &state.settings.mail.from).join(" ");
     p.render(
         who,
         status,
@@ -78,7 +148,12 @@ async fn overview_page(
         "recruitment",
         minijinja::context! {
             recruitment => serde_value(recruitment),
-            candidates => serde_value(list), strata => serde_value(strata),
+            candidates => rows, strata => serde_value(strata),
+            total => list.len(), filtered => filtered, invitable_shown => invitable_shown,
+            ticked => if select_all { invitable_shown } else { 0 },
+            chosen => chosen, chosen_status => wanted_status.cloned().unwrap_or_default(),
+            select_all_link => link("all"), select_none_link => link("none"),
+            warning_text => warning_text,
             statuses => crate::domain::candidate::Status::ALL.map(|s| s.as_str()),
             notice => notice.as_ref().map(serde_value),
         },
@@ -104,15 +179,30 @@ async fn invite(
         let l = f.who.lang();
         let n = [("n", chosen.len().to_string())];
         let back = format!("/studies/{study_id}/recruitment");
+        let (id, sid, sender) = (
+            f.who.id(),
+            study_id.clone(),
+            state.settings.mail.from.clone(),
+        );
+        let warnings = state
+            .db(move |c| crate::ops::todo::sending_warnings(c, &id, &sid, &sender))
+            .await
+            .lang(&f.who)?;
+        let mut lines = vec![crate::web::render::text_with(
+            l,
+            "confirm.invite_emails",
+            &n,
+        )];
+        lines.extend(super::warning_lines(
+            l,
+            &warnings,
+            &state.settings.mail.from,
+        ));
         return super::confirm_page(
             &f.who,
             super::Confirmation {
                 title: crate::web::render::text_with(l, "confirm.invite_title", &n),
-                lines: vec![crate::web::render::text_with(
-                    l,
-                    "confirm.invite_emails",
-                    &n,
-                )],
+                lines,
                 yes: crate::web::render::text_with(l, "confirm.invite_yes", &n),
                 action: format!("/studies/{study_id}/invitations"),
                 fields: f.form.clone(),
@@ -139,7 +229,7 @@ async fn invite(
         }
         Err(AppError::Invalid(inv)) => {
             let notice = Notice::failed(inv.say(f.who.lang()));
-            overview_page(&state, &f.who, study_id, Some(notice)).await
+            overview_page(&state, &f.who, study_id, Some(notice), &ListQuery::new()).await
         }
         Err(e) => Err(e).lang(&f.who),
     }
@@ -314,7 +404,14 @@ async fn import(
             "recruitment.imported",
             &[("n", saved.to_string())],
         );
-        return overview_page(&state, &who, study_id, Some(Notice::done(notice))).await;
+        return overview_page(
+            &state,
+            &who,
+            study_id,
+            Some(Notice::done(notice)),
+            &ListQuery::new(),
+        )
+        .await;
     }
     let (id, sid) = (who.id(), study_id.clone());
     let (study, strata) = state
@@ -597,6 +694,89 @@ fn kind_or_404(name: &str) -> Result<Kind, PageError> {
     Kind::letter(name).ok_or(PageError::from(AppError::NotFound))
 }
 
+/// The names a letter of `kind` can use, each with its text key, and the conditions it can test:
+/// the help beside the letter's text.
+fn letter_help(kind: Kind, sample: &crate::mail::MailContext) -> minijinja::Value {
+    let mut names: Vec<(&str, &str, String)> = vec![
+        ("name", "var_name", sample.name.clone()),
+        ("study.title", "var_study_title", sample.study.title.clone()),
+        (
+            "study.purpose",
+            "var_study_purpose",
+            sample.study.purpose.clone(),
+        ),
+        (
+            "study.funder",
+            "var_study_funder",
+            sample.study.funder.clone(),
+        ),
+        (
+            "study.contact",
+            "var_study_contact",
+            sample.study.contact.clone(),
+        ),
+    ];
+    let mut conditions = vec![("study.funder", "condition_funder")];
+    let round = matches!(
+        kind,
+        Kind::RoundInvitation | Kind::RoundReminder | Kind::RoundExtended
+    );
+    if round {
+        names.push((
+            "round_number",
+            "var_round_number",
+            sample.round_number.to_string(),
+        ));
+        names.push(("deadline", "var_deadline", sample.deadline.clone()));
+        conditions.push(("validation", "condition_validation"));
+        conditions.push(("rating", "condition_rating"));
+        conditions.push(("extra.questionnaire is defined", "condition_questionnaire"));
+    }
+    if kind == Kind::Appointment {
+        for (key, text) in [
+            ("appointment", "var_appointment"),
+            ("minutes", "var_minutes"),
+            ("interviewer", "var_interviewer"),
+        ] {
+            let v = sample.extra.get(key).cloned().unwrap_or_default();
+            names.push((
+                match key {
+                    "appointment" => "extra.appointment",
+                    "minutes" => "extra.minutes",
+                    _ => "extra.interviewer",
+                },
+                text,
+                v,
+            ));
+        }
+    }
+    let names: Vec<minijinja::Value> = names
+        .into_iter()
+        .map(|(code, text, example)| {
+            minijinja::context! { code => format!("{{{{ {code} }}}}"), text => text, example => example }
+        })
+        .collect();
+    let conditions: Vec<minijinja::Value> = conditions
+        .into_iter()
+        .map(|(test, text)| {
+            minijinja::context! { code => format!("{{% if {test} %}}…{{% endif %}}"), text => text }
+        })
+        .collect();
+    minijinja::context! { names => names, conditions => conditions }
+}
+
+/// The values a preview fills in: the study's own, an example recipient and round.
+fn sample_for(study: &studies::StudyView) -> crate::mail::MailContext {
+    let mut sample = crate::mail::templates::sample_context(study.language);
+    sample.study = crate::mail::StudyFacts {
+        title: study.title.clone(),
+        purpose: study.purpose.clone(),
+        funder: study.funder.clone(),
+        contact: study.contact.clone(),
+    };
+    sample
+}
+
 #[get("/studies/{study}/letters/{kind}")]
 async fn letter_form(
     state: web::Data<AppState>,
@@ -610,12 +790,13 @@ async fn letter_form(
         crate::ops::letters::letter(c, &env, id, study_id, kind)
     })
     .await?;
+    let help = letter_help(kind, &sample_for(&p.study));
     p.render(
         &who,
         StatusCode::OK,
         "study_letter.html",
         "letters",
-        minijinja::context! { letter => serde_value(&p.data), preview => None::<String>, errors => minijinja::context! {}, saved => false },
+        minijinja::context! { letter => serde_value(&p.data), errors => minijinja::context! {}, help => help },
     )
 }
 
@@ -623,6 +804,7 @@ async fn letter_form(
 struct LetterForm {
     subject: String,
     letter: String,
+    #[serde(default)]
     action: String,
 }
 
@@ -641,39 +823,33 @@ async fn save_letter(
         letter: f.form.letter.clone(),
     };
     let action = f.form.action.clone();
+    if action == "preview" {
+        let (sid, env) = (study_id.clone(), state.mail.clone());
+        let result = state
+            .db(move |c| crate::ops::letters::preview_letter(c, &env, &id, &sid, kind, &custom))
+            .await;
+        return preview_document(&f.who, result);
+    }
     let sid = study_id.clone();
     let result = state
-        .db(move |c| {
-            let study = studies::get(c, &id, &sid)?;
-            match action.as_str() {
-                "save" => {
-                    let l =
-                        crate::ops::letters::set_letter(c, &env, &id, &sid, kind, Some(custom))?;
-                    Ok((study, l, None, true))
-                }
-                "reset" => {
-                    let l = crate::ops::letters::set_letter(c, &env, &id, &sid, kind, None)?;
-                    Ok((study, l, None, true))
-                }
-                _ => {
-                    let p = crate::ops::letters::preview_letter(c, &env, &id, &sid, kind, &custom)?;
-                    let l = crate::ops::letters::LetterView {
-                        kind,
-                        subject: custom.subject.clone(),
-                        letter: custom.letter.clone(),
-                        custom: true,
-                    };
-                    Ok((study, l, Some(p), false))
-                }
+        .db(move |c| match action.as_str() {
+            "save" => {
+                crate::ops::letters::set_letter(c, &env, &id, &sid, kind, Some(custom))?;
+                Ok("letters.saved")
             }
+            "reset" => {
+                crate::ops::letters::set_letter(c, &env, &id, &sid, kind, None)?;
+                Ok("letters.reset_done")
+            }
+            _ => Err(Invalid::one("action", "unknown action").into()),
         })
         .await;
     match result {
-        Ok((study, letter, preview, saved)) => page(
-            &f.who,
-            "study_letter.html",
-            minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => preview.as_ref().map(serde_value), errors => minijinja::context! {}, saved => saved, tab => "letters" },
-        ),
+        Ok(key) => Ok(redirect_with(
+            &format!("/studies/{study_id}/letters/{}", kind.as_str()),
+            Flash::done(key, &[]),
+            f.who.secure,
+        )),
         Err(AppError::Invalid(inv)) => {
             let id = f.who.id();
             let study = state
@@ -690,11 +866,97 @@ async fn save_letter(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_letter.html",
-                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), preview => None::<String>, errors => field_errors(f.who.lang(), Some(&inv)), saved => false, tab => "letters" },
+                minijinja::context! { study => serde_value(&study), letter => serde_value(&letter), errors => field_errors(f.who.lang(), Some(&inv)), tab => "letters", help => letter_help(kind, &sample_for(&study)) },
             )
         }
         Err(e) => Err(e).lang(&f.who),
     }
+}
+
+/// What a preview document may do: show its own inline styles (an e-mail's HTML has nothing
+/// else), inside a frame of Orakel's own pages, and nothing more — no script, no form, no link
+/// followed.
+const PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox";
+
+/// The body of an e-mail's HTML document: its `<body>` attributes' style and what is inside.
+fn mail_body(html: &str) -> (String, String) {
+    let Some(start) = html.find("<body") else {
+        return (String::new(), html.to_string());
+    };
+    let open_end = html[start..].find('>').map_or(start, |i| start + i + 1);
+    let tag = &html[start..open_end];
+    let style = tag
+        .split_once("style=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(s, _)| s.to_string())
+        .unwrap_or_default();
+    let end = html.rfind("</body>").unwrap_or(html.len());
+    (style, html[open_end..end.max(open_end)].to_string())
+}
+
+/// The preview as its own small document: the subject, the HTML e-mail as the expert's mail
+/// program shows it, and its text part, filled with the study's values and an example
+/// recipient; or what is wrong with the letter.
+fn preview_document(
+    who: &PageResearcher,
+    result: Result<crate::ops::letters::LetterPreview, AppError>,
+) -> PageResult {
+    let lang = who.lang();
+    let ctx = match result {
+        Ok(p) => {
+            let (body_style, body) = mail_body(&p.html);
+            // The e-mail speaks the study's language, the frame around it the reader's.
+            let mail_lang = p
+                .html
+                .split_once("<html lang=\"")
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map_or(lang, |(l, _)| l)
+                .to_string();
+            minijinja::context! {
+                lang => lang, mail_lang => mail_lang, subject => p.subject, text => p.text,
+                body_style => body_style, body => body,
+            }
+        }
+        Err(AppError::Invalid(inv)) => minijinja::context! {
+            lang => lang, problem => inv.say(lang),
+        },
+        Err(e) => return Err(e).lang(who),
+    };
+    let html = crate::templates::pages()
+        .render("letter_preview.html", ctx)
+        .lang(who)?;
+    Ok(actix_web::HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_SECURITY_POLICY,
+            PREVIEW_POLICY,
+        ))
+        .insert_header((actix_web::http::header::X_FRAME_OPTIONS, "SAMEORIGIN"))
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// The letter as it stands, previewed (the frame on the letter's page).
+#[get("/studies/{study}/letters/{kind}/preview")]
+async fn letter_preview_saved(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<(String, String)>,
+) -> PageResult {
+    let (study_id, kind) = path.into_inner();
+    let kind = kind_or_404(&kind)?;
+    let (id, env) = (who.id(), state.mail.clone());
+    let result = state
+        .db(move |c| {
+            let l = crate::ops::letters::letter(c, &env, &id, &study_id, kind)?;
+            let custom = CustomLetter {
+                subject: l.subject,
+                letter: l.letter,
+            };
+            crate::ops::letters::preview_letter(c, &env, &id, &study_id, kind, &custom)
+        })
+        .await;
+    preview_document(&who, result)
 }
 
 #[get("/studies/{study}/consent-text")]

@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(rounds_page)
         .service(create_round)
         .service(round_page)
-        .service(round_action);
+        .service(round_action)
+        .service(remind);
 }
 
 pub(super) type Form = BTreeMap<String, String>;
@@ -226,11 +227,14 @@ async fn round_confirmations(
     round_id: &str,
 ) -> Result<(Option<Confirmation>, Option<Confirmation>), super::PageError> {
     let (id, rid) = (who.id(), round_id.to_string());
-    let (open, close) = state
+    let sender = state.settings.mail.from.clone();
+    let (open, close, warnings) = state
         .db(move |c| {
+            let study = access::study_id_of::<Round>(c, &id, &rid)?;
             Ok((
                 rounds::opening_preview(c, &id, &rid)?,
                 rounds::closing_preview(c, &id, &rid)?,
+                crate::ops::todo::sending_warnings(c, &id, &study, &sender)?,
             ))
         })
         .await
@@ -250,6 +254,13 @@ async fn round_confirmations(
         }
         if open.locks_rule {
             lines.push(crate::web::render::text(l, "confirm.open_lock"));
+        }
+        if open.emails > 0 {
+            lines.extend(super::warning_lines(
+                l,
+                &warnings,
+                &state.settings.mail.from,
+            ));
         }
         Confirmation {
             title: tw(l, "confirm.open_title", &number(open.number)),
@@ -404,4 +415,73 @@ async fn round_action(
         }
         Err(e) => Err(e).lang(&f.who),
     }
+}
+
+/// A reminder now to an open round's non-responders (all, or those chosen on the study's
+/// overview), confirmed with its number first; back to the round on the overview.
+#[post("/rounds/{round}/reminders")]
+async fn remind(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
+    let round_id = path.into_inner();
+    let mut ids: Vec<String> = f
+        .form
+        .iter()
+        .filter(|(k, _)| k == "candidate_ids")
+        .map(|(_, v)| v.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let all = f.form.iter().any(|(k, v)| k == "to" && v == "all");
+    let (id, rid) = (f.who.id(), round_id.clone());
+    let (study_id, number, reachable) = state
+        .db(move |c| crate::ops::todo::reachable(c, &id, &rid))
+        .await
+        .lang(&f.who)?;
+    let back = format!("/studies/{study_id}#todo-round-{number}");
+    let n = if all { reachable } else { ids.len() };
+    if n > 0 && !super::confirmed(&f.form) {
+        let l = f.who.lang();
+        let count = [("n", n.to_string())];
+        return confirm_page(
+            &f.who,
+            Confirmation {
+                title: crate::web::render::text_with(l, "todo.remind_title", &count),
+                lines: Vec::new(),
+                yes: crate::web::render::text_with(l, "todo.remind_yes", &count),
+                action: format!("/rounds/{round_id}/reminders"),
+                fields: f.form.clone(),
+                cancel: back,
+            },
+        );
+    }
+    let input = crate::ops::todo::RemindInput {
+        candidate_ids: (!all).then_some(ids),
+    };
+    let (id, rid, env) = (f.who.id(), round_id.clone(), state.mail.clone());
+    let flash = match state
+        .db(move |c| crate::ops::todo::remind_now(c, &env, &id, &rid, input))
+        .await
+    {
+        Ok(r) => {
+            state.wake_worker();
+            let said = Flash::done("todo.reminded", &[("n", r.queued.to_string())]);
+            if r.skipped.is_empty() {
+                said
+            } else {
+                said.and(
+                    "todo.reminded_skipped",
+                    &[("n", r.skipped.len().to_string())],
+                )
+            }
+        }
+        Err(AppError::Invalid(_)) => Flash::failed("fault.choose_panellist", &[]),
+        Err(AppError::Conflict(_)) => {
+            Flash::failed("fault.remind_not_open", &[("n", number.to_string())])
+        }
+        Err(e) => return Err(e).lang(&f.who),
+    };
+    Ok(redirect_with(&back, flash, f.who.secure))
 }

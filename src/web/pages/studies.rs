@@ -175,13 +175,26 @@ async fn home_route(
     who: PageResearcher,
     path: web::Path<String>,
 ) -> PageResult {
-    let p = study_page(&state, &who, &path.into_inner(), studies::overview).await?;
+    let sender = state.settings.mail.from.clone();
+    let p = study_page(&state, &who, &path.into_inner(), move |c, id, study| {
+        Ok((
+            studies::overview(c, id, study)?,
+            crate::ops::todo::todo(c, id, study, &sender)?,
+        ))
+    })
+    .await?;
+    let (overview, todo) = &p.data;
     p.render(
         &who,
         StatusCode::OK,
         "study_home.html",
         "home",
-        minijinja::context! { overview => serde_value(&p.data) },
+        minijinja::context! {
+            overview => serde_value(overview),
+            todo => serde_value(todo),
+            nothing_to_do => todo.is_empty(),
+            mail_from => state.settings.mail.from.clone(),
+        },
     )
 }
 

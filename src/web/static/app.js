@@ -63,6 +63,29 @@
     });
   });
 
+  // Choosing many: "select all / none" tick the boxes on the page (without JavaScript they are
+  // links that load the page ticked), and a count says how many are chosen.
+  for (const form of document.querySelectorAll("form[data-confirm-count]")) {
+    const name = form.dataset.confirmCount;
+    const boxes = () => [...form.querySelectorAll(`input[name="${name}"]`)];
+    const out = form.querySelector("output.selected-count");
+    const count = () => {
+      if (!out) return;
+      const n = boxes().filter(b => b.checked).length;
+      out.textContent = (n === 1 ? out.dataset.one : out.dataset.other).replaceAll("{n}", n);
+    };
+    for (const link of form.querySelectorAll("a[data-select]")) {
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        const on = link.dataset.select === "all";
+        for (const b of boxes()) b.checked = on;
+        count();
+      });
+    }
+    form.addEventListener("change", count);
+    count();
+  }
+
   // Keeping what was typed through a switch of language.
   const key = "orakel-typed:" + location.pathname + location.search;
   const fields = () => [...document.querySelectorAll("main form")].flatMap((form, f) =>
@@ -88,6 +111,7 @@
       if (!(id in typed)) continue;
       if (el.type === "checkbox" || el.type === "radio") el.checked = typed[id];
       else el.value = typed[id];
+      el.dispatchEvent(new Event("change", { bubbles: true }));
     }
   }
 })();
