@@ -247,15 +247,124 @@ pub fn sample_context(lang: Language) -> MailContext {
         extra: [
             ("appointment".to_string(), at("2017-11-14T09:00:00Z")),
             ("minutes".to_string(), "60".to_string()),
-            ("interviewer".to_string(), "Anna Forsker".to_string()),
+            (
+                "interviewer".to_string(),
+                if da { "Anna Forsker" } else { "Anna Fielding" }.to_string(),
+            ),
         ]
         .into(),
     }
 }
 
+/// One name a letter can use: its code as written in the letter, the key of its explanation in
+/// the `letters` texts, and the value a preview fills in.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LetterName {
+    pub code: String,
+    pub text: &'static str,
+    pub example: String,
+}
+
+/// The help beside a letter's text: the names it can use, and the conditions it can test
+/// (`example` empty).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LetterHelp {
+    pub names: Vec<LetterName>,
+    pub conditions: Vec<LetterName>,
+}
+
+/// What a letter of `kind` can say, with `sample`'s values as the examples.
+pub fn letter_help(kind: Kind, sample: &MailContext) -> LetterHelp {
+    let name = |code: &str, text: &'static str, example: String| LetterName {
+        code: format!("{{{{ {code} }}}}"),
+        text,
+        example,
+    };
+    let condition = |test: &str, text: &'static str| LetterName {
+        code: format!("{{% if {test} %}}…{{% endif %}}"),
+        text,
+        example: String::new(),
+    };
+    let s = &sample.study;
+    let mut names = vec![
+        name("name", "var_name", sample.name.clone()),
+        name("study.title", "var_study_title", s.title.clone()),
+        name("study.purpose", "var_study_purpose", s.purpose.clone()),
+        name("study.funder", "var_study_funder", s.funder.clone()),
+        name("study.contact", "var_study_contact", s.contact.clone()),
+    ];
+    let mut conditions = vec![condition("study.funder", "condition_funder")];
+    if matches!(
+        kind,
+        Kind::RoundInvitation | Kind::RoundReminder | Kind::RoundExtended
+    ) {
+        names.push(name(
+            "round_number",
+            "var_round_number",
+            sample.round_number.to_string(),
+        ));
+        names.push(name("deadline", "var_deadline", sample.deadline.clone()));
+        conditions.push(condition("validation", "condition_validation"));
+        conditions.push(condition("rating", "condition_rating"));
+        conditions.push(condition(
+            "extra.questionnaire is defined",
+            "condition_questionnaire",
+        ));
+    }
+    if kind == Kind::Appointment {
+        for (key, text) in [
+            ("appointment", "var_appointment"),
+            ("minutes", "var_minutes"),
+            ("interviewer", "var_interviewer"),
+        ] {
+            let example = sample.extra.get(key).cloned().unwrap_or_default();
+            names.push(name(&format!("extra.{key}"), text, example));
+        }
+    }
+    LetterHelp { names, conditions }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_and_condition_the_help_lists_works_in_its_letter() {
+        let t = MailTemplates::load(None).unwrap();
+        for lang in [Language::Da, Language::En] {
+            for kind in Kind::letters() {
+                let help = letter_help(kind, &sample_context(lang));
+                let letter = help
+                    .names
+                    .iter()
+                    .chain(&help.conditions)
+                    .map(|n| n.code.replace('…', "x"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let custom = CustomLetter {
+                    subject: "S".into(),
+                    letter: letter.clone(),
+                };
+                t.check_custom(lang, kind, &custom)
+                    .unwrap_or_else(|e| panic!("{kind:?}: {e:?}\n{letter}"));
+                let r = t
+                    .render(lang, kind, &sample_context(lang), Some(&custom))
+                    .unwrap();
+                for n in &help.names {
+                    assert!(
+                        r.text.contains(&n.example),
+                        "{kind:?} {}: {}",
+                        n.code,
+                        r.text
+                    );
+                }
+                for n in help.names.iter().chain(&help.conditions) {
+                    let key = format!("letters.{}", n.text);
+                    assert!(crate::i18n::has_text(lang.code(), &key), "{key}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_kind_renders_in_both_languages() {

@@ -157,11 +157,20 @@ pub fn create(
             .filter(rounds::study_id.eq(study_id))
             .select(diesel::dsl::max(rounds::number))
             .first(c)?;
+        // Researchers count the interviews as round 1: a study that held them outside a round
+        // of Orakel's (transcripts, no round yet) starts its rating rounds at 2.
+        let interviews_held = last.is_none()
+            && flags.kind == Kind::Rating
+            && diesel::select(diesel::dsl::exists(
+                crate::db::schema::transcripts::table
+                    .filter(crate::db::schema::transcripts::study_id.eq(study_id)),
+            ))
+            .get_result::<bool>(c)?;
         let t = now();
         let round = Round {
             id: new_id(),
             study_id: study_id.into(),
-            number: last.unwrap_or(0) + 1,
+            number: last.unwrap_or(i32::from(interviews_held)) + 1,
             kind: flags.kind,
             questionnaire: flags.questionnaire,
             validation: flags.validation,
@@ -920,4 +929,15 @@ pub fn active_theme_count(conn: &mut DbConn, study_id: &str) -> AppResult<usize>
         .iter()
         .filter(|t| t.status == ACTIVE)
         .count())
+}
+
+/// Interviews held outside a round of Orakel's: the study's transcripts that belong to no round,
+/// counted for the rounds page's "round 1: interviews".
+pub fn interviews_outside_rounds(conn: &mut DbConn, study_id: &str) -> AppResult<i64> {
+    use crate::db::schema::transcripts;
+    Ok(transcripts::table
+        .filter(transcripts::study_id.eq(study_id))
+        .filter(transcripts::round_id.is_null())
+        .count()
+        .get_result(conn)?)
 }

@@ -1232,6 +1232,7 @@ fn every_kind_of_e_mail_speaks_its_language() {
         "Anne Example",
         "Anne Eksempel",
         "Anna Forsker",
+        "Anna Fielding",
     ];
     let mut read = 0;
     let mut documents = BTreeMap::new();

@@ -976,3 +976,44 @@ both_backends!(the_round_pages_for_researchers, |app: &TestApp| {
             .contains("Open")
     );
 });
+
+both_backends!(
+    interviews_held_outside_a_round_are_round_1,
+    |app: &TestApp| {
+        let mut c = app.api("lead@example.org");
+        // A study that starts with a rating round counts it as round 1.
+        let plain = panel(app, &mut c, 2);
+        codebook(&mut c, &plain.study);
+        let r = c.post_json(
+            &format!("/api/v1/studies/{}/rounds", plain.study),
+            &json!({"kind": "rating", "rating": true}),
+        );
+        assert_eq!(r.json()["number"], 1);
+
+        // One whose interviews were transcribed and coded first counts them as round 1.
+        let mut c2 = app.api("second@example.org");
+        let p = panel(app, &mut c2, 2);
+        codebook(&mut c2, &p.study);
+        let names: Vec<String> = crate::round1::pseudonyms(&mut c2, &p.study)
+            .into_values()
+            .collect();
+        crate::round1::upload_interviews(&mut c2, &p.study, &names);
+        let r = c2.post_json(
+            &format!("/api/v1/studies/{}/rounds", p.study),
+            &json!({"kind": "rating", "rating": true}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["number"], 2, "{}", r.body);
+        let r = c2.post_json(
+            &format!("/api/v1/studies/{}/rounds", p.study),
+            &json!({"kind": "rating", "rating": true}),
+        );
+        assert_eq!(r.json()["number"], 3);
+        let mut b = app.client();
+        b.login("second@example.org", PASSWORD);
+        let page = b.get(&format!("/studies/{}/rounds", p.study));
+        assert!(page.body.contains("Round 1: interviews"), "{}", page.body);
+        assert!(page.body.contains("2 interviews, transcribed and coded"));
+        assert!(page.body.contains("Round 2") && page.body.contains("Round 3"));
+    }
+);

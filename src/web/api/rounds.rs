@@ -26,7 +26,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// Creates a round in draft: `{kind: "qualitative"|"rating", validation, rating, feedback,
-/// closes_at}`. Rounds are numbered 1, 2, 3, … in the order they are created.
+/// closes_at}`. Rounds are numbered 1, 2, 3, … in the order they are created, as researchers
+/// count them: when the study's first round is a rating round and its interviews were held
+/// outside a round (transcripts were added), that round is 2 — round 1 was the interviews.
 #[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = RoundInput, responses(
     (status = 201, body = RoundView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]

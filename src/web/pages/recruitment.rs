@@ -694,75 +694,9 @@ fn kind_or_404(name: &str) -> Result<Kind, PageError> {
     Kind::letter(name).ok_or(PageError::from(AppError::NotFound))
 }
 
-/// The names a letter of `kind` can use, each with its text key, and the conditions it can test:
-/// the help beside the letter's text.
+/// The names and conditions a letter of `kind` can use, with the preview's examples.
 fn letter_help(kind: Kind, sample: &crate::mail::MailContext) -> minijinja::Value {
-    let mut names: Vec<(&str, &str, String)> = vec![
-        ("name", "var_name", sample.name.clone()),
-        ("study.title", "var_study_title", sample.study.title.clone()),
-        (
-            "study.purpose",
-            "var_study_purpose",
-            sample.study.purpose.clone(),
-        ),
-        (
-            "study.funder",
-            "var_study_funder",
-            sample.study.funder.clone(),
-        ),
-        (
-            "study.contact",
-            "var_study_contact",
-            sample.study.contact.clone(),
-        ),
-    ];
-    let mut conditions = vec![("study.funder", "condition_funder")];
-    let round = matches!(
-        kind,
-        Kind::RoundInvitation | Kind::RoundReminder | Kind::RoundExtended
-    );
-    if round {
-        names.push((
-            "round_number",
-            "var_round_number",
-            sample.round_number.to_string(),
-        ));
-        names.push(("deadline", "var_deadline", sample.deadline.clone()));
-        conditions.push(("validation", "condition_validation"));
-        conditions.push(("rating", "condition_rating"));
-        conditions.push(("extra.questionnaire is defined", "condition_questionnaire"));
-    }
-    if kind == Kind::Appointment {
-        for (key, text) in [
-            ("appointment", "var_appointment"),
-            ("minutes", "var_minutes"),
-            ("interviewer", "var_interviewer"),
-        ] {
-            let v = sample.extra.get(key).cloned().unwrap_or_default();
-            names.push((
-                match key {
-                    "appointment" => "extra.appointment",
-                    "minutes" => "extra.minutes",
-                    _ => "extra.interviewer",
-                },
-                text,
-                v,
-            ));
-        }
-    }
-    let names: Vec<minijinja::Value> = names
-        .into_iter()
-        .map(|(code, text, example)| {
-            minijinja::context! { code => format!("{{{{ {code} }}}}"), text => text, example => example }
-        })
-        .collect();
-    let conditions: Vec<minijinja::Value> = conditions
-        .into_iter()
-        .map(|(test, text)| {
-            minijinja::context! { code => format!("{{% if {test} %}}…{{% endif %}}"), text => text }
-        })
-        .collect();
-    minijinja::context! { names => names, conditions => conditions }
+    serde_value(&crate::mail::templates::letter_help(kind, sample))
 }
 
 /// The values a preview fills in: the study's own, an example recipient and round.

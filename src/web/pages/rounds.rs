@@ -56,16 +56,22 @@ async fn rounds_view(
         Ok((
             rounds::list(c, id, study_id)?,
             rounds::active_theme_count(c, study_id)?,
+            rounds::interviews_outside_rounds(c, study_id)?,
         ))
     })
     .await?;
-    let (list, themes) = &p.data;
+    let (list, themes, interviews) = &p.data;
+    // Round 1 was the interviews when they were held outside a round and no round is 1.
+    let interview_round = *interviews > 0 && !list.iter().any(|r| r.number == 1);
     p.render(
         who,
         status,
         "rounds.html",
         "rounds",
-        minijinja::context! { rounds => serde_value(list), themes => themes, errors => field_errors(who.lang(), errors), form => serde_value(&form) },
+        minijinja::context! {
+            rounds => serde_value(list), themes => themes, errors => field_errors(who.lang(), errors),
+            form => serde_value(&form), interview_round => interview_round, interviews => interviews,
+        },
     )
 }
 
