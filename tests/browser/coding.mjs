@@ -48,6 +48,15 @@ try {
   }
   const shown = await page.locator("#selection").textContent();
   if (!/støtte/.test(shown)) fail(`the selection is not shown: ${shown}`);
+  if (/\d+\s*[–-]\s*\d+/.test(shown)) fail(`the selection shows character offsets: ${shown}`);
+  // The code button is with the selection, above the themes, and on screen.
+  const before = await page.evaluate(() => {
+    const button = document.querySelector("button[value=code]");
+    const theme = document.querySelector("input[name=theme]");
+    return !!(button.compareDocumentPosition(theme) & Node.DOCUMENT_POSITION_FOLLOWING);
+  });
+  if (!before) fail("the code button comes after the themes");
+  if (!(await page.locator("button[value=code]").isVisible())) fail("the code button is not visible");
   await page.locator(`input[name=theme][value="${theme1}"]`).check();
   await Promise.all([page.waitForLoadState("load"), page.locator("button[value=code]").click()]);
   await page.waitForSelector(`mark.th-${theme1}`);
@@ -55,7 +64,11 @@ try {
   if (!coded.join("").includes("idt støtte")) fail(`the highlight is not the passage: ${coded}`);
   done.push(`mouse ${start}-${end}`);
 
-  // 3. The keyboard: the check box before the last answer sentence, and theme 2.
+  // 3. The keyboard: the sentences' check boxes come when asked for; the one before the last
+  // answer sentence, and theme 2.
+  if (await page.locator("input.unit").count()) fail("check boxes shown without being asked for");
+  await Promise.all([page.waitForURL(/boxes=1/), page.locator("#f-passage a").click()]);
+  await checkAccessibility(page, "the transcript with its check boxes");
   const box4 = page.locator("input.unit").nth(3);
   await box4.focus();
   await page.keyboard.press("Space");
@@ -64,6 +77,7 @@ try {
   await page.locator("button[value=code]").focus();
   await Promise.all([page.waitForLoadState("load"), page.keyboard.press("Enter")]);
   await page.waitForSelector(`mark.th-${theme2}`);
+  if (!page.url().includes("boxes=1")) fail("coding with the boxes did not keep them");
   const second = await page.locator(`mark.th-${theme2}`).allTextContents();
   if (second.join("") !== "Små virksomheder mangler rådgivning.") fail(`the keyboard coded ${second}`);
   done.push("keyboard");

@@ -202,6 +202,16 @@ fn pseudonyms(conn: &mut DbConn, study_id: &str) -> AppResult<HashMap<String, St
 }
 
 /// Every candidate of the study, oldest first. Viewing identities is logged.
+/// The names of a study's candidates whose identity is kept (for telling a name in a
+/// transcript; never shown).
+pub fn candidate_names(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<String>> {
+    Ok(candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .filter(candidates::erased_at.is_null())
+        .select(candidates::name)
+        .load(conn)?)
+}
+
 pub fn list(
     conn: &mut DbConn,
     researcher_id: &ResearcherId,

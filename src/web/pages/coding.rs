@@ -21,10 +21,10 @@ use crate::domain::agreement::sentences;
 use crate::ops::access::{self, Role};
 use crate::ops::coding::{self, ExcerptInput, ExcerptView};
 use crate::ops::{AppError, codebook, refi, studies};
+use crate::web::AppState;
 use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::flash::{Flash, redirect_with};
 use crate::web::render::text;
-use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(coding_home)
@@ -315,29 +315,105 @@ pub fn segments(body: &str, excerpts: &[ExcerptView]) -> Vec<Vec<Segment>> {
 struct TranscriptQuery {
     #[serde(default)]
     theme: Option<String>,
+    /// `1`: the sentences' check boxes shown (the way without a mouse; without JavaScript
+    /// they are always there).
+    #[serde(default)]
+    boxes: Option<String>,
+}
+
+/// How the transcript page is shown: filtered to one theme, with or without the check boxes.
+#[derive(Debug, Clone, Default)]
+struct View {
+    filter: Option<String>,
+    boxes: bool,
+}
+
+impl View {
+    /// The page's address with this view.
+    fn path(&self, transcript: &str) -> String {
+        let mut q: Vec<(&str, &str)> = Vec::new();
+        if let Some(th) = &self.filter {
+            q.push(("theme", th));
+        }
+        if self.boxes {
+            q.push(("boxes", "1"));
+        }
+        if q.is_empty() {
+            format!("/transcripts/{transcript}")
+        } else {
+            format!(
+                "/transcripts/{transcript}?{}",
+                serde_urlencoded::to_string(&q).unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// Speaker labels that look like a person's name: a line that opens with a label and a colon,
+/// where the label holds a name of one of the study's candidates or two capitalised words.
+/// Transcripts should call speakers by pseudonym ("E03") or role ("Interviewer").
+fn named_speakers(body: &str, names: &[String]) -> Vec<String> {
+    let known: std::collections::HashSet<String> = names
+        .iter()
+        .flat_map(|n| n.split_whitespace().map(str::to_lowercase))
+        .filter(|w| w.chars().count() > 2)
+        .collect();
+    let mut found: Vec<String> = Vec::new();
+    for line in body.lines() {
+        let Some((label, _)) = line.split_once(':') else {
+            continue;
+        };
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 40 || label.contains(['.', '?', '!']) {
+            continue;
+        }
+        let words: Vec<&str> = label
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let capitalised = words
+            .iter()
+            .filter(|w| {
+                let mut cs = w.chars();
+                cs.next().is_some_and(char::is_uppercase) && cs.all(char::is_lowercase)
+            })
+            .count();
+        let a_name = words.iter().any(|w| known.contains(&w.to_lowercase()))
+            || (words.len() <= 4 && capitalised >= 2);
+        if a_name && !found.iter().any(|f| f == label) {
+            found.push(label.to_string());
+        }
+    }
+    found
 }
 
 async fn transcript_view(
     state: &AppState,
     who: &PageResearcher,
     transcript_id: String,
-    filter: Option<String>,
+    view: View,
     status: StatusCode,
     errors: Option<&Invalid>,
     notice: Option<String>,
 ) -> PageResult {
     let id = who.id();
-    let (detail, study, book, overview) = state
+    let (detail, study, book, overview, names) = state
         .db(move |c| {
             let d = coding::transcript(c, &id, &transcript_id)?;
             let study = studies::get(c, &id, &d.study_id)?;
             let book = codebook::codebook(c, &id, &d.study_id, false)?;
             let overview = coding::overview(c, &id, &d.study_id)?;
-            Ok((d, study, book, overview))
+            let names = crate::ops::recruitment::candidate_names(c, &d.study_id)?;
+            Ok((d, study, book, overview, names))
         })
         .await
         .lang(who)?;
-    let filter = filter.filter(|f| !f.is_empty());
+    let filter = view.filter.clone().filter(|f| !f.is_empty());
+    let named = named_speakers(&detail.body, &names);
+    let other_view = View {
+        boxes: !view.boxes,
+        ..view.clone()
+    };
     let shown: Vec<ExcerptView> = detail
         .excerpts
         .iter()
@@ -369,7 +445,8 @@ async fn transcript_view(
             study => serde_value(&study), tr => serde_value(&detail), lines => serde_value(&lines),
             excerpts => serde_value(&shown), book => serde_value(&book), counts => serde_value(&counts),
             filter => filter, errors => field_errors(who.lang(), errors), notice => notice, tab => "coding",
-            interviews => overview.transcripts.len(),
+            interviews => overview.transcripts.len(), boxes => view.boxes,
+            toggle_boxes => other_view.path(&detail.id), named => named,
         },
     )
 }
@@ -381,11 +458,16 @@ async fn transcript_page(
     path: web::Path<String>,
     q: web::Query<TranscriptQuery>,
 ) -> PageResult {
+    let q = q.into_inner();
+    let view = View {
+        filter: q.theme.filter(|t| !t.is_empty()),
+        boxes: q.boxes.as_deref() == Some("1"),
+    };
     transcript_view(
         &state,
         &who,
         path.into_inner(),
-        q.into_inner().theme,
+        view,
         StatusCode::OK,
         None,
         None,
@@ -466,7 +548,10 @@ async fn transcript_action(
             .unwrap_or_default()
     };
     let action = get("action");
-    let filter = Some(get("filter")).filter(|x| !x.is_empty());
+    let view = View {
+        filter: Some(get("filter")).filter(|x| !x.is_empty()),
+        boxes: get("boxes") == "1",
+    };
     let id = f.who.id();
     let t = tid.clone();
     let result: Result<Option<String>, AppError> = match action.as_str() {
@@ -534,23 +619,27 @@ async fn transcript_action(
         }
         _ => Err(AppError::Invalid(Invalid::one("action", "unknown action"))),
     };
-    let back = match &filter {
-        Some(th) => format!("/transcripts/{tid}?theme={th}"),
-        None => format!("/transcripts/{tid}"),
-    };
+    let back = view.path(&tid);
     match result {
         Ok(Some(to)) => Ok(redirect_with(
             &to,
             Flash::done("coding.transcript_removed", &[]),
             f.who.secure,
         )),
-        Ok(None) => Ok(see_other(&back)),
+        Ok(None) => {
+            let key = match action.as_str() {
+                "code" => "coding.coded",
+                "remove_coding" => "coding.coding_removed",
+                _ => "coding.excerpt_removed",
+            };
+            Ok(redirect_with(&back, Flash::done(key, &[]), f.who.secure))
+        }
         Err(AppError::Invalid(inv)) => {
             transcript_view(
                 &state,
                 &f.who,
                 tid,
-                filter,
+                view,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&inv),
                 None,

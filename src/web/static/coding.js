@@ -1,6 +1,7 @@
 // The coding page's selection: a passage selected with the mouse or keyboard becomes the
-// character offsets (code points, as the server counts) of the hidden `start` and `end` fields.
-// Without this script the sentence check boxes choose the passage.
+// character offsets (code points, as the server counts) of the hidden `start` and `end` fields;
+// the offsets stay behind the page, people read the passage. Without this script (or when asked
+// for) the sentences' check boxes choose the passage.
 (function () {
   "use strict";
   var text = document.getElementById("transcript");
@@ -53,7 +54,7 @@
     start.value = String(a);
     end.value = String(b);
     var words = quote.length > 140 ? quote.slice(0, 140) + "…" : quote;
-    shown.textContent = (shown.dataset.prefix || "") + "“" + words + "” (" + a + "–" + b + ")";
+    shown.textContent = (shown.dataset.prefix || "") + "“" + words + "”";
     if (clear) clear.hidden = false;
     // A selection replaces any checked sentences, so the two ways never mix.
     text.querySelectorAll("input.unit:checked").forEach(function (c) { c.checked = false; });

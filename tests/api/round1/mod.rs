@@ -950,3 +950,60 @@ both_backends!(the_coding_pages_work_as_plain_forms, |app: &TestApp| {
     assert_eq!(r.status, 303);
     assert_eq!(transcript_count(&mut c, &p.study), 0);
 });
+
+both_backends!(
+    a_speaker_label_that_looks_like_a_name_is_pointed_out,
+    |app: &TestApp| {
+        let mut c = app.api("lead@example.org");
+        let p = panel(app, &mut c, 2);
+        let names: Vec<String> = pseudonyms(&mut c, &p.study).into_values().collect();
+        let add = |c: &mut Client, who: &str, text: &str| {
+            let r = c.post_json(
+                &format!("/api/v1/studies/{}/transcripts", p.study),
+                &json!({"panellist": who, "text": text}),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.json()["id"].as_str().unwrap().to_string()
+        };
+        let clean = add(
+            &mut c,
+            &names[0],
+            "Interviewer: Hvad fylder mest?\nE01: Trivsel. Og løn.\nSvar 2: Tid.",
+        );
+        let named = add(
+            &mut c,
+            &names[1],
+            "Mette Hansen: Hvad fylder mest?\nNummer 01 (leder): Trivsel.\nInterviewer: Tak: det var alt.",
+        );
+        let mut b = app.client();
+        b.login("lead@example.org", PASSWORD);
+        let page = b.get(&format!("/transcripts/{clean}"));
+        assert!(!page.body.contains("look like names") && !page.body.contains("looks like a name"));
+        let page = b.get(&format!("/transcripts/{named}"));
+        assert!(
+            page.body
+                .contains("2 speaker labels in the transcript look like names:"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Mette Hansen, Nummer 01 (leder)"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("by their pseudonym"));
+        // The sentences' boxes: for a page without scripts always, with scripts when asked for.
+        assert!(
+            page.body
+                .contains("<noscript><input type=\"checkbox\" class=\"unit\"")
+        );
+        let boxes = b.get(&format!("/transcripts/{named}?boxes=1"));
+        assert!(
+            boxes
+                .body
+                .contains("<input type=\"checkbox\" class=\"unit\"")
+        );
+        assert!(!boxes.body.contains("<noscript><input"));
+        assert!(!page.body.contains("Characters "), "no character offsets");
+    }
+);
