@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{self, ResearcherId, Role};
 use super::outbox::{MailEnv, enqueue_to_candidate};
+use super::recruitment::{lacks_strata, strata_of, strata_values};
 use super::rounds::{facts, outstanding};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Candidate, Round, RoundParticipation, Study};
@@ -33,6 +34,10 @@ pub struct Todo {
     pub comments: Vec<CommentsWaiting>,
     /// Invited candidates who have had every reminder and not answered.
     pub unanswered: Vec<Person>,
+    /// Candidates still in play (not yet invited, invited or on the panel) without a value for
+    /// one of the study's attributes, such as an expert's referral: the composition counts them
+    /// as unknown until a researcher fills the values in.
+    pub without_strata: Vec<Person>,
     /// What is missing before e-mails go out.
     pub warnings: Vec<Warning>,
 }
@@ -44,6 +49,7 @@ impl Todo {
             && self.referrals.is_empty()
             && self.comments.is_empty()
             && self.unanswered.is_empty()
+            && self.without_strata.is_empty()
             && self.warnings.is_empty()
     }
 }
@@ -189,7 +195,7 @@ pub fn todo(
     }
     let people: Vec<Candidate> = candidates::table
         .filter(candidates::study_id.eq(study_id))
-        .filter(candidates::status.eq_any([Status::Identified, Status::Invited]))
+        .filter(candidates::status.eq_any([Status::Identified, Status::Invited, Status::Accepted]))
         .filter(candidates::erased_at.is_null())
         .order(candidates::name.asc())
         .select(Candidate::as_select())
@@ -211,11 +217,19 @@ pub fn todo(
         .filter(|c| reminders > 0 && c.status == Status::Invited && c.reminders_sent >= reminders)
         .map(person)
         .collect();
+    let strata = strata_of(conn, study_id)?;
+    let mut without_strata = Vec::new();
+    for c in &people {
+        if lacks_strata(&strata, c.status, &strata_values(c)?) {
+            without_strata.push(person(c));
+        }
+    }
     let todo = Todo {
         rounds: open,
         referrals,
         comments,
         unanswered,
+        without_strata,
         warnings: warnings(&study, sender),
     };
     if todo.rounds.iter().any(|r| !r.waiting.is_empty()) {

@@ -733,6 +733,7 @@ fn body(w: &World, r: &Route, csrf: &str) -> Body {
             }
             ("POST", "/api/v1/studies/{study}/rounds") => json!({"kind": "rating", "rating": true}),
             ("PUT", "/api/v1/studies/{study}/strata") => json!([]),
+            ("PUT", "/api/v1/studies/{study}/candidates/strata") => json!({"values": {}}),
             ("POST", "/api/v1/studies/{study}/themes") => {
                 json!({"category_id": category, "number": 40, "title": "Nyt tema"})
             }

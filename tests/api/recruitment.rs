@@ -512,6 +512,111 @@ both_backends!(
         let page = b.get(&format!("/studies/{study}/recruitment"));
         assert_eq!(page.status, 200);
         assert!(page.body.contains("Kirsten Kollega") && page.body.contains("No time"));
+
+        // The referral came without attribute values: the to-do list and her page ask for them.
+        let lead_id = lead["id"].as_str().unwrap().to_string();
+        let t = c.get(&format!("/api/v1/studies/{study}/todo")).json();
+        let lacking: Vec<&str> = t["without_strata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["candidate_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(lacking, [lead_id.as_str()], "{t}");
+        let page = b.get(&format!("/candidates/{lead_id}"));
+        assert!(
+            page.body
+                .contains("Kirsten Kollega has no value for: Sector, Organisation type, Gender."),
+            "{}",
+            page.body
+        );
+        let page = b.get(&format!("/studies/{study}/strata/values"));
+        assert!(
+            page.body.contains("Showing 1 candidate who lacks a value."),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&format!("name=\"v.{lead_id}.sector\"")));
+        // Several at once through the page: her values and a change to expert02's sector.
+        let csrf = b.csrf();
+        let r = b.post_form(
+            &format!("/studies/{study}/strata/values"),
+            &[
+                ("_csrf", &csrf),
+                (&format!("v.{lead_id}.sector"), "Retail"),
+                (&format!("v.{lead_id}.org_type"), "Company"),
+                (&format!("v.{lead_id}.gender"), "Woman"),
+                (&format!("v.{}.sector", ids[2]), "Finance"),
+                (&format!("v.{}.gender", ids[1]), "Man"),
+            ],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = b.get(r.header("location").unwrap());
+        assert!(
+            page.body.contains("The values of 2 candidates are saved."),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains("Every candidate has a value for every attribute.")
+        );
+        let t = c.get(&format!("/api/v1/studies/{study}/todo")).json();
+        assert_eq!(t["without_strata"], json!([]));
+        let all = candidates(&mut c, &study);
+        let by_id = |id: &str| all.iter().find(|x| x["id"] == id).unwrap().clone();
+        assert_eq!(by_id(&lead_id)["strata"]["org_type"], "Company");
+        assert_eq!(by_id(&ids[2])["strata"]["sector"], "Finance");
+
+        // Through the API: one wrong value refuses the whole change.
+        let r = c.put_json(
+            &format!("/api/v1/studies/{study}/candidates/strata"),
+            &json!({"values": {
+                lead_id.clone(): {"sector": "Transport"},
+                ids[2].clone(): {"sector": "Shipping"}
+            }}),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(
+            r.json()["fields"][0]["field"],
+            format!("values.{}.strata.sector", ids[2])
+        );
+        let r = c.put_json(
+            &format!("/api/v1/studies/{study}/candidates/strata"),
+            &json!({"values": {"no-such-candidate": {"sector": "Transport"}}}),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(by_id(&lead_id)["strata"]["sector"], "Retail");
+        assert_eq!(
+            candidates(&mut c, &study)
+                .iter()
+                .find(|x| x["id"] == lead_id.as_str())
+                .unwrap()["strata"]["sector"],
+            "Retail",
+            "nothing changed"
+        );
+        // An empty value clears one attribute and leaves the others; unchanged ones are not listed.
+        let r = c.put_json(
+            &format!("/api/v1/studies/{study}/candidates/strata"),
+            &json!({"values": {
+                lead_id.clone(): {"gender": ""},
+                ids[2].clone(): {"sector": "Finance"}
+            }}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let changed = r.json();
+        assert_eq!(changed.as_array().unwrap().len(), 1, "{changed}");
+        assert_eq!(
+            changed[0]["strata"],
+            json!({"sector": "Retail", "org_type": "Company"})
+        );
+        // Another study's researcher cannot set values here, nor learn who is a candidate.
+        let mut other = app.api("other@example.org");
+        let r = other.put_json(
+            &format!("/api/v1/studies/{study}/candidates/strata"),
+            &json!({"values": {lead_id.clone(): {"gender": "Man"}}}),
+        );
+        assert_eq!(r.status, 404, "{}", r.body);
     }
 );
 
@@ -831,7 +936,13 @@ both_backends!(
         );
         let home = r.header("location").unwrap().to_string();
         let study = home.rsplit('/').next().unwrap().to_string();
-        // Attributes through the form.
+        // Attributes through the form, several at once.
+        let form = b.get(&format!("/studies/{study}/strata"));
+        assert!(
+            form.body.contains("name=\"key.2\"") && !form.body.contains("name=\"key.3\""),
+            "room for three new attributes: {}",
+            form.body
+        );
         let r = b.post_form(
             &format!("/studies/{study}/strata"),
             &[
@@ -839,12 +950,22 @@ both_backends!(
                 ("key.0", "sector"),
                 ("label.0", "Sector"),
                 ("values.0", "Retail\nFinance"),
-                ("key.1", ""),
-                ("label.1", ""),
-                ("values.1", ""),
+                ("key.1", "region"),
+                ("label.1", "Region"),
+                ("values.1", "North\nSouth"),
+                ("key.2", ""),
+                ("label.2", ""),
+                ("values.2", ""),
             ],
         );
         assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/studies/{study}/recruitment").as_str()),
+            "no candidates wait for values yet"
+        );
+        let strata = b.get(&format!("/api/v1/studies/{study}/strata")).json();
+        assert_eq!(strata.as_array().unwrap().len(), 2, "{strata}");
         // A candidate through the form; a bad e-mail is shown next to its field.
         let r = b.post_form(
             &format!("/studies/{study}/candidates/new"),
@@ -878,6 +999,33 @@ both_backends!(
             ],
         );
         assert_eq!(r.status, 303);
+        // Neither has a region: saving the attributes now leads on to giving the values.
+        let r = b.post_form(
+            &format!("/studies/{study}/strata"),
+            &[
+                ("_csrf", &csrf),
+                ("key.0", "sector"),
+                ("label.0", "Sector"),
+                ("values.0", "Retail\nFinance"),
+                ("key.1", "region"),
+                ("label.1", "Region"),
+                ("values.1", "North\nSouth"),
+            ],
+        );
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/studies/{study}/strata/values").as_str())
+        );
+        let page = b.get(r.header("location").unwrap());
+        assert!(
+            page.body
+                .contains("The panel attributes are saved. Now give the candidates their values.")
+                && page
+                    .body
+                    .contains("Showing the 2 candidates who lack a value."),
+            "{}",
+            page.body
+        );
         let page = b.get(&format!("/studies/{study}/recruitment"));
         assert!(page.body.contains("Per Hansen") && page.body.contains("Retail"));
         assert!(page.body.contains("per@firma.example"), "the e-mail column");

@@ -97,6 +97,32 @@ try {
       done.push("invite: selected all, none, two; counted, confirmed, said");
     }
 
+    // 3b. Attribute values for several candidates at once; the page says how many were saved
+    // and the ones given drop out of the list of those still lacking a value.
+    if (width === 1280) {
+      await page.goto(`${base}/studies/${study}/strata/values`);
+      const rows = page.locator("table.values tbody tr");
+      const before = await rows.count();
+      if (before < 2) fail(`only ${before} candidates lack values`);
+      await checkAccessibility(page, "the attribute values page");
+      for (const i of [0, 1]) {
+        for (const select of await rows.nth(i).locator("select").all()) {
+          await select.selectOption({ index: 1 });
+        }
+      }
+      await Promise.all([page.waitForNavigation(), page.locator("main form button[type=submit]").click()]);
+      const saved = await page.locator(".flash[role=status]").textContent();
+      if (!/\b2\b/.test(saved)) fail(`the message does not count two candidates: ${saved}`);
+      const after = await page.locator("table.values tbody tr").count();
+      if (after !== before - 2) fail(`${after} still lack values, expected ${before - 2}`);
+      done.push("attribute values: two candidates at once, counted, listed no more");
+    } else {
+      await page.goto(`${base}/studies/${study}/strata/values?all=1`);
+      await checkAccessibility(page, "the attribute values page at 390px");
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > 390) fail(`the attribute values page is ${wide}px wide on a phone`);
+    }
+
     if (width === 390) {
       await page.goto(`${base}/studies/${study}`);
       await checkAccessibility(page, "the study's overview at 390px");

@@ -134,6 +134,16 @@ pub fn strata_values(c: &Candidate) -> Result<BTreeMap<String, String>, DbError>
         .map_err(|e| DbError::Corrupt(format!("candidate {} strata: {e}", c.id)))
 }
 
+/// Whether a candidate still in play (not yet invited, invited or on the panel) lacks a value
+/// for one of the study's attributes: the researchers' to-do list asks for those values, since
+/// the composition counts the candidate as unknown until then.
+pub fn lacks_strata(strata: &[Stratum], status: Status, values: &BTreeMap<String, String>) -> bool {
+    matches!(
+        status,
+        Status::Identified | Status::Invited | Status::Accepted
+    ) && strata.iter().any(|s| !values.contains_key(&s.key))
+}
+
 pub fn status_of(c: &Candidate) -> Status {
     c.status
 }
@@ -482,58 +492,133 @@ pub fn update(
     db::write(conn, |c| {
         let (cand, study) =
             access::in_study::<Candidate>(c, researcher_id, candidate_id, Role::Researcher)?;
-        if cand.erased_at.is_some() {
-            return Err(AppError::Conflict(
-                "this candidate's identity was erased".into(),
-            ));
-        }
         let strata = strata_of(c, &study.id)?;
-        let current = CandidateInput {
-            name: patch.name.unwrap_or(cand.name.clone()),
-            email: patch
-                .email
-                .unwrap_or(cand.email.clone().unwrap_or_default()),
-            organisation: patch.organisation.unwrap_or(cand.organisation.clone()),
-            strata: patch.strata.unwrap_or(strata_values(&cand)?),
-            source: patch.source.unwrap_or(cand.source.clone()),
-            referred_by: cand.referred_by.clone(),
-            notes: patch.notes.unwrap_or(cand.notes.clone()),
-        };
-        let data = current.validate(&strata, "")?;
-        if email_taken(c, &study.id, &data.email, Some(&cand.id))? {
-            return Err(Invalid::one(
-                "email",
-                format!("{} is already a candidate in this study", data.email),
-            )
-            .into());
-        }
-        let email_changed = cand.email.as_deref() != Some(data.email.as_str());
-        let mut updated = cand.clone();
-        updated.name = data.name;
-        updated.email = Some(data.email);
-        updated.organisation = data.organisation;
-        updated.strata = serde_json::to_string(&data.strata).expect("serialisable");
-        updated.source = data.source;
-        updated.notes = data.notes;
-        updated.updated_at = now();
-        if email_changed {
-            // A corrected address deserves a fresh delivery attempt.
-            updated.mail_failure = None;
-        }
-        diesel::update(candidates::table.find(&cand.id))
-            .set(&updated)
-            .execute(c)?;
-        audit::record(
-            c,
-            &Actor::researcher(researcher_id),
-            Some(&study.id),
-            audit::Action::CandidateUpdated,
-            Some(&cand.id),
-            serde_json::json!({}),
-        )?;
+        let updated = apply_patch(c, researcher_id, &study, &strata, cand, patch, "")?;
         let names = pseudonyms(c, &study.id)?;
         view(updated, &names)
     })
+}
+
+/// Attribute values for several candidates at once: candidate id → key → value. A key given
+/// with an empty value clears it; keys not given stay as they are.
+pub type StrataValues = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Sets attribute values for several candidates of one study in one transaction: all of them,
+/// or (when one is wrong) none. Returns the candidates whose values changed.
+pub fn set_strata_values(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+    values: StrataValues,
+) -> AppResult<Vec<CandidateView>> {
+    db::write(conn, |c| {
+        let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
+        let strata = strata_of(c, &study.id)?;
+        let mut changed = Vec::new();
+        let mut e = Invalid::new();
+        for (candidate_id, given) in values {
+            let field = format!("values.{candidate_id}");
+            let cand: Option<Candidate> = candidates::table
+                .find(&candidate_id)
+                .filter(candidates::study_id.eq(&study.id))
+                .select(Candidate::as_select())
+                .first(c)
+                .optional()?;
+            let Some(cand) = cand else {
+                e.add(field, "is not a candidate of this study");
+                continue;
+            };
+            let mut merged = strata_values(&cand)?;
+            for (key, value) in given {
+                merged.insert(key, value);
+            }
+            merged.retain(|_, v| !v.trim().is_empty());
+            if merged == strata_values(&cand)? {
+                continue;
+            }
+            let patch = CandidatePatch {
+                strata: Some(merged),
+                ..CandidatePatch::default()
+            };
+            match apply_patch(
+                c,
+                researcher_id,
+                &study,
+                &strata,
+                cand,
+                patch,
+                &format!("{field}."),
+            ) {
+                Ok(updated) => changed.push(updated),
+                Err(AppError::Invalid(inv)) => e.0.extend(inv.0),
+                Err(other) => return Err(other),
+            }
+        }
+        e.into_result(())?;
+        let names = pseudonyms(c, &study.id)?;
+        changed.into_iter().map(|u| view(u, &names)).collect()
+    })
+}
+
+/// Corrects one candidate inside the caller's transaction; `prefix` names the fields in errors.
+fn apply_patch(
+    c: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study: &Study,
+    strata: &[Stratum],
+    cand: Candidate,
+    patch: CandidatePatch,
+    prefix: &str,
+) -> AppResult<Candidate> {
+    if cand.erased_at.is_some() {
+        return Err(AppError::Conflict(
+            "this candidate's identity was erased".into(),
+        ));
+    }
+    let current = CandidateInput {
+        name: patch.name.unwrap_or(cand.name.clone()),
+        email: patch
+            .email
+            .unwrap_or(cand.email.clone().unwrap_or_default()),
+        organisation: patch.organisation.unwrap_or(cand.organisation.clone()),
+        strata: patch.strata.unwrap_or(strata_values(&cand)?),
+        source: patch.source.unwrap_or(cand.source.clone()),
+        referred_by: cand.referred_by.clone(),
+        notes: patch.notes.unwrap_or(cand.notes.clone()),
+    };
+    let data = current.validate(strata, prefix)?;
+    if email_taken(c, &study.id, &data.email, Some(&cand.id))? {
+        return Err(Invalid::one(
+            format!("{prefix}email"),
+            format!("{} is already a candidate in this study", data.email),
+        )
+        .into());
+    }
+    let email_changed = cand.email.as_deref() != Some(data.email.as_str());
+    let mut updated = cand.clone();
+    updated.name = data.name;
+    updated.email = Some(data.email);
+    updated.organisation = data.organisation;
+    updated.strata = serde_json::to_string(&data.strata).expect("serialisable");
+    updated.source = data.source;
+    updated.notes = data.notes;
+    updated.updated_at = now();
+    if email_changed {
+        // A corrected address deserves a fresh delivery attempt.
+        updated.mail_failure = None;
+    }
+    diesel::update(candidates::table.find(&cand.id))
+        .set(&updated)
+        .execute(c)?;
+    audit::record(
+        c,
+        &Actor::researcher(researcher_id),
+        Some(&study.id),
+        audit::Action::CandidateUpdated,
+        Some(&cand.id),
+        serde_json::json!({}),
+    )?;
+    Ok(updated)
 }
 
 /// Takes a candidate out of the study. Their answers stay, under the pseudonym.

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(import_candidates)
         .service(get_candidate)
         .service(patch_candidate)
+        .service(set_candidates_strata)
         .service(withdraw_candidate)
         .service(invite)
         .service(overview)
@@ -198,6 +199,35 @@ pub async fn patch_candidate(
     Ok(web::Json(
         state
             .db(move |c| recruitment::update(c, &id, &cand, patch))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrataValuesInput {
+    /// Candidate id → attribute key → value; an empty value clears the attribute, keys not
+    /// given stay as they are.
+    #[schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>)]
+    pub values: recruitment::StrataValues,
+}
+
+/// Sets attribute values for several candidates at once, all or (when one is wrong) none.
+/// Returns the candidates whose values changed.
+#[utoipa::path(operation_id = "set_candidates_strata", tag = "recruitment", security(("bearer" = []), ("session" = [])), request_body = StrataValuesInput, responses(
+    (status = 200, body = Vec<CandidateView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[put("/api/v1/studies/{study}/candidates/strata")]
+pub async fn set_candidates_strata(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<StrataValuesInput>,
+) -> ApiResult<web::Json<Vec<CandidateView>>> {
+    let (id, study, values) = (who.id(), path.into_inner(), body.into_inner().values);
+    Ok(web::Json(
+        state
+            .db(move |c| recruitment::set_strata_values(c, &id, &study, values))
             .await?,
     ))
 }

@@ -38,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(erase_candidate)
         .service(strata_form)
         .service(save_strata)
+        .service(strata_values_form)
+        .service(save_strata_values)
         .service(letters)
         .service(letter_form)
         .service(save_letter)
@@ -235,6 +237,21 @@ async fn invite(
     }
 }
 
+/// The study's attributes and its candidates, for the pages that set a candidate's values.
+async fn strata_and_candidates(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: &str,
+) -> Result<super::StudyPage<(Vec<Stratum>, Vec<recruitment::CandidateView>)>, PageError> {
+    study_page(state, who, study_id, |c, id, study_id| {
+        Ok((
+            recruitment::strata_of(c, study_id)?,
+            recruitment::list(c, id, study_id)?,
+        ))
+    })
+    .await
+}
+
 fn empty_candidate_form() -> BTreeMap<String, String> {
     BTreeMap::new()
 }
@@ -247,13 +264,7 @@ async fn candidate_form_page(
     form: BTreeMap<String, String>,
     errors: Option<&Invalid>,
 ) -> PageResult {
-    let p = study_page(state, who, &study_id, |c, id, study_id| {
-        Ok((
-            recruitment::strata_of(c, study_id)?,
-            recruitment::list(c, id, study_id)?,
-        ))
-    })
-    .await?;
+    let p = strata_and_candidates(state, who, &study_id).await?;
     let (strata, list) = &p.data;
     let referrers: Vec<_> = list
         .iter()
@@ -600,8 +611,14 @@ async fn strata_form(
 fn strata_rows(strata: &[Stratum]) -> Vec<minijinja::Value> {
     strata
         .iter()
-        .map(|s| minijinja::context! { key => s.key.clone(), label => s.label.clone(), values => s.values.join("\n") })
-        .chain(std::iter::once(minijinja::context! { key => "", label => "", values => "" }))
+        .map(|s| minijinja::context! { key => s.key.clone(), label => s.label.clone(), values => s.values.join("\n"), lines => s.values.len() + 1 })
+        // Room for several new attributes at once; more after saving.
+        .chain(
+            std::iter::repeat_n(
+                minijinja::context! { key => "", label => "", values => "", lines => 0 },
+                if strata.is_empty() { 3 } else { 2 },
+            ),
+        )
         .collect()
 }
 
@@ -641,10 +658,22 @@ async fn save_strata(
     let strata: Vec<Stratum> = rows.into_values().filter(|s| !s.key.is_empty()).collect();
     let (id, sid, input) = (f.who.id(), study_id.clone(), strata.clone());
     match state
-        .db(move |c| recruitment::set_strata(c, &id, &sid, input))
+        .db(move |c| {
+            let strata = recruitment::set_strata(c, &id, &sid, input)?;
+            let list = recruitment::list(c, &id, &sid)?;
+            Ok(list
+                .iter()
+                .any(|c| !c.erased && recruitment::lacks_strata(&strata, c.status, &c.strata)))
+        })
         .await
     {
-        Ok(_) => Ok(redirect_with(
+        // New attributes want values: the page to give them is the next step.
+        Ok(true) => Ok(redirect_with(
+            &format!("/studies/{study_id}/strata/values"),
+            Flash::done("recruitment.strata_saved", &[]).and("strata.saved_now_values", &[]),
+            f.who.secure,
+        )),
+        Ok(false) => Ok(redirect_with(
             &format!("/studies/{study_id}/recruitment"),
             Flash::done("recruitment.strata_saved", &[]),
             f.who.secure,
@@ -661,6 +690,132 @@ async fn save_strata(
                 "study_strata.html",
                 minijinja::context! { study => serde_value(&study), rows => strata_rows(&strata), errors => field_errors(f.who.lang(), Some(&inv)), tab => "recruitment" },
             )
+        }
+        Err(e) => Err(e).lang(&f.who),
+    }
+}
+
+/// Which candidates the attribute values page shows: `all=1` for every candidate, else those
+/// the to-do list asks values for.
+#[derive(Deserialize)]
+struct ValuesQuery {
+    #[serde(default)]
+    all: Option<String>,
+}
+
+#[get("/studies/{study}/strata/values")]
+async fn strata_values_form(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<String>,
+    query: web::Query<ValuesQuery>,
+) -> PageResult {
+    let all = query.all.is_some();
+    strata_values_page(
+        &state,
+        &who,
+        path.into_inner(),
+        all,
+        StatusCode::OK,
+        None,
+        None,
+    )
+    .await
+}
+
+/// The attribute values of several candidates in one table; `typed` puts back what a refused
+/// form held.
+async fn strata_values_page(
+    state: &AppState,
+    who: &PageResearcher,
+    study_id: String,
+    all: bool,
+    status: StatusCode,
+    notice: Option<Notice>,
+    typed: Option<recruitment::StrataValues>,
+) -> PageResult {
+    let p = strata_and_candidates(state, who, &study_id).await?;
+    let (strata, list) = &p.data;
+    let lacking =
+        |c: &recruitment::CandidateView| recruitment::lacks_strata(strata, c.status, &c.strata);
+    let waiting = list.iter().filter(|c| !c.erased && lacking(c)).count();
+    let rows: Vec<_> = list
+        .iter()
+        .filter(|c| !c.erased && (all || lacking(c)))
+        .map(|c| {
+            let mut values = c.strata.clone();
+            if let Some(t) = typed.as_ref().and_then(|t| t.get(&c.id)) {
+                values.extend(t.clone());
+            }
+            minijinja::context! {
+                id => c.id.clone(), name => c.name.clone(), organisation => c.organisation.clone(),
+                status => serde_value(&c.status), source => c.source.clone(), values => values,
+            }
+        })
+        .collect();
+    p.render(
+        who,
+        status,
+        "study_strata_values.html",
+        "recruitment",
+        minijinja::context! {
+            strata => serde_value(strata), rows => rows, all => all, waiting => waiting,
+            total => list.iter().filter(|c| !c.erased).count(), notice => serde_value(&notice),
+        },
+    )
+}
+
+#[post("/studies/{study}/strata/values")]
+async fn save_strata_values(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    f: CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
+    let study_id = path.into_inner();
+    // Fields arrive as v.{candidate id}.{attribute key}.
+    let mut values = recruitment::StrataValues::new();
+    let mut all = false;
+    for (k, v) in &f.form {
+        if k == "all" {
+            all = true;
+        }
+        let Some((cand, key)) = k.strip_prefix("v.").and_then(|r| r.split_once('.')) else {
+            continue;
+        };
+        values
+            .entry(cand.to_string())
+            .or_default()
+            .insert(key.to_string(), v.clone());
+    }
+    let (id, sid, input) = (f.who.id(), study_id.clone(), values.clone());
+    match state
+        .db(move |c| recruitment::set_strata_values(c, &id, &sid, input))
+        .await
+    {
+        Ok(changed) => Ok(redirect_with(
+            &format!(
+                "/studies/{study_id}/strata/values{}",
+                if all { "?all=1" } else { "" }
+            ),
+            if changed.is_empty() {
+                Flash::done("strata.values_unchanged", &[])
+            } else {
+                Flash::done("strata.values_saved", &[("n", changed.len().to_string())])
+            },
+            f.who.secure,
+        )),
+        Err(AppError::Invalid(inv)) => {
+            let notice = Notice::failed(inv.say(f.who.lang()));
+            strata_values_page(
+                &state,
+                &f.who,
+                study_id,
+                all,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(notice),
+                Some(values),
+            )
+            .await
         }
         Err(e) => Err(e).lang(&f.who),
     }
