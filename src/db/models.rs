@@ -703,3 +703,45 @@ pub struct QuestionnaireAnswer {
     pub text: String,
     pub updated_at: NaiveDateTime,
 }
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = funders)]
+pub struct Funder {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub locale: String,
+    pub setup_token_hash: Option<String>,
+    pub setup_expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub disabled_at: Option<NaiveDateTime>,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = funder_sessions)]
+pub struct FunderSession {
+    pub id: String,
+    pub funder_id: String,
+    pub csrf_token: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = funder_access)]
+pub struct FunderAccess {
+    pub study_id: String,
+    pub funder_id: String,
+    pub granted_by: Option<String>,
+    pub granted_at: NaiveDateTime,
+    pub withdrawn_at: Option<NaiveDateTime>,
+    pub last_viewed_at: Option<NaiveDateTime>,
+}

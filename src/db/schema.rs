@@ -486,7 +486,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    funders (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Nullable<Text>,
+        locale -> Text,
+        setup_token_hash -> Nullable<Text>,
+        setup_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    funder_sessions (id) {
+        id -> Text,
+        funder_id -> Text,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    funder_access (study_id, funder_id) {
+        study_id -> Text,
+        funder_id -> Text,
+        granted_by -> Nullable<Text>,
+        granted_at -> Timestamp,
+        withdrawn_at -> Nullable<Timestamp>,
+        last_viewed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> researchers (researcher_id));
+diesel::joinable!(funder_sessions -> funders (funder_id));
+diesel::joinable!(funder_access -> funders (funder_id));
+diesel::joinable!(funder_access -> studies (study_id));
 diesel::joinable!(api_tokens -> researchers (researcher_id));
 diesel::joinable!(studies -> researchers (created_by));
 diesel::joinable!(study_members -> studies (study_id));
@@ -586,4 +625,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     small_cell_releases,
     audit_log,
     questionnaire_answers,
+    funders,
+    funder_sessions,
+    funder_access,
 );

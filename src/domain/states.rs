@@ -54,6 +54,8 @@ words! {
         Appointment => "appointment",
         /// To a study's owners, before its retention date erases identities and transcripts.
         RetentionWarning => "retention_warning",
+        /// To a funder: a study's report is shared with their account.
+        FunderAccess => "funder_access",
     }
 }
 
@@ -61,7 +63,10 @@ impl MessageKind {
     /// Whether a study may write this message in its own words: every message to candidates and
     /// panellists is a letter; what Orakel tells researchers is not.
     pub fn is_letter(self) -> bool {
-        self != MessageKind::RetentionWarning
+        !matches!(
+            self,
+            MessageKind::RetentionWarning | MessageKind::FunderAccess
+        )
     }
 
     /// The letters, in order.

@@ -251,6 +251,12 @@ pub fn sample_context(lang: Language) -> MailContext {
                 "interviewer".to_string(),
                 if da { "Anna Forsker" } else { "Anna Fielding" }.to_string(),
             ),
+            (
+                "sharer".to_string(),
+                if da { "Anna Forsker" } else { "Anna Fielding" }.to_string(),
+            ),
+            ("email".to_string(), "anne@example.org".to_string()),
+            ("new_account".to_string(), "true".to_string()),
         ]
         .into(),
     }

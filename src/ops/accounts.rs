@@ -67,6 +67,11 @@ pub fn add_researcher(
                 "a researcher with the e-mail {email} already exists"
             )));
         }
+        if super::funders::by_email(c, &email)?.is_some() {
+            return Err(AppError::Conflict(format!(
+                "{email} is a funder's account; an address is a researcher's or a funder's"
+            )));
+        }
         diesel::insert_into(researchers::table)
             .values(&researcher)
             .execute(c)?;
@@ -250,7 +255,7 @@ pub fn login(
     email: &str,
     password: &str,
     address: &str,
-) -> AppResult<(Session, String)> {
+) -> AppResult<(LoggedIn, String)> {
     let email = email.trim().to_lowercase();
     let since = now() - limits.window;
     let attempt = LoginAttempt {
@@ -280,12 +285,28 @@ pub fn login(
         Ok::<_, AppError>(())
     })?;
     let researcher = researcher_by_email(conn, &email)?;
+    // An address is a researcher's or a funder's, never both; a funder without a password yet
+    // cannot log in.
+    let funder = match researcher {
+        Some(_) => None,
+        None => super::funders::by_email(conn, &email)?,
+    };
     // Verify against a dummy hash for unknown accounts, so timing does not reveal which exist.
     let stored = researcher
         .as_ref()
         .map(|r| r.password_hash.as_str())
+        .or(funder.as_ref().and_then(|f| f.password_hash.as_deref()))
         .unwrap_or(dummy_password_hash());
     let password_ok = verify_password(password, stored);
+    if let Some(f) = funder.filter(|f| password_ok && f.disabled_at.is_none()) {
+        return db::write(conn, |c| {
+            diesel::update(login_attempts::table.find(&attempt.id))
+                .set(login_attempts::succeeded.eq(true))
+                .execute(c)?;
+            let raw = super::funders::open_session(c, &f.id, session_length)?;
+            Ok((LoggedIn::Funder(f.id.clone()), raw))
+        });
+    }
     let Some(researcher) = researcher.filter(|r| password_ok && r.disabled_at.is_none()) else {
         return Err(AppError::Unauthenticated);
     };
@@ -306,8 +327,15 @@ pub fn login(
         diesel::insert_into(sessions::table)
             .values(&session)
             .execute(c)?;
-        Ok((session, raw))
+        Ok((LoggedIn::Researcher(session.researcher_id), raw))
     })
+}
+
+/// Whose account a login opened, with the session's cookie value beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedIn {
+    Researcher(String),
+    Funder(String),
 }
 
 #[derive(Clone, Copy)]

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod audit;
 pub mod codebook;
 pub mod coding;
+pub mod funders;
 pub mod interviews;
 pub mod letters;
 pub mod links;
@@ -44,9 +45,19 @@ pub fn bookkeeping(result: Result<usize, diesel::result::Error>) -> AppResult<()
 /// Who is acting: recorded in the audit log and used for every access decision.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    Researcher { id: String },
-    Participant { candidate_id: String },
-    Funder { link_id: String },
+    Researcher {
+        id: String,
+    },
+    Participant {
+        candidate_id: String,
+    },
+    Funder {
+        link_id: String,
+    },
+    /// A funder's read-only account.
+    FunderAccount {
+        id: String,
+    },
     System,
 }
 
@@ -57,12 +68,15 @@ impl Actor {
 
     /// How a researcher is named in the audit log's `actor_kind`.
     pub const RESEARCHER: &'static str = "researcher";
+    /// How a funder's account is named there.
+    pub const FUNDER_ACCOUNT: &'static str = "funder_account";
 
     pub fn kind(&self) -> &'static str {
         match self {
             Actor::Researcher { .. } => Actor::RESEARCHER,
             Actor::Participant { .. } => "participant",
             Actor::Funder { .. } => "funder",
+            Actor::FunderAccount { .. } => Actor::FUNDER_ACCOUNT,
             Actor::System => "system",
         }
     }
@@ -72,6 +86,7 @@ impl Actor {
             Actor::Researcher { id } => Some(id),
             Actor::Participant { candidate_id } => Some(candidate_id),
             Actor::Funder { link_id } => Some(link_id),
+            Actor::FunderAccount { id } => Some(id),
             Actor::System => None,
         }
     }

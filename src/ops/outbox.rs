@@ -259,7 +259,33 @@ pub fn enqueue_to_researcher(
     study: &Study,
     to: Colleague,
     kind: Kind,
+    link_and_date: (String, String),
+    dedup_key: String,
+) -> AppResult<bool> {
+    enqueue_to_person(
+        conn,
+        env,
+        study,
+        to,
+        kind,
+        link_and_date,
+        Default::default(),
+        dedup_key,
+    )
+}
+
+/// Renders and stores one message about a study to someone outside its panel (a researcher, a
+/// funder) in their own language, once per `dedup_key`; `extra` holds the values particular to
+/// its kind. Returns false when it was queued before.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_to_person(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    study: &Study,
+    to: Colleague,
+    kind: Kind,
     (link, date): (String, String),
+    extra: std::collections::BTreeMap<String, String>,
     dedup_key: String,
 ) -> AppResult<bool> {
     if already_queued(conn, &dedup_key)? {
@@ -274,7 +300,7 @@ pub fn enqueue_to_researcher(
         round_number: 0,
         validation: false,
         rating: false,
-        extra: Default::default(),
+        extra,
     };
     let row = OutboxMessage {
         dedup_key: Some(dedup_key),

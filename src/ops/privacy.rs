@@ -567,7 +567,7 @@ fn warn_owners(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub at: DateTime<Utc>,
-    /// `researcher`, `participant`, `funder` or `system`.
+    /// `researcher`, `participant`, `funder` (a link), `funder_account` or `system`.
     pub actor_kind: String,
     /// The researcher's name, for researchers.
     pub actor: Option<String>,
@@ -591,6 +591,17 @@ pub fn audit_log(
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
+    // A funder's account is named as the researchers shared the report with it.
+    let funders: std::collections::HashMap<String, String> = crate::db::schema::funders::table
+        .select((
+            crate::db::schema::funders::id,
+            crate::db::schema::funders::name,
+            crate::db::schema::funders::email,
+        ))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, email)| (id, format!("{name} <{email}>")))
+        .collect();
     Ok(entries
         .into_iter()
         .map(|e| AuditView {
@@ -598,8 +609,11 @@ pub fn audit_log(
             actor: e
                 .actor_id
                 .as_ref()
-                .filter(|_| e.actor_kind == Actor::RESEARCHER)
-                .and_then(|id| names.get(id).cloned()),
+                .and_then(|id| match e.actor_kind.as_str() {
+                    Actor::RESEARCHER => names.get(id).cloned(),
+                    Actor::FUNDER_ACCOUNT => funders.get(id).cloned(),
+                    _ => None,
+                }),
             actor_kind: e.actor_kind,
             action: e.action,
             target: e.target,

@@ -56,12 +56,29 @@ pub fn body_with(
     downloads: &str,
     again: &str,
 ) -> AppResult<String> {
-    render("report_body.html", r, audience, downloads, again)
+    render("report_body.html", r, audience, downloads, again, None)
 }
 
 /// A complete HTML document.
 pub fn document(r: &Report, audience: Audience, downloads: &str) -> AppResult<String> {
-    render("report_doc.html", r, audience, downloads, "")
+    render("report_doc.html", r, audience, downloads, "", None)
+}
+
+/// The funder's document as a funder's account reads it: the same report, with a bar above it
+/// that leads back to the account's list and logs out (`account`: `name`, `csrf`).
+pub fn document_for_account(
+    r: &Report,
+    downloads: &str,
+    account: minijinja::Value,
+) -> AppResult<String> {
+    render(
+        "report_doc.html",
+        r,
+        Audience::Funder,
+        downloads,
+        "",
+        Some(account),
+    )
 }
 
 fn render(
@@ -70,6 +87,7 @@ fn render(
     audience: Audience,
     downloads: &str,
     again: &str,
+    account: Option<minijinja::Value>,
 ) -> AppResult<String> {
     let (flow, legend, bars) = extras(r);
     let ctx = minijinja::context! {
@@ -82,6 +100,7 @@ fn render(
         researcher => audience == Audience::Researcher,
         downloads => downloads,
         again => again,
+        account => account,
         method => super::sentences::method(r),
         definitions => super::sentences::definitions(r),
         priorities => r.themes.iter().filter(|t| t.meets_priority).map(|t| minijinja::Value::from(Serde(t))).collect::<Vec<_>>(),

@@ -22,13 +22,15 @@ use crate::ops::access::ResearcherId;
 use crate::ops::{AppError, accounts};
 
 pub const SESSION_COOKIE: &str = "orakel_session";
+/// A funder's account session: a cookie of its own, which no researcher's page or API reads.
+pub const FUNDER_COOKIE: &str = "orakel_funder";
 pub const LOGIN_CSRF_COOKIE: &str = "orakel_login";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_FIELD: &str = "_csrf";
 
-type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-fn state(req: &HttpRequest) -> web::Data<AppState> {
+pub fn state(req: &HttpRequest) -> web::Data<AppState> {
     req.app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone()
@@ -181,7 +183,7 @@ impl PageResearcher {
     }
 }
 
-fn login_redirect(req: &HttpRequest) -> PageError {
+pub fn login_redirect(req: &HttpRequest) -> PageError {
     let next = match req.query_string() {
         "" => req.path().to_string(),
         q => format!("{}?{q}", req.path()),

@@ -12,6 +12,7 @@ mod bad_input;
 mod browser;
 mod demo;
 mod faults;
+mod funders;
 mod fuzz;
 mod language;
 mod matrix;

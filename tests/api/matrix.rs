@@ -3,7 +3,8 @@
 //! each role must get. Denials where existence would leak are 404. The matrix is printed.
 //!
 //! Roles: anonymous visitor, the expert with their personal link, an expert of another study,
-//! the funder's report link, a researcher of another study, a researcher of the study, its owner.
+//! the funder's report link, a funder's account, a researcher of another study, a researcher of the
+//! study, its owner.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,6 +75,10 @@ enum Scope {
     Expert,
     /// The funder's report link.
     Funder,
+    /// A funder's account (its session).
+    FunderAccount,
+    /// The link that sets a new funder's password.
+    FunderWelcome,
 }
 
 /// What each route is for. Anything not named here fails the test: give a new route its rule.
@@ -108,6 +113,12 @@ fn scope(r: &Route) -> Scope {
     }
     if p.starts_with("/f/{token}") {
         return Scope::Funder;
+    }
+    if p.starts_with("/funder/welcome/{token}") {
+        return Scope::FunderWelcome;
+    }
+    if p == "/funder" || p.starts_with("/funder/") {
+        return Scope::FunderAccount;
     }
     if matches!(
         p,
@@ -159,7 +170,7 @@ fn scope(r: &Route) -> Scope {
 
 /// Changes that cannot be repeated by the next role (the item is gone): run last, once allowed.
 fn destructive(r: &Route) -> Option<usize> {
-    if r.path == "/logout" {
+    if r.path == "/logout" || r.path == "/funder/logout" {
         return Some(100);
     }
     let order = [
@@ -208,16 +219,18 @@ enum Role {
     Expert,
     OtherExpert,
     Funder,
+    FunderAccount,
     Stranger,
     Researcher,
     Owner,
 }
 
-const ROLES: [Role; 7] = [
+const ROLES: [Role; 8] = [
     Role::Anonymous,
     Role::Expert,
     Role::OtherExpert,
     Role::Funder,
+    Role::FunderAccount,
     Role::Stranger,
     Role::Researcher,
     Role::Owner,
@@ -278,6 +291,18 @@ fn expect(scope: Scope, role: Role, api: bool, r: &Route) -> Expect {
             Funder => Expect::Allowed,
             _ => Expect::Status(404),
         },
+        // Only the account's own session; a researcher's session is no way in.
+        Scope::FunderAccount => match role {
+            FunderAccount => Expect::Allowed,
+            _ => Expect::Login,
+        },
+        // The password link: its holder's works (a form without the page's cookie is refused),
+        // any other is unknown.
+        Scope::FunderWelcome => match role {
+            FunderAccount if r.method == "POST" => Expect::Status(403),
+            FunderAccount => Expect::Allowed,
+            _ => Expect::Status(404),
+        },
     }
 }
 
@@ -288,6 +313,9 @@ struct World {
     spare_tokens: std::cell::RefCell<Vec<String>>,
     other_expert_token: String,
     funder_token: String,
+    /// The funder account's browser, and a password link not yet used.
+    funder_account: Client,
+    funder_welcome_token: String,
     questionnaire_round: String,
     pseudonym: String,
     owner_id: String,
@@ -503,6 +531,26 @@ fn world(app: &TestApp) -> World {
             .unwrap_or("x")
             .to_string(),
     );
+    // A funder's account with the study shared, a second funder whose password link is unused,
+    // and a third whose access the DELETE withdraws.
+    let (funder_account, _) =
+        crate::funders::funder_account(app, &mut owner, &p.study, "fond@example.org", "Fonden");
+    owner.post_json(
+        &format!("/api/v1/studies/{}/funders", p.study),
+        &json!({"email": "ny@fond.example", "name": "Ny"}),
+    );
+    app.tick();
+    let funder_welcome_token = crate::funders::setup_token(app, "ny@fond.example");
+    let spare_funder = owner
+        .post_json(
+            &format!("/api/v1/studies/{}/funders", p.study),
+            &json!({"email": "reserve@fond.example", "name": "Reserve"}),
+        )
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    params.insert("funder", spare_funder);
     let (_, qdc) = owner.get_bytes(&format!("/api/v1/studies/{}/codebook.qdc", p.study));
     let (_, qdpx) = owner.get_bytes(&format!("/api/v1/studies/{}/project.qdpx", p.study));
     let owner_id = owner.get("/api/v1/me").json()["id"]
@@ -519,6 +567,8 @@ fn world(app: &TestApp) -> World {
         spare_tokens: std::cell::RefCell::new(vec![p.members[3].1.clone(), p.members[4].1.clone()]),
         other_expert_token,
         funder_token,
+        funder_account,
+        funder_welcome_token,
         questionnaire_round: qnumber,
         owner,
         owner_page,
@@ -553,6 +603,11 @@ fn fill(w: &World, r: &Route, role: Role) -> String {
         match role {
             Role::Funder => w.funder_token.clone(),
             Role::Expert => w.expert_token.clone(),
+            _ => "Z".repeat(43),
+        }
+    } else if r.path.starts_with("/funder/welcome/") {
+        match role {
+            Role::FunderAccount => w.funder_welcome_token.clone(),
             _ => "Z".repeat(43),
         }
     } else if r.path.starts_with("/account/tokens/") {
@@ -601,14 +656,28 @@ fn call(w: &mut World, app: &TestApp, r: &Route, role: Role) -> Resp {
         (Role::Researcher, false) => &mut w.researcher_page,
         (Role::Stranger, true) => &mut w.stranger,
         (Role::Stranger, false) => &mut w.stranger_page,
+        (Role::FunderAccount, _) => &mut w.funder_account,
         _ => &mut anonymous,
     };
-    let csrf =
-        if !api && r.method == "POST" && !client.cookies.is_empty() && role != Role::Anonymous {
-            client.csrf()
+    let csrf = if role == Role::FunderAccount {
+        // The account's pages carry its session's token; the password form has none of it.
+        if !api
+            && r.method == "POST"
+            && r.path.starts_with("/funder/")
+            && !r.path.starts_with("/funder/welcome/")
+        {
+            client
+                .get("/funder")
+                .form_value("_csrf")
+                .expect("the account's token")
         } else {
             String::new()
-        };
+        }
+    } else if !api && r.method == "POST" && !client.cookies.is_empty() && role != Role::Anonymous {
+        client.csrf()
+    } else {
+        String::new()
+    };
     let request = match request {
         Body::Form(f) => Body::Form(
             f.into_iter()
@@ -734,6 +803,9 @@ fn body(w: &World, r: &Route, csrf: &str) -> Body {
             ("POST", "/api/v1/studies/{study}/rounds") => json!({"kind": "rating", "rating": true}),
             ("PUT", "/api/v1/studies/{study}/strata") => json!([]),
             ("PUT", "/api/v1/studies/{study}/candidates/strata") => json!({"values": {}}),
+            ("POST", "/api/v1/studies/{study}/funders") => {
+                json!({"email": "fond@example.org", "name": "Fonden"})
+            }
             ("POST", "/api/v1/studies/{study}/themes") => {
                 json!({"category_id": category, "number": 40, "title": "Nyt tema"})
             }
@@ -770,6 +842,7 @@ fn body(w: &World, r: &Route, csrf: &str) -> Body {
             form(&[("email", "fourth@example.org"), ("role", "researcher")])
         }
         "/studies/{study}/report" => form(&[("action", "link"), ("label", "board")]),
+        "/funder/language" => form(&[("language", "en"), ("back", "/funder")]),
         "/studies/{study}/settings" => form(&[
             ("title", "Mentalt helbred på arbejdspladsen"),
             ("purpose", ""),
@@ -855,7 +928,7 @@ both_backends_where!(
             )
         });
         let mut table = String::from(
-            "| route | anonymous | expert | other expert | funder | stranger | researcher | owner |\n|---|---|---|---|---|---|---|---|\n",
+            "| route | anonymous | expert | other expert | funder link | funder account | stranger | researcher | owner |\n|---|---|---|---|---|---|---|---|---|\n",
         );
         let mut failures = Vec::new();
         for r in ordered {

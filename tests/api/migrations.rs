@@ -51,6 +51,9 @@ fn every_column_exists(conn: &mut DbConn) {
         report_links,
         small_cell_releases,
         audit_log,
+        funders,
+        funder_sessions,
+        funder_access,
     );
 }
 

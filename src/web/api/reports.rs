@@ -8,6 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{Invalid, Language};
 use crate::ops::archive::{ImportResult, Importer};
+use crate::ops::funders::{self, FunderView, ShareInput};
 use crate::ops::reports::{self, ReleaseInput, ReportLinkInput, ReportLinkView};
 use crate::ops::{AppError, AppResult};
 use crate::report::csv::Dialect;
@@ -22,6 +23,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_link)
         .service(list_links)
         .service(revoke_link)
+        .service(list_funders)
+        .service(share_with_funder)
+        .service(withdraw_funder)
         .service(release_cell)
         .service(export_archive)
         .service(import_archive);
@@ -231,6 +235,60 @@ pub async fn revoke_link(
     let (id, link) = (who.id(), path.into_inner());
     state
         .db(move |c| reports::revoke_link(c, &id, &link))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The funder accounts the study's report is shared with.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = Vec<FunderView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/studies/{study}/funders")]
+pub async fn list_funders(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<FunderView>>> {
+    let (id, study) = (who.id(), path.into_inner());
+    Ok(web::Json(
+        state.db(move |c| funders::list(c, &id, &study)).await?,
+    ))
+}
+
+/// Shares the study's report with a funder's read-only account, made for them if they have
+/// none; an e-mail tells them (with the link to choose a password while they have none). The
+/// account reads exactly what a funder link shows, for every study shared with it.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), request_body = ShareInput, responses(
+    (status = 201, body = FunderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[post("/api/v1/studies/{study}/funders")]
+pub async fn share_with_funder(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    body: web::Json<ShareInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, study, input) = (who.id(), path.into_inner(), body.into_inner());
+    let env = state.mail.clone();
+    let shared = state
+        .db(move |c| funders::share(c, &env, &id, &study, input))
+        .await?;
+    Ok(HttpResponse::Created().json(shared))
+}
+
+/// Withdraws a funder account's access to the study's report; its other studies stay.
+#[utoipa::path(tag = "reports", security(("bearer" = []), ("session" = [])), responses(
+    (status = 204, description = "Withdrawn"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[delete("/api/v1/studies/{study}/funders/{funder}")]
+pub async fn withdraw_funder(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, (study, funder)) = (who.id(), path.into_inner());
+    state
+        .db(move |c| funders::withdraw(c, &id, &study, &funder))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,11 +9,11 @@ use crate::db::utc;
 use crate::i18n::messages;
 use crate::ops::AppError;
 use crate::ops::access::ResearcherId;
-use crate::ops::accounts::{self, LoginLimits};
+use crate::ops::accounts::{self, LoggedIn, LoginLimits};
 use crate::ops::secret::new_token;
 use crate::web::auth::{
-    CSRF_FIELD, CsrfForm, LOGIN_CSRF_COOKIE, PageResearcher, SESSION_COOKIE, client_address,
-    cookie, removal_cookie, same_secret,
+    CSRF_FIELD, CsrfForm, FUNDER_COOKIE, LOGIN_CSRF_COOKIE, PageResearcher, SESSION_COOKIE,
+    client_address, cookie, removal_cookie, same_secret,
 };
 use crate::web::render::{Html, pages, text};
 use crate::web::{AppState, language, see_other};
@@ -142,19 +142,32 @@ async fn login_route(
     let chosen = language::chosen(&req);
     let result = state
         .db(move |c| {
-            let (session, raw) = accounts::login(c, limits, length, &email, &password, &address)?;
+            let (who, raw) = accounts::login(c, limits, length, &email, &password, &address)?;
             if let Some(lang) = chosen {
-                let me = ResearcherId::authenticated(session.researcher_id.clone());
-                accounts::set_locale(c, &me, lang)?;
+                match &who {
+                    LoggedIn::Researcher(id) => {
+                        accounts::set_locale(c, &ResearcherId::authenticated(id.clone()), lang)?
+                    }
+                    LoggedIn::Funder(id) => crate::ops::funders::set_locale(c, id, lang)?,
+                }
             }
-            Ok((session, raw))
+            Ok((who, raw))
         })
         .await;
     match result {
-        Ok((_, raw)) => {
+        Ok((who, raw)) => {
             let secure = state.settings.is_https();
-            let mut resp = see_other(&next);
-            let _ = resp.add_cookie(&cookie(SESSION_COOKIE, raw, secure));
+            // A funder's account has its own pages and its own cookie; a researcher's pages
+            // never see it.
+            let (to, name) = match who {
+                LoggedIn::Researcher(_) => (next.as_str(), SESSION_COOKIE),
+                LoggedIn::Funder(_) if next.starts_with("/funder") => {
+                    (next.as_str(), FUNDER_COOKIE)
+                }
+                LoggedIn::Funder(_) => ("/funder", FUNDER_COOKIE),
+            };
+            let mut resp = see_other(to);
+            let _ = resp.add_cookie(&cookie(name, raw, secure));
             let _ = resp.add_cookie(&removal_cookie(LOGIN_CSRF_COOKIE, secure));
             Ok(resp)
         }

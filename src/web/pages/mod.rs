@@ -4,6 +4,7 @@
 pub mod account;
 pub mod codebook;
 pub mod coding;
+pub mod funder;
 pub mod interviews;
 pub mod participant;
 pub mod recruitment;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(static_file)
         .configure(account::configure)
         .configure(coding::configure)
+        .configure(funder::configure)
         .configure(interviews::configure)
         .configure(participant::configure)
         .configure(recruitment::configure)

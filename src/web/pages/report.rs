@@ -8,10 +8,12 @@ use serde::Deserialize;
 
 use super::{InLang, PageResult, serde_value, study_page};
 use crate::ops::AppError;
+use crate::ops::funders::{self, ShareInput};
 use crate::ops::reports::{self, ReleaseInput, ReportLinkInput};
 use crate::report::{Audience, html};
 use crate::web::api::reports::{ReportQuery, file};
 use crate::web::auth::{CsrfForm, PageResearcher, client_address};
+use crate::web::flash::{Flash, redirect_with};
 use crate::web::{AppState, see_other};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -69,7 +71,7 @@ async fn funder_result<T: Send + 'static>(
 }
 
 /// The funder's page when the round asked for (or every round) is still open.
-fn not_yet(lang: Option<crate::domain::Language>) -> HttpResponse {
+pub(super) fn not_yet(lang: Option<crate::domain::Language>) -> HttpResponse {
     let l = lang.map_or("da", |l| l.code());
     let mut resp = super::message_page(
         StatusCode::CONFLICT,
@@ -142,6 +144,7 @@ async fn report_view(
         let strata = crate::ops::recruitment::get_strata(c, id, study_id)?;
         let rounds = crate::ops::rounds::list(c, id, study_id)?;
         let links = reports::links(c, id, study_id)?;
+        let funders = crate::ops::funders::list(c, id, study_id)?;
         let report = match reports::for_researcher(c, id, study_id, &opts, audience) {
             Ok(r) => Some(r),
             Err(AppError::Conflict(_)) => None,
@@ -151,12 +154,12 @@ async fn report_view(
             Some(r) => Some(html::body_with(r, audience, &downloads, &again)?),
             None => None,
         };
-        Ok((strata, rounds, links, report, body))
+        Ok((strata, rounds, (links, funders), report, body))
     })
     .await?;
     // The report's HTML is the page's largest part: moved into the page, not copied.
     let body = p.data.4.take();
-    let (strata, rounds, links, report, _) = &p.data;
+    let (strata, rounds, (links, funders), report, _) = &p.data;
     p.render(
         who,
         StatusCode::OK,
@@ -165,7 +168,7 @@ async fn report_view(
         minijinja::context! {
             strata => serde_value(strata),
             rounds => serde_value(&rounds.iter().filter(|r| r.rating && r.state != crate::domain::round::State::Draft).collect::<Vec<_>>()),
-            links => serde_value(links), new_link => new_link,
+            links => serde_value(links), new_link => new_link, funders => serde_value(funders),
             composition => report.as_ref().and_then(|r| r.composition.as_ref()).map(serde_value),
             selected_round => report.as_ref().map(|r| r.round.number),
             view => view,
@@ -191,6 +194,12 @@ struct ReportForm {
     label: String,
     #[serde(default)]
     link_id: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    funder_id: String,
     #[serde(default)]
     table_key: String,
     #[serde(default)]
@@ -226,6 +235,42 @@ async fn report_action(
                 .db(move |c| reports::revoke_link(c, &id, &link))
                 .await
                 .lang(&f.who)?;
+        }
+        "share" => {
+            let input = ShareInput {
+                email: form.email.clone(),
+                name: form.name.clone(),
+                language: None,
+            };
+            let env = state.mail.clone();
+            let shared = state
+                .db(move |c| funders::share(c, &env, &id, &sid, input))
+                .await
+                .lang(&f.who)?;
+            return Ok(redirect_with(
+                &format!("/studies/{study_id}/report#funders-h"),
+                Flash::done(
+                    if shared.active {
+                        "report_page.shared"
+                    } else {
+                        "report_page.shared_new"
+                    },
+                    &[("name", shared.name), ("email", shared.email)],
+                ),
+                f.who.secure,
+            ));
+        }
+        "withdraw" => {
+            let funder = form.funder_id.clone();
+            state
+                .db(move |c| funders::withdraw(c, &id, &sid, &funder))
+                .await
+                .lang(&f.who)?;
+            return Ok(redirect_with(
+                &format!("/studies/{study_id}/report#funders-h"),
+                Flash::done("report_page.withdrawn", &[]),
+                f.who.secure,
+            ));
         }
         "release" | "hide" => {
             let input = ReleaseInput {

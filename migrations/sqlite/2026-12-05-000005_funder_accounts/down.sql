@@ -1,0 +1,3 @@
+DROP TABLE funder_access;
+DROP TABLE funder_sessions;
+DROP TABLE funders;
