@@ -15,6 +15,7 @@ use crate::domain::study::StudyInput;
 use crate::ops::access::ResearcherId;
 use crate::ops::answers::{self, AnswersInput};
 use crate::ops::codebook::{self, CategoryInput, ThemeInput};
+use crate::ops::coding;
 use crate::ops::links;
 use crate::ops::outbox::MailEnv;
 use crate::ops::participation::{self, ConsentAnswer};
@@ -23,6 +24,8 @@ use crate::ops::{AppResult, accounts, recruitment as cands, rounds, studies as s
 
 pub const EMAIL: &str = "demo@orakel.example";
 pub const PASSWORD: &str = "orakel-demo-2026";
+/// The demo's second coder, so the coders' agreement has two to compare.
+pub const SECOND_CODER: &str = "koder@orakel.example";
 pub const TITLE: &str = "Mentalt helbred i arbejdslivet (demo)";
 
 /// The demo's nine experts' scores: theme → scores of experts 1..9 (`tests/data/demo-ratings.csv`).
@@ -263,6 +266,90 @@ const CATEGORIES: [(&str, &str); 3] = [
     ("A", "Fokus på virksomheden"),
     ("B", "Tilgang til forebyggelse"),
     ("C", "Eksterne forhold"),
+];
+
+/// Round 1's interviews, written for the demo: each a few passages, each passage coded to a
+/// theme (by number) by the first coder and, where the second coder read it, by the second —
+/// who differs twice, so the agreement page has something to show.
+const INTERVIEWS: [&[(&str, u8, Option<u8>)]; 3] = [
+    &[
+        (
+            "Interviewer: Hvad gør I, når en medarbejder begynder at mistrives?",
+            0,
+            None,
+        ),
+        (
+            "Deltager: Vi har lært, at det gælder om at tage samtalen tidligt. Venter man, til der kommer en sygemelding, har man ventet for længe.",
+            1,
+            Some(1),
+        ),
+        (
+            "Deltager: Mellemlederne står alene med det. De har ikke fået redskaber til at spotte, at nogen er ved at gå ned.",
+            2,
+            Some(2),
+        ),
+        (
+            "Deltager: Og så glemmer vi, at lederne selv er pressede. Hvem tager sig af deres arbejdsmiljø?",
+            3,
+            Some(3),
+        ),
+        (
+            "Deltager: Det bedste, vi har gjort, er at lade tillidsrepræsentanten og ledelsen lægge planen sammen.",
+            4,
+            Some(4),
+        ),
+    ],
+    &[
+        ("Interviewer: Hvad mangler de mindre virksomheder?", 0, None),
+        (
+            "Deltager: En lille virksomhed har ingen HR-afdeling. De har brug for ét sted at ringe hen, når det brænder på.",
+            5,
+            Some(5),
+        ),
+        (
+            "Deltager: Jeg tror ikke på kampagner for særlige grupper. Man må se på den konkrete situation på den enkelte arbejdsplads.",
+            6,
+            Some(6),
+        ),
+        (
+            "Deltager: Mobning og grænseoverskridende adfærd fylder mere, end ledelsen tror.",
+            7,
+            Some(7),
+        ),
+        (
+            "Deltager: Forskningen skal ud på gulvet og laves sammen med dem, der skal bruge den.",
+            8,
+            Some(10),
+        ),
+    ],
+    &[
+        ("Interviewer: Hvem kan hjælpe udefra?", 0, None),
+        (
+            "Deltager: En ekstern psykolog, der kender branchen, kan åbne samtaler, som ledelsen ikke selv kan.",
+            9,
+            Some(9),
+        ),
+        (
+            "Deltager: Branchenetværket er guld værd: her hører vi, hvad andre virksomheder har prøvet.",
+            10,
+            Some(10),
+        ),
+        (
+            "Deltager: Når en medarbejder er i behandling, taler arbejdspladsen og behandleren sjældent sammen. Det burde de.",
+            11,
+            Some(11),
+        ),
+        (
+            "Deltager: Behandlingen skal passe til den enkeltes job, ikke være den samme for alle.",
+            12,
+            Some(13),
+        ),
+        (
+            "Deltager: Og vi skal holde øje med, hvordan arbejdet ændrer sig, for eksempel med mere hjemmearbejde.",
+            13,
+            None,
+        ),
+    ],
 ];
 
 const THEMES: [(&str, &str, &[&str]); 13] = [
@@ -595,6 +682,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
     let r1 = rounds::create(conn, me, sid, round(Kind::Qualitative, false, false, false))?;
     rounds::open(conn, env, me, &r1.id)?;
     rounds::close(conn, me, &r1.id)?;
+    interviews(conn, me, sid, &r1.id, &theme_ids)?;
     // Rounds 2 and 3 of the study, run as one: validation and rating; nine of twelve answer.
     let r2 = rounds::create(conn, me, sid, round(Kind::Rating, true, true, false))?;
     rounds::open(conn, env, me, &r2.id)?;
@@ -639,8 +727,183 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
     // A feedback round, open, so the expert's link shows the form with the group's answers.
     let r3 = rounds::create(conn, me, sid, round(Kind::Rating, false, true, true))?;
     rounds::open(conn, env, me, &r3.id)?;
+    // The study as it would stand after some weeks: each round on dates of its own.
+    let now = db::now();
+    for (id, opened, closed) in [
+        (&r1.id, 70, Some(49)),
+        (&r2.id, 28, Some(14)),
+        (&r3.id, 3, None),
+    ] {
+        use crate::db::schema::rounds as r;
+        let closed = closed.map(|d: i64| now - Duration::days(d));
+        diesel::update(r::table.find(id))
+            .set((
+                r::opened_at.eq(Some(now - Duration::days(opened))),
+                r::closed_at.eq(closed),
+                r::closes_at.eq(Some(closed.unwrap_or(now + Duration::days(7)))),
+            ))
+            .execute(conn)?;
+    }
+    diesel::update(studies::table.find(sid))
+        .set(studies::consensus_locked_at.eq(Some(now - Duration::days(28))))
+        .execute(conn)?;
+    backdate(conn, sid, &r2.id)?;
     Ok(studies::table
         .find(&study.id)
         .select(Study::as_select())
         .first(conn)?)
+}
+
+/// Round 1's interviews: one transcript for each of three panellists, coded into the themes by
+/// two researchers, and the first theme's first statement linked to the passage it came from.
+fn interviews(
+    conn: &mut DbConn,
+    me: &ResearcherId,
+    sid: &str,
+    round_id: &str,
+    theme_ids: &[String],
+) -> AppResult<()> {
+    let second = match accounts::researcher_by_email(conn, SECOND_CODER)? {
+        Some(r) => r,
+        None => accounts::add_researcher(conn, SECOND_CODER, "Anden Koder", PASSWORD)?,
+    };
+    st::set_member(conn, me, sid, SECOND_CODER, "researcher")?;
+    let second = ResearcherId::authenticated(second.id);
+    let people = coding::pseudonyms(conn, me, sid)?;
+    let mut first_excerpt = None;
+    for (passages, (_, pseudonym)) in INTERVIEWS.iter().zip(&people) {
+        let text = passages
+            .iter()
+            .map(|(p, _, _)| *p)
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let t = coding::add_transcript(
+            conn,
+            me,
+            sid,
+            pseudonym,
+            &format!("Interview med {pseudonym}"),
+            Some(round_id),
+            "interview.txt",
+            text.as_bytes(),
+        )?;
+        // Offsets count characters, as the coding page does.
+        let mut start = 0;
+        for (passage, first, other) in passages.iter() {
+            let end = start + passage.chars().count();
+            for (coder, theme) in [(me, Some(*first)), (&second, *other)] {
+                let Some(theme) = theme.filter(|n| *n > 0) else {
+                    continue;
+                };
+                let e = coding::add_excerpt(
+                    conn,
+                    coder,
+                    &t.id,
+                    coding::ExcerptInput {
+                        start,
+                        end,
+                        theme_ids: vec![theme_ids[usize::from(theme) - 1].clone()],
+                    },
+                )?;
+                if first_excerpt.is_none() {
+                    first_excerpt = Some(e.id);
+                }
+            }
+            start = end + 2;
+        }
+    }
+    let book = codebook::codebook(conn, me, sid, false)?;
+    if let (Some(excerpt), Some(statement)) = (
+        first_excerpt,
+        book.categories
+            .first()
+            .and_then(|c| c.themes.first())
+            .and_then(|t| t.statements.first()),
+    ) {
+        coding::link_statement(
+            conn,
+            me,
+            &statement.id,
+            coding::EvidenceInput {
+                excerpt_ids: vec![excerpt],
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Moves recruitment twelve weeks back and round 2's answers three weeks back, so that every
+/// step happened before the round it led to, as in a study run over months.
+fn backdate(conn: &mut DbConn, sid: &str, rating_round: &str) -> AppResult<()> {
+    use crate::db::schema::{answers, candidate_events, consents, round_participations as rp};
+    let (recruited, answered) = (Duration::days(84), Duration::days(20));
+    let cands: Vec<Candidate> = candidates::table
+        .filter(candidates::study_id.eq(sid))
+        .select(Candidate::as_select())
+        .load(conn)?;
+    for c in &cands {
+        diesel::update(candidates::table.find(&c.id))
+            .set((
+                candidates::created_at.eq(c.created_at - recruited),
+                candidates::updated_at.eq(c.updated_at - recruited),
+                candidates::status_changed_at.eq(c.status_changed_at - recruited),
+                candidates::invited_at.eq(c.invited_at.map(|t| t - recruited)),
+            ))
+            .execute(conn)?;
+        let events: Vec<(String, chrono::NaiveDateTime)> = candidate_events::table
+            .filter(candidate_events::candidate_id.eq(&c.id))
+            .select((candidate_events::id, candidate_events::at))
+            .load(conn)?;
+        for (id, at) in events {
+            diesel::update(candidate_events::table.find(id))
+                .set(candidate_events::at.eq(at - recruited))
+                .execute(conn)?;
+        }
+        let given: Vec<(String, chrono::NaiveDateTime)> = consents::table
+            .filter(consents::candidate_id.eq(&c.id))
+            .select((consents::id, consents::at))
+            .load(conn)?;
+        for (id, at) in given {
+            diesel::update(consents::table.find(id))
+                .set(consents::at.eq(at - recruited))
+                .execute(conn)?;
+        }
+    }
+    let rows: Vec<(String, chrono::NaiveDateTime, chrono::NaiveDateTime)> = answers::table
+        .filter(answers::round_id.eq(rating_round))
+        .select((answers::id, answers::created_at, answers::updated_at))
+        .load(conn)?;
+    for (id, created, updated) in rows {
+        diesel::update(answers::table.find(id))
+            .set((
+                answers::created_at.eq(created - answered),
+                answers::updated_at.eq(updated - answered),
+            ))
+            .execute(conn)?;
+    }
+    type Part = (
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<chrono::NaiveDateTime>,
+        chrono::NaiveDateTime,
+    );
+    let parts: Vec<Part> = rp::table
+        .filter(rp::round_id.eq(rating_round))
+        .select((
+            rp::panellist_id,
+            rp::first_opened_at,
+            rp::submitted_at,
+            rp::updated_at,
+        ))
+        .load(conn)?;
+    for (panellist, opened, submitted, updated) in parts {
+        diesel::update(rp::table.find((rating_round, panellist)))
+            .set((
+                rp::first_opened_at.eq(opened.map(|t| t - answered)),
+                rp::submitted_at.eq(submitted.map(|t| t - answered)),
+                rp::updated_at.eq(updated - answered),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -167,7 +167,17 @@ both_backends!(
         assert_eq!(r.status, 201, "{}", r.body);
         let url = r.json()["url"].as_str().unwrap().to_string();
         let token = url.rsplit('/').next().unwrap();
-        run_script("report.mjs", &[&app.base, token]);
+        // A funder's account too, through the password link in its e-mail.
+        let r = c.post_json(
+            &format!("/api/v1/studies/{study}/funders"),
+            &json!({"email": "fonden@example.org", "name": "Fonden"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        app.tick();
+        let welcome = crate::funders::setup_token(app, "fonden@example.org");
+        run_script("report.mjs", &[&app.base, token, &welcome]);
+        let listed = c.get(&format!("/api/v1/studies/{study}/funders")).json();
+        assert_eq!(listed[0]["active"], true, "{listed}");
     }
 );
 

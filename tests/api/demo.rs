@@ -162,6 +162,77 @@ on_both!(the_demo_is_the_reference_study, |backend| {
         ),
         (17, 12, 3, 2)
     );
+    // Round 1's interviews are coded into the themes by two researchers who mostly agree, and
+    // a statement leads back to its passage.
+    let transcripts = c
+        .get(&format!("/api/v1/studies/{study}/transcripts"))
+        .json();
+    assert_eq!(transcripts.as_array().unwrap().len(), 3, "{transcripts}");
+    let coders = c
+        .get(&format!("/api/v1/studies/{study}/coding/coders"))
+        .json();
+    let ids: Vec<&str> = coders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{coders}");
+    let agreement = c
+        .get(&format!(
+            "/api/v1/studies/{study}/coding/agreement?a={}&b={}",
+            ids[0], ids[1]
+        ))
+        .json();
+    assert_eq!(agreement["transcripts"], 3, "{agreement}");
+    let kappa = agreement["overall_kappa"].as_f64().unwrap();
+    assert!(kappa > 0.7 && kappa < 1.0, "{kappa}");
+    let book = c.get(&format!("/api/v1/studies/{study}/codebook")).json();
+    let theme = book["categories"][0]["themes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evidence = c.get(&format!("/api/v1/themes/{theme}/evidence")).json();
+    assert!(
+        evidence.to_string().contains("tage samtalen tidligt"),
+        "{evidence}"
+    );
+    // Each round on dates of its own: the interviews weeks before the rating, the feedback
+    // round open now.
+    let rounds = c.get(&format!("/api/v1/studies/{study}/rounds")).json();
+    let opened: Vec<chrono::DateTime<chrono::Utc>> = rounds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["opened_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(opened.len(), 3);
+    assert!(
+        opened[0] + chrono::Duration::days(30) < opened[1]
+            && opened[1] + chrono::Duration::days(20) < opened[2],
+        "{rounds}"
+    );
+    // The e-mails link to where the server listens (port 0 here), as no public_url was set.
+    let mail_dir = db.dir.join("mail");
+    let mut linked = false;
+    for _ in 0..50 {
+        linked = std::fs::read_dir(&mail_dir).is_ok_and(|d| {
+            d.filter_map(Result::ok).any(|f| {
+                std::fs::read_to_string(f.path()).is_ok_and(|m| {
+                    crate::smtp::quoted_printable(&m).contains(&format!("{base}/p/"))
+                })
+            })
+        });
+        if linked {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        linked,
+        "no e-mail in {} links to {base}",
+        mail_dir.display()
+    );
     drop(demo);
     // A second run finds the study and makes no other.
     let again = run_demo(&db);

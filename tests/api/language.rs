@@ -965,6 +965,30 @@ fn study_data(c: &mut Client, study: &str) -> Vec<String> {
     for s in archive["strata"].as_array().into_iter().flatten() {
         out.extend(s["key"].as_str().map(str::to_string));
     }
+    // A transcript is in the language its interview was held in; pages quote it by passage,
+    // line and sentence.
+    let mut pieces = Vec::new();
+    for text in out.iter().filter(|s| s.contains('\n')) {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            pieces.push(line.to_string());
+            let said = match line.split_once(": ") {
+                Some((speaker, rest)) => {
+                    pieces.push(format!("{speaker}:"));
+                    rest
+                }
+                None => line,
+            };
+            pieces.push(said.to_string());
+            let mut from = 0;
+            for (i, ch) in said.char_indices() {
+                if matches!(ch, '.' | '?' | '!') {
+                    pieces.push(said[from..=i].trim().to_string());
+                    from = i + 1;
+                }
+            }
+        }
+    }
+    out.extend(pieces);
     out
 }
 
@@ -1044,6 +1068,57 @@ fn read_everything(
     );
     assert!(found.len() > 30, "only {} forms found", found.len());
     submit_all(&mut researcher, &base, &found, &mut r);
+
+    // A funder's account in this language: its e-mail, the password page (and its error), the
+    // list of shared reports and each report with its downloads.
+    let email = format!("fund-{lang}@example.org");
+    let shared = researcher.post_json(
+        &format!("/api/v1/studies/{}/funders", links.study_id),
+        &json!({"email": email, "name": "Fonden", "language": lang}),
+    );
+    assert_eq!(shared.status, 201, "{}", shared.body);
+    app.tick();
+    let token = crate::funders::setup_token(app, &email);
+    let mut account = app.client();
+    let page = account.get(&format!("/funder/welcome/{token}"));
+    r.html("/funder/welcome", &page.body);
+    let csrf = page.form_value("_csrf").unwrap();
+    let differ = account.post_form(
+        &format!("/funder/welcome/{token}"),
+        &[
+            ("_csrf", &csrf),
+            ("password", "one long password"),
+            ("again", "another one"),
+        ],
+    );
+    assert_eq!(differ.status, 422);
+    r.html("/funder/welcome (passwords differ)", &differ.body);
+    let csrf = differ.form_value("_csrf").unwrap();
+    let short = account.post_form(
+        &format!("/funder/welcome/{token}"),
+        &[("_csrf", &csrf), ("password", "short"), ("again", "short")],
+    );
+    assert_eq!(short.status, 422);
+    r.html("/funder/welcome (too short)", &short.body);
+    let csrf = short.form_value("_csrf").unwrap();
+    let password = crate::funders::FUNDER_PASSWORD;
+    let done = account.post_form(
+        &format!("/funder/welcome/{token}"),
+        &[
+            ("_csrf", &csrf),
+            ("password", password),
+            ("again", password),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    crawl(
+        &mut account,
+        &base,
+        &["/funder".to_string()],
+        &mut r,
+        &mut Vec::new(),
+    );
+
     app.tick();
     let sent = read_mails(app, &mut r, &sent_before.0);
     (r, sent)

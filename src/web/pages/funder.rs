@@ -16,8 +16,8 @@ use crate::ops::{AppError, AppResult};
 use crate::report::Audience;
 use crate::web::api::reports::{ReportQuery, file};
 use crate::web::auth::{
-    FUNDER_COOKIE, LOGIN_CSRF_COOKIE, LocalFuture, cookie, login_redirect, removal_cookie,
-    same_secret, state,
+    FUNDER_COOKIE, LOGIN_CSRF_COOKIE, LocalFuture, client_address, cookie, login_redirect,
+    removal_cookie, same_secret, state,
 };
 use crate::web::flash::{Flash, redirect_with};
 use crate::web::render::{Html, pages, text};
@@ -168,17 +168,12 @@ async fn report(
     let study = path.into_inner();
     let downloads = format!("/funder/studies/{study}/report");
     let account = minijinja::context! { name => who.funder.name.clone(), csrf => who.csrf.clone() };
-    match shared_report(&state, &who, study, &q, move |r| {
-        crate::report::html::document_for_account(r, &downloads, account)
-    })
-    .await
-    {
-        Ok(body) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(body),
-        Err(resp) => resp,
-    }
+    super::report::funder_html(
+        shared_report(&state, &who, study, &q, move |r| {
+            crate::report::html::document_for_account(r, &downloads, account)
+        })
+        .await,
+    )
 }
 
 #[get("/funder/studies/{study}/report.{ext}")]
@@ -191,14 +186,12 @@ async fn report_file(
     let (study, ext) = path.into_inner();
     let downloads = format!("/funder/studies/{study}/report");
     let asked = q.clone();
-    match shared_report(&state, &who, study, &q, move |r| {
-        file(r, &ext, &asked, Audience::Funder, &downloads)
-    })
-    .await
-    {
-        Ok(f) => crate::web::api::reports::respond(f),
-        Err(resp) => resp,
-    }
+    super::report::funder_download(
+        shared_report(&state, &who, study, &q, move |r| {
+            file(r, &ext, &asked, Audience::Funder, &downloads)
+        })
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -258,7 +251,11 @@ async fn set_language(
 /// The page that sets a new funder's password; a link that does not work says so in both
 /// languages, like an expert's.
 #[get("/funder/welcome/{token}")]
-async fn welcome_form(state: web::Data<AppState>, path: web::Path<String>) -> PageResult {
+async fn welcome_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> PageResult {
     let raw = path.into_inner();
     let found = state
         .db(move |c| funders::by_setup_link(c, &raw))
@@ -266,8 +263,18 @@ async fn welcome_form(state: web::Data<AppState>, path: web::Path<String>) -> Pa
         .map_err(PageError::from)?;
     match found {
         Some(f) => welcome_page(&state, &f, StatusCode::OK, None),
-        None => Ok(super::participant::invalid_link(StatusCode::NOT_FOUND)),
+        None => Ok(unknown_link(&state, &req)),
     }
+}
+
+/// A password link that does not work: counted as a guess, like any unknown link.
+fn unknown_link(state: &AppState, req: &HttpRequest) -> HttpResponse {
+    let address = client_address(req, state.settings.security.trust_forwarded_for);
+    let status = match state.link_guesses.miss(&address) {
+        AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::NOT_FOUND,
+    };
+    super::participant::invalid_link(status)
 }
 
 fn welcome_page(
@@ -314,7 +321,7 @@ async fn welcome(
         .await
         .map_err(PageError::from)?
     else {
-        return Ok(super::participant::invalid_link(StatusCode::NOT_FOUND));
+        return Ok(unknown_link(&state, &req));
     };
     let lang = language::known(&f.locale).unwrap_or("da");
     let echoed = req

@@ -95,17 +95,28 @@ async fn funder_page(
 ) -> HttpResponse {
     let token = path.into_inner();
     let downloads = format!("/f/{token}/report");
-    match funder_result(&state, &req, token, &q, move |r| {
-        html::document(r, Audience::Funder, &downloads)
-    })
-    .await
-    {
+    funder_html(
+        funder_result(&state, &req, token, &q, move |r| {
+            html::document(r, Audience::Funder, &downloads)
+        })
+        .await,
+    )
+}
+
+/// The funder's report page (through a link or an account), or why not. Never cached.
+pub(super) fn funder_html(made: Result<String, HttpResponse>) -> HttpResponse {
+    match made {
         Ok(body) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"))
             .body(body),
         Err(resp) => resp,
     }
+}
+
+/// A download of the funder's report, or why not.
+pub(super) fn funder_download(made: Result<crate::report::File, HttpResponse>) -> HttpResponse {
+    made.map_or_else(|resp| resp, crate::web::api::reports::respond)
 }
 
 #[get("/f/{token}/report.{ext}")]
@@ -118,14 +129,12 @@ async fn funder_file(
     let (token, ext) = path.into_inner();
     let downloads = format!("/f/{token}/report");
     let asked = q.clone();
-    match funder_result(&state, &req, token, &q, move |r| {
-        file(r, &ext, &asked, Audience::Funder, &downloads)
-    })
-    .await
-    {
-        Ok(f) => crate::web::api::reports::respond(f),
-        Err(resp) => resp,
-    }
+    funder_download(
+        funder_result(&state, &req, token, &q, move |r| {
+            file(r, &ext, &asked, Audience::Funder, &downloads)
+        })
+        .await,
+    )
 }
 
 async fn report_view(

@@ -84,6 +84,10 @@ fn audit_details(lang: &str, tz: crate::i18n::Tz, details: &serde_json::Value) -
                     crate::i18n::long_datetime(t.with_timezone(&chrono::Utc), lang, tz)
                 } else if matches!(key, "role" | "kind") && crate::i18n::has_text(lang, &coded) {
                     text(lang, &coded)
+                } else if key == "kind" && crate::i18n::has_text(lang, &format!("coding.kind_{s}"))
+                {
+                    // A transcript's source, as the coding page names it.
+                    text(lang, &format!("coding.kind_{s}"))
                 } else {
                     crate::i18n::messages::say(lang, s)
                 }
