@@ -21,6 +21,20 @@ use crate::worker::Worker;
 /// address actually bound (so `port = 0` yields working links).
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
+/// Where links lead when `server.public_url` is left at its default: the address the server
+/// listens on, with a listener on every interface (`0.0.0.0`, `::`) named as this machine.
+fn links_to(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        }
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
 /// Opens the pool and brings the schema up to date.
 pub fn open_database(settings: &Settings) -> anyhow::Result<(DbPool, Backend, Vec<String>)> {
     let (pool, backend) = db::connect(
@@ -58,8 +72,14 @@ impl Application {
                 )
             })?;
         let addr = listener.local_addr()?;
-        if settings.server.public_url == DEFAULT_PUBLIC_URL && addr.port() != 8080 {
-            settings.server.public_url = format!("http://{addr}");
+        if settings.server.public_url == DEFAULT_PUBLIC_URL {
+            settings.server.public_url = links_to(addr);
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    public_url = %settings.server.public_url,
+                    "server.public_url is not set: links in e-mails lead to this machine's own address; set it to the address people reach Orakel at"
+                );
+            }
         }
         let openapi = api::openapi()
             .to_pretty_json()
@@ -193,5 +213,21 @@ async fn wait_for_signal() -> &'static str {
     tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::links_to;
+
+    #[test]
+    fn links_follow_the_port_and_never_name_every_interface() {
+        let at = |s: &str| links_to(s.parse().unwrap());
+        assert_eq!(at("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(at("127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(at("0.0.0.0:9000"), "http://127.0.0.1:9000");
+        assert_eq!(at("[::]:9000"), "http://127.0.0.1:9000");
+        assert_eq!(at("[::1]:9000"), "http://[::1]:9000");
+        assert_eq!(at("192.0.2.7:8080"), "http://192.0.2.7:8080");
     }
 }

@@ -288,6 +288,7 @@ fn welcome_page(
     let lang = language::known(&f.locale).unwrap_or("da");
     let ctx = minijinja::context! {
         lang => lang, csrf => csrf.clone(), name => f.name.clone(), email => f.email.clone(),
+        funder_area => true,
         error => error, min => crate::ops::accounts::MIN_PASSWORD_CHARS,
     };
     let mut resp = pages()
