@@ -16,7 +16,8 @@ use crate::ops::access::ResearcherId;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// A password of at least 12 characters, at least 8 of them not spaces, and not one character
-/// over and over (twelve spaces or `aaaaaaaaaaaa` are not passwords).
+/// over and over (twelve spaces or `aaaaaaaaaaaa` are not passwords), and at most 1024 bytes.
+/// The one rule for every account's password.
 pub fn password_rule(password: &str) -> Result<(), String> {
     let chars: Vec<char> = password.chars().collect();
     let visible = chars.iter().filter(|c| !c.is_whitespace()).count();
@@ -25,6 +26,9 @@ pub fn password_rule(password: &str) -> Result<(), String> {
         return Err(format!(
             "must be at least {MIN_PASSWORD_CHARS} characters, at least 8 of them not spaces, and not the same few characters repeated"
         ));
+    }
+    if password.len() > 1024 {
+        return Err("must be at most 1024 bytes".into());
     }
     Ok(())
 }
@@ -43,8 +47,6 @@ pub fn add_researcher(
     let name = e.take(text::line("name", name, 120));
     if let Err(m) = password_rule(password) {
         e.add("password", m);
-    } else if password.len() > 1024 {
-        e.add("password", "must be at most 1024 bytes");
     }
     e.into_result(())?;
     let (email, name) = (email.unwrap_or_default(), name.unwrap_or_default());

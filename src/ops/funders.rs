@@ -293,12 +293,7 @@ pub fn set_password(
     password: &str,
     session_length: Duration,
 ) -> AppResult<Option<String>> {
-    if let Err(m) = password_rule(password) {
-        return Err(Invalid::one("password", m).into());
-    }
-    if password.len() > 1024 {
-        return Err(Invalid::one("password", "must be at most 1024 bytes").into());
-    }
+    password_rule(password).map_err(|m| Invalid::one("password", m))?;
     let Some(funder) = by_setup_link(conn, raw)? else {
         return Ok(None);
     };

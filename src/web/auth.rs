@@ -69,6 +69,13 @@ pub fn removal_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
     c
 }
 
+/// Whether a form posted before there is a session (the login, a funder's password page)
+/// echoes the token its page set in the [`LOGIN_CSRF_COOKIE`].
+pub fn echoes_form_cookie(req: &HttpRequest, sent: &str) -> bool {
+    req.cookie(LOGIN_CSRF_COOKIE)
+        .is_some_and(|c| !c.value().is_empty() && same_secret(c.value(), sent))
+}
+
 /// Constant-time comparison, for CSRF tokens.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()

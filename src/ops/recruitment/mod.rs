@@ -528,12 +528,11 @@ pub fn set_strata_values(
                 e.add(field, "is not a candidate of this study");
                 continue;
             };
-            let mut merged = strata_values(&cand)?;
-            for (key, value) in given {
-                merged.insert(key, value);
-            }
+            let before = strata_values(&cand)?;
+            let mut merged = before.clone();
+            merged.extend(given);
             merged.retain(|_, v| !v.trim().is_empty());
-            if merged == strata_values(&cand)? {
+            if merged == before {
                 continue;
             }
             let patch = CandidatePatch {

@@ -13,7 +13,7 @@ use crate::ops::accounts::{self, LoggedIn, LoginLimits};
 use crate::ops::secret::new_token;
 use crate::web::auth::{
     CSRF_FIELD, CsrfForm, FUNDER_COOKIE, LOGIN_CSRF_COOKIE, PageResearcher, SESSION_COOKIE,
-    client_address, cookie, removal_cookie, same_secret,
+    client_address, cookie, echoes_form_cookie, removal_cookie,
 };
 use crate::web::render::{Html, pages, text};
 use crate::web::{AppState, language, see_other};
@@ -112,10 +112,6 @@ async fn login_route(
 ) -> PageResult {
     let form = form.into_inner();
     let next = safe_next(&form.next).to_string();
-    let cookie_token = req
-        .cookie(LOGIN_CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .unwrap_or_default();
     let lang = language::of_visitor(&req, None);
     let refused = |status, error| LoginPage {
         lang,
@@ -125,7 +121,7 @@ async fn login_route(
         email: &form.email,
         error: Some(error),
     };
-    if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
+    if !echoes_form_cookie(&req, &form.csrf) {
         let error = text(lang, "error.csrf");
         return login_page(&state, refused(StatusCode::FORBIDDEN, error));
     }

@@ -16,8 +16,8 @@ use crate::ops::{AppError, AppResult};
 use crate::report::Audience;
 use crate::web::api::reports::{ReportQuery, file};
 use crate::web::auth::{
-    FUNDER_COOKIE, LOGIN_CSRF_COOKIE, LocalFuture, client_address, cookie, login_redirect,
-    removal_cookie, same_secret, state,
+    FUNDER_COOKIE, LOGIN_CSRF_COOKIE, LocalFuture, client_address, cookie, echoes_form_cookie,
+    login_redirect, removal_cookie, same_secret, state,
 };
 use crate::web::flash::{Flash, redirect_with};
 use crate::web::render::{Html, pages, text};
@@ -325,11 +325,7 @@ async fn welcome(
         return Ok(unknown_link(&state, &req));
     };
     let lang = language::known(&f.locale).unwrap_or("da");
-    let echoed = req
-        .cookie(LOGIN_CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .unwrap_or_default();
-    if echoed.is_empty() || !same_secret(&echoed, &form.csrf) {
+    if !echoes_form_cookie(&req, &form.csrf) {
         return welcome_page(
             &state,
             &f,
