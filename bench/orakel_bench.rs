@@ -361,6 +361,7 @@ fn create_round(conn: &mut DbConn, s: &Seeded) -> anyhow::Result<(String, i32)> 
             validation: false,
             rating: true,
             feedback: false,
+            feedback_by_group: false,
             questionnaire: false,
             closes_at: week,
             instructions: String::new(),

@@ -673,6 +673,8 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
         validation,
         rating,
         feedback,
+        // The panel's groups are women and men: feedback shows each of them.
+        feedback_by_group: feedback,
         questionnaire: false,
         closes_at: week,
         instructions: String::new(),
@@ -683,12 +685,26 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
     rounds::open(conn, env, me, &r1.id)?;
     rounds::close(conn, me, &r1.id)?;
     interviews(conn, me, sid, &r1.id, &theme_ids)?;
+    st::update(
+        conn,
+        me,
+        sid,
+        StudyInput {
+            groups_by: Some(Some("gender".into())),
+            ..Default::default()
+        },
+    )?;
     // Rounds 2 and 3 of the study, run as one: validation and rating; nine of twelve answer.
     let r2 = rounds::create(conn, me, sid, round(Kind::Rating, true, true, false))?;
     rounds::open(conn, env, me, &r2.id)?;
+    // The ninth to accept stays silent and the tenth answers, so both panel groups (women and
+    // men) reach the group size and the report can compare them.
     for (j, (id, _)) in ids
         .iter()
         .filter(|(_, p)| p.8 == Outcome::Accepts)
+        .enumerate()
+        .filter(|(i, _)| *i != 8)
+        .map(|(_, x)| x)
         .take(9)
         .enumerate()
     {
@@ -723,6 +739,13 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
     if let Some(c) = responses.themes.first().and_then(|t| t.comments.first()) {
         rounds::clear_comment(conn, me, &c.answer_id, true)?;
     }
+    rounds::set_minority_statement(
+        conn,
+        me,
+        &r2.id,
+        &theme_ids[4],
+        "Et mindretal fra de mindre virksomheder fandt målrettet støtte afgørende: uden en fast kontakt udefra når de små arbejdspladser ikke at handle, før problemerne er vokset.",
+    )?;
     rounds::close(conn, me, &r2.id)?;
     // A feedback round, open, so the expert's link shows the form with the group's answers.
     let r3 = rounds::create(conn, me, sid, round(Kind::Rating, false, true, true))?;

@@ -72,6 +72,10 @@ fn build_env() -> Environment<'static> {
         decimal(value, places, lang)
     });
     env.add_filter("pct", |value: f64, lang: &str| percent(value, lang));
+    // A p-value in a table: three decimals, "< 0,001" below a thousandth.
+    env.add_filter("pvalue", |value: f64, lang: &str| {
+        crate::report::sentences::p_plain(value, lang)
+    });
     env.add_filter("datetime", |state: &State, value: &str| {
         let lang = lang_of(state);
         match DateTime::parse_from_rfc3339(value) {

@@ -99,6 +99,9 @@ pub struct Study {
     /// An IANA name; archives made before studies had a zone were Danish.
     #[serde(default = "copenhagen")]
     pub time_zone: String,
+    /// The key of the stratum whose values are the panel groups.
+    #[serde(default)]
+    pub groups_by: Option<String>,
 }
 
 fn copenhagen() -> String {
@@ -388,6 +391,9 @@ pub struct Round {
     pub closed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// A feedback round shows each panel group's distribution beside the whole panel's.
+    #[serde(default)]
+    pub feedback_by_group: bool,
 }
 
 #[derive(
@@ -460,6 +466,7 @@ impl Study {
             updated_at: at,
             archived_at: None,
             time_zone: String::new(),
+            groups_by: None,
         };
         // Every settings column is written by the one mapping below.
         study.set_settings(settings);
@@ -495,6 +502,7 @@ impl Study {
             link_grace_days: self.link_grace_days,
             retention_until: self.retention_until,
             time_zone: self.zone(),
+            groups_by: self.groups_by.clone(),
         })
     }
 
@@ -519,6 +527,7 @@ impl Study {
         self.link_grace_days = s.link_grace_days;
         self.retention_until = s.retention_until;
         self.time_zone = s.time_zone.name().to_string();
+        self.groups_by = s.groups_by.clone();
     }
 }
 
@@ -675,6 +684,18 @@ pub struct Coding {
 pub struct StatementExcerpt {
     pub statement_id: String,
     pub excerpt_id: String,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = minority_statements)]
+pub struct MinorityStatement {
+    pub round_id: String,
+    pub theme_id: String,
+    pub statement: String,
+    pub written_by: Option<String>,
+    pub written_at: NaiveDateTime,
 }
 
 #[derive(

@@ -73,6 +73,7 @@ diesel::table! {
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
         time_zone -> Text,
+        groups_by -> Nullable<Text>,
     }
 }
 
@@ -212,6 +213,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        feedback_by_group -> Bool,
     }
 }
 
@@ -581,6 +583,18 @@ diesel::joinable!(outbox -> candidates (candidate_id));
 diesel::joinable!(outbox -> rounds (round_id));
 diesel::joinable!(report_links -> studies (study_id));
 diesel::joinable!(report_links -> researchers (created_by));
+diesel::table! {
+    minority_statements (round_id, theme_id) {
+        round_id -> Text,
+        theme_id -> Text,
+        statement -> Text,
+        written_by -> Nullable<Text>,
+        written_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(minority_statements -> rounds (round_id));
+diesel::joinable!(minority_statements -> themes (theme_id));
 diesel::joinable!(small_cell_releases -> studies (study_id));
 diesel::joinable!(small_cell_releases -> researchers (released_by));
 
@@ -589,6 +603,7 @@ diesel::joinable!(questionnaire_answers -> panellists (panellist_id));
 diesel::joinable!(questionnaire_answers -> guide_questions (question_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    minority_statements,
     researchers,
     sessions,
     api_tokens,

@@ -4,8 +4,10 @@
 pub mod agreement;
 pub mod candidate;
 pub mod codebook;
+pub mod compare;
 pub mod csv_import;
 pub mod moment;
+pub mod robustness;
 pub mod round;
 pub mod states;
 pub mod stats;
@@ -13,5 +15,5 @@ pub mod study;
 pub mod text;
 pub mod validation;
 
-pub use study::{ConsensusRule, Language, Scale, StudySettings};
+pub use study::{ConsensusRule, DontKnow, Language, Scale, StudySettings};
 pub use validation::{FieldError, Invalid};

@@ -186,6 +186,10 @@ pub struct RoundInput {
     /// Experts see the previous round's group results and their own previous score.
     #[serde(default)]
     pub feedback: bool,
+    /// In a feedback round, each panel group's distribution is shown beside the whole panel's
+    /// (the study needs panel groups).
+    #[serde(default)]
+    pub feedback_by_group: bool,
     /// A qualitative round answered in writing through the personal link.
     #[serde(default)]
     pub questionnaire: bool,
@@ -206,6 +210,7 @@ pub struct RoundFlags {
     pub validation: bool,
     pub rating: bool,
     pub feedback: bool,
+    pub feedback_by_group: bool,
     pub questionnaire: bool,
     pub instructions: String,
     pub reminder_days: Vec<i32>,
@@ -226,6 +231,12 @@ impl RoundInput {
                     e.add(
                         "feedback",
                         "feedback shows earlier scores, so the round must also ask for a rating",
+                    );
+                }
+                if self.feedback_by_group && !self.feedback {
+                    e.add(
+                        "feedback_by_group",
+                        "feedback by group is a kind of feedback, so the round must also give feedback",
                     );
                 }
                 if self.questionnaire {
@@ -259,6 +270,7 @@ impl RoundInput {
             validation: self.validation,
             rating: self.rating,
             feedback: self.feedback,
+            feedback_by_group: self.feedback_by_group,
             questionnaire: self.questionnaire,
             instructions,
             reminder_days,
@@ -515,6 +527,7 @@ mod tests {
             validation: true,
             rating: true,
             feedback: false,
+            feedback_by_group: false,
             questionnaire: false,
             closes_at: None,
             instructions: String::new(),
@@ -535,6 +548,7 @@ mod tests {
             validation: false,
             rating: false,
             feedback: true,
+            feedback_by_group: false,
             questionnaire: false,
             closes_at: None,
             instructions: String::new(),

@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use super::{ConsensusRule, Scale};
+use super::{ConsensusRule, DontKnow, Scale};
 
 /// The consensus verdict of one item under the study's rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Agreement on a high score.
@@ -103,8 +103,9 @@ impl ItemStats {
         }
     }
 
-    /// The share of valid scores in the `k` highest (or lowest) points.
-    fn share(&self, k: usize, top: bool) -> Option<f64> {
+    /// The share of valid scores in the `k` highest (or lowest) points; with `dont_know` counted
+    /// as not agreeing, of the valid scores and the don't-knows.
+    fn share(&self, k: usize, top: bool, dont_know: DontKnow) -> Option<f64> {
         if self.n == 0 {
             return None;
         }
@@ -114,26 +115,36 @@ impl ItemStats {
         } else {
             self.counts[..k].iter().sum()
         };
-        Some(100.0 * c as f64 / self.n as f64)
+        let of = match dont_know {
+            DontKnow::Excluded => self.n,
+            DontKnow::NotAgreeing => self.n + self.dont_know,
+        };
+        Some(100.0 * c as f64 / of as f64)
     }
 
     /// The verdict by the rule: enough scores in the top (or bottom) points and a small IQR.
     /// Shares are compared with a tolerance so 70 % of 10 counts as 70 %.
     pub fn verdict(&self, rule: &ConsensusRule) -> Verdict {
+        self.verdict_within(rule, Some(rule.max_iqr))
+    }
+
+    /// The verdict by the rule's shares with `max_iqr` as the IQR condition (none: no IQR
+    /// condition), for the sensitivity table's neighbouring rules.
+    pub fn verdict_within(&self, rule: &ConsensusRule, max_iqr: Option<f64>) -> Verdict {
         let (Some(iqr), true) = (self.iqr, self.n > 0) else {
             return Verdict::None;
         };
         let k = rule.points.max(1) as usize;
         let eps = 1e-9;
-        if iqr <= rule.max_iqr + eps {
+        if max_iqr.is_none_or(|m| iqr <= m + eps) {
             if self
-                .share(k, true)
+                .share(k, true, rule.dont_know)
                 .is_some_and(|s| s + eps >= rule.share_percent)
             {
                 return Verdict::High;
             }
             if self
-                .share(k, false)
+                .share(k, false, rule.dont_know)
                 .is_some_and(|s| s + eps >= rule.share_percent)
             {
                 return Verdict::Low;

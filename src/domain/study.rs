@@ -102,13 +102,39 @@ impl Scale {
 
 /// When a theme counts as agreed on: at least `share_percent` % of the valid scores in the
 /// `points` highest (high priority) or lowest (low priority) scale points, and an IQR of at most
-/// `max_iqr`. PRODUCT.md's default is 70 %, two points, IQR ≤ 1.
+/// `max_iqr`. PRODUCT.md's default is 70 %, two points, IQR ≤ 1, "don't know" left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsensusRule {
     pub share_percent: f64,
     pub points: i32,
     pub max_iqr: f64,
+    /// How "don't know" counts in the shares: left out (`excluded`, the default) or counted
+    /// among the answers that do not agree (`not_agreeing`). The IQR is always of the scores.
+    #[serde(default)]
+    pub dont_know: DontKnow,
+}
+
+/// How a consensus rule counts "don't know".
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DontKnow {
+    /// Left out: the shares are of the valid scores.
+    #[default]
+    Excluded,
+    /// Counted as not agreeing: the shares are of the valid scores and the don't-knows.
+    NotAgreeing,
+}
+
+impl DontKnow {
+    pub fn key(self) -> &'static str {
+        match self {
+            DontKnow::Excluded => "excluded",
+            DontKnow::NotAgreeing => "not_agreeing",
+        }
+    }
 }
 
 impl Default for ConsensusRule {
@@ -117,12 +143,14 @@ impl Default for ConsensusRule {
             share_percent: 70.0,
             points: 2,
             max_iqr: 1.0,
+            dont_know: DontKnow::Excluded,
         }
     }
 }
 
 impl ConsensusRule {
-    fn validate(self, scale: &Scale) -> Result<ConsensusRule, Invalid> {
+    /// Checks the rule against the scale it judges.
+    pub fn validate_on(self, scale: &Scale) -> Result<ConsensusRule, Invalid> {
         let mut errors = Invalid::new();
         if !(self.share_percent > 50.0 && self.share_percent <= 100.0) {
             errors.add(
@@ -169,6 +197,8 @@ pub struct StudySettings {
     pub retention_until: Option<NaiveDate>,
     /// The study's clock: every time a person reads or types is on it.
     pub time_zone: Tz,
+    /// The key of the stratum whose values are the panel groups, if the study has groups.
+    pub groups_by: Option<String>,
 }
 
 /// The fields of a create or update request; absent fields keep their current (or default) value.
@@ -205,6 +235,12 @@ pub struct StudyInput {
     /// `server.time_zone`.
     #[schema(example = "Europe/Copenhagen")]
     pub time_zone: Option<String>,
+    /// The key of the stratum whose values are the study's panel groups (`side`: employer /
+    /// employee): the report compares them and feedback rounds can show them. `null` clears it.
+    /// Locked, like the consensus rule, when the first rating round opens.
+    #[serde(default, deserialize_with = "deserialize_some")]
+    #[schema(value_type = Option<String>, example = "side")]
+    pub groups_by: Option<Option<String>>,
 }
 
 /// Tells "absent" (outer None) from "null" (Some(None)).
@@ -243,11 +279,14 @@ impl StudySettings {
             link_grace_days: 7,
             retention_until: None,
             time_zone: zone,
+            groups_by: None,
         };
         base.apply(input, None)
     }
 
-    /// These settings changed by `input`. `consensus_locked` refuses a different consensus rule.
+    /// These settings changed by `input`. `consensus_locked` refuses a different consensus rule
+    /// or panel groups. Whether `groups_by` names one of the study's strata is checked where the
+    /// strata are known.
     pub fn apply(
         &self,
         input: StudyInput,
@@ -296,6 +335,21 @@ impl StudySettings {
                 );
             } else {
                 s.consensus = rule;
+            }
+        }
+        if let Some(by) = input.groups_by {
+            let by = by.map(|b| b.trim().to_string()).filter(|b| !b.is_empty());
+            if let Some(locked_at) = consensus_locked
+                && by != self.groups_by
+            {
+                e.add(
+                    "groups_by",
+                    format!(
+                        "the panel groups were locked at {locked_at}, when the first rating round opened, and can no longer change"
+                    ),
+                );
+            } else {
+                s.groups_by = by;
             }
         }
         if let Some(n) = input.min_group_size {
@@ -352,7 +406,7 @@ impl StudySettings {
             }
         }
         // Checks that depend on several fields run on the combined result.
-        if let Err(inner) = s.consensus.clone().validate(&s.scale) {
+        if let Err(inner) = s.consensus.clone().validate_on(&s.scale) {
             e.0.extend(inner.0);
         }
         if !(s.priority_threshold.is_finite()

@@ -221,6 +221,20 @@ pub fn number(value: f64, lang: &str) -> String {
     decimal(value, if value.fract() == 0.0 { 0 } else { 1 }, lang)
 }
 
+/// A whole number with its thousands apart by a no-break space ("10 000"): read the same in
+/// Danish and English, where a dot or a comma could be taken for a decimal mark.
+pub fn whole(value: usize) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{a0}');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A share in per cent: "67 %", "66,7 %" (one decimal only where it is not zero).
 pub fn percent(value: f64, lang: &str) -> String {
     let places = if (value * 10.0).round() % 10.0 == 0.0 {

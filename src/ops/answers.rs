@@ -19,6 +19,7 @@ use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::candidate::Status;
 use crate::domain::codebook::StatementSnapshot;
+use crate::domain::compare::shown_groups;
 use crate::domain::round::{AnswerData, AnswerInput, Kind, State};
 use crate::domain::stats::ItemStats;
 use crate::domain::{Invalid, Scale};
@@ -48,6 +49,23 @@ pub struct Feedback {
     /// This expert's own previous score, and whether they answered "don't know".
     pub previous_score: Option<i32>,
     pub previous_dont_know: bool,
+    /// In a round with feedback by group: each panel group's figures, the expert's own marked.
+    pub groups: Vec<GroupFeedback>,
+}
+
+/// One panel group's answers to a theme in the previous round. A group is shown only with at
+/// least the study's minimum group size, and only when the whole panel's figure does not let a
+/// hidden group be worked out by subtraction.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GroupFeedback {
+    /// The group (a value of the study's panel groups attribute).
+    pub label: String,
+    /// The expert's own group.
+    pub own: bool,
+    pub shown: bool,
+    pub n: Option<usize>,
+    pub counts: Option<Vec<usize>>,
+    pub median: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -83,6 +101,8 @@ pub struct ExpertRound {
     pub instructions: String,
     pub scale: Scale,
     pub min_group_size: i32,
+    /// The name of the attribute whose values are the groups, in a round with feedback by group.
+    pub groups_label: Option<String>,
     pub categories: Vec<ExpertCategory>,
     pub submitted_at: Option<DateTime<Utc>>,
     /// Themes with a score or "don't know" (in a rating round) or any text (otherwise).
@@ -257,8 +277,20 @@ fn build(
         .filter(answers::panellist_id.eq(pid))
         .select(Answer::as_select())
         .load(conn)?;
+    let groups = match (&settings.groups_by, r.feedback && r.feedback_by_group) {
+        (Some(by), true) => panel_groups(conn, p, by)?,
+        _ => None,
+    };
     let feedback = if r.feedback {
-        previous_round_feedback(conn, p, pid, r, &settings.scale, settings.min_group_size)?
+        previous_round_feedback(
+            conn,
+            p,
+            pid,
+            r,
+            &settings.scale,
+            settings.min_group_size,
+            groups.as_ref(),
+        )?
     } else {
         HashMap::new()
     };
@@ -302,6 +334,7 @@ fn build(
         instructions: r.instructions.clone(),
         scale: settings.scale,
         min_group_size: settings.min_group_size,
+        groups_label: groups.map(|g| g.label),
         categories,
         submitted_at: submitted_at.map(utc),
         answered,
@@ -309,8 +342,56 @@ fn build(
     })
 }
 
+/// The panel groups as an expert's feedback shows them: the attribute's name, its values that
+/// some panellist has, each panellist's group, and the expert's own.
+struct PanelGroups {
+    label: String,
+    values: Vec<String>,
+    of_panellist: HashMap<String, String>,
+    own: Option<String>,
+}
+
+fn panel_groups(conn: &mut DbConn, p: &Participant, by: &str) -> AppResult<Option<PanelGroups>> {
+    let strata = super::recruitment::strata_of(conn, &p.study.id)?;
+    let Some(stratum) = strata.into_iter().find(|s| s.key == by) else {
+        return Ok(None);
+    };
+    let rows: Vec<(Option<String>, String)> = crate::db::schema::candidates::table
+        .filter(crate::db::schema::candidates::study_id.eq(&p.study.id))
+        .filter(crate::db::schema::candidates::panellist_id.is_not_null())
+        .select((
+            crate::db::schema::candidates::panellist_id,
+            crate::db::schema::candidates::strata,
+        ))
+        .load(conn)?;
+    let mut of_panellist = HashMap::new();
+    for (panellist, strata) in rows {
+        let values: std::collections::BTreeMap<String, String> = serde_json::from_str(&strata)
+            .map_err(|e| crate::db::DbError::Corrupt(format!("candidate strata: {e}")))?;
+        if let (Some(id), Some(v)) = (panellist, values.get(by)) {
+            of_panellist.insert(id, v.clone());
+        }
+    }
+    let used: HashSet<&String> = of_panellist.values().collect();
+    let values = stratum
+        .values
+        .iter()
+        .filter(|v| used.contains(v))
+        .cloned()
+        .collect();
+    let own = super::recruitment::strata_values(&p.candidate)?.remove(by);
+    Ok(Some(PanelGroups {
+        label: stratum.label,
+        values,
+        of_panellist,
+        own,
+    }))
+}
+
 /// Per theme of this round: the latest earlier closed rating round's distribution, median and
-/// this expert's own score there. Figures only when at least `k` scored the theme.
+/// this expert's own score there, and with `groups` each group's. Figures only when at least `k`
+/// scored the theme (or the group), and no group whose figures with the others' would give away
+/// a group below `k`.
 fn previous_round_feedback(
     conn: &mut DbConn,
     p: &Participant,
@@ -318,7 +399,9 @@ fn previous_round_feedback(
     r: &Round,
     scale: &Scale,
     k: i32,
+    groups: Option<&PanelGroups>,
 ) -> AppResult<HashMap<String, Feedback>> {
+    let k = k.max(1) as usize;
     let previous: Option<Round> = rounds::table
         .filter(rounds::study_id.eq(&p.study.id))
         .filter(rounds::number.lt(r.number))
@@ -341,21 +424,52 @@ fn previous_round_feedback(
         ))
         .load(conn)?;
     let mut out = HashMap::new();
+    let before: HashSet<String> = published(conn, &prev.id)?
+        .into_iter()
+        .map(|x| x.theme_id)
+        .collect();
     for t in published(conn, &r.id)? {
         let rows: Vec<&(String, String, Option<i32>, bool)> =
             all.iter().filter(|a| a.0 == t.theme_id).collect();
-        if rows.is_empty()
-            && !published(conn, &prev.id)?
-                .iter()
-                .any(|x| x.theme_id == t.theme_id)
-        {
+        if rows.is_empty() && !before.contains(&t.theme_id) {
             continue; // a new theme: nothing to feed back
         }
         let scores: Vec<i32> = rows.iter().filter_map(|a| a.2).collect();
         let dk = rows.iter().filter(|a| a.3).count();
         let stats = ItemStats::of(&scores, dk, scale);
-        let shown = stats.n >= k.max(1) as usize;
+        let shown = stats.n >= k;
         let mine = rows.iter().find(|a| a.1 == pid);
+        let group_figures = groups.map_or_else(Vec::new, |g| {
+            let per_group: Vec<Vec<i32>> = g
+                .values
+                .iter()
+                .map(|v| {
+                    rows.iter()
+                        .filter(|a| g.of_panellist.get(&a.1) == Some(v))
+                        .filter_map(|a| a.2)
+                        .collect()
+                })
+                .collect();
+            let sizes: Vec<usize> = per_group.iter().map(Vec::len).collect();
+            let visible = shown_groups(stats.n, &sizes, k);
+            g.values
+                .iter()
+                .zip(per_group)
+                .zip(visible)
+                .map(|((value, scores), visible)| {
+                    let s = ItemStats::of(&scores, 0, scale);
+                    let shown = shown && visible;
+                    GroupFeedback {
+                        label: value.clone(),
+                        own: g.own.as_ref() == Some(value),
+                        shown,
+                        n: shown.then_some(s.n),
+                        counts: shown.then_some(s.counts),
+                        median: s.median.filter(|_| shown),
+                    }
+                })
+                .collect()
+        });
         out.insert(
             t.theme_id.clone(),
             Feedback {
@@ -365,6 +479,7 @@ fn previous_round_feedback(
                 median: if shown { stats.median } else { None },
                 previous_score: mine.and_then(|a| a.2),
                 previous_dont_know: mine.is_some_and(|a| a.3),
+                groups: group_figures,
             },
         );
     }

@@ -17,8 +17,8 @@ use super::recruitment::{strata_of, strata_values};
 use super::rounds::published as rounds_published;
 use crate::db::models::{Answer, Candidate, Round, Study};
 use crate::db::schema::{
-    answers, candidate_events, candidates, report_links, round_participations, rounds,
-    small_cell_releases, studies, theme_revisions, themes,
+    answers, candidate_events, candidates, minority_statements, report_links, round_participations,
+    rounds, small_cell_releases, studies, theme_revisions, themes,
 };
 use crate::db::{self, DbConn, new_id, now};
 use crate::domain::Invalid;
@@ -131,6 +131,20 @@ pub fn gather(
         // A closed round's report describes the panel as it stood at the close.
         let as_of = round.closed_at.filter(|_| round.state == State::Closed);
         let people = standings(c, &study.id, as_of)?;
+        let strata = strata_of(c, &study.id)?;
+        let groups = match &settings.groups_by {
+            Some(by) => groups_data(c, study, &round, &strata, by)?,
+            None => None,
+        };
+        let statements: HashMap<String, String> = minority_statements::table
+            .filter(minority_statements::round_id.eq(&round.id))
+            .select((
+                minority_statements::theme_id,
+                minority_statements::statement,
+            ))
+            .load(c)?
+            .into_iter()
+            .collect();
         let releases: Vec<(String, String)> = small_cell_releases::table
             .filter(small_cell_releases::study_id.eq(&study.id))
             .select((
@@ -150,7 +164,7 @@ pub fn gather(
             },
             consensus_locked_at: study.consensus_locked_at.map(utc),
             published: rounds_published(c, &round.id)?,
-            strata: strata_of(c, &study.id)?,
+            strata,
             settings,
             round,
             answers,
@@ -159,8 +173,47 @@ pub fn gather(
             people,
             releases,
             changes,
+            groups,
+            statements,
         })
     })
+}
+
+/// The panel groups of the study's report: who is in which group, and who the round was for.
+fn groups_data(
+    c: &mut DbConn,
+    study: &Study,
+    round: &Round,
+    strata: &[crate::domain::candidate::Stratum],
+    by: &str,
+) -> AppResult<Option<report::GroupsData>> {
+    let Some(stratum) = strata.iter().find(|s| s.key == by) else {
+        return Ok(None);
+    };
+    let members: Vec<(Option<String>, String)> = candidates::table
+        .filter(candidates::study_id.eq(&study.id))
+        .filter(candidates::panellist_id.is_not_null())
+        .select((candidates::panellist_id, candidates::strata))
+        .load(c)?;
+    let mut of_panellist = HashMap::new();
+    for (panellist, strata) in members {
+        let values: std::collections::BTreeMap<String, String> = serde_json::from_str(&strata)
+            .map_err(|e| db::DbError::Corrupt(format!("candidate strata: {e}")))?;
+        if let (Some(p), Some(v)) = (panellist, values.get(by)) {
+            of_panellist.insert(p, v.clone());
+        }
+    }
+    let round_panellists: Vec<String> = round_participations::table
+        .filter(round_participations::round_id.eq(&round.id))
+        .select(round_participations::panellist_id)
+        .load(c)?;
+    Ok(Some(report::GroupsData {
+        by: stratum.key.clone(),
+        label: stratum.label.clone(),
+        values: stratum.values.clone(),
+        of_panellist,
+        round_panellists,
+    }))
 }
 
 /// The study's candidates as of `at` (from their status history), or as they stand now.

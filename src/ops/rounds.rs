@@ -12,9 +12,12 @@ use super::access::{self, ResearcherId, Role};
 use super::codebook::{ACTIVE, Codebook, codebook_of, snapshot, themes_of};
 use super::outbox::{Letter, MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
 use super::{Actor, AppError, AppResult, audit};
-use crate::db::models::{Answer, Candidate, Round, RoundParticipation, RoundTheme, Study};
+use crate::db::models::{
+    Answer, Candidate, MinorityStatement, Round, RoundParticipation, RoundTheme, Study,
+};
 use crate::db::schema::{
-    answers, candidates, panellists, round_participations, round_themes, rounds, studies,
+    answers, candidates, minority_statements, panellists, round_participations, round_themes,
+    rounds, studies,
 };
 use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
@@ -23,12 +26,21 @@ use crate::domain::candidate::Status;
 use crate::domain::round::{Kind, Opening, RoundFlags, RoundInput, Sibling, State, may_open};
 use crate::mail;
 
+/// Why a round cannot show feedback by group.
+fn no_groups() -> Invalid {
+    Invalid::one(
+        "feedback_by_group",
+        "feedback by group needs panel groups: choose the attribute that divides the panel in the study's settings",
+    )
+}
+
 pub fn flags_of(r: &Round) -> RoundFlags {
     RoundFlags {
         kind: r.kind,
         validation: r.validation,
         rating: r.rating,
         feedback: r.feedback,
+        feedback_by_group: r.feedback_by_group,
         questionnaire: r.questionnaire,
         instructions: r.instructions.clone(),
         reminder_days: serde_json::from_str(&r.reminder_days).unwrap_or_default(),
@@ -43,6 +55,8 @@ pub struct RoundView {
     pub validation: bool,
     pub rating: bool,
     pub feedback: bool,
+    /// The feedback shows each panel group's distribution beside the whole panel's.
+    pub feedback_by_group: bool,
     pub questionnaire: bool,
     pub state: State,
     pub closes_at: Option<DateTime<Utc>>,
@@ -128,6 +142,7 @@ pub fn view(conn: &mut DbConn, r: &Round) -> AppResult<RoundView> {
         validation: r.validation,
         rating: r.rating,
         feedback: r.feedback,
+        feedback_by_group: r.feedback_by_group,
         questionnaire: r.questionnaire,
         state: r.state,
         closes_at: r.closes_at.map(utc),
@@ -152,7 +167,10 @@ pub fn create(
         crate::domain::validation::ahead("closes_at", c, now())?;
     }
     db::write(conn, |c| {
-        access::study(c, researcher_id, study_id, Role::Researcher)?;
+        let (study, _) = access::study(c, researcher_id, study_id, Role::Researcher)?;
+        if flags.feedback_by_group && study.groups_by.is_none() {
+            return Err(no_groups().into());
+        }
         let last: Option<i32> = rounds::table
             .filter(rounds::study_id.eq(study_id))
             .select(diesel::dsl::max(rounds::number))
@@ -176,6 +194,7 @@ pub fn create(
             validation: flags.validation,
             rating: flags.rating,
             feedback: flags.feedback,
+            feedback_by_group: flags.feedback_by_group,
             state: State::Draft,
             instructions: flags.instructions.clone(),
             reminder_days: serde_json::to_string(&flags.reminder_days).expect("serialisable"),
@@ -415,6 +434,9 @@ pub fn open(
                 .map_or(0, |b| b.categories.iter().map(|cat| cat.themes.len()).sum()),
         };
         may_open(&opening, now())?;
+        if r.feedback_by_group && study.groups_by.is_none() {
+            return Err(no_groups().into());
+        }
         if state == State::Draft {
             if let Some(book) = book {
                 publish(c, &r, &study, &book, researcher_id)?;
@@ -775,6 +797,8 @@ pub struct ThemeResponses {
     pub number: i32,
     pub title: String,
     pub comments: Vec<CommentView>,
+    /// The researchers' account of the theme's minority view, carried by the report.
+    pub minority_statement: Option<String>,
 }
 
 /// A comment or proposal, shown to researchers with the pseudonym.
@@ -841,6 +865,15 @@ pub fn responses(
         })
         .collect();
     panellists_view.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
+    let mut statements: HashMap<String, String> = minority_statements::table
+        .filter(minority_statements::round_id.eq(&r.id))
+        .select((
+            minority_statements::theme_id,
+            minority_statements::statement,
+        ))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
     let mut by_theme: BTreeMap<i32, ThemeResponses> = BTreeMap::new();
     for t in &round.themes {
         by_theme.insert(
@@ -850,6 +883,7 @@ pub fn responses(
                 number: t.snapshot.number,
                 title: t.snapshot.title.clone(),
                 comments: Vec::new(),
+                minority_statement: statements.remove(&t.theme_id),
             },
         );
     }
@@ -920,6 +954,64 @@ pub fn clear_comment(
             Some(&a.id),
             serde_json::json!({}),
         )
+    })
+}
+
+/// Writes (or, empty, removes) the researchers' statement of a theme's minority view in a
+/// rating round, which the round's report carries. Returns the statement kept.
+pub fn set_minority_statement(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    round_id: &str,
+    theme_id: &str,
+    statement: &str,
+) -> AppResult<Option<String>> {
+    let text = crate::domain::text::block("statement", statement, 5000)?;
+    let text = Some(text.trim().to_string()).filter(|t| !t.is_empty());
+    db::write(conn, |c| {
+        let (r, study) = access::in_study::<Round>(c, researcher_id, round_id, Role::Researcher)?;
+        let published: bool = diesel::select(diesel::dsl::exists(
+            round_themes::table
+                .filter(round_themes::round_id.eq(&r.id))
+                .filter(round_themes::theme_id.eq(theme_id)),
+        ))
+        .get_result(c)?;
+        if !published {
+            return Err(AppError::NotFound);
+        }
+        if !r.rating {
+            return Err(Invalid::one(
+                "statement",
+                "a minority statement belongs to a round that asks for scores",
+            )
+            .into());
+        }
+        diesel::delete(
+            minority_statements::table
+                .filter(minority_statements::round_id.eq(&r.id))
+                .filter(minority_statements::theme_id.eq(theme_id)),
+        )
+        .execute(c)?;
+        if let Some(t) = &text {
+            diesel::insert_into(minority_statements::table)
+                .values(&MinorityStatement {
+                    round_id: r.id.clone(),
+                    theme_id: theme_id.into(),
+                    statement: t.clone(),
+                    written_by: Some(researcher_id.into()),
+                    written_at: now(),
+                })
+                .execute(c)?;
+        }
+        audit::record(
+            c,
+            &Actor::researcher(researcher_id),
+            Some(&study.id),
+            audit::Action::RoundMinorityStatement,
+            Some(&r.id),
+            serde_json::json!({ "theme": theme_id, "removed": text.is_none() }),
+        )?;
+        Ok(text.clone())
     })
 }
 

@@ -22,7 +22,10 @@ pub struct ConsensusView {
     pub share_percent: f64,
     pub points: i32,
     pub max_iqr: f64,
-    /// When the first rating round opened; from then on the rule cannot change.
+    /// How "don't know" counts in the shares: `excluded` or `not_agreeing`.
+    pub dont_know: crate::domain::DontKnow,
+    /// When the first rating round opened; from then on the rule (and the panel groups)
+    /// cannot change.
     pub locked_at: Option<DateTime<Utc>>,
 }
 
@@ -48,6 +51,9 @@ pub struct StudyView {
     /// The study's time zone (IANA name): the clock of its pages, e-mails and report.
     #[schema(example = "Europe/Copenhagen")]
     pub time_zone: String,
+    /// The key of the stratum whose values are the panel groups; locked with the consensus rule.
+    #[schema(example = "side")]
+    pub groups_by: Option<String>,
     /// The caller's role in this study.
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -68,6 +74,7 @@ pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
             share_percent: s.consensus.share_percent,
             points: s.consensus.points,
             max_iqr: s.consensus.max_iqr,
+            dont_know: s.consensus.dont_know,
             locked_at: study.consensus_locked_at.map(utc),
         },
         min_group_size: s.min_group_size,
@@ -78,6 +85,7 @@ pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
         link_grace_days: s.link_grace_days,
         retention_until: s.retention_until,
         time_zone: s.time_zone.name().to_string(),
+        groups_by: s.groups_by,
         role,
         created_at: utc(study.created_at),
         updated_at: utc(study.updated_at),
@@ -161,6 +169,18 @@ pub fn update(
             .consensus_locked_at
             .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let after = before.apply(input, locked.as_deref())?;
+        if let Some(by) = &after.groups_by
+            && after.groups_by != before.groups_by
+            && !super::recruitment::strata_of(c, study_id)?
+                .iter()
+                .any(|s| &s.key == by)
+        {
+            return Err(Invalid::one(
+                "groups_by",
+                format!("the study has no panel attribute with the key {by:?}"),
+            )
+            .into());
+        }
         if after.retention_until != before.retention_until {
             // The retention date erases every identity: only owners set it, never so soon that
             // the owners' warning could not go out first.
@@ -205,15 +225,21 @@ pub fn update(
         diesel::update(studies::table.find(&study.id))
             .set(&study)
             .execute(c)?;
-        if before.consensus != after.consensus {
-            audit::record(
-                c,
-                &actor,
-                Some(study_id),
+        // What the analysis rests on is logged with its old and new value.
+        let changes = [
+            (
+                before.groups_by != after.groups_by,
+                audit::Action::StudyGroupsChanged,
+                serde_json::json!({ "from": before.groups_by, "to": after.groups_by }),
+            ),
+            (
+                before.consensus != after.consensus,
                 audit::Action::StudyConsensusChanged,
-                Some(study_id),
                 serde_json::json!({ "from": before.consensus, "to": after.consensus }),
-            )?;
+            ),
+        ];
+        for (_, action, details) in changes.into_iter().filter(|(changed, _, _)| *changed) {
+            audit::record(c, &actor, Some(study_id), action, Some(study_id), details)?;
         }
         audit::record(
             c,

@@ -106,6 +106,9 @@ fn render(
         priorities => r.themes.iter().filter(|t| t.meets_priority).map(|t| minijinja::Value::from(Serde(t))).collect::<Vec<_>>(),
         ranked => ranked(r).into_iter().map(|t| minijinja::context! { theme => Serde(t), words => super::sentences::theme_in_words(r, t) }).collect::<Vec<_>>(),
         key_terms => super::sentences::key_terms(r),
+        rand_ucla => r.themes.iter().any(|t| t.rand_ucla.is_some()),
+        sensitivity => minijinja::Value::from(Serde(super::sentences::sensitivity_rows(r))),
+        fragile_themes => super::sentences::fragile_themes(r),
     };
     pages().render(template, ctx)
 }

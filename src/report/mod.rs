@@ -6,6 +6,7 @@
 pub mod composition;
 pub mod csv;
 pub mod format;
+pub mod groups;
 pub mod html;
 #[cfg(feature = "pdf")]
 pub mod pdf;
@@ -20,6 +21,7 @@ pub mod pdf {
         )))
     }
 }
+pub mod robustness;
 pub mod sentences;
 pub mod svg;
 pub mod tables;
@@ -35,6 +37,7 @@ use crate::db::utc;
 use crate::domain::StudySettings;
 use crate::domain::candidate::{DeclineCategory, Status, Stratum};
 use crate::domain::codebook::PublishedTheme;
+use crate::domain::robustness as robust;
 use crate::domain::round::{State, answered};
 use crate::domain::stats::{
     ItemStats, KendallW, Verdict, Wilcoxon, kendall_w, wilcoxon_signed_rank,
@@ -44,6 +47,8 @@ use crate::error::{AppError, AppResult};
 
 pub use composition::Composition;
 pub use format::{File, Format};
+pub use groups::{Groups, GroupsData};
+pub use robustness::{MinorityView, Sensitivity};
 
 /// Who reads the report: researchers see hidden small cells' counts (marked); funders do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +138,8 @@ pub struct RuleInfo {
     pub share_percent: f64,
     pub points: i32,
     pub max_iqr: f64,
+    /// How "don't know" counted in the shares.
+    pub dont_know: crate::domain::DontKnow,
     pub locked_at: Option<DateTime<Utc>>,
     pub priority_threshold: f64,
 }
@@ -169,6 +176,12 @@ pub struct ThemeRow {
     /// Fewer than `min_group_size` valid scores: no verdict, no priority, no rank, left out of
     /// Kendall's W; the funder sees "fewer than k" and no figure at all.
     pub hidden: bool,
+    /// The 95 % confidence interval of the mean: percentile bootstrap of 10,000 resamples,
+    /// seeded by the study, round and theme, so the same data always gives the same interval.
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub ci95: Option<[f64; 2]>,
+    /// The RAND/UCLA disagreement test; only on a 1–9 scale.
+    pub rand_ucla: Option<crate::domain::robustness::RandUcla>,
     /// The statements as the round published them.
     pub statements: Vec<crate::domain::codebook::StatementSnapshot>,
 }
@@ -181,6 +194,9 @@ pub struct Stability {
     pub themes: Vec<ThemeStability>,
     /// Over all paired scores: the share that changed.
     pub pct_changed: Option<f64>,
+    /// The share of the themes compared that are stable (fewer than 15 % of their paired
+    /// scores changed).
+    pub pct_stable: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -190,9 +206,18 @@ pub struct ThemeStability {
     pub changed: usize,
     pub pct_changed: Option<f64>,
     pub wilcoxon: Option<Wilcoxon>,
+    /// The coefficient of variation (SD / mean of the valid scores) in this round minus that in
+    /// the previous one: negative when the panel's answers drew closer together.
+    pub cv_change: Option<f64>,
+    /// Fewer than 15 % of the paired scores changed.
+    pub stable: Option<bool>,
     /// Fewer than `min_group_size` pairs (for the funder: no figure at all).
     pub hidden: bool,
 }
+
+/// A theme is stable between two rounds when fewer than this share of the panellists who
+/// scored it in both changed their score.
+pub const STABLE_BELOW_PERCENT: f64 = 15.0;
 
 /// What changed in the codebook between the previous round and this one.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -222,6 +247,12 @@ pub struct Report {
     pub kendall: Option<KendallW>,
     pub stability: Option<Stability>,
     pub composition: Option<Composition>,
+    /// The panel groups' figures and comparisons, when the study has groups.
+    pub groups: Option<Groups>,
+    /// The verdicts under the locked rule and its neighbours.
+    pub sensitivity: Vec<Sensitivity>,
+    /// Per theme, the views of experts far from the median and the researchers' statement.
+    pub minority_views: Vec<MinorityView>,
     /// The sentences of the report's findings, computed from the figures.
     pub findings: Vec<String>,
     pub changes: Vec<CodebookChange>,
@@ -293,6 +324,10 @@ pub struct ReportData {
     /// Released small cells: (table key, cell key).
     pub releases: Vec<(String, String)>,
     pub changes: Vec<CodebookChange>,
+    /// The panel groups, when the study has them.
+    pub groups: Option<GroupsData>,
+    /// The researchers' minority statements of the round, by theme id.
+    pub statements: HashMap<String, String>,
 }
 
 /// Which round a report is about: the one asked for, else the latest closed rating round (or,
@@ -380,6 +415,11 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
             let dk = theirs.iter().filter(|a| a.dont_know).count();
             let s = ItemStats::of(&scores, dk, &scale);
             let hidden = s.n < k;
+            let seed = robust::seed(&d.study.id, &round.id, &t.theme_id);
+            let ci95 = robust::bootstrap_ci(&scores, seed, robust::RESAMPLES).map(|(a, b)| [a, b]);
+            let rand_ucla = robust::rand_ucla_applies(&scale)
+                .then(|| robust::rand_ucla(&scores))
+                .flatten();
             let mut row = ThemeRow {
                 theme_id: t.theme_id.clone(),
                 number: t.snapshot.number,
@@ -407,6 +447,8 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
                         .is_some_and(|m| m + 1e-9 >= settings.priority_threshold),
                 rank: None,
                 hidden,
+                ci95,
+                rand_ucla,
                 counts: s.counts,
                 statements: t.snapshot.statements.clone(),
             };
@@ -466,10 +508,25 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
             &d.published,
             &d.answers,
             &rows,
-            k,
+            (&scale, k),
             for_funder,
         )
     });
+    let this_round = d.rounds.iter().find(|r| r.number == round.number);
+    let groups = d.groups.as_ref().map(|g| {
+        let none = HashSet::new();
+        groups::build(
+            g,
+            &d.answers,
+            &rows,
+            this_round.map_or(&none, |r| &r.responders),
+            (&scale, &rule, k),
+            lang,
+            audience,
+        )
+    });
+    let sensitivity = robustness::sensitivity(&rows, &by_theme, &scale, &rule);
+    let minority_views = robustness::minority_views(&rows, &by_theme, &d.statements);
 
     // The participant flow.
     let people = &d.people;
@@ -516,7 +573,6 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         });
         previous_responders = Some(&r.responders);
     }
-    let this_round = d.rounds.iter().find(|r| r.number == round.number);
     let responded_now = this_round.map_or(0, |r| r.responders.len());
     let flow = Flow {
         identified: people.len(),
@@ -608,6 +664,7 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
             share_percent: rule.share_percent,
             points: rule.points,
             max_iqr: rule.max_iqr,
+            dont_know: rule.dont_know,
             locked_at: d.consensus_locked_at,
             priority_threshold: settings.priority_threshold,
         },
@@ -616,6 +673,9 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         kendall,
         stability,
         composition,
+        groups,
+        sensitivity,
+        minority_views,
         findings: Vec::new(),
         changes: d.changes.clone(),
         comments,
@@ -642,6 +702,8 @@ fn blank(row: &mut ThemeRow) {
     row.pct_top2 = None;
     row.pct_bottom2 = None;
     row.counts = Vec::new();
+    row.ci95 = None;
+    row.rand_ucla = None;
 }
 
 fn stability(
@@ -650,9 +712,22 @@ fn stability(
     published: &[PublishedTheme],
     now_answers: &[Answer],
     rows: &[ThemeRow],
-    k: usize,
+    (scale, k): (&Scale, usize),
     for_funder: bool,
 ) -> Stability {
+    let mut earlier_scores: HashMap<&str, Vec<i32>> = HashMap::new();
+    for e in before {
+        if let Some(s) = e.score {
+            earlier_scores
+                .entry(e.theme_id.as_str())
+                .or_default()
+                .push(s);
+        }
+    }
+    let cv = |s: &ItemStats| match (s.sd, s.mean) {
+        (Some(sd), Some(m)) if m.abs() > 1e-12 => Some(sd / m),
+        _ => None,
+    };
     let earlier: HashMap<(&str, &str), Option<i32>> = before
         .iter()
         .map(|e| ((e.theme_id.as_str(), e.panellist_id.as_str()), e.score))
@@ -679,6 +754,8 @@ fn stability(
                 changed: 0,
                 pct_changed: None,
                 wilcoxon: None,
+                cv_change: None,
+                stable: None,
                 hidden: true,
             });
             continue;
@@ -686,19 +763,46 @@ fn stability(
         let changed = pairs.iter().filter(|(a, b)| a != b).count();
         all_pairs += pairs.len();
         all_changed += changed;
+        let pct_changed = (!pairs.is_empty()).then(|| 100.0 * changed as f64 / pairs.len() as f64);
+        let before_scores = earlier_scores
+            .get(t.theme_id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let now_scores: Vec<i32> = now_by_theme
+            .get(t.theme_id.as_str())
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter_map(|a| a.score)
+            .collect();
+        // The previous round's spread of fewer than k scores is not shown to a funder.
+        let cv_change = (!for_funder || before_scores.len() >= k)
+            .then(|| {
+                let then = cv(&ItemStats::of(before_scores, 0, scale))?;
+                let now = cv(&ItemStats::of(&now_scores, 0, scale))?;
+                Some(now - then)
+            })
+            .flatten();
         themes.push(ThemeStability {
             number: t.snapshot.number,
             pairs: pairs.len(),
             changed,
-            pct_changed: (!pairs.is_empty()).then(|| 100.0 * changed as f64 / pairs.len() as f64),
+            pct_changed,
             wilcoxon: wilcoxon_signed_rank(&pairs),
+            cv_change,
+            stable: pct_changed.map(|p| p < STABLE_BELOW_PERCENT - 1e-9),
             hidden: pairs.len() < k,
         });
     }
+    let judged: Vec<bool> = themes
+        .iter()
+        .filter(|t| !t.hidden)
+        .filter_map(|t| t.stable)
+        .collect();
     Stability {
         previous_round,
         themes,
         pct_changed: (all_pairs > 0).then(|| 100.0 * all_changed as f64 / all_pairs as f64),
+        pct_stable: (!judged.is_empty())
+            .then(|| 100.0 * judged.iter().filter(|s| **s).count() as f64 / judged.len() as f64),
     }
 }
 
@@ -798,6 +902,7 @@ mod tests {
                 closed_at: Some(at(20)),
                 created_at: at(1),
                 updated_at: at(20),
+                feedback_by_group: false,
             },
             published: vec![theme("t1", 1), theme("t2", 2)],
             answers,
@@ -811,6 +916,8 @@ mod tests {
             strata: Vec::new(),
             releases: Vec::new(),
             changes: Vec::new(),
+            groups: None,
+            statements: HashMap::new(),
         }
     }
 

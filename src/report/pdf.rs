@@ -97,6 +97,10 @@ struct Data {
     decline_reasons: String,
     composition: Option<CompositionData>,
     stability: Option<StabilityData>,
+    /// The panel groups' section, after the table of the themes.
+    groups: Option<Section>,
+    /// Sections after stability: sensitivity, minority views.
+    further: Vec<Section>,
     changes: Vec<String>,
     comments: Vec<String>,
     method: Vec<String>,
@@ -129,6 +133,35 @@ struct ThemeLine {
     consensus: String,
     priority: bool,
     bar: String,
+    /// The mean's 95 % confidence interval, under the mean.
+    ci: String,
+}
+
+/// A section the layout prints as it comes: paragraphs, tables, blocks of quotes, notes.
+#[derive(Serialize, Default)]
+struct Section {
+    heading: String,
+    paragraphs: Vec<String>,
+    tables: Vec<SectionTable>,
+    blocks: Vec<Block>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SectionTable {
+    caption: String,
+    header: Vec<String>,
+    /// Which columns hold numbers (right-aligned).
+    numeric: Vec<bool>,
+    rows: Vec<CompositionRow>,
+}
+
+/// A heading with its paragraphs and quotes (a theme's minority view).
+#[derive(Serialize)]
+struct Block {
+    heading: String,
+    paragraphs: Vec<String>,
+    quotes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -155,7 +188,8 @@ struct CompositionRow {
 #[derive(Serialize)]
 struct StabilityData {
     heading: String,
-    rows: Vec<[String; 4]>,
+    rows: Vec<[String; 6]>,
+    note: String,
 }
 
 fn data(r: &Report) -> Data {
@@ -195,6 +229,8 @@ fn data(r: &Report) -> Data {
         "terms_h",
         "figures_h",
         "priority_badge",
+        "cv_change",
+        "stable",
     ] {
         labels.insert(key, text(l, &format!("report.{key}")));
     }
@@ -286,6 +322,11 @@ fn data(r: &Report) -> Data {
             consensus: text(l, &format!("verdict.{}", t.consensus.key())),
             priority: t.meets_priority,
             bar: format!("bar-{i}.svg"),
+            ci: t
+                .ci95
+                .filter(|_| !(t.hidden && r.for_funder))
+                .map(|c| format!("{}–{}", decimal(c[0], 2, l), decimal(c[1], 2, l)))
+                .unwrap_or_default(),
         })
         .collect();
     let priorities = r
@@ -436,6 +477,8 @@ fn data(r: &Report) -> Data {
                         fewer.clone(),
                         String::new(),
                         String::new(),
+                        String::new(),
+                        String::new(),
                     ];
                 }
                 [
@@ -444,12 +487,35 @@ fn data(r: &Report) -> Data {
                     t.changed.to_string(),
                     t.wilcoxon
                         .as_ref()
-                        .map(|w| decimal(w.p, 3, l))
+                        .map(|w| sentences::p_plain(w.p, l))
                         .unwrap_or_else(|| "–".into()),
+                    t.cv_change
+                        .map(|c| decimal(c, 2, l))
+                        .unwrap_or_else(|| "–".into()),
+                    match t.stable {
+                        Some(true) => text(l, "report.yes"),
+                        Some(false) => text(l, "report.no"),
+                        None => "–".into(),
+                    },
                 ]
             })
             .collect(),
+        note: s
+            .pct_stable
+            .map(|p| {
+                text_with(
+                    l,
+                    "report.pct_stable",
+                    &[("pct", crate::i18n::percent(p, l))],
+                )
+            })
+            .unwrap_or_default(),
     });
+    let groups = r.groups.as_ref().map(|g| groups_section(r, g, &fewer));
+    let further = [Some(sensitivity_section(r)), minority_section(r)]
+        .into_iter()
+        .flatten()
+        .collect();
     Data {
         lang: l.into(),
         labels,
@@ -464,6 +530,8 @@ fn data(r: &Report) -> Data {
         decline_reasons,
         composition,
         stability,
+        groups,
+        further,
         changes: r
             .changes
             .iter()
@@ -543,6 +611,267 @@ fn data(r: &Report) -> Data {
         },
         key_terms: sentences::key_terms(r),
     }
+}
+
+fn row(cells: Vec<String>) -> CompositionRow {
+    CompositionRow {
+        group: false,
+        cells,
+    }
+}
+
+fn group_row(title: String) -> CompositionRow {
+    CompositionRow {
+        group: true,
+        cells: vec![title],
+    }
+}
+
+/// The panel groups: sizes, each theme's figures per group with its test, the summary.
+fn groups_section(r: &Report, g: &super::Groups, fewer: &str) -> Section {
+    let l = r.language.code();
+    let k = ("k", r.min_group_size.to_string());
+    let number = ("number", r.round.number.to_string());
+    let sizes = SectionTable {
+        caption: text_with(
+            l,
+            "report.groups_sizes_caption",
+            std::slice::from_ref(&number),
+        ),
+        header: vec![
+            g.label.clone(),
+            text(l, "report.panellists"),
+            text(l, "report.responded"),
+        ],
+        numeric: vec![false, true, true],
+        rows: g
+            .groups
+            .iter()
+            .map(|x| {
+                row(vec![
+                    x.label.clone(),
+                    x.panellists.to_string(),
+                    x.responded.to_string(),
+                ])
+            })
+            .collect(),
+    };
+    let mut rows = Vec::new();
+    for th in &r.themes {
+        let mut title = format!("{}{}. {}", th.category, th.number, th.title);
+        if g.disagreeing.contains(&th.number) {
+            title = format!("{title} — {}", text(l, "report.groups_disagree_badge"));
+        } else if g.in_every_group.contains(&th.number) {
+            title = format!("{title} — {}", text(l, "report.groups_every_badge"));
+        }
+        if let Some(test) = g.tests.iter().find(|x| x.number == th.number) {
+            title = format!("{title} ({})", test_words(test, l));
+        }
+        rows.push(group_row(title));
+        for grp in &g.groups {
+            let Some(x) = grp.themes.iter().find(|x| x.number == th.number) else {
+                continue;
+            };
+            let num = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| crate::i18n::number(v, l));
+            rows.push(row(if x.hidden && r.for_funder {
+                vec![
+                    grp.label.clone(),
+                    fewer.to_string(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]
+            } else {
+                vec![
+                    grp.label.clone(),
+                    if x.hidden {
+                        format!("{} {}", x.n, text(l, "report.hidden_mark"))
+                    } else {
+                        x.n.to_string()
+                    },
+                    x.mean_display.clone().unwrap_or_else(|| "–".into()),
+                    num(x.median),
+                    num(x.iqr),
+                    x.consensus
+                        .map_or_else(|| "–".into(), |v| text(l, &format!("verdict.{}", v.key()))),
+                ]
+            }));
+        }
+    }
+    let figures = SectionTable {
+        caption: text_with(l, "report.groups_caption", &[number]),
+        header: vec![
+            g.label.clone(),
+            "n".into(),
+            text(l, "report.mean"),
+            text(l, "report.median"),
+            "IQR".into(),
+            text(l, "report.consensus"),
+        ],
+        numeric: vec![false, true, true, true, true, false],
+        rows,
+    };
+    let list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+    let summary = format!(
+        "{} {}",
+        if g.in_every_group.is_empty() {
+            text(l, "report.groups_every_none")
+        } else {
+            text_with(
+                l,
+                "report.groups_every",
+                &[("themes", list(&g.in_every_group))],
+            )
+        },
+        if g.disagreeing.is_empty() {
+            text(l, "report.groups_disagree_none")
+        } else {
+            text_with(
+                l,
+                "report.groups_disagree",
+                &[("themes", list(&g.disagreeing))],
+            )
+        }
+    );
+    Section {
+        heading: text_with(l, "report.groups_h", &[("attribute", g.label.clone())]),
+        paragraphs: vec![text_with(
+            l,
+            "report.groups_intro",
+            &[("attribute", g.label.clone()), k.clone()],
+        )],
+        tables: vec![sizes, figures],
+        blocks: Vec::new(),
+        notes: vec![
+            summary,
+            text_with(
+                l,
+                if r.for_funder {
+                    "report.groups_hidden_funder"
+                } else {
+                    "report.groups_hidden_researcher"
+                },
+                &[k],
+            ),
+        ],
+    }
+}
+
+/// "Mann–Whitney U = 7,5, p = 0,722 · approximate p".
+fn test_words(test: &super::groups::GroupTest, l: &str) -> String {
+    let statistic = match test.result.test {
+        crate::domain::compare::TestKind::MannWhitney => {
+            crate::i18n::number(test.result.statistic, l)
+        }
+        crate::domain::compare::TestKind::KruskalWallis => decimal(test.result.statistic, 2, l),
+    };
+    let p = sentences::p_plain(test.result.p, l);
+    let p = if test.result.p < 0.001 {
+        p
+    } else {
+        format!("= {p}")
+    };
+    format!(
+        "{} · {}",
+        text_with(
+            l,
+            &format!("report.test_{}", test.result.test.key()),
+            &[("statistic", statistic), ("p", p)]
+        ),
+        text(
+            l,
+            if test.result.exact {
+                "report.p_exact"
+            } else {
+                "report.p_approx"
+            }
+        )
+    )
+}
+
+fn sensitivity_section(r: &Report) -> Section {
+    let l = r.language.code();
+    let fragile = sentences::fragile_themes(r);
+    let rows = sentences::sensitivity_rows(r)
+        .into_iter()
+        .map(|s| {
+            row(vec![
+                if s.locked {
+                    format!("{} ({})", s.words, text(l, "report.locked_rule"))
+                } else {
+                    s.words
+                },
+                s.high.to_string(),
+                s.low.to_string(),
+                if s.locked {
+                    "–".into()
+                } else if s.changed.is_empty() {
+                    text(l, "report.sensitivity_same")
+                } else {
+                    s.changed
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ])
+        })
+        .collect();
+    Section {
+        heading: text(l, "report.sensitivity_h"),
+        paragraphs: vec![text(l, "report.sensitivity_intro")],
+        tables: vec![SectionTable {
+            caption: String::new(),
+            header: vec![
+                text(l, "report.rule"),
+                text(l, "verdict.high"),
+                text(l, "verdict.low"),
+                text(l, "report.sensitivity_changed"),
+            ],
+            numeric: vec![false, true, true, false],
+            rows,
+        }],
+        blocks: Vec::new(),
+        notes: vec![if fragile.is_empty() {
+            text(l, "report.sensitivity_robust")
+        } else {
+            text_with(
+                l,
+                "report.sensitivity_fragile",
+                &[(
+                    "themes",
+                    fragile
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )],
+            )
+        }],
+    }
+}
+
+fn minority_section(r: &Report) -> Option<Section> {
+    let l = r.language.code();
+    (!r.minority_views.is_empty()).then(|| Section {
+        heading: text(l, "report.minority_h"),
+        paragraphs: vec![text_with(
+            l,
+            "report.minority_intro",
+            &[("k", r.min_group_size.to_string())],
+        )],
+        blocks: r
+            .minority_views
+            .iter()
+            .map(|m| Block {
+                heading: format!("{} {}", text(l, "report.theme"), m.number),
+                paragraphs: m.statement.iter().cloned().collect(),
+                quotes: m.comments.iter().map(|c| format!("“{c}”")).collect(),
+            })
+            .collect(),
+        ..Default::default()
+    })
 }
 
 /// Typesets the report. Takes a moment for large studies: call it off the async workers.

@@ -40,10 +40,79 @@ pub fn strength(w: f64, lang: Language) -> &'static str {
 /// A p-value as reported: "< 0,001" below a thousandth, else "= 0,012".
 pub fn p_value(p: f64, lang: Language) -> String {
     if p < 0.001 {
-        format!("< {}", decimal(0.001, 3, lang.code()))
+        p_plain(p, lang.code())
     } else {
-        format!("= {}", decimal(p, 3, lang.code()))
+        format!("= {}", p_plain(p, lang.code()))
     }
+}
+
+/// A p-value in a table cell: "< 0,001" below a thousandth, else "0,012".
+pub fn p_plain(p: f64, lang: &str) -> String {
+    if p < 0.001 {
+        format!("< {}", decimal(0.001, 3, lang))
+    } else {
+        decimal(p, 3, lang)
+    }
+}
+
+/// A rule of the sensitivity table in words: "70 % in the top 2 points · IQR ≤ 1 · don't know
+/// left out".
+pub fn rule_in_words(v: &crate::domain::robustness::RuleVariant, lang: Language) -> String {
+    let l = lang.code();
+    let iqr = match v.max_iqr {
+        Some(m) => {
+            crate::i18n::text_with(l, "report.rule_iqr", &[("iqr", crate::i18n::number(m, l))])
+        }
+        None => crate::i18n::text(l, "report.rule_no_iqr"),
+    };
+    format!(
+        "{} · {iqr} · {}",
+        crate::i18n::text_with(
+            l,
+            "report.rule_share",
+            &[
+                ("share", decimal(v.share_percent, 0, l)),
+                ("points", v.points.to_string())
+            ]
+        ),
+        crate::i18n::text(l, &format!("report.rule_dk_{}", v.dont_know.key())),
+    )
+}
+
+/// The sensitivity table's rows as the documents show them: the rule in words, how many themes
+/// reach high and low consensus under it, and which change verdict.
+pub fn sensitivity_rows(r: &Report) -> Vec<SensitivityRow> {
+    r.sensitivity
+        .iter()
+        .map(|s| SensitivityRow {
+            words: rule_in_words(&s.rule, r.language),
+            locked: s.locked,
+            high: s.verdicts.values().filter(|v| **v == Verdict::High).count(),
+            low: s.verdicts.values().filter(|v| **v == Verdict::Low).count(),
+            changed: s.changed.clone(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SensitivityRow {
+    pub words: String,
+    pub locked: bool,
+    pub high: usize,
+    pub low: usize,
+    pub changed: Vec<i32>,
+}
+
+/// The themes whose verdict changes under at least one neighbouring rule.
+pub fn fragile_themes(r: &Report) -> Vec<i32> {
+    let mut out: Vec<i32> = r
+        .sensitivity
+        .iter()
+        .flat_map(|s| s.changed.iter().copied())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 pub fn findings(r: &Report) -> Vec<String> {
@@ -264,6 +333,12 @@ pub fn method(r: &Report) -> Vec<String> {
             ("iqr", short(rule.max_iqr)),
         ],
     );
+    if rule.dont_know == crate::domain::DontKnow::NotAgreeing {
+        consensus = format!(
+            "{consensus} {}",
+            tw(l, "report.method_dk_not_agreeing", &[])
+        );
+    }
     if let Some(at) = rule.locked_at {
         consensus = format!(
             "{consensus} {}",
@@ -288,6 +363,42 @@ pub fn method(r: &Report) -> Vec<String> {
         "report.method_anonymity",
         &[("k", r.min_group_size.to_string())],
     ));
+    out.extend(further_methods(r));
+    out
+}
+
+/// The methods of the statistics beyond the priority table, each said where the report uses it.
+fn further_methods(r: &Report) -> Vec<String> {
+    use crate::i18n::text_with as tw;
+    let l = r.language.code();
+    let k = ("k", r.min_group_size.to_string());
+    let mut out = vec![tw(
+        l,
+        "report.method_ci",
+        &[(
+            "resamples",
+            crate::i18n::whole(crate::domain::robustness::RESAMPLES),
+        )],
+    )];
+    if r.themes.iter().any(|t| t.rand_ucla.is_some()) {
+        out.push(tw(l, "report.method_rand_ucla", &[]));
+    }
+    if r.stability.is_some() {
+        out.push(tw(
+            l,
+            "report.method_stability",
+            &[("pct", decimal(super::STABLE_BELOW_PERCENT, 0, l))],
+        ));
+    }
+    if let Some(g) = &r.groups {
+        out.push(tw(
+            l,
+            "report.method_groups",
+            &[("attribute", g.label.clone()), k.clone()],
+        ));
+    }
+    out.push(tw(l, "report.method_sensitivity", &[]));
+    out.push(tw(l, "report.method_minority", &[k]));
     out
 }
 
@@ -322,6 +433,12 @@ pub fn key_terms(r: &Report) -> Vec<(String, String)> {
             ("iqr", crate::i18n::number(rule.max_iqr, l)),
         ],
     );
+    if rule.dont_know == crate::domain::DontKnow::NotAgreeing {
+        consensus = format!(
+            "{consensus} {}",
+            tw(l, "report.method_dk_not_agreeing", &[])
+        );
+    }
     if let Some(at) = rule.locked_at {
         consensus = format!(
             "{consensus} {}",
@@ -376,5 +493,8 @@ mod tests {
         assert_eq!(strength(0.337665, Language::Da), "moderat");
         assert_eq!(p_value(0.000272, Language::Da), "< 0,001");
         assert_eq!(p_value(0.0123, Language::En), "= 0.012");
+        assert_eq!(crate::i18n::whole(10_000), "10\u{a0}000");
+        assert_eq!(crate::i18n::whole(1_234_567), "1\u{a0}234\u{a0}567");
+        assert_eq!(crate::i18n::whole(999), "999");
     }
 }

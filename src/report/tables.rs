@@ -97,6 +97,23 @@ fn column(key: impl Into<String>, label: String, shown: Shown) -> Column {
     }
 }
 
+/// "yes" or "no": a code for scripts, a word for people.
+fn yes_no(lang: &str, b: bool) -> Value {
+    let key = if b { "yes" } else { "no" };
+    Value::Code {
+        code: key.into(),
+        label: capital(&crate::i18n::text(lang, &format!("tables.{key}"))),
+    }
+}
+
+/// A verdict: its code for scripts, its words for people.
+fn verdict(lang: &str, v: crate::domain::stats::Verdict) -> Value {
+    Value::Code {
+        code: v.key().into(),
+        label: crate::i18n::text(lang, &format!("verdict.{}", v.key())),
+    }
+}
+
 /// A text with its first letter in upper case, as a table's cell starts.
 fn capital(s: &str) -> String {
     let mut c = s.chars();
@@ -141,13 +158,24 @@ pub fn tables(r: &Report) -> Vec<Table> {
         column("consensus", t("col_consensus"), Shown::Plain),
         column("meets_priority", t("col_priority"), Shown::Plain),
         column("rank", t("col_rank"), Shown::Whole),
+        column("ci95_low", t("col_ci95_low"), Shown::Decimals(2)),
+        column("ci95_high", t("col_ci95_high"), Shown::Decimals(2)),
     ]);
+    let rand = r.themes.iter().any(|t| t.rand_ucla.is_some());
+    if rand {
+        columns.extend([
+            column("rand_ucla_ipr", "IPR".into(), Shown::Decimals(2)),
+            column("rand_ucla_ipras", "IPRAS".into(), Shown::Decimals(2)),
+            column("rand_ucla_disagreement", t("col_rand_ucla"), Shown::Plain),
+        ]);
+    }
     let fewer = crate::i18n::text_with(
         lang,
         "report.fewer_than",
         &[("k", r.min_group_size.to_string())],
     );
     let hidden = || code("hidden", fewer.clone());
+    let yes_no = |b: bool| yes_no(lang, b);
     let rows = r
         .themes
         .iter()
@@ -178,21 +206,21 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 th.sd.into(),
             ];
             row.extend(th.counts.iter().map(|c| Value::from(*c)));
-            let verdict = th.consensus.key();
             row.extend([
                 th.pct_top2.into(),
                 th.pct_bottom2.into(),
-                code(
-                    verdict,
-                    crate::i18n::text(lang, &format!("verdict.{verdict}")),
-                ),
-                if th.meets_priority {
-                    code("yes", capital(&t("yes")))
-                } else {
-                    code("no", capital(&t("no")))
-                },
+                verdict(lang, th.consensus),
+                yes_no(th.meets_priority),
                 th.rank.into(),
+                th.ci95.map(|c| c[0]).into(),
+                th.ci95.map(|c| c[1]).into(),
             ]);
+            if rand {
+                match &th.rand_ucla {
+                    Some(x) => row.extend([x.ipr.into(), x.ipras.into(), yes_no(x.disagreement)]),
+                    None => row.extend([Value::Empty, Value::Empty, Value::Empty]),
+                }
+            }
             row
         })
         .collect();
@@ -305,13 +333,9 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .iter()
             .map(|th| {
                 if th.hidden && r.for_funder {
-                    return vec![
-                        th.number.into(),
-                        hidden(),
-                        Value::Empty,
-                        Value::Empty,
-                        Value::Empty,
-                    ];
+                    let mut row = vec![th.number.into(), hidden()];
+                    row.resize(7, Value::Empty);
+                    return row;
                 }
                 vec![
                     th.number.into(),
@@ -319,6 +343,8 @@ pub fn tables(r: &Report) -> Vec<Table> {
                     th.changed.into(),
                     th.pct_changed.into(),
                     th.wilcoxon.as_ref().map(|w| w.p).into(),
+                    th.cv_change.into(),
+                    th.stable.map(yes_no).into(),
                 ]
             })
             .collect();
@@ -331,6 +357,45 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 column("changed", t("col_changed"), Shown::Whole),
                 column("pct_changed", t("col_pct_changed"), Shown::Decimals(1)),
                 column("wilcoxon_p", t("col_wilcoxon_p"), Shown::P),
+                column("cv_change", t("col_cv_change"), Shown::Decimals(3)),
+                column("stable", t("col_stable"), Shown::Plain),
+            ],
+            rows,
+        });
+    }
+    if let Some(g) = &r.groups {
+        out.extend(group_tables(r, g, &fewer));
+    }
+    out.push(sensitivity_table(r));
+    if !r.minority_views.is_empty() {
+        let rows = r
+            .minority_views
+            .iter()
+            .flat_map(|m| {
+                let statement = m.statement.iter().map(|s| {
+                    vec![
+                        m.number.into(),
+                        code("statement", capital(&t("minority_statement"))),
+                        s.clone().into(),
+                    ]
+                });
+                let comments = m.comments.iter().map(|c| {
+                    vec![
+                        m.number.into(),
+                        code("comment", capital(&t("minority_comment"))),
+                        c.clone().into(),
+                    ]
+                });
+                statement.chain(comments).collect::<Vec<_>>()
+            })
+            .collect();
+        out.push(Table {
+            key: "minority_views",
+            title: t("minority_views"),
+            columns: vec![
+                column("theme", t("col_theme"), Shown::Whole),
+                column("kind", t("col_kind"), Shown::Plain),
+                column("text", t("col_text"), Shown::Plain),
             ],
             rows,
         });
@@ -366,4 +431,157 @@ pub fn tables(r: &Report) -> Vec<Table> {
         });
     }
     out
+}
+
+/// The groups' figures per theme and the tests between them.
+fn group_tables(r: &Report, g: &super::Groups, fewer: &str) -> Vec<Table> {
+    let lang = r.language.code();
+    let t = |key: &str| crate::i18n::text(lang, &format!("tables.{key}"));
+    let mut rows = Vec::new();
+    for th in &r.themes {
+        for grp in &g.groups {
+            let Some(x) = grp.themes.iter().find(|x| x.number == th.number) else {
+                continue;
+            };
+            let mut row: Vec<Value> = vec![
+                th.number.into(),
+                Value::Code {
+                    code: grp.value.clone(),
+                    label: grp.label.clone(),
+                },
+            ];
+            if x.hidden && r.for_funder {
+                row.push(Value::Code {
+                    code: "hidden".into(),
+                    label: fewer.to_string(),
+                });
+                row.resize(8, Value::Empty);
+            } else {
+                row.extend([
+                    x.n.into(),
+                    x.mean.into(),
+                    x.median.into(),
+                    x.iqr.into(),
+                    x.consensus.map(|v| verdict(lang, v)).into(),
+                    Value::from(if x.hidden {
+                        t("hidden_from_the_funder")
+                    } else {
+                        String::new()
+                    }),
+                ]);
+            }
+            rows.push(row);
+        }
+    }
+    let figures = Table {
+        key: "groups",
+        title: t("groups"),
+        columns: vec![
+            column("theme", t("col_theme"), Shown::Whole),
+            column("group", g.label.clone(), Shown::Plain),
+            column("n", t("col_n"), Shown::Whole),
+            column("mean", t("col_mean"), Shown::Decimals(1)),
+            column("median", t("col_median"), Shown::Plain),
+            column("iqr", t("col_iqr"), Shown::Plain),
+            column("consensus", t("col_consensus"), Shown::Plain),
+            column("note", t("col_note"), Shown::Plain),
+        ],
+        rows,
+    };
+    let tests = Table {
+        key: "group_tests",
+        title: t("group_tests"),
+        columns: vec![
+            column("theme", t("col_theme"), Shown::Whole),
+            column("test", t("col_test"), Shown::Plain),
+            column("statistic", t("col_statistic"), Shown::Decimals(2)),
+            column("p", "p".into(), Shown::P),
+            column("exact", t("col_exact"), Shown::Plain),
+            column("groups", t("col_groups"), Shown::Plain),
+        ],
+        rows: g
+            .tests
+            .iter()
+            .map(|x| {
+                vec![
+                    x.number.into(),
+                    x.result.test.key().into(),
+                    x.result.statistic.into(),
+                    x.result.p.into(),
+                    yes_no(lang, x.result.exact),
+                    x.groups.join("; ").into(),
+                ]
+            })
+            .collect(),
+    };
+    vec![figures, tests]
+}
+
+/// The verdicts under the locked rule and its neighbours: a row per rule, a column per theme.
+fn sensitivity_table(r: &Report) -> Table {
+    let lang = r.language.code();
+    let t = |key: &str| crate::i18n::text(lang, &format!("tables.{key}"));
+    let numbers: Vec<i32> = r
+        .sensitivity
+        .first()
+        .map(|s| s.verdicts.keys().copied().collect())
+        .unwrap_or_default();
+    let mut columns = vec![
+        column("rule", t("col_rule"), Shown::Plain),
+        column("share_percent", t("col_share_percent"), Shown::Whole),
+        column("points", t("col_points"), Shown::Whole),
+        column("max_iqr", t("col_max_iqr"), Shown::Plain),
+        column("dont_know", t("col_dont_know_rule"), Shown::Plain),
+        column("locked", t("col_locked"), Shown::Plain),
+        column("changed", t("col_changed_themes"), Shown::Plain),
+    ];
+    for n in &numbers {
+        columns.push(column(
+            format!("theme_{n}"),
+            format!("{} {n}", t("col_theme")),
+            Shown::Plain,
+        ));
+    }
+    let words = super::sentences::sensitivity_rows(r);
+    let rows = r
+        .sensitivity
+        .iter()
+        .zip(words)
+        .map(|(s, w)| {
+            let mut row: Vec<Value> = vec![
+                w.words.into(),
+                s.rule.share_percent.into(),
+                s.rule.points.into(),
+                s.rule.max_iqr.into(),
+                Value::Code {
+                    code: s.rule.dont_know.key().into(),
+                    label: crate::i18n::text(
+                        lang,
+                        &format!("report.rule_dk_{}", s.rule.dont_know.key()),
+                    ),
+                },
+                yes_no(lang, s.locked),
+                s.changed
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    .into(),
+            ];
+            for n in &numbers {
+                row.push(
+                    s.verdicts
+                        .get(n)
+                        .map_or(Value::Empty, |v| verdict(lang, *v)),
+                );
+            }
+            row
+        })
+        .collect();
+    Table {
+        key: "sensitivity",
+        title: t("sensitivity"),
+        columns,
+        rows,
+    }
 }

@@ -223,3 +223,66 @@ both_backends!(a_researcher_confirms_in_a_real_browser, |app: &TestApp| {
         .count();
     assert_eq!(invited, 2, "two candidates were chosen and confirmed");
 });
+
+both_backends!(feedback_by_group_in_a_real_browser, |app: &TestApp| {
+    if !browser_available() {
+        return;
+    }
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 8);
+    // Five sector organisations, two companies, one municipality: the companies (below k = 3)
+    // are said in words, and the sector organisations shown with a chart.
+    let mut values = serde_json::Map::new();
+    for (i, (id, _, _)) in p.members.iter().enumerate() {
+        let g = match i {
+            0..=4 => "Sector organisation",
+            5 | 6 => "Company",
+            _ => "Municipality",
+        };
+        values.insert(id.clone(), json!({"org_type": g}));
+    }
+    let r = c.put_json(
+        &format!("/api/v1/studies/{}/candidates/strata", p.study),
+        &json!({ "values": values }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c.patch_json(
+        &format!("/api/v1/studies/{}", p.study),
+        &json!({"groups_by": "org_type"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let themes = codebook(&mut c, &p.study);
+    let (first, n1) = open_round(
+        &mut c,
+        &p.study,
+        json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(5))}),
+    );
+    let mut expert = app.client();
+    for (j, (_, token, _)) in p.members.iter().enumerate() {
+        let r = expert.put_json(
+            &format!("/api/v1/participation/{token}/rounds/{n1}/answers"),
+            &json!({"answers": crate::rounds::scores_of(&themes, j), "submit": true}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(
+        c.post_json(&format!("/api/v1/rounds/{first}/close"), &json!({}))
+            .status,
+        200
+    );
+    let (_, n2) = open_round(
+        &mut c,
+        &p.study,
+        json!({"kind": "rating", "rating": true, "feedback": true, "feedback_by_group": true, "closes_at": deadline_in(Duration::days(5))}),
+    );
+    run_script(
+        "feedback.mjs",
+        &[
+            &app.base,
+            &p.members[0].1,
+            &n2.to_string(),
+            "Sector organisation",
+            "Company",
+        ],
+    );
+});

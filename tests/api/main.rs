@@ -14,6 +14,7 @@ mod demo;
 mod faults;
 mod funders;
 mod fuzz;
+mod groups;
 mod language;
 mod matrix;
 mod migrations;

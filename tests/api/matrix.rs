@@ -759,6 +759,9 @@ fn body(w: &World, r: &Route, csrf: &str) -> Body {
                 json!({"answers": []})
             }
             ("POST", "/api/v1/rounds/{round}/appointments") => json!({"panellist": pseud}),
+            (_, "/api/v1/rounds/{round}/themes/{theme}/minority-statement") => {
+                json!({"statement": "Et mindretal så det anderledes."})
+            }
             ("PUT", "/api/v1/rounds/{round}/guide") => {
                 json!({"sections": [{"title": "Arbejde", "questions": [{"text": "Hvad virker?"}]}]})
             }

@@ -543,6 +543,26 @@ pub(super) fn check_references(a: &Archive) -> Result<(), Invalid> {
     for (i, x) in a.small_cell_releases.iter().enumerate() {
         study(&mut f, "small_cell_releases", i, &x.study_id);
     }
+    for (i, x) in a.minority_statements.iter().enumerate() {
+        within(
+            &mut f,
+            "minority_statements",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "minority_statements",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+    }
     f.0.into_result(())
 }
 

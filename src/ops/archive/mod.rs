@@ -85,6 +85,9 @@ pub struct Archive {
     pub answer_changes: Vec<AnswerChange>,
     pub round_participations: Vec<RoundParticipation>,
     pub small_cell_releases: Vec<SmallCellRelease>,
+    /// Researchers' statements of minority views (archives before panel groups have none).
+    #[serde(default)]
+    pub minority_statements: Vec<MinorityStatement>,
 }
 
 /// Renames every researcher reference in the archive with `f` (ids ↔ e-mails).
@@ -123,6 +126,9 @@ fn map_researchers(a: &mut Archive, f: &dyn Fn(&str) -> String) {
     }
     for r in &mut a.small_cell_releases {
         m(&mut r.released_by);
+    }
+    for r in &mut a.minority_statements {
+        m(&mut r.written_by);
     }
     for k in &mut a.coders {
         m(&mut k.email);
@@ -396,6 +402,14 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .select(SmallCellRelease::as_select())
                 .load(conn)
         })?,
+        minority_statements: load(|| {
+            minority_statements::table
+                .inner_join(rounds::table)
+                .filter(rounds::study_id.eq(sid))
+                .order((minority_statements::round_id, minority_statements::theme_id))
+                .select(MinorityStatement::as_select())
+                .load(conn)
+        })?,
     };
     // Coders, with the researcher id of a team member (as e-mail once mapped below).
     a.coders = coders::table
@@ -486,6 +500,9 @@ fn collect_ids(a: &Archive, out: &mut HashSet<String>) {
     a.small_cell_releases
         .iter()
         .for_each(|r| add(&r.released_by));
+    a.minority_statements
+        .iter()
+        .for_each(|r| add(&r.written_by));
     for k in &a.coders {
         if let Some(e) = &k.email {
             out.insert(e.clone());
@@ -722,6 +739,7 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
         put!(answer_changes, &a.answer_changes);
         put!(round_participations, &a.round_participations);
         put!(small_cell_releases, &a.small_cell_releases);
+        put!(minority_statements, &a.minority_statements);
         let actor = who
             .owner
             .clone()
@@ -778,6 +796,9 @@ fn unlink(a: &mut Archive) {
     a.small_cell_releases
         .iter_mut()
         .for_each(|x| m(&mut x.released_by));
+    a.minority_statements
+        .iter_mut()
+        .for_each(|x| m(&mut x.written_by));
     a.coders.iter_mut().for_each(|x| m(&mut x.email));
 }
 

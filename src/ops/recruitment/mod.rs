@@ -70,6 +70,24 @@ pub fn set_strata(
         access::study(c, researcher_id, study_id, Role::Researcher)?;
         let mut e = Invalid::new();
         let before = strata_of(c, study_id)?;
+        let groups_by: Option<String> = crate::db::schema::studies::table
+            .find(study_id)
+            .select(crate::db::schema::studies::groups_by)
+            .first(c)?;
+        if let Some(by) = groups_by
+            && !new.iter().any(|s| s.key == by)
+        {
+            let name = before
+                .iter()
+                .find(|s| s.key == by)
+                .map_or(by.as_str(), |s| s.label.as_str());
+            e.add(
+                "strata",
+                format!(
+                    "{name} divides the panel into its groups; keep it or choose other groups in the study's settings first"
+                ),
+            );
+        }
         for cand in all_candidates(c, study_id)? {
             let values = strata_values(&cand)?;
             for (key, value) in values {

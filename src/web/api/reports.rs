@@ -41,7 +41,8 @@ pub struct ReportQuery {
     pub columns: Option<String>,
     /// Composition table: the attributes for its rows, comma-separated.
     pub rows: Option<String>,
-    /// For `.csv`: which table (`priorities`, `flow`, `composition`, `stability`, `findings`, `kendall`).
+    /// For `.csv`: which table (`priorities`, `flow`, `composition`, `stability`, `groups`,
+    /// `group_tests`, `sensitivity`, `minority_views`, `findings`, `kendall`).
     pub table: Option<String>,
     /// `funder`: exactly what the funder's link shows (closed rounds only, nothing below k),
     /// to hand on; by default the researchers' own view.

@@ -2,7 +2,7 @@
 //! answers researchers review between rounds, and the study's to-do list.
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::round::RoundInput;
@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remind_round)
         .service(study_todo)
         .service(round_responses)
-        .service(clear_comment);
+        .service(clear_comment)
+        .service(set_minority_statement);
 }
 
 /// Creates a round in draft: `{kind: "qualitative"|"rating", validation, rating, feedback,
@@ -223,4 +224,34 @@ pub async fn clear_comment(
         .db(move |c| rounds::clear_comment(c, &id, &answer, cleared))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinorityStatementInput {
+    /// The researchers' account of the theme's minority view (at most 5,000 characters); empty
+    /// removes it.
+    pub statement: String,
+}
+
+/// Writes the researchers' statement of a theme's minority view in a rating round; the round's
+/// report carries it beside the minority's cleared comments. An empty statement removes it.
+#[utoipa::path(tag = "rounds", security(("bearer" = []), ("session" = [])), request_body = MinorityStatementInput, responses(
+    (status = 200, body = MinorityStatementInput), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[put("/api/v1/rounds/{round}/themes/{theme}/minority-statement")]
+pub async fn set_minority_statement(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+    body: web::Json<MinorityStatementInput>,
+) -> ApiResult<web::Json<MinorityStatementInput>> {
+    let (id, (round, theme)) = (who.id(), path.into_inner());
+    let statement = body.into_inner().statement;
+    let kept = state
+        .db(move |c| rounds::set_minority_statement(c, &id, &round, &theme, &statement))
+        .await?;
+    Ok(web::Json(MinorityStatementInput {
+        statement: kept.unwrap_or_default(),
+    }))
 }

@@ -132,6 +132,7 @@ async fn create_round(
         validation: kind == Kind::Rating && on("validation"),
         rating: kind == Kind::Rating && on("rating"),
         feedback: kind == Kind::Rating && on("feedback"),
+        feedback_by_group: kind == Kind::Rating && on("feedback_by_group"),
         questionnaire: kind == Kind::Qualitative && on("questionnaire"),
         closes_at: None,
         instructions: get(&f.form, "instructions"),
@@ -221,6 +222,10 @@ struct RoundActionForm {
     closes_at: String,
     #[serde(default)]
     answer_id: String,
+    #[serde(default)]
+    theme_id: String,
+    #[serde(default)]
+    statement: String,
     #[serde(default)]
     confirmed: String,
 }
@@ -389,6 +394,21 @@ async fn round_action(
                 .db(move |c| rounds::clear_comment(c, &id, &answer, cleared))
                 .await
                 .map(|_| (Flash::done(key, &[]), to))
+        }
+        "minority" => {
+            let (theme, statement) = (f.form.theme_id.clone(), f.form.statement.clone());
+            let to = format!("{here}#minority-{}", f.form.theme_id);
+            state
+                .db(move |c| rounds::set_minority_statement(c, &id, &rid, &theme, &statement))
+                .await
+                .map(|kept| {
+                    let key = if kept.is_some() {
+                        "rounds.minority_saved"
+                    } else {
+                        "rounds.minority_removed"
+                    };
+                    (Flash::done(key, &[]), to)
+                })
         }
         _ => Err(AppError::Invalid(Invalid::one("action", "unknown action"))),
     };

@@ -6,9 +6,10 @@ use serde::Deserialize;
 
 use super::{InLang, PageResult, field_errors, page, page_with_status, serde_value, study_page};
 use crate::domain::study::StudyInput;
-use crate::domain::{ConsensusRule, Invalid, Scale};
+use crate::domain::{ConsensusRule, DontKnow, Invalid, Scale};
 use crate::i18n::text;
 use crate::ops::AppError;
+use crate::ops::recruitment::strata_of;
 use crate::ops::studies::{self, StudyView};
 use crate::web::AppState;
 use crate::web::auth::{CsrfForm, PageResearcher};
@@ -84,6 +85,9 @@ fn audit_details(lang: &str, tz: crate::i18n::Tz, details: &serde_json::Value) -
                     crate::i18n::long_datetime(t.with_timezone(&chrono::Utc), lang, tz)
                 } else if matches!(key, "role" | "kind") && crate::i18n::has_text(lang, &coded) {
                     text(lang, &coded)
+                } else if key == "dont_know" {
+                    // A consensus rule's handling of "don't know", as the report says it.
+                    text(lang, &format!("report.rule_dk_{s}"))
                 } else if key == "kind" && crate::i18n::has_text(lang, &format!("coding.kind_{s}"))
                 {
                     // A transcript's source, as the coding page names it.
@@ -225,6 +229,11 @@ struct SettingsForm {
     consensus_points: Option<String>,
     #[serde(default)]
     consensus_max_iqr: Option<String>,
+    #[serde(default)]
+    consensus_dont_know: Option<String>,
+    /// Absent while locked (the select is disabled); empty for no groups.
+    #[serde(default)]
+    groups_by: Option<String>,
     min_group_size: String,
     small_cell_threshold: String,
     priority_threshold: String,
@@ -289,6 +298,8 @@ impl SettingsForm {
             consensus_share_percent: Some(fmt(s.consensus.share_percent)),
             consensus_points: Some(s.consensus.points.to_string()),
             consensus_max_iqr: Some(fmt(s.consensus.max_iqr)),
+            consensus_dont_know: Some(s.consensus.dont_know.key().into()),
+            groups_by: Some(s.groups_by.clone().unwrap_or_default()),
             min_group_size: s.min_group_size.to_string(),
             small_cell_threshold: s.small_cell_threshold.to_string(),
             priority_threshold: fmt(s.priority_threshold),
@@ -324,6 +335,10 @@ impl SettingsForm {
                 share_percent: number(&mut e, "consensus.share_percent", share),
                 points: whole(&mut e, "consensus.points", points),
                 max_iqr: number(&mut e, "consensus.max_iqr", iqr),
+                dont_know: match self.consensus_dont_know.as_deref() {
+                    Some("not_agreeing") => DontKnow::NotAgreeing,
+                    _ => DontKnow::Excluded,
+                },
             }),
             _ => None,
         };
@@ -373,6 +388,10 @@ impl SettingsForm {
             link_grace_days: Some(whole(&mut e, "link_grace_days", &self.link_grace_days)),
             retention_until,
             time_zone: Some(self.time_zone.trim().to_string()).filter(|z| !z.is_empty()),
+            groups_by: self
+                .groups_by
+                .as_ref()
+                .map(|g| Some(g.trim().to_string()).filter(|g| !g.is_empty())),
         };
         e.into_result(input)
     }
@@ -386,15 +405,15 @@ async fn settings_form_route(
 ) -> PageResult {
     let id = who.id();
     let study_id = path.into_inner();
-    let study = state
-        .db(move |c| studies::get(c, &id, &study_id))
+    let (study, strata) = state
+        .db(move |c| Ok((studies::get(c, &id, &study_id)?, strata_of(c, &study_id)?)))
         .await
         .lang(&who)?;
     let form = SettingsForm::from_view(&study, who.lang());
     page(
         &who,
         "study_settings.html",
-        minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => false, tab => "settings", zones => zones() },
+        minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), form => serde_value(&form), errors => minijinja::context! {}, saved => false, tab => "settings", zones => zones() },
     )
 }
 
@@ -418,22 +437,26 @@ async fn save_settings_route(
     match result {
         Ok(study) => {
             let form = SettingsForm::from_view(&study, f.who.lang());
+            let strata = state
+                .db(move |c| strata_of(c, &study_id))
+                .await
+                .lang(&f.who)?;
             page(
                 &f.who,
                 "study_settings.html",
-                minijinja::context! { study => serde_value(&study), form => serde_value(&form), errors => minijinja::context! {}, saved => true, tab => "settings", zones => zones() },
+                minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), form => serde_value(&form), errors => minijinja::context! {}, saved => true, tab => "settings", zones => zones() },
             )
         }
         Err(AppError::Invalid(inv)) => {
-            let study = state
-                .db(move |c| studies::get(c, &id, &study_id))
+            let (study, strata) = state
+                .db(move |c| Ok((studies::get(c, &id, &study_id)?, strata_of(c, &study_id)?)))
                 .await
                 .lang(&f.who)?;
             page_with_status(
                 &f.who,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "study_settings.html",
-                minijinja::context! { study => serde_value(&study), form => serde_value(&f.form), errors => field_errors(f.who.lang(), Some(&inv)), saved => false, tab => "settings", zones => zones() },
+                minijinja::context! { study => serde_value(&study), strata => serde_value(&strata), form => serde_value(&f.form), errors => field_errors(f.who.lang(), Some(&inv)), saved => false, tab => "settings", zones => zones() },
             )
         }
         Err(e) => Err(e).lang(&f.who),
