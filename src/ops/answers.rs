@@ -356,22 +356,7 @@ fn panel_groups(conn: &mut DbConn, p: &Participant, by: &str) -> AppResult<Optio
     let Some(stratum) = strata.into_iter().find(|s| s.key == by) else {
         return Ok(None);
     };
-    let rows: Vec<(Option<String>, String)> = crate::db::schema::candidates::table
-        .filter(crate::db::schema::candidates::study_id.eq(&p.study.id))
-        .filter(crate::db::schema::candidates::panellist_id.is_not_null())
-        .select((
-            crate::db::schema::candidates::panellist_id,
-            crate::db::schema::candidates::strata,
-        ))
-        .load(conn)?;
-    let mut of_panellist = HashMap::new();
-    for (panellist, strata) in rows {
-        let values: std::collections::BTreeMap<String, String> = serde_json::from_str(&strata)
-            .map_err(|e| crate::db::DbError::Corrupt(format!("candidate strata: {e}")))?;
-        if let (Some(id), Some(v)) = (panellist, values.get(by)) {
-            of_panellist.insert(id, v.clone());
-        }
-    }
+    let of_panellist = super::recruitment::panellist_values(conn, &p.study.id, by)?;
     let used: HashSet<&String> = of_panellist.values().collect();
     let values = stratum
         .values

@@ -190,19 +190,7 @@ fn groups_data(
     let Some(stratum) = strata.iter().find(|s| s.key == by) else {
         return Ok(None);
     };
-    let members: Vec<(Option<String>, String)> = candidates::table
-        .filter(candidates::study_id.eq(&study.id))
-        .filter(candidates::panellist_id.is_not_null())
-        .select((candidates::panellist_id, candidates::strata))
-        .load(c)?;
-    let mut of_panellist = HashMap::new();
-    for (panellist, strata) in members {
-        let values: std::collections::BTreeMap<String, String> = serde_json::from_str(&strata)
-            .map_err(|e| db::DbError::Corrupt(format!("candidate strata: {e}")))?;
-        if let (Some(p), Some(v)) = (panellist, values.get(by)) {
-            of_panellist.insert(p, v.clone());
-        }
-    }
+    let of_panellist = super::recruitment::panellist_values(c, &study.id, by)?;
     let round_panellists: Vec<String> = round_participations::table
         .filter(round_participations::round_id.eq(&round.id))
         .select(round_participations::panellist_id)

@@ -147,6 +147,29 @@ fn all_candidates(conn: &mut DbConn, study_id: &str) -> AppResult<Vec<Candidate>
         .load(conn)?)
 }
 
+/// Each panellist's value of the attribute `key` (panellists without one are left out): who is
+/// in which panel group.
+pub fn panellist_values(
+    conn: &mut DbConn,
+    study_id: &str,
+    key: &str,
+) -> AppResult<std::collections::HashMap<String, String>> {
+    let rows: Vec<(Option<String>, String)> = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .filter(candidates::panellist_id.is_not_null())
+        .select((candidates::panellist_id, candidates::strata))
+        .load(conn)?;
+    let mut out = std::collections::HashMap::new();
+    for (panellist, strata) in rows {
+        let mut values: BTreeMap<String, String> = serde_json::from_str(&strata)
+            .map_err(|e| DbError::Corrupt(format!("candidate strata: {e}")))?;
+        if let (Some(id), Some(v)) = (panellist, values.remove(key)) {
+            out.insert(id, v);
+        }
+    }
+    Ok(out)
+}
+
 pub fn strata_values(c: &Candidate) -> Result<BTreeMap<String, String>, DbError> {
     serde_json::from_str(&c.strata)
         .map_err(|e| DbError::Corrupt(format!("candidate {} strata: {e}", c.id)))
