@@ -691,9 +691,36 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
         sid,
         StudyInput {
             groups_by: Some(Some("gender".into())),
+            // Two of the researchers' four texts for the checklist; the other two show as
+            // "to be completed" in the report's appendix.
+            rationale: Some(
+                "Viden om, hvad der forebygger mentale helbredsudfordringer blandt erhvervsaktive, er spredt over mange faggrupper; et Delphi-panel samler vurderingerne fra dem, der arbejder med det, uden at én faggruppe kommer til at dominere."
+                    .into(),
+            ),
+            funding_and_interests: Some(
+                "Demofonden har ikke haft indflydelse på valget af panel eller temaer. Forskerne har ingen interessekonflikter."
+                    .into(),
+            ),
             ..Default::default()
         },
     )?;
+    // The protocol is registered before any rating: two rating rounds, the second with each
+    // group's feedback; stop when every theme is decided, when fewer than 15 % of scores
+    // change, or after two rating rounds.
+    let mut plan = crate::ops::protocol::get(conn, me, sid)?.protocol;
+    plan.planned_rounds = 2;
+    plan.feedback = vec!["none".into(), "distribution_by_group".into()];
+    plan.stopping.max_rounds = Some(2);
+    crate::ops::protocol::put(
+        conn,
+        me,
+        sid,
+        crate::ops::protocol::ProtocolInput {
+            protocol: plan,
+            amendment_reason: None,
+        },
+    )?;
+    crate::ops::protocol::register(conn, me, sid)?;
     // Rounds 2 and 3 of the study, run as one: validation and rating; nine of twelve answer.
     let r2 = rounds::create(conn, me, sid, round(Kind::Rating, true, true, false))?;
     rounds::open(conn, env, me, &r2.id)?;
@@ -770,6 +797,12 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
     diesel::update(studies::table.find(sid))
         .set(studies::consensus_locked_at.eq(Some(now - Duration::days(28))))
         .execute(conn)?;
+    {
+        use crate::db::schema::protocols as p;
+        diesel::update(p::table.find(sid))
+            .set(p::registered_at.eq(Some(now - Duration::days(30))))
+            .execute(conn)?;
+    }
     backdate(conn, sid, &r2.id)?;
     Ok(studies::table
         .find(&study.id)

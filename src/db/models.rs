@@ -102,6 +102,15 @@ pub struct Study {
     /// The key of the stratum whose values are the panel groups.
     #[serde(default)]
     pub groups_by: Option<String>,
+    /// What only the researchers can say, for the reporting checklist.
+    #[serde(default)]
+    pub rationale: String,
+    #[serde(default)]
+    pub panel_size_rationale: String,
+    #[serde(default)]
+    pub limitations: String,
+    #[serde(default)]
+    pub funding_and_interests: String,
 }
 
 fn copenhagen() -> String {
@@ -467,6 +476,10 @@ impl Study {
             archived_at: None,
             time_zone: String::new(),
             groups_by: None,
+            rationale: String::new(),
+            panel_size_rationale: String::new(),
+            limitations: String::new(),
+            funding_and_interests: String::new(),
         };
         // Every settings column is written by the one mapping below.
         study.set_settings(settings);
@@ -503,6 +516,10 @@ impl Study {
             retention_until: self.retention_until,
             time_zone: self.zone(),
             groups_by: self.groups_by.clone(),
+            rationale: self.rationale.clone(),
+            panel_size_rationale: self.panel_size_rationale.clone(),
+            limitations: self.limitations.clone(),
+            funding_and_interests: self.funding_and_interests.clone(),
         })
     }
 
@@ -528,6 +545,10 @@ impl Study {
         self.retention_until = s.retention_until;
         self.time_zone = s.time_zone.name().to_string();
         self.groups_by = s.groups_by.clone();
+        self.rationale = s.rationale.clone();
+        self.panel_size_rationale = s.panel_size_rationale.clone();
+        self.limitations = s.limitations.clone();
+        self.funding_and_interests = s.funding_and_interests.clone();
     }
 }
 
@@ -684,6 +705,38 @@ pub struct Coding {
 pub struct StatementExcerpt {
     pub statement_id: String,
     pub excerpt_id: String,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = protocols)]
+pub struct ProtocolRow {
+    pub study_id: String,
+    /// The draft's document (JSON) until registration.
+    pub draft: String,
+    /// The registered canonical document, as it was registered.
+    pub document: Option<String>,
+    pub sha256: Option<String>,
+    pub registered_at: Option<NaiveDateTime>,
+    pub registered_by: Option<String>,
+}
+
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = protocol_amendments)]
+pub struct ProtocolAmendment {
+    pub id: String,
+    pub study_id: String,
+    pub at: NaiveDateTime,
+    pub reason: String,
+    /// The names of the fields changed (JSON list).
+    pub changes: String,
+    /// The amended canonical document.
+    pub document: String,
+    pub sha256: String,
+    pub amended_by: Option<String>,
 }
 
 #[derive(

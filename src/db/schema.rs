@@ -74,6 +74,10 @@ diesel::table! {
         archived_at -> Nullable<Timestamp>,
         time_zone -> Text,
         groups_by -> Nullable<Text>,
+        rationale -> Text,
+        panel_size_rationale -> Text,
+        limitations -> Text,
+        funding_and_interests -> Text,
     }
 }
 
@@ -593,6 +597,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    protocols (study_id) {
+        study_id -> Text,
+        draft -> Text,
+        document -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+        registered_at -> Nullable<Timestamp>,
+        registered_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    protocol_amendments (id) {
+        id -> Text,
+        study_id -> Text,
+        at -> Timestamp,
+        reason -> Text,
+        changes -> Text,
+        document -> Text,
+        sha256 -> Text,
+        amended_by -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(protocols -> studies (study_id));
+diesel::joinable!(protocol_amendments -> studies (study_id));
 diesel::joinable!(minority_statements -> rounds (round_id));
 diesel::joinable!(minority_statements -> themes (theme_id));
 diesel::joinable!(small_cell_releases -> studies (study_id));
@@ -604,6 +634,8 @@ diesel::joinable!(questionnaire_answers -> guide_questions (question_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     minority_statements,
+    protocols,
+    protocol_amendments,
     researchers,
     sessions,
     api_tokens,

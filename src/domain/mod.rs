@@ -7,6 +7,7 @@ pub mod codebook;
 pub mod compare;
 pub mod csv_import;
 pub mod moment;
+pub mod protocol;
 pub mod robustness;
 pub mod round;
 pub mod states;

@@ -199,6 +199,12 @@ pub struct StudySettings {
     pub time_zone: Tz,
     /// The key of the stratum whose values are the panel groups, if the study has groups.
     pub groups_by: Option<String>,
+    /// What only the researchers can say, for the reporting checklist: why a Delphi study, why
+    /// a panel of this size, the study's limitations, its funding and conflicts of interest.
+    pub rationale: String,
+    pub panel_size_rationale: String,
+    pub limitations: String,
+    pub funding_and_interests: String,
 }
 
 /// The fields of a create or update request; absent fields keep their current (or default) value.
@@ -241,6 +247,14 @@ pub struct StudyInput {
     #[serde(default, deserialize_with = "deserialize_some")]
     #[schema(value_type = Option<String>, example = "side")]
     pub groups_by: Option<Option<String>>,
+    /// Why the study uses a Delphi panel (for the report's reporting checklist).
+    pub rationale: Option<String>,
+    /// Why the panel has the size it has.
+    pub panel_size_rationale: Option<String>,
+    /// The study's limitations, as the researchers see them.
+    pub limitations: Option<String>,
+    /// Who funds the study, and the researchers' conflicts of interest.
+    pub funding_and_interests: Option<String>,
 }
 
 /// Tells "absent" (outer None) from "null" (Some(None)).
@@ -280,6 +294,10 @@ impl StudySettings {
             retention_until: None,
             time_zone: zone,
             groups_by: None,
+            rationale: String::new(),
+            panel_size_rationale: String::new(),
+            limitations: String::new(),
+            funding_and_interests: String::new(),
         };
         base.apply(input, None)
     }
@@ -305,6 +323,24 @@ impl StudySettings {
         }
         if let Some(t) = &input.contact {
             s.contact = e.take(text::block("contact", t, 1000)).unwrap_or_default();
+        }
+        for (field, value, into) in [
+            ("rationale", &input.rationale, &mut s.rationale),
+            (
+                "panel_size_rationale",
+                &input.panel_size_rationale,
+                &mut s.panel_size_rationale,
+            ),
+            ("limitations", &input.limitations, &mut s.limitations),
+            (
+                "funding_and_interests",
+                &input.funding_and_interests,
+                &mut s.funding_and_interests,
+            ),
+        ] {
+            if let Some(t) = value {
+                *into = e.take(text::block(field, t, 5000)).unwrap_or_default();
+            }
         }
         if let Some(l) = &input.language
             && let Some(l) = e.take(Language::parse("language", l))

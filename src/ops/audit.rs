@@ -57,6 +57,8 @@ actions! {
     ParticipantWithdrew = "participant.withdrew",
     PersonErased = "person.erased",
     PersonExported = "person.exported",
+    ProtocolAmended = "protocol.amended",
+    ProtocolRegistered = "protocol.registered",
     QdcImported = "qdc.imported",
     QdpxExported = "qdpx.exported",
     QdpxImported = "qdpx.imported",

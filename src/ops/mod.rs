@@ -18,6 +18,7 @@ pub mod links;
 pub mod outbox;
 pub mod participation;
 pub mod privacy;
+pub mod protocol;
 pub mod recruitment;
 pub mod refi;
 pub mod reports;

@@ -145,6 +145,14 @@ pub fn gather(
             .load(c)?
             .into_iter()
             .collect();
+        let protocol = if super::protocol::registered(c, &study.id)? {
+            Some(super::protocol::view_of(c, study)?)
+        } else {
+            None
+        };
+        let rating_began = all.iter().filter_map(|r| r.opened_at).min().map(utc);
+        let item_flow = item_flow(c, &study.id, &shown)?;
+        let facts = checklist_facts(c, study, &settings, &round, audience, protocol.as_ref())?;
         let releases: Vec<(String, String)> = small_cell_releases::table
             .filter(small_cell_releases::study_id.eq(&study.id))
             .select((
@@ -175,8 +183,225 @@ pub fn gather(
             changes,
             groups,
             statements,
+            protocol,
+            rating_began,
+            item_flow,
+            facts,
         })
     })
+}
+
+/// What the report's checklist appendix needs beyond the figures: how the candidates were found,
+/// reminders, the rounds, the interviews and their coders, and the researchers' own texts.
+fn checklist_facts(
+    c: &mut DbConn,
+    study: &Study,
+    settings: &crate::domain::study::StudySettings,
+    round: &Round,
+    audience: Audience,
+    protocol: Option<&super::protocol::ProtocolView>,
+) -> AppResult<report::checklist::Facts> {
+    use crate::db::schema::{codings, excerpts, transcripts};
+    // A funder's report describes recruitment as it stood when the round closed: candidates
+    // added later do not move it.
+    let until = match audience {
+        Audience::Funder => round.closed_at,
+        Audience::Researcher => None,
+    };
+    let people: Vec<(String, String, Option<String>, i32)> = candidates::table
+        .filter(candidates::study_id.eq(&study.id))
+        .filter(candidates::erased_at.is_null())
+        .select((
+            candidates::id,
+            candidates::source,
+            candidates::referred_by,
+            candidates::reminders_sent,
+            candidates::created_at,
+        ))
+        .load::<(String, String, Option<String>, i32, NaiveDateTime)>(c)?
+        .into_iter()
+        .filter(|(.., at)| until.is_none_or(|u| *at <= u))
+        .map(|(id, source, by, reminders, _)| (id, source, by, reminders))
+        .collect();
+    let mut sources = std::collections::BTreeMap::new();
+    for (_, source, _, _) in &people {
+        *sources.entry(source.clone()).or_insert(0) += 1;
+    }
+    let referrer: HashMap<&str, &str> = people
+        .iter()
+        .filter_map(|(id, _, by, _)| by.as_deref().map(|b| (id.as_str(), b)))
+        .collect();
+    // The snowball's waves: the longest chain of namings (a chain stops at a loop).
+    let waves = people
+        .iter()
+        .map(|(id, ..)| {
+            let (mut at, mut depth) = (id.as_str(), 0);
+            while let Some(by) = referrer.get(at) {
+                depth += 1;
+                if depth > people.len() {
+                    break;
+                }
+                at = by;
+            }
+            depth
+        })
+        .max()
+        .unwrap_or(0);
+    let all: Vec<Round> = rounds::table
+        .filter(rounds::study_id.eq(&study.id))
+        .filter(rounds::state.ne(State::Draft))
+        .filter(rounds::number.le(round.number))
+        .order(rounds::number.asc())
+        .select(Round::as_select())
+        .load(c)?;
+    let mut round_facts = Vec::new();
+    for r in all
+        .iter()
+        .filter(|r| audience == Audience::Researcher || r.state == State::Closed)
+    {
+        let reminders: Option<i64> = round_participations::table
+            .filter(round_participations::round_id.eq(&r.id))
+            .select(diesel::dsl::sum(round_participations::reminders_sent))
+            .first(c)?;
+        round_facts.push(report::checklist::RoundFacts {
+            number: r.number,
+            rating: r.rating,
+            validation: r.validation,
+            feedback: r.feedback,
+            feedback_by_group: r.feedback_by_group,
+            opened_at: r.opened_at.map(utc),
+            closed_at: r.closed_at.map(utc),
+            reminders: reminders.unwrap_or(0) as usize,
+        });
+    }
+    let transcript_count = transcripts::table
+        .filter(transcripts::study_id.eq(&study.id))
+        .count()
+        .get_result::<i64>(c)? as usize;
+    // Which coder coded which transcript.
+    let coded: Vec<(String, String)> = codings::table
+        .inner_join(excerpts::table.inner_join(transcripts::table))
+        .filter(transcripts::study_id.eq(&study.id))
+        .select((codings::coder_id, excerpts::transcript_id))
+        .distinct()
+        .load(c)?;
+    let mut by_coder: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for (coder, transcript) in &coded {
+        by_coder.entry(coder).or_default().insert(transcript);
+    }
+    // The two coders with the most transcripts in common.
+    let mut best: Option<(usize, &str, &str)> = None;
+    let ids: Vec<&str> = by_coder.keys().copied().collect();
+    for (i, a) in ids.iter().enumerate() {
+        for b in &ids[i + 1..] {
+            let common = by_coder[a].intersection(&by_coder[b]).count();
+            if common > 0 && best.is_none_or(|(n, ..)| common > n) {
+                best = Some((common, a, b));
+            }
+        }
+    }
+    let agreement = match best {
+        Some((_, a, b)) => {
+            let found = super::coding::agreement_of(c, &study.id, a, b)?;
+            found.overall_kappa.map(|k| (k, found.transcripts))
+        }
+        None => None,
+    };
+    let registered = protocol.filter(|p| p.registered_at.is_some());
+    Ok(report::checklist::Facts {
+        sources,
+        referrals: referrer.len(),
+        waves,
+        invitation_reminders: (audience == Audience::Researcher)
+            .then(|| people.iter().map(|(.., n)| *n as usize).sum()),
+        rounds: round_facts,
+        transcripts: transcript_count,
+        coders: by_coder.len(),
+        agreement,
+        planned_rounds: registered.map(|p| p.protocol.planned_rounds),
+        stopping_rule: registered.map(|p| p.protocol.stopping.clone()),
+        attributes: strata_of(c, &study.id)?
+            .into_iter()
+            .map(|s| s.label)
+            .collect(),
+        rationale: settings.rationale.clone(),
+        panel_size_rationale: settings.panel_size_rationale.clone(),
+        limitations: settings.limitations.clone(),
+        funding_and_interests: settings.funding_and_interests.clone(),
+    })
+}
+
+/// The flow of items up to `round`: the themes coded in the interviews (round 1, with the
+/// interviews each came from), then per rating round the themes rated and what the codebook's
+/// history says changed before it opened.
+fn item_flow(
+    c: &mut DbConn,
+    study_id: &str,
+    shown: &[&Round],
+) -> AppResult<Vec<report::ItemFlowStep>> {
+    use crate::db::schema::{codings, excerpts, transcripts};
+    let coded: Vec<(String, String)> = codings::table
+        .inner_join(excerpts::table.inner_join(transcripts::table))
+        .filter(transcripts::study_id.eq(study_id))
+        .select((codings::theme_id, excerpts::transcript_id))
+        .distinct()
+        .load(c)?;
+    let numbers: HashMap<String, i32> = themes::table
+        .filter(themes::study_id.eq(study_id))
+        .select((themes::id, themes::number))
+        .load::<(String, i32)>(c)?
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    if !coded.is_empty() {
+        let mut interviews: std::collections::BTreeMap<i32, usize> = Default::default();
+        for (theme, _) in &coded {
+            if let Some(n) = numbers.get(theme) {
+                *interviews.entry(*n).or_insert(0) += 1;
+            }
+        }
+        out.push(report::ItemFlowStep {
+            round: 1,
+            found: Some(interviews.len()),
+            interviews: Some(interviews),
+            ..Default::default()
+        });
+    }
+    let history: Vec<(String, NaiveDateTime)> = theme_revisions::table
+        .inner_join(themes::table)
+        .filter(themes::study_id.eq(study_id))
+        .select((theme_revisions::change, theme_revisions::at))
+        .load(c)?;
+    let mut before: Option<NaiveDateTime> = None;
+    for r in shown {
+        let Some(opened) = r.opened_at else { continue };
+        let rated = crate::db::schema::round_themes::table
+            .filter(crate::db::schema::round_themes::round_id.eq(&r.id))
+            .count()
+            .get_result::<i64>(c)? as usize;
+        let mut step = report::ItemFlowStep {
+            round: r.number,
+            rated: Some(rated),
+            ..Default::default()
+        };
+        if let Some(from) = before {
+            let count = |kinds: &[&str]| {
+                history
+                    .iter()
+                    .filter(|(k, at)| *at > from && *at <= opened && kinds.contains(&k.as_str()))
+                    .count()
+            };
+            step.reworded = Some(count(&["reworded", "statements"]));
+            step.merged = Some(count(&["merged"]));
+            step.split = Some(count(&["split"]));
+            step.dropped = Some(count(&["dropped"]));
+            step.added = Some(count(&["created"]));
+        }
+        before = Some(opened);
+        out.push(step);
+    }
+    Ok(out)
 }
 
 /// The panel groups of the study's report: who is in which group, and who the round was for.

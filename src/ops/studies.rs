@@ -54,6 +54,12 @@ pub struct StudyView {
     /// The key of the stratum whose values are the panel groups; locked with the consensus rule.
     #[schema(example = "side")]
     pub groups_by: Option<String>,
+    /// For the reporting checklist: why a Delphi panel, why its size, the limitations, the
+    /// funding and conflicts of interest (empty: "to be completed" in the checklist).
+    pub rationale: String,
+    pub panel_size_rationale: String,
+    pub limitations: String,
+    pub funding_and_interests: String,
     /// The caller's role in this study.
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -86,6 +92,10 @@ pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
         retention_until: s.retention_until,
         time_zone: s.time_zone.name().to_string(),
         groups_by: s.groups_by,
+        rationale: s.rationale,
+        panel_size_rationale: s.panel_size_rationale,
+        limitations: s.limitations,
+        funding_and_interests: s.funding_and_interests,
         role,
         created_at: utc(study.created_at),
         updated_at: utc(study.updated_at),
@@ -159,16 +169,52 @@ pub fn update(
     study_id: &str,
     input: StudyInput,
 ) -> AppResult<StudyView> {
+    db::write(conn, |c| {
+        let registered = super::protocol::registered(c, study_id)?;
+        update_in(c, researcher_id, study_id, input, registered)
+    })
+}
+
+/// `update` inside a transaction. With `registered`, the settings the registered protocol fixes
+/// cannot change here: an amendment of the protocol changes them (and passes false).
+pub fn update_in(
+    c: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+    input: StudyInput,
+    registered: bool,
+) -> AppResult<StudyView> {
     let actor = Actor::Researcher {
         id: researcher_id.into(),
     };
-    db::write(conn, |c| {
+    {
         let (mut study, role) = access::study(c, researcher_id, study_id, Role::Researcher)?;
         let before = study.settings()?;
         let locked = study
             .consensus_locked_at
             .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let after = before.apply(input, locked.as_deref())?;
+        if registered {
+            let fixed = [
+                ("consensus", before.consensus != after.consensus),
+                (
+                    "priority_threshold",
+                    before.priority_threshold != after.priority_threshold,
+                ),
+                (
+                    "min_group_size",
+                    before.min_group_size != after.min_group_size,
+                ),
+                ("groups_by", before.groups_by != after.groups_by),
+            ];
+            if let Some((field, _)) = fixed.iter().find(|(_, changed)| *changed) {
+                return Err(Invalid::one(
+                    *field,
+                    "the protocol is registered: change it through an amendment of the protocol, with its reason",
+                )
+                .into());
+            }
+        }
         if let Some(by) = &after.groups_by
             && after.groups_by != before.groups_by
             && !super::recruitment::strata_of(c, study_id)?
@@ -250,7 +296,7 @@ pub fn update(
             serde_json::json!({}),
         )?;
         Ok(view(&study, role)?)
-    })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -3,6 +3,7 @@
 //! database; the submodules write it as JSON (its serialisation), HTML, CSV, XLSX and PDF, each
 //! a [`Format`]. Nothing here names an expert.
 
+pub mod checklist;
 pub mod composition;
 pub mod csv;
 pub mod format;
@@ -215,6 +216,58 @@ pub struct ThemeStability {
     pub hidden: bool,
 }
 
+/// The registered protocol as the report names it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProtocolSummary {
+    pub registered_at: DateTime<Utc>,
+    /// The SHA-256 of the registered document.
+    pub sha256: String,
+    pub amendments: Vec<crate::ops::protocol::AmendmentView>,
+    /// Whether it was registered before the first rating round opened.
+    pub before_rating: bool,
+}
+
+/// One step of the flow of items: the themes found in the interviews (round 1), or a rating
+/// round with what changed in the codebook before it; the report's round also has its verdicts.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ItemFlowStep {
+    pub round: i32,
+    /// Round 1: themes coded in the interviews.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<usize>,
+    /// Round 1: for each theme found, from how many interviews (theme number → interviews).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, usize>>)]
+    pub interviews: Option<BTreeMap<i32, usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rated: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reworded: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added: Option<usize>,
+    /// The report's round: themes by verdict (`high`, `low`, `none`), of those with at least k.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<BTreeMap<String, usize>>,
+}
+
+/// The stopping rule after the report's round.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Stopping {
+    /// The rule's parts as codes: `all_verdicts`, `change_below:15`, `max_rounds:3`.
+    pub rules: Vec<String>,
+    pub met: bool,
+    /// Why, in the report's language: "Stop: 12 of 13 themes reached a verdict; …".
+    pub explanation: String,
+    #[serde(skip)]
+    pub verdict: crate::domain::protocol::StoppingVerdict,
+}
+
 /// A theme is stable between two rounds when fewer than this share of the panellists who
 /// scored it in both changed their score.
 pub const STABLE_BELOW_PERCENT: f64 = 15.0;
@@ -253,6 +306,15 @@ pub struct Report {
     pub sensitivity: Vec<Sensitivity>,
     /// Per theme, the views of experts far from the median and the researchers' statement.
     pub minority_views: Vec<MinorityView>,
+    /// The registered protocol: when, under which hash, and its amendments; none when the
+    /// analysis was not pre-registered.
+    pub protocol: Option<ProtocolSummary>,
+    /// The registered stopping rule judged after the report's round (closed rounds only).
+    pub stopping: Option<Stopping>,
+    /// What happened to the items, round by round (CREDES' flow of items).
+    pub item_flow: Vec<ItemFlowStep>,
+    /// The reporting-checklist appendix: CREDES, ACCORD and DELPHISTAR item by item.
+    pub checklist: Vec<checklist::ChecklistItem>,
     /// The sentences of the report's findings, computed from the figures.
     pub findings: Vec<String>,
     pub changes: Vec<CodebookChange>,
@@ -328,6 +390,14 @@ pub struct ReportData {
     pub groups: Option<GroupsData>,
     /// The researchers' minority statements of the round, by theme id.
     pub statements: HashMap<String, String>,
+    /// The protocol, when registered.
+    pub protocol: Option<crate::ops::protocol::ProtocolView>,
+    /// When the study's first rating round opened.
+    pub rating_began: Option<DateTime<Utc>>,
+    /// The flow of items up to the report's round, without the verdicts (`compose` adds them).
+    pub item_flow: Vec<ItemFlowStep>,
+    /// What the checklist appendix needs beyond the figures.
+    pub facts: checklist::Facts,
 }
 
 /// Which round a report is about: the one asked for, else the latest closed rating round (or,
@@ -526,6 +596,45 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         )
     });
     let sensitivity = robustness::sensitivity(&rows, &by_theme, &scale, &rule);
+    let protocol = d.protocol.as_ref().and_then(|p| {
+        let registered_at = p.registered_at?;
+        Some(ProtocolSummary {
+            registered_at,
+            sha256: p.sha256.clone()?,
+            amendments: p.amendments.clone(),
+            before_rating: d.rating_began.is_none_or(|began| registered_at <= began),
+        })
+    });
+    let mut item_flow = d.item_flow.clone();
+    if let Some(last) = item_flow.iter_mut().find(|s| s.round == round.number) {
+        let mut verdicts = BTreeMap::new();
+        for r in rows.iter().filter(|r| !r.hidden) {
+            *verdicts.entry(r.consensus.key().to_string()).or_insert(0) += 1;
+        }
+        last.verdicts = Some(verdicts);
+    }
+    let stopping = d
+        .protocol
+        .as_ref()
+        .filter(|_| round.state == State::Closed)
+        .map(|p| {
+            let judged: Vec<&ThemeRow> = rows.iter().filter(|r| !r.hidden).collect();
+            let verdict = p.protocol.stopping.judge(
+                judged
+                    .iter()
+                    .filter(|r| r.consensus != Verdict::None)
+                    .count(),
+                judged.len(),
+                stability.as_ref().and_then(|s| s.pct_changed),
+                d.rounds.len() as i32,
+            );
+            Stopping {
+                rules: verdict.rules.clone(),
+                met: verdict.met,
+                explanation: sentences::stopping(&verdict, &p.protocol.stopping, lang),
+                verdict,
+            }
+        });
     let minority_views = robustness::minority_views(&rows, &by_theme, &d.statements);
 
     // The participant flow.
@@ -676,6 +785,10 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         groups,
         sensitivity,
         minority_views,
+        protocol,
+        stopping,
+        item_flow,
+        checklist: Vec::new(),
         findings: Vec::new(),
         changes: d.changes.clone(),
         comments,
@@ -685,6 +798,7 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         hidden_themes,
     };
     report.findings = sentences::findings(&report);
+    report.checklist = checklist::build(&report, &d.facts);
     report
 }
 
@@ -918,6 +1032,10 @@ mod tests {
             changes: Vec::new(),
             groups: None,
             statements: HashMap::new(),
+            protocol: None,
+            rating_began: None,
+            item_flow: Vec::new(),
+            facts: Default::default(),
         }
     }
 

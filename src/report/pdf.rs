@@ -99,8 +99,10 @@ struct Data {
     stability: Option<StabilityData>,
     /// The panel groups' section, after the table of the themes.
     groups: Option<Section>,
-    /// Sections after stability: sensitivity, minority views.
+    /// Sections after stability: sensitivity, minority views, the flow of items.
     further: Vec<Section>,
+    /// After the definitions: the reporting checklists, one section per guideline.
+    appendix: Vec<Section>,
     changes: Vec<String>,
     comments: Vec<String>,
     method: Vec<String>,
@@ -141,14 +143,19 @@ struct ThemeLine {
 #[derive(Serialize, Default)]
 struct Section {
     heading: String,
+    /// A figure after the paragraphs: the file's path and its caption (none when empty).
+    figure: String,
+    figure_caption: String,
     paragraphs: Vec<String>,
     tables: Vec<SectionTable>,
     blocks: Vec<Block>,
     notes: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct SectionTable {
+    /// Relative column widths (fractions of the line); empty for automatic widths.
+    fr: Vec<f64>,
     caption: String,
     header: Vec<String>,
     /// Which columns hold numbers (right-aligned).
@@ -512,10 +519,15 @@ fn data(r: &Report) -> Data {
             .unwrap_or_default(),
     });
     let groups = r.groups.as_ref().map(|g| groups_section(r, g, &fewer));
-    let further = [Some(sensitivity_section(r)), minority_section(r)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let further = [
+        Some(sensitivity_section(r)),
+        minority_section(r),
+        item_flow_section(r),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let appendix = checklist_sections(r);
     Data {
         lang: l.into(),
         labels,
@@ -532,6 +544,7 @@ fn data(r: &Report) -> Data {
         stability,
         groups,
         further,
+        appendix,
         changes: r
             .changes
             .iter()
@@ -633,6 +646,7 @@ fn groups_section(r: &Report, g: &super::Groups, fewer: &str) -> Section {
     let k = ("k", r.min_group_size.to_string());
     let number = ("number", r.round.number.to_string());
     let sizes = SectionTable {
+        fr: Vec::new(),
         caption: text_with(
             l,
             "report.groups_sizes_caption",
@@ -700,6 +714,7 @@ fn groups_section(r: &Report, g: &super::Groups, fewer: &str) -> Section {
         }
     }
     let figures = SectionTable {
+        fr: Vec::new(),
         caption: text_with(l, "report.groups_caption", &[number]),
         header: vec![
             g.label.clone(),
@@ -742,6 +757,8 @@ fn groups_section(r: &Report, g: &super::Groups, fewer: &str) -> Section {
             &[("attribute", g.label.clone()), k.clone()],
         )],
         tables: vec![sizes, figures],
+        figure: String::new(),
+        figure_caption: String::new(),
         blocks: Vec::new(),
         notes: vec![
             summary,
@@ -822,6 +839,7 @@ fn sensitivity_section(r: &Report) -> Section {
         heading: text(l, "report.sensitivity_h"),
         paragraphs: vec![text(l, "report.sensitivity_intro")],
         tables: vec![SectionTable {
+            fr: Vec::new(),
             caption: String::new(),
             header: vec![
                 text(l, "report.rule"),
@@ -832,6 +850,8 @@ fn sensitivity_section(r: &Report) -> Section {
             numeric: vec![false, true, true, false],
             rows,
         }],
+        figure: String::new(),
+        figure_caption: String::new(),
         blocks: Vec::new(),
         notes: vec![if fragile.is_empty() {
             text(l, "report.sensitivity_robust")
@@ -874,6 +894,129 @@ fn minority_section(r: &Report) -> Option<Section> {
     })
 }
 
+/// What happened to the items: the figure and its table.
+fn item_flow_section(r: &Report) -> Option<Section> {
+    let l = r.language.code();
+    let table = super::tables::tables(r)
+        .into_iter()
+        .find(|t| t.key == "item_flow")?;
+    // The columns people read, without the per-theme interview counts (the figure has them).
+    let keep: Vec<usize> = (0..table.columns.len())
+        .filter(|&i| table.columns[i].key != "interviews")
+        .collect();
+    let cell = |v: &super::tables::Value| match v {
+        super::tables::Value::Number(n) => crate::i18n::number(*n, l),
+        super::tables::Value::Text(s) | super::tables::Value::Code { label: s, .. } => s.clone(),
+        super::tables::Value::Empty => "–".into(),
+    };
+    Some(Section {
+        heading: text(l, "report.item_flow_h"),
+        figure: "/item-flow.svg".into(),
+        figure_caption: text(l, "report.item_flow_caption"),
+        tables: vec![SectionTable {
+            header: keep
+                .iter()
+                .map(|&i| table.columns[i].label.clone())
+                .collect(),
+            numeric: keep.iter().map(|_| true).collect(),
+            rows: table
+                .rows
+                .iter()
+                .map(|r| row(keep.iter().map(|&i| cell(&r[i])).collect()))
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// The reporting checklists: one section per guideline, "to be completed" where the data do
+/// not answer.
+fn checklist_sections(r: &Report) -> Vec<Section> {
+    let l = r.language.code();
+    if r.checklist.is_empty() {
+        return Vec::new();
+    }
+    let answered = r.checklist.iter().filter(|c| c.filled).count();
+    super::checklist::GUIDELINES
+        .iter()
+        .enumerate()
+        .map(|(i, (g, reference))| {
+            let mut paragraphs = Vec::new();
+            if i == 0 {
+                paragraphs.push(text(l, "checklist.intro"));
+                paragraphs.push(text_with(
+                    l,
+                    "checklist.summary",
+                    &[
+                        ("filled", answered.to_string()),
+                        ("total", r.checklist.len().to_string()),
+                        ("missing", (r.checklist.len() - answered).to_string()),
+                    ],
+                ));
+            }
+            paragraphs.push((*reference).to_string());
+            Section {
+                heading: if i == 0 {
+                    format!("{} — {g}", text(l, "checklist.h"))
+                } else {
+                    g.to_string()
+                },
+                paragraphs,
+                tables: vec![SectionTable {
+                    fr: vec![0.5, 1.6, 2.6, 1.1],
+                    header: vec![
+                        text(l, "checklist.item"),
+                        text(l, "checklist.topic"),
+                        text(l, "checklist.answer"),
+                        text(l, "checklist.where"),
+                    ],
+                    numeric: vec![false; 4],
+                    rows: r
+                        .checklist
+                        .iter()
+                        .filter(|c| c.guideline == *g)
+                        .map(|c| {
+                            row(vec![
+                                c.item.clone(),
+                                c.topic.clone(),
+                                if c.filled {
+                                    breakable(&c.value)
+                                } else {
+                                    text(l, "checklist.to_be_completed")
+                                },
+                                c.place.clone(),
+                            ])
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// A text whose long fingerprints may wrap: a zero-width space after every 16 hex digits of a
+/// run of 32 or more, so a SHA-256 stays inside its table cell.
+fn breakable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for word in s.split_inclusive(|c: char| !c.is_ascii_hexdigit()) {
+        let hex = word.trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+        if hex.len() >= 32 {
+            for (i, c) in word.chars().enumerate() {
+                if i > 0 && i < hex.len() && i % 16 == 0 {
+                    out.push('\u{200b}');
+                }
+                out.push(c);
+            }
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 /// Typesets the report. Takes a moment for large studies: call it off the async workers.
 pub fn render(r: &Report) -> AppResult<Vec<u8>> {
     let data = data(r);
@@ -881,6 +1024,10 @@ pub fn render(r: &Report) -> AppResult<Vec<u8>> {
     let json = serde_json::to_vec(&data).map_err(|e| AppError::Internal(e.into()))?;
     files.insert(file_id("/report.json"), Bytes::new(json));
     files.insert(file_id("/flow.svg"), Bytes::new(svg::flow(r).into_bytes()));
+    files.insert(
+        file_id("/item-flow.svg"),
+        Bytes::new(svg::item_flow(r).into_bytes()),
+    );
     files.insert(
         file_id("/legend.svg"),
         Bytes::new(
@@ -899,8 +1046,17 @@ pub fn render(r: &Report) -> AppResult<Vec<u8>> {
             Bytes::new(svg::distribution(&t.counts, r.scale.min, &t.title).into_bytes()),
         );
     }
+    typeset(
+        LAYOUT,
+        files,
+        format!("orakel-{}-{}", r.study.id, r.round.number),
+    )
+}
+
+/// Compiles `layout` with its data files and writes the PDF, `ident` naming the document.
+fn typeset(layout: &str, files: HashMap<FileId, Bytes>, ident: String) -> AppResult<Vec<u8>> {
     let world = ReportWorld {
-        main: Source::new(file_id("/main.typ"), LAYOUT.to_string()),
+        main: Source::new(file_id("/main.typ"), layout.to_string()),
         files,
     };
     let document: PagedDocument = typst::compile(&world).output.map_err(|errors| {
@@ -913,10 +1069,7 @@ pub fn render(r: &Report) -> AppResult<Vec<u8>> {
         ))
     })?;
     let options = typst_pdf::PdfOptions {
-        ident: typst::foundations::Smart::Custom(format!(
-            "orakel-{}-{}",
-            r.study.id, r.round.number
-        )),
+        ident: typst::foundations::Smart::Custom(ident),
         ..Default::default()
     };
     typst_pdf::pdf(&document, &options).map_err(|errors| {
@@ -928,4 +1081,144 @@ pub fn render(r: &Report) -> AppResult<Vec<u8>> {
                 .collect::<Vec<_>>()
         ))
     })
+}
+
+const PROTOCOL_LAYOUT: &str = include_str!("protocol.typ");
+
+/// The protocol's page as the layout prints it.
+#[derive(Serialize)]
+struct ProtocolPage {
+    lang: String,
+    heading: String,
+    title: String,
+    status: String,
+    sha_label: String,
+    sha: String,
+    rows: Vec<(String, String)>,
+    amendments_h: String,
+    amendments: Vec<String>,
+    note: String,
+}
+
+/// The protocol on one page, to deposit with a registry beside its JSON: what is fixed, when
+/// it was registered, the fingerprint of the document as it stands, and every amendment.
+pub fn protocol(
+    view: &crate::ops::protocol::ProtocolView,
+    study_id: &str,
+    study_title: &str,
+    groups_label: Option<String>,
+    lang: crate::domain::Language,
+    tz: crate::i18n::Tz,
+) -> AppResult<Vec<u8>> {
+    let l = lang.code();
+    let p = &view.protocol;
+    let c = &p.consensus;
+    let rule = format!(
+        "{}; {}",
+        text_with(
+            l,
+            "home.consensus_rule",
+            &[
+                ("share", crate::i18n::number(c.share_percent, l)),
+                ("points", c.points.to_string()),
+                ("iqr", crate::i18n::number(c.max_iqr, l)),
+            ],
+        ),
+        text(l, &format!("report.rule_dk_{}", c.dont_know.key()))
+    );
+    let feedback = p
+        .feedback
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "{}: {}",
+                text_with(
+                    l,
+                    "protocol.feedback_of_round",
+                    &[("n", (i + 1).to_string())]
+                ),
+                text(l, &format!("protocol.feedback_{f}"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let label = |field: &str| crate::i18n::field_label(l, field).unwrap_or_else(|| field.into());
+    let rows = vec![
+        (text(l, "settings.consensus"), rule),
+        (
+            label("priority_threshold"),
+            crate::i18n::number(p.priority_threshold, l),
+        ),
+        (label("min_group_size"), p.min_group_size.to_string()),
+        (
+            label("groups_by"),
+            groups_label.unwrap_or_else(|| text(l, "settings.groups_by_none")),
+        ),
+        (label("planned_rounds"), p.planned_rounds.to_string()),
+        (label("feedback"), feedback),
+        (
+            label("stopping"),
+            super::checklist::rule_words(&p.stopping, l),
+        ),
+        (
+            label("analyses"),
+            p.analyses
+                .iter()
+                .map(|a| text(l, &format!("protocol.analysis_{a}")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    ];
+    let status = match view.registered_at {
+        Some(at) => text_with(
+            l,
+            "protocol.registered",
+            &[("date", crate::i18n::long_datetime(at, l, tz))],
+        ),
+        None => text(l, "protocol.pdf_draft"),
+    };
+    let page = ProtocolPage {
+        lang: l.into(),
+        heading: text(l, "protocol.pdf_heading"),
+        title: study_title.into(),
+        status,
+        sha_label: text(
+            l,
+            if view.amendments.is_empty() {
+                "protocol.pdf_sha"
+            } else {
+                "protocol.pdf_sha_amended"
+            },
+        ),
+        sha: view.current_sha256.clone().unwrap_or_default(),
+        rows,
+        amendments_h: text(l, "protocol.amendments_h"),
+        amendments: view
+            .amendments
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}: {} — {} (SHA-256 {})",
+                    crate::i18n::long_datetime(a.at, l, tz),
+                    a.changes
+                        .iter()
+                        .map(|c| label(c))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    a.reason,
+                    a.sha256
+                )
+            })
+            .collect(),
+        note: text(l, "protocol.pdf_note"),
+    };
+    let mut files = HashMap::new();
+    let json = serde_json::to_vec(&page).map_err(|e| AppError::Internal(e.into()))?;
+    files.insert(file_id("/protocol.json"), Bytes::new(json));
+    typeset(
+        PROTOCOL_LAYOUT,
+        files,
+        format!("orakel-protocol-{study_id}"),
+    )
 }

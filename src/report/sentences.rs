@@ -103,6 +103,64 @@ pub struct SensitivityRow {
     pub changed: Vec<i32>,
 }
 
+/// The stopping rule's verdict in words: "Stop: 12 of 13 themes reached a verdict; 8 % of the
+/// scores changed (the rule: under 15 %)."
+pub fn stopping(
+    v: &crate::domain::protocol::StoppingVerdict,
+    rule: &crate::domain::protocol::StoppingRule,
+    lang: Language,
+) -> String {
+    use crate::i18n::text_with as tw;
+    let l = lang.code();
+    let mut parts = Vec::new();
+    if rule.all_verdicts {
+        parts.push(tw(
+            l,
+            "report.stop_verdicts",
+            &[
+                ("with", v.with_verdict.to_string()),
+                ("judged", v.judged.to_string()),
+            ],
+        ));
+    }
+    if let Some(limit) = rule.change_below_percent {
+        parts.push(match v.pct_changed {
+            Some(p) => tw(
+                l,
+                "report.stop_changed",
+                &[
+                    ("pct", crate::i18n::percent(p, l)),
+                    ("limit", crate::i18n::percent(limit, l)),
+                ],
+            ),
+            None => tw(
+                l,
+                "report.stop_changed_none",
+                &[("limit", crate::i18n::percent(limit, l))],
+            ),
+        });
+    }
+    if let Some(max) = rule.max_rounds {
+        parts.push(tw(
+            l,
+            "report.stop_rounds",
+            &[
+                ("held", v.rounds_held.to_string()),
+                ("max", max.to_string()),
+            ],
+        ));
+    }
+    tw(
+        l,
+        if v.met {
+            "report.stop_met"
+        } else {
+            "report.stop_not_met"
+        },
+        &[("why", parts.join("; "))],
+    )
+}
+
 /// The themes whose verdict changes under at least one neighbouring rule.
 pub fn fragile_themes(r: &Report) -> Vec<i32> {
     let mut out: Vec<i32> = r
@@ -363,6 +421,59 @@ pub fn method(r: &Report) -> Vec<String> {
         "report.method_anonymity",
         &[("k", r.min_group_size.to_string())],
     ));
+    out.push(match &r.protocol {
+        Some(p) => {
+            let mut s = tw(
+                l,
+                if p.before_rating {
+                    "report.method_registered"
+                } else {
+                    "report.method_registered_late"
+                },
+                &[
+                    (
+                        "date",
+                        crate::i18n::long_datetime(p.registered_at, l, r.zone()),
+                    ),
+                    ("sha", p.sha256.clone()),
+                ],
+            );
+            if !p.amendments.is_empty() {
+                s = format!(
+                    "{s} {}",
+                    tw(
+                        l,
+                        "report.method_amendments",
+                        &[("n", p.amendments.len().to_string())]
+                    )
+                );
+            }
+            s
+        }
+        None => tw(l, "report.method_not_registered", &[]),
+    });
+    for a in r.protocol.iter().flat_map(|p| &p.amendments) {
+        out.push(tw(
+            l,
+            "report.amendment",
+            &[
+                ("date", crate::i18n::long_datetime(a.at, l, r.zone())),
+                (
+                    "changes",
+                    a.changes
+                        .iter()
+                        .map(|c| crate::i18n::field_label(l, c).unwrap_or_else(|| c.clone()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ("reason", a.reason.clone()),
+                ("sha", a.sha256.clone()),
+            ],
+        ));
+    }
+    if let Some(s) = &r.stopping {
+        out.push(s.explanation.clone());
+    }
     out.extend(further_methods(r));
     out
 }

@@ -181,3 +181,81 @@ pub fn flow(r: &Report) -> String {
     out.push_str("</svg>");
     out
 }
+
+/// The flow of items: the themes found in the interviews, then each rating round with the
+/// themes rated and what changed in the codebook before it, and the verdicts of the report's
+/// round.
+pub fn item_flow(r: &Report) -> String {
+    use crate::i18n::{text as t, text_with as tw};
+    let l = r.language.code();
+    let steps = &r.item_flow;
+    let (bw, bh, gap) = (170.0, 62.0, 30.0);
+    let width = steps.len().max(1) as f64 * (bw + gap) - gap + 2.0;
+    let height = bh + 96.0;
+    let font = r##"font-family="Helvetica, Arial, sans-serif""##;
+    let mut label = Vec::new();
+    let mut body = String::new();
+    for (i, s) in steps.iter().enumerate() {
+        let x = 1.0 + i as f64 * (bw + gap);
+        let round = tw(l, "report.round_n", &[("n", s.round.to_string())]);
+        let (what, n) = match (s.found, s.rated) {
+            (Some(found), _) => (t(l, "report.flow_found"), found),
+            (_, Some(rated)) => (t(l, "report.flow_rated"), rated),
+            _ => continue,
+        };
+        label.push(format!("{round}: {what} {n}"));
+        body.push_str(&format!(
+            r##"<rect x="{x}" y="1" width="{bw}" height="{bh}" rx="6" fill="#eaf1fb" stroke="#1d4f91" stroke-width="1.5"/><text x="{cx}" y="20" {font} font-size="12" text-anchor="middle" fill="#1b1f24">{}</text><text x="{cx}" y="36" {font} font-size="12" text-anchor="middle" fill="#1b1f24">{}</text><text x="{cx}" y="56" {font} font-size="17" font-weight="bold" text-anchor="middle" fill="#1b1f24">{n}</text>"##,
+            esc(&round),
+            esc(&what),
+            cx = x + bw / 2.0
+        ));
+        if i > 0 {
+            body.push_str(&format!(
+                r##"<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="#4a5360" stroke-width="1.5" marker-end="url(#arrow)"/>"##,
+                x - gap + 2.0,
+                x - 3.0,
+                y = 1.0 + bh / 2.0
+            ));
+        }
+        // Under the box: what changed before the round, or the round's verdicts.
+        let mut notes: Vec<String> = [
+            ("change.reworded", s.reworded),
+            ("report.flow_merged", s.merged),
+            ("change.split", s.split),
+            ("change.dropped", s.dropped),
+            ("report.flow_added", s.added),
+        ]
+        .iter()
+        .filter_map(|(key, n)| n.filter(|n| *n > 0).map(|n| format!("{} {n}", t(l, key))))
+        .collect();
+        if let Some(v) = &s.verdicts {
+            for key in ["high", "low", "none"] {
+                notes.push(format!(
+                    "{} {}",
+                    t(l, &format!("report.flow_verdict_{key}")),
+                    v.get(key).copied().unwrap_or(0)
+                ));
+            }
+        }
+        if !notes.is_empty() {
+            label.push(notes.join(", "));
+        }
+        for (j, note) in notes.iter().enumerate() {
+            body.push_str(&format!(
+                r##"<text x="{}" y="{}" {font} font-size="12" fill="#1b1f24">{}</text>"##,
+                x + 6.0,
+                bh + 20.0 + j as f64 * 16.0,
+                esc(note)
+            ));
+        }
+    }
+    let mut out = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"##,
+        esc(&label.join("; "))
+    );
+    out.push_str(r##"<defs><marker id="arrow-items" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="#4a5360"/></marker></defs>"##);
+    out.push_str(&body.replace("url(#arrow)", "url(#arrow-items)"));
+    out.push_str("</svg>");
+    out
+}

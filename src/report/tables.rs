@@ -430,7 +430,120 @@ pub fn tables(r: &Report) -> Vec<Table> {
             ]],
         });
     }
+    if !r.item_flow.is_empty() {
+        out.push(item_flow_table(r));
+    }
+    if !r.checklist.is_empty() {
+        out.push(checklist_table(r));
+    }
     out
+}
+
+/// What happened to the items, round by round (empty cells where a step does not apply).
+fn item_flow_table(r: &Report) -> Table {
+    let lang = r.language.code();
+    let t = |key: &str| crate::i18n::text(lang, key);
+    let rows = r
+        .item_flow
+        .iter()
+        .map(|s| {
+            let v = |key: &str| -> Value {
+                s.verdicts
+                    .as_ref()
+                    .map(|v| v.get(key).copied().unwrap_or(0))
+                    .into()
+            };
+            vec![
+                s.round.into(),
+                s.found.into(),
+                s.interviews
+                    .as_ref()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(theme, n)| format!("{theme}: {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .into(),
+                s.rated.into(),
+                s.reworded.into(),
+                s.merged.into(),
+                s.split.into(),
+                s.dropped.into(),
+                s.added.into(),
+                v("high"),
+                v("low"),
+                v("none"),
+            ]
+        })
+        .collect();
+    Table {
+        key: "item_flow",
+        title: t("tables.item_flow"),
+        columns: vec![
+            column("round", t("tables.col_round"), Shown::Whole),
+            column("found", t("report.flow_found"), Shown::Whole),
+            column("interviews", t("tables.col_interviews"), Shown::Plain),
+            column("rated", t("report.flow_rated"), Shown::Whole),
+            column("reworded", t("change.reworded"), Shown::Whole),
+            column("merged", t("report.flow_merged"), Shown::Whole),
+            column("split", t("change.split"), Shown::Whole),
+            column("dropped", t("change.dropped"), Shown::Whole),
+            column("added", t("report.flow_added"), Shown::Whole),
+            column(
+                "consensus_high",
+                t("report.flow_verdict_high"),
+                Shown::Whole,
+            ),
+            column("consensus_low", t("report.flow_verdict_low"), Shown::Whole),
+            column(
+                "consensus_none",
+                t("report.flow_verdict_none"),
+                Shown::Whole,
+            ),
+        ],
+        rows,
+    }
+}
+
+/// The checklist appendix: one row per guideline item.
+fn checklist_table(r: &Report) -> Table {
+    let lang = r.language.code();
+    let t = |key: &str| crate::i18n::text(lang, key);
+    let rows = r
+        .checklist
+        .iter()
+        .map(|c| {
+            vec![
+                c.guideline.clone().into(),
+                c.item.clone().into(),
+                c.topic.clone().into(),
+                yes_no(lang, c.filled),
+                if c.filled {
+                    c.value.clone().into()
+                } else {
+                    Value::Code {
+                        code: String::new(),
+                        label: t("checklist.to_be_completed"),
+                    }
+                },
+                c.place.clone().into(),
+            ]
+        })
+        .collect();
+    Table {
+        key: "checklist",
+        title: t("tables.checklist"),
+        columns: vec![
+            column("guideline", t("checklist.guideline"), Shown::Plain),
+            column("item", t("checklist.item"), Shown::Plain),
+            column("topic", t("checklist.topic"), Shown::Plain),
+            column("filled", t("checklist.filled"), Shown::Plain),
+            column("value", t("checklist.answer"), Shown::Plain),
+            column("where", t("checklist.where"), Shown::Plain),
+        ],
+        rows,
+    }
 }
 
 /// The groups' figures per theme and the tests between them.

@@ -21,6 +21,7 @@ mod migrations;
 mod openapi;
 mod privacy;
 mod process;
+mod protocol;
 mod recruitment;
 mod report;
 mod round1;

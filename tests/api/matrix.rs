@@ -759,6 +759,13 @@ fn body(w: &World, r: &Route, csrf: &str) -> Body {
                 json!({"answers": []})
             }
             ("POST", "/api/v1/rounds/{round}/appointments") => json!({"panellist": pseud}),
+            ("PUT", "/api/v1/studies/{study}/protocol") => {
+                json!({"consensus": {"share_percent": 70.0, "points": 2, "max_iqr": 1.0},
+                       "priority_threshold": 3.0, "min_group_size": 3, "groups_by": null,
+                       "planned_rounds": 3, "stopping": {"all_verdicts": true},
+                       "feedback": ["none", "distribution", "distribution"],
+                       "analyses": ["priorities"], "amendment_reason": "Matrix"})
+            }
             (_, "/api/v1/rounds/{round}/themes/{theme}/minority-statement") => {
                 json!({"statement": "Et mindretal så det anderledes."})
             }

@@ -543,6 +543,12 @@ pub(super) fn check_references(a: &Archive) -> Result<(), Invalid> {
     for (i, x) in a.small_cell_releases.iter().enumerate() {
         study(&mut f, "small_cell_releases", i, &x.study_id);
     }
+    for (i, x) in a.protocols.iter().enumerate() {
+        study(&mut f, "protocols", i, &x.study_id);
+    }
+    for (i, x) in a.protocol_amendments.iter().enumerate() {
+        study(&mut f, "protocol_amendments", i, &x.study_id);
+    }
     for (i, x) in a.minority_statements.iter().enumerate() {
         within(
             &mut f,

@@ -88,6 +88,11 @@ pub struct Archive {
     /// Researchers' statements of minority views (archives before panel groups have none).
     #[serde(default)]
     pub minority_statements: Vec<MinorityStatement>,
+    /// The protocol (draft or registered) and its amendments.
+    #[serde(default)]
+    pub protocols: Vec<ProtocolRow>,
+    #[serde(default)]
+    pub protocol_amendments: Vec<ProtocolAmendment>,
 }
 
 /// Renames every researcher reference in the archive with `f` (ids ↔ e-mails).
@@ -129,6 +134,12 @@ fn map_researchers(a: &mut Archive, f: &dyn Fn(&str) -> String) {
     }
     for r in &mut a.minority_statements {
         m(&mut r.written_by);
+    }
+    for r in &mut a.protocols {
+        m(&mut r.registered_by);
+    }
+    for r in &mut a.protocol_amendments {
+        m(&mut r.amended_by);
     }
     for k in &mut a.coders {
         m(&mut k.email);
@@ -402,6 +413,19 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .select(SmallCellRelease::as_select())
                 .load(conn)
         })?,
+        protocols: load(|| {
+            protocols::table
+                .filter(protocols::study_id.eq(sid))
+                .select(ProtocolRow::as_select())
+                .load(conn)
+        })?,
+        protocol_amendments: load(|| {
+            protocol_amendments::table
+                .filter(protocol_amendments::study_id.eq(sid))
+                .order((protocol_amendments::at, protocol_amendments::id))
+                .select(ProtocolAmendment::as_select())
+                .load(conn)
+        })?,
         minority_statements: load(|| {
             minority_statements::table
                 .inner_join(rounds::table)
@@ -503,6 +527,10 @@ fn collect_ids(a: &Archive, out: &mut HashSet<String>) {
     a.minority_statements
         .iter()
         .for_each(|r| add(&r.written_by));
+    a.protocols.iter().for_each(|r| add(&r.registered_by));
+    a.protocol_amendments
+        .iter()
+        .for_each(|r| add(&r.amended_by));
     for k in &a.coders {
         if let Some(e) = &k.email {
             out.insert(e.clone());
@@ -740,6 +768,8 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
         put!(round_participations, &a.round_participations);
         put!(small_cell_releases, &a.small_cell_releases);
         put!(minority_statements, &a.minority_statements);
+        put!(protocols, &a.protocols);
+        put!(protocol_amendments, &a.protocol_amendments);
         let actor = who
             .owner
             .clone()
@@ -799,6 +829,10 @@ fn unlink(a: &mut Archive) {
     a.minority_statements
         .iter_mut()
         .for_each(|x| m(&mut x.written_by));
+    a.protocols.iter_mut().for_each(|x| m(&mut x.registered_by));
+    a.protocol_amendments
+        .iter_mut()
+        .for_each(|x| m(&mut x.amended_by));
     a.coders.iter_mut().for_each(|x| m(&mut x.email));
 }
 

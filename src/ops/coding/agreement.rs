@@ -144,6 +144,16 @@ pub fn agreement(
     coder_b: &str,
 ) -> AppResult<Agreement> {
     access::study(conn, researcher_id, study_id, Role::Researcher)?;
+    agreement_of(conn, study_id, coder_a, coder_b)
+}
+
+/// `agreement` for a study the caller may already read (the report's checklist).
+pub fn agreement_of(
+    conn: &mut DbConn,
+    study_id: &str,
+    coder_a: &str,
+    coder_b: &str,
+) -> AppResult<Agreement> {
     let a = study_coder(conn, study_id, coder_a, "coder_a")?;
     let b = study_coder(conn, study_id, coder_b, "coder_b")?;
     if a.id == b.id {

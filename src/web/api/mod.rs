@@ -7,6 +7,7 @@ pub mod coding;
 pub mod health;
 pub mod participation;
 pub mod privacy;
+pub mod protocol;
 pub mod recruitment;
 pub mod reports;
 pub mod rounds;
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::openapi_json)
         .configure(accounts::configure)
         .configure(studies::configure)
+        .configure(protocol::configure)
         .configure(recruitment::configure)
         .configure(codebook::configure)
         .configure(coding::configure)

@@ -7,6 +7,7 @@ pub mod coding;
 pub mod funder;
 pub mod interviews;
 pub mod participant;
+pub mod protocol;
 pub mod recruitment;
 pub mod report;
 pub mod rounds;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(funder::configure)
         .configure(interviews::configure)
         .configure(participant::configure)
+        .configure(protocol::configure)
         .configure(recruitment::configure)
         .configure(codebook::configure)
         .configure(report::configure)

@@ -190,11 +190,34 @@ async fn round_view(
         c.map(|c| minijinja::context! { text => c.dialog_text(), yes => c.yes })
     };
     let (confirm_open, confirm_close) = (dialog(opening), dialog(closing));
-    let (responses, study) = state
+    let lang = who.lang().to_string();
+    let (responses, study, stopping) = state
         .db(move |c| {
             let r = rounds::responses(c, &id, &round_id)?;
             let study_id = access::study_id_of::<Round>(c, &id, &round_id)?;
-            Ok((r, studies::get(c, &id, &study_id)?))
+            // A closed rating round under a registered protocol says whether to stop.
+            let stopping = if r.round.rating
+                && r.round.state == crate::domain::round::State::Closed
+                && crate::ops::protocol::registered(c, &study_id)?
+            {
+                let opts = crate::report::Options {
+                    round: Some(r.round.number),
+                    language: Some(crate::domain::Language::from_stored(&lang)),
+                    ..Default::default()
+                };
+                crate::ops::reports::for_researcher(
+                    c,
+                    &id,
+                    &study_id,
+                    &opts,
+                    crate::report::Audience::Researcher,
+                )?
+                .stopping
+                .map(|s| s.explanation)
+            } else {
+                None
+            };
+            Ok((r, studies::get(c, &id, &study_id)?, stopping))
         })
         .await
         .lang(who)?;
@@ -202,7 +225,7 @@ async fn round_view(
         who,
         status,
         "round.html",
-        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds", confirm_open => confirm_open, confirm_close => confirm_close },
+        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds", confirm_open => confirm_open, confirm_close => confirm_close, stopping => stopping },
     )
 }
 

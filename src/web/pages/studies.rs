@@ -245,6 +245,14 @@ struct SettingsForm {
     retention_until: String,
     #[serde(default)]
     time_zone: String,
+    #[serde(default)]
+    rationale: String,
+    #[serde(default)]
+    panel_size_rationale: String,
+    #[serde(default)]
+    limitations: String,
+    #[serde(default)]
+    funding_and_interests: String,
 }
 
 /// The time zones a study can take, for the settings form.
@@ -313,6 +321,10 @@ impl SettingsForm {
             link_grace_days: s.link_grace_days.to_string(),
             retention_until: s.retention_until.map(|d| d.to_string()).unwrap_or_default(),
             time_zone: s.time_zone.clone(),
+            rationale: s.rationale.clone(),
+            panel_size_rationale: s.panel_size_rationale.clone(),
+            limitations: s.limitations.clone(),
+            funding_and_interests: s.funding_and_interests.clone(),
         }
     }
 
@@ -388,6 +400,10 @@ impl SettingsForm {
             link_grace_days: Some(whole(&mut e, "link_grace_days", &self.link_grace_days)),
             retention_until,
             time_zone: Some(self.time_zone.trim().to_string()).filter(|z| !z.is_empty()),
+            rationale: Some(self.rationale.clone()),
+            panel_size_rationale: Some(self.panel_size_rationale.clone()),
+            limitations: Some(self.limitations.clone()),
+            funding_and_interests: Some(self.funding_and_interests.clone()),
             groups_by: self
                 .groups_by
                 .as_ref()
