@@ -442,3 +442,78 @@ fn protocol_pdf(c: &mut Client, study: &str, sha: &str) {
         None => eprintln!("PDF text not checked: poppler-utils are not installed"),
     }
 }
+
+both_backends!(the_protocol_page_registers_and_amends, |app: &TestApp| {
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 3);
+    let study = p.study.clone();
+    let mut browser = app.client();
+    browser.login("lead@example.org", PASSWORD);
+    let here = format!("/studies/{study}/protocol");
+    let page = browser.get(&here);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Register the protocol"), "{}", page.body);
+    let csrf = browser.csrf();
+    let plan = |extra: &[(&'static str, &'static str)]| {
+        let mut f: Vec<(&str, &str)> = vec![
+            ("planned_rounds", "2"),
+            ("feedback_1", "none"),
+            ("feedback_2", "distribution"),
+            ("stopping_all_verdicts", "on"),
+            ("stopping_change_below_percent", ""),
+            ("stopping_max_rounds", "2"),
+            ("analysis_priorities", "on"),
+            ("analysis_consensus", "on"),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    let mut fields = plan(&[("action", "register")]);
+    fields.push(("_csrf", &csrf));
+    let r = browser.post_form(&here, &fields);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let registered = c.get(&format!("/api/v1/studies/{study}/protocol")).json();
+    assert!(registered["registered_at"].is_string());
+    assert_eq!(registered["planned_rounds"], 2);
+    assert_eq!(registered["analyses"], json!(["priorities", "consensus"]));
+
+    // Registered, the page carries the settings the protocol fixes; changing one is an
+    // amendment, which needs a reason: without one nothing changes.
+    let page = browser.get(&here);
+    assert!(page.body.contains("name=\"priority_threshold\""));
+    let mut fields = plan(&[("action", "amend"), ("priority_threshold", "3,5")]);
+    fields.push(("_csrf", &csrf));
+    let r = browser.post_form(&here, &fields);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("say why it changes"), "{}", r.body);
+    assert_eq!(
+        c.get(&format!("/api/v1/studies/{study}")).json()["priority_threshold"],
+        registered["priority_threshold"]
+    );
+    let mut fields = plan(&[
+        ("action", "amend"),
+        ("priority_threshold", "3,5"),
+        (
+            "amendment_reason",
+            "The funder asked for a stricter threshold.",
+        ),
+    ]);
+    fields.push(("_csrf", &csrf));
+    let r = browser.post_form(&here, &fields);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let amended = c.get(&format!("/api/v1/studies/{study}/protocol")).json();
+    assert_eq!(
+        amended["amendments"][0]["changes"],
+        json!(["priority_threshold"])
+    );
+    assert_eq!(amended["priority_threshold"], 3.5);
+    assert_eq!(
+        c.get(&format!("/api/v1/studies/{study}")).json()["priority_threshold"],
+        3.5
+    );
+    let page = browser.get(&here);
+    assert!(
+        page.body
+            .contains("The funder asked for a stricter threshold.")
+    );
+});

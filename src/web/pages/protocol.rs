@@ -12,6 +12,7 @@ use crate::domain::Invalid;
 use crate::domain::protocol::{ANALYSES, FEEDBACK, Protocol, StoppingRule};
 use crate::ops::AppError;
 use crate::ops::protocol::{self, ProtocolInput};
+use crate::ops::recruitment::strata_of;
 use crate::web::AppState;
 use crate::web::auth::{CsrfForm, PageResearcher};
 use crate::web::flash::{Flash, redirect_with};
@@ -29,14 +30,26 @@ async fn protocol_page(
     status: StatusCode,
     errors: Option<&Invalid>,
 ) -> PageResult {
-    let p = study_page(state, who, study_id, protocol::get).await?;
+    let p = study_page(state, who, study_id, |c, id, sid| {
+        Ok((protocol::get(c, id, sid)?, strata_of(c, sid)?))
+    })
+    .await?;
+    let (view, strata) = &p.data;
+    let groups_label = view.protocol.groups_by.as_ref().map(|key| {
+        strata
+            .iter()
+            .find(|s| &s.key == key)
+            .map_or_else(|| key.clone(), |s| s.label.clone())
+    });
     p.render(
         who,
         status,
         "study_protocol.html",
         "protocol",
         minijinja::context! {
-            p => serde_value(&p.data),
+            p => serde_value(view),
+            strata => serde_value(strata),
+            groups_label => groups_label,
             analyses => ANALYSES.to_vec(),
             feedback_kinds => FEEDBACK.to_vec(),
             errors => field_errors(who.lang(), errors),
@@ -87,7 +100,55 @@ fn from_form(current: &Protocol, f: &Form, e: &mut Invalid) -> Protocol {
             if v.is_empty() { "none".to_string() } else { v }
         })
         .collect();
+    // Once registered, the form also carries the settings the protocol fixes (those not
+    // locked by rating): changing them is part of the amendment.
+    let number = |e: &mut Invalid, field: &str, v: String| -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        match v.replace(',', ".").parse::<f64>() {
+            Ok(n) if n.is_finite() => Some(n),
+            _ => {
+                e.add(field, "must be a number");
+                None
+            }
+        }
+    };
+    let mut consensus = current.consensus.clone();
+    if f.contains_key("consensus_share_percent") {
+        consensus.share_percent =
+            number(e, "consensus.share_percent", get("consensus_share_percent"))
+                .unwrap_or(consensus.share_percent);
+        consensus.points =
+            whole(e, "consensus.points", get("consensus_points")).unwrap_or(consensus.points);
+        consensus.max_iqr =
+            number(e, "consensus.max_iqr", get("consensus_max_iqr")).unwrap_or(consensus.max_iqr);
+        consensus.dont_know = match get("consensus_dont_know").as_str() {
+            "not_agreeing" => crate::domain::DontKnow::NotAgreeing,
+            _ => crate::domain::DontKnow::Excluded,
+        };
+    }
+    let priority_threshold = if f.contains_key("priority_threshold") {
+        number(e, "priority_threshold", get("priority_threshold"))
+            .unwrap_or(current.priority_threshold)
+    } else {
+        current.priority_threshold
+    };
+    let min_group_size = if f.contains_key("min_group_size") {
+        whole(e, "min_group_size", get("min_group_size")).unwrap_or(current.min_group_size)
+    } else {
+        current.min_group_size
+    };
+    let groups_by = if f.contains_key("groups_by") {
+        Some(get("groups_by")).filter(|g| !g.is_empty())
+    } else {
+        current.groups_by.clone()
+    };
     Protocol {
+        consensus,
+        priority_threshold,
+        min_group_size,
+        groups_by,
         planned_rounds: planned,
         stopping: StoppingRule {
             all_verdicts: f.contains_key("stopping_all_verdicts"),
@@ -100,7 +161,6 @@ fn from_form(current: &Protocol, f: &Form, e: &mut Invalid) -> Protocol {
             .filter(|a| f.contains_key(&format!("analysis_{a}")))
             .map(|a| a.to_string())
             .collect(),
-        ..current.clone()
     }
 }
 
