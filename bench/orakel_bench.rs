@@ -363,6 +363,7 @@ fn create_round(conn: &mut DbConn, s: &Seeded) -> anyhow::Result<(String, i32)> 
             feedback: false,
             feedback_by_group: false,
             questionnaire: false,
+            mode: Default::default(),
             closes_at: week,
             instructions: String::new(),
             reminder_days: None,

@@ -19,6 +19,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub security: SecuritySettings,
     pub worker: WorkerSettings,
+    pub rounds: RoundsSettings,
     pub log: LogSettings,
 }
 
@@ -78,6 +79,14 @@ pub struct SecuritySettings {
     pub link_guesses_per_minute: u32,
     pub saves_per_minute: u32,
     pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundsSettings {
+    /// How often a live round publishes new snapshots, at most, in minutes (0: as soon as
+    /// enough answers changed).
+    pub live_snapshot_minutes: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

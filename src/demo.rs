@@ -676,6 +676,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
         // The panel's groups are women and men: feedback shows each of them.
         feedback_by_group: feedback,
         questionnaire: false,
+        mode: Default::default(),
         closes_at: week,
         instructions: String::new(),
         reminder_days: None,
@@ -760,6 +761,7 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
                 answers,
                 submit: true,
             },
+            0,
         )?;
     }
     let responses = rounds::responses(conn, me, &r2.id)?;

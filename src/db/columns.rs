@@ -103,6 +103,7 @@ macro_rules! stored_as_text {
 
 stored_as_text!(crate::domain::round::State, "the round state");
 stored_as_text!(crate::domain::round::Kind, "the round kind");
+stored_as_text!(crate::domain::round::Mode, "the round mode");
 stored_as_text!(crate::domain::candidate::Status, "the candidate status");
 stored_as_text!(crate::domain::study::Role, "the role", from_stored);
 stored_as_text!(crate::domain::states::MessageState, "the message state");

@@ -403,6 +403,9 @@ pub struct Round {
     /// A feedback round shows each panel group's distribution beside the whole panel's.
     #[serde(default)]
     pub feedback_by_group: bool,
+    /// A live round publishes snapshots of the panel's figures while it runs.
+    #[serde(default)]
+    pub mode: crate::domain::round::Mode,
 }
 
 #[derive(
@@ -818,4 +821,32 @@ pub struct FunderAccess {
     pub granted_at: NaiveDateTime,
     pub withdrawn_at: Option<NaiveDateTime>,
     pub last_viewed_at: Option<NaiveDateTime>,
+}
+
+/// A published snapshot of the panel's figures for one theme of a live round.
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = crate::db::schema::live_snapshots)]
+pub struct LiveSnapshot {
+    pub id: String,
+    pub round_id: String,
+    pub theme_id: String,
+    pub published_at: NaiveDateTime,
+    pub n: i32,
+    /// Valid scores per scale point, lowest first (JSON).
+    pub counts: String,
+    pub median: Option<f64>,
+}
+
+/// The last time a panellist's score (or "don't know") for a theme of a live round changed.
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = crate::db::schema::live_changes)]
+pub struct LiveChange {
+    pub round_id: String,
+    pub theme_id: String,
+    pub panellist_id: String,
+    pub at: NaiveDateTime,
 }

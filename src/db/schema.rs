@@ -218,6 +218,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         feedback_by_group -> Bool,
+        mode -> Text,
     }
 }
 
@@ -621,6 +622,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    live_snapshots (id) {
+        id -> Text,
+        round_id -> Text,
+        theme_id -> Text,
+        published_at -> Timestamp,
+        n -> Integer,
+        counts -> Text,
+        median -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    live_changes (round_id, theme_id, panellist_id) {
+        round_id -> Text,
+        theme_id -> Text,
+        panellist_id -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(live_snapshots -> rounds (round_id));
+diesel::joinable!(live_snapshots -> themes (theme_id));
+diesel::joinable!(live_changes -> rounds (round_id));
+diesel::joinable!(live_changes -> themes (theme_id));
+diesel::joinable!(live_changes -> panellists (panellist_id));
 diesel::joinable!(protocols -> studies (study_id));
 diesel::joinable!(protocol_amendments -> studies (study_id));
 diesel::joinable!(minority_statements -> rounds (round_id));
@@ -633,6 +660,8 @@ diesel::joinable!(questionnaire_answers -> panellists (panellist_id));
 diesel::joinable!(questionnaire_answers -> guide_questions (question_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    live_snapshots,
+    live_changes,
     minority_statements,
     protocols,
     protocol_amendments,

@@ -33,6 +33,33 @@ impl Kind {
     }
 }
 
+/// How a rating round shows the panel to itself while it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Experts answer on their own; the panel's figures come back in a later round.
+    #[default]
+    Classic,
+    /// Experts see the panel's figures for a theme once they have answered it, as snapshots
+    /// published in batches, and may revise until the round closes.
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Classic => "classic",
+            Mode::Live => "live",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Classic, Mode::Live]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
@@ -193,6 +220,10 @@ pub struct RoundInput {
     /// A qualitative round answered in writing through the personal link.
     #[serde(default)]
     pub questionnaire: bool,
+    /// `classic` (the default) or `live`: a live rating round shows each expert the panel's
+    /// figures for a theme once they have answered it, in snapshots published in batches.
+    #[serde(default)]
+    pub mode: Mode,
     /// The deadline (RFC 3339); the round closes by itself then.
     pub closes_at: Option<DateTime<Utc>>,
     /// A word to the experts, shown above the form.
@@ -212,6 +243,7 @@ pub struct RoundFlags {
     pub feedback: bool,
     pub feedback_by_group: bool,
     pub questionnaire: bool,
+    pub mode: Mode,
     pub instructions: String,
     pub reminder_days: Vec<i32>,
 }
@@ -245,8 +277,20 @@ impl RoundInput {
                         "only a qualitative round can be a written questionnaire",
                     );
                 }
+                if self.mode == Mode::Live && !self.rating {
+                    e.add(
+                        "mode",
+                        "a live round shows the panel's scores, so it must ask for a rating",
+                    );
+                }
             }
             Kind::Qualitative => {
+                if self.mode == Mode::Live {
+                    e.add(
+                        "mode",
+                        "a live round shows the panel's scores, so it must be a rating round",
+                    );
+                }
                 if self.validation || self.rating || self.feedback {
                     e.add(
                         "kind",
@@ -272,6 +316,7 @@ impl RoundInput {
             feedback: self.feedback,
             feedback_by_group: self.feedback_by_group,
             questionnaire: self.questionnaire,
+            mode: self.mode,
             instructions,
             reminder_days,
         })
@@ -529,6 +574,7 @@ mod tests {
             feedback: false,
             feedback_by_group: false,
             questionnaire: false,
+            mode: Mode::Classic,
             closes_at: None,
             instructions: String::new(),
             reminder_days: None,
@@ -550,6 +596,7 @@ mod tests {
             feedback: true,
             feedback_by_group: false,
             questionnaire: false,
+            mode: Mode::Classic,
             closes_at: None,
             instructions: String::new(),
             reminder_days: None,

@@ -77,6 +77,9 @@ pub struct ExpertTheme {
     pub statements: Vec<StatementSnapshot>,
     pub answer: Option<AnswerView>,
     pub feedback: Option<Feedback>,
+    /// In a live round: the panel's latest snapshot for the theme, once this expert has
+    /// answered it and at least k others scored it; otherwise null.
+    pub live: Option<super::live::LiveFigures>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -94,6 +97,8 @@ pub struct ExpertRound {
     pub validation: bool,
     pub rating: bool,
     pub feedback: bool,
+    /// `classic` or `live` (snapshots of the panel's figures while the round runs).
+    pub mode: crate::domain::round::Mode,
     pub state: State,
     pub closes_at: Option<DateTime<Utc>>,
     /// Whether answers are taken now (open and before the deadline).
@@ -294,6 +299,12 @@ fn build(
     } else {
         HashMap::new()
     };
+    let said: Vec<String> = own
+        .iter()
+        .filter(|a| a.score.is_some() || a.dont_know)
+        .map(|a| a.theme_id.clone())
+        .collect();
+    let live = super::live::for_expert(conn, r, &p.study, &said)?;
     let mut categories: Vec<ExpertCategory> = Vec::new();
     for t in &themes {
         let answer = own
@@ -308,6 +319,7 @@ fn build(
             statements: t.snapshot.statements.clone(),
             answer,
             feedback: feedback.get(&t.theme_id).cloned(),
+            live: live.get(&t.theme_id).cloned(),
         };
         match categories.last_mut() {
             Some(c) if c.code == t.snapshot.category_code => c.themes.push(item),
@@ -328,6 +340,7 @@ fn build(
         validation: r.validation,
         rating: r.rating,
         feedback: r.feedback,
+        mode: r.mode,
         state: r.state,
         closes_at: r.closes_at.map(utc),
         accepting: r.accepting(now()),
@@ -482,14 +495,17 @@ pub struct AnswersInput {
 }
 
 /// Saves answers (all checked before any is written) and, with `submit`, marks the round done.
+/// `live_minutes` is the server's batching interval of live rounds: at 0 a snapshot is
+/// published as soon as enough changes accumulated, within the save.
 pub fn save(
     conn: &mut DbConn,
     token: &str,
     number: i32,
     input: AnswersInput,
+    live_minutes: i64,
 ) -> AppResult<ExpertRound> {
     let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
-    save_for(conn, &p, number, input)
+    save_for(conn, &p, number, input, live_minutes)
 }
 
 /// `save` for a participant already resolved from their link.
@@ -498,12 +514,13 @@ pub fn save_for(
     p: &Participant,
     number: i32,
     input: AnswersInput,
+    live_minutes: i64,
 ) -> AppResult<ExpertRound> {
     if input.answers.len() > 1000 {
         return Err(Invalid::one("answers", "at most 1000 answers at a time").into());
     }
     // Two tabs saving the same new answer at once: one insert loses and simply tries again.
-    super::retrying(|| save_once(conn, p, number, &input))
+    super::retrying(|| save_once(conn, p, number, &input, live_minutes))
 }
 
 fn save_once(
@@ -511,6 +528,7 @@ fn save_once(
     p: &Participant,
     number: i32,
     input: &AnswersInput,
+    live_minutes: i64,
 ) -> AppResult<ExpertRound> {
     // The write holds SQLite's one write lock, so it does only what must be atomic; the
     // response is read after the commit (it shows the answers just saved, and others' saves
@@ -561,8 +579,12 @@ fn save_once(
             }
         }
         e.into_result(())?;
+        let live = r.mode == crate::domain::round::Mode::Live;
         for d in &checked {
-            store(c, &r.id, &pid, d, at)?;
+            store(c, &r.id, &pid, d, at, live)?;
+        }
+        if live && live_minutes == 0 {
+            super::live::publish_round(c, &r, at)?;
         }
         let submitted_at = part
             .and_then(|p| p.submitted_at)
@@ -585,6 +607,7 @@ fn store(
     pid: &str,
     d: &AnswerData,
     at: chrono::NaiveDateTime,
+    live: bool,
 ) -> AppResult<()> {
     let existing: Option<Answer> = answers::table
         .filter(answers::round_id.eq(round_id))
@@ -602,6 +625,14 @@ fn store(
         return Ok(()); // nothing said, nothing to keep
     }
     let previous = existing.clone();
+    // In a live round a changed score (or "don't know") counts towards the next snapshot.
+    let scored_changed = match &existing {
+        Some(a) => a.score != d.score || a.dont_know != d.dont_know,
+        None => d.score.is_some() || d.dont_know,
+    };
+    if live && scored_changed {
+        super::live::record_change(conn, round_id, &d.theme_id, pid, at)?;
+    }
     let id = match existing {
         Some(a) => {
             let same = a.score == d.score

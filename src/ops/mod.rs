@@ -15,6 +15,7 @@ pub mod funders;
 pub mod interviews;
 pub mod letters;
 pub mod links;
+pub mod live;
 pub mod outbox;
 pub mod participation;
 pub mod privacy;

@@ -377,7 +377,12 @@ pub fn document(
 
 /// The protocol on one page (PDF), in the study's language: the draft, or the registered
 /// document as last amended with its fingerprint and amendments.
-pub fn pdf(conn: &mut DbConn, researcher_id: &ResearcherId, study_id: &str) -> AppResult<Vec<u8>> {
+pub fn pdf(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+    lang: Option<crate::domain::Language>,
+) -> AppResult<Vec<u8>> {
     let (study, _) = access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let view = view_of(conn, &study)?;
     let settings = study.settings()?;
@@ -394,7 +399,7 @@ pub fn pdf(conn: &mut DbConn, researcher_id: &ResearcherId, study_id: &str) -> A
         &study.id,
         &study.title,
         groups_label,
-        settings.language,
+        lang.unwrap_or(settings.language),
         settings.time_zone,
     )
 }

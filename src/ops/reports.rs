@@ -153,6 +153,11 @@ pub fn gather(
         let rating_began = all.iter().filter_map(|r| r.opened_at).min().map(utc);
         let item_flow = item_flow(c, &study.id, &shown)?;
         let facts = checklist_facts(c, study, &settings, &round, audience, protocol.as_ref())?;
+        let live = if round.mode == crate::domain::round::Mode::Live {
+            Some(super::live::timeline(c, &round, study)?)
+        } else {
+            None
+        };
         let releases: Vec<(String, String)> = small_cell_releases::table
             .filter(small_cell_releases::study_id.eq(&study.id))
             .select((
@@ -187,6 +192,7 @@ pub fn gather(
             rating_began,
             item_flow,
             facts,
+            live,
         })
     })
 }

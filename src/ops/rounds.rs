@@ -42,6 +42,7 @@ pub fn flags_of(r: &Round) -> RoundFlags {
         feedback: r.feedback,
         feedback_by_group: r.feedback_by_group,
         questionnaire: r.questionnaire,
+        mode: r.mode,
         instructions: r.instructions.clone(),
         reminder_days: serde_json::from_str(&r.reminder_days).unwrap_or_default(),
     }
@@ -58,6 +59,8 @@ pub struct RoundView {
     /// The feedback shows each panel group's distribution beside the whole panel's.
     pub feedback_by_group: bool,
     pub questionnaire: bool,
+    /// `classic` or `live`.
+    pub mode: crate::domain::round::Mode,
     pub state: State,
     pub closes_at: Option<DateTime<Utc>>,
     pub opened_at: Option<DateTime<Utc>>,
@@ -144,6 +147,7 @@ pub fn view(conn: &mut DbConn, r: &Round) -> AppResult<RoundView> {
         feedback: r.feedback,
         feedback_by_group: r.feedback_by_group,
         questionnaire: r.questionnaire,
+        mode: r.mode,
         state: r.state,
         closes_at: r.closes_at.map(utc),
         opened_at: r.opened_at.map(utc),
@@ -195,6 +199,7 @@ pub fn create(
             rating: flags.rating,
             feedback: flags.feedback,
             feedback_by_group: flags.feedback_by_group,
+            mode: flags.mode,
             state: State::Draft,
             instructions: flags.instructions.clone(),
             reminder_days: serde_json::to_string(&flags.reminder_days).expect("serialisable"),
@@ -655,6 +660,8 @@ pub fn close(
             rounds::updated_at.eq(t),
         ))
         .execute(c)?;
+        // A live round's last snapshot: what changed enough since the one before.
+        super::live::publish_round(c, &r, t)?;
         // Closed before its deadline: links end the grace period after the close.
         super::links::apply_rule_for_round(c, &r.id)?;
         audit::record(
@@ -701,6 +708,7 @@ pub fn run_round_schedule(
             ))
             .execute(c)?;
             if n == 1 {
+                super::live::publish_round(c, &r, r.closes_at.unwrap_or(at))?;
                 audit::record(
                     c,
                     &Actor::System,

@@ -216,21 +216,16 @@ const ITEMS: &[(&str, &str, &str, Fact)] = &[
     ("DELPHISTAR", "38", "limitations_panel", Limitations),
 ];
 
-/// The guidelines in the order the appendix walks through them, with their references.
-pub const GUIDELINES: [(&str, &str); 3] = [
-    (
-        "CREDES",
-        "Jünger S, Payne SA, Brine J, Radbruch L, Brearley SG. Palliat Med 2017;31(8):684–706",
-    ),
-    (
-        "ACCORD",
-        "Gattrell WT, Logullo P, van Zuuren EJ, et al. PLoS Med 2024;21(1):e1004326",
-    ),
-    (
-        "DELPHISTAR",
-        "Niederberger M, Schifano J, Deckert S, et al. PLoS One 2024;19(8):e0304651",
-    ),
-];
+/// The guidelines in the order the appendix walks through them.
+pub const GUIDELINES: [&str; 3] = ["CREDES", "ACCORD", "DELPHISTAR"];
+
+/// The guidelines with their references, in the report's language.
+pub fn guidelines(l: &str) -> Vec<(&'static str, String)> {
+    GUIDELINES
+        .iter()
+        .map(|g| (*g, t(l, &format!("checklist.ref_{}", g.to_lowercase()))))
+        .collect()
+}
 
 /// What the manuscript's authors fill in, by the setting where Orakel keeps it (if any).
 fn settings_field(fact: Fact) -> Option<&'static str> {

@@ -96,7 +96,7 @@ fn render(
         r => minijinja::Value::from(Serde(r)),
         flow_svg => minijinja::Value::from_safe_string(flow),
         item_flow_svg => minijinja::Value::from_safe_string(svg::item_flow(r)),
-        checklist_guidelines => super::checklist::GUIDELINES.to_vec(),
+        checklist_guidelines => super::checklist::guidelines(r.language.code()),
         legend_svg => minijinja::Value::from_safe_string(legend),
         bars => bars.into_iter().map(|(k, v)| (k, minijinja::Value::from_safe_string(v))).collect::<BTreeMap<_, _>>(),
         researcher => audience == Audience::Researcher,

@@ -256,6 +256,26 @@ pub struct ItemFlowStep {
     pub verdicts: Option<BTreeMap<String, usize>>,
 }
 
+/// How a live round's panel converged: the snapshots the experts were shown, per theme, and
+/// how many revised their scores.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Convergence {
+    pub themes: Vec<ConvergenceTheme>,
+    /// Scores changed after they were first given, and the panellists who changed any.
+    pub revisions: usize,
+    pub revised_by: usize,
+    /// `revised_by` as a share (%) of the panellists who responded.
+    pub pct_revised: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConvergenceTheme {
+    pub number: i32,
+    pub title: String,
+    /// Oldest first; each published when more than k panellists had changed their score.
+    pub snapshots: Vec<crate::ops::live::TimelineEntry>,
+}
+
 /// The stopping rule after the report's round.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stopping {
@@ -313,6 +333,8 @@ pub struct Report {
     pub stopping: Option<Stopping>,
     /// What happened to the items, round by round (CREDES' flow of items).
     pub item_flow: Vec<ItemFlowStep>,
+    /// A live round: the snapshots per theme and the share of experts who revised.
+    pub convergence: Option<Convergence>,
     /// The reporting-checklist appendix: CREDES, ACCORD and DELPHISTAR item by item.
     pub checklist: Vec<checklist::ChecklistItem>,
     /// The sentences of the report's findings, computed from the figures.
@@ -398,6 +420,8 @@ pub struct ReportData {
     pub item_flow: Vec<ItemFlowStep>,
     /// What the checklist appendix needs beyond the figures.
     pub facts: checklist::Facts,
+    /// The report's round's snapshots, when it is a live round.
+    pub live: Option<crate::ops::live::LiveRound>,
 }
 
 /// Which round a report is about: the one asked for, else the latest closed rating round (or,
@@ -788,6 +812,28 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         protocol,
         stopping,
         item_flow,
+        convergence: d.live.as_ref().map(|live| {
+            let responded = d
+                .rounds
+                .iter()
+                .find(|t| t.number == round.number)
+                .map_or(0, |t| t.responders.len());
+            Convergence {
+                themes: live
+                    .themes
+                    .iter()
+                    .map(|t| ConvergenceTheme {
+                        number: t.number,
+                        title: t.title.clone(),
+                        snapshots: t.snapshots.clone(),
+                    })
+                    .collect(),
+                revisions: live.revisions,
+                revised_by: live.revised_by,
+                pct_revised: (responded > 0)
+                    .then(|| 100.0 * live.revised_by as f64 / responded as f64),
+            }
+        }),
         checklist: Vec::new(),
         findings: Vec::new(),
         changes: d.changes.clone(),
@@ -1017,6 +1063,7 @@ mod tests {
                 created_at: at(1),
                 updated_at: at(20),
                 feedback_by_group: false,
+                mode: Default::default(),
             },
             published: vec![theme("t1", 1), theme("t2", 2)],
             answers,
@@ -1036,6 +1083,7 @@ mod tests {
             rating_began: None,
             item_flow: Vec::new(),
             facts: Default::default(),
+            live: None,
         }
     }
 

@@ -522,6 +522,7 @@ fn data(r: &Report) -> Data {
     let further = [
         Some(sensitivity_section(r)),
         minority_section(r),
+        convergence_section(r),
         item_flow_section(r),
     ]
     .into_iter()
@@ -894,6 +895,82 @@ fn minority_section(r: &Report) -> Option<Section> {
     })
 }
 
+/// A live round's convergence: the snapshots of each theme and how many revised.
+fn convergence_section(r: &Report) -> Option<Section> {
+    let l = r.language.code();
+    let cv = r.convergence.as_ref()?;
+    let zone = r.zone();
+    Some(Section {
+        heading: text(l, "report.convergence_h"),
+        paragraphs: vec![
+            text_with(
+                l,
+                "report.convergence_intro",
+                &[("k", r.min_group_size.to_string())],
+            ),
+            text_with(
+                l,
+                "report.convergence_revised",
+                &[
+                    ("revised", cv.revised_by.to_string()),
+                    (
+                        "pct",
+                        cv.pct_revised
+                            .map_or_else(|| "–".into(), |p| crate::i18n::percent(p, l)),
+                    ),
+                    ("revisions", cv.revisions.to_string()),
+                ],
+            ),
+        ],
+        tables: vec![SectionTable {
+            fr: vec![2.0, 3.0],
+            header: vec![
+                text(l, "report.theme"),
+                text(l, "report.convergence_snapshots"),
+            ],
+            numeric: vec![false, false],
+            rows: cv
+                .themes
+                .iter()
+                .map(|th| {
+                    let snaps = th
+                        .snapshots
+                        .iter()
+                        .map(|sn| {
+                            text_with(
+                                l,
+                                "report.convergence_snapshot",
+                                &[
+                                    ("date", crate::i18n::long_date_of(sn.published_at, l, zone)),
+                                    ("n", sn.n.to_string()),
+                                    (
+                                        "median",
+                                        sn.median.map_or_else(
+                                            || "–".into(),
+                                            |m| crate::i18n::number(m, l),
+                                        ),
+                                    ),
+                                ],
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    row(vec![
+                        format!("{}. {}", th.number, th.title),
+                        if snaps.is_empty() {
+                            "–".into()
+                        } else {
+                            snaps
+                        },
+                    ])
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
 /// What happened to the items: the figure and its table.
 fn item_flow_section(r: &Report) -> Option<Section> {
     let l = r.language.code();
@@ -938,8 +1015,8 @@ fn checklist_sections(r: &Report) -> Vec<Section> {
         return Vec::new();
     }
     let answered = r.checklist.iter().filter(|c| c.filled).count();
-    super::checklist::GUIDELINES
-        .iter()
+    super::checklist::guidelines(l)
+        .into_iter()
         .enumerate()
         .map(|(i, (g, reference))| {
             let mut paragraphs = Vec::new();
@@ -955,7 +1032,7 @@ fn checklist_sections(r: &Report) -> Vec<Section> {
                     ],
                 ));
             }
-            paragraphs.push((*reference).to_string());
+            paragraphs.push(reference);
             Section {
                 heading: if i == 0 {
                     format!("{} — {g}", text(l, "checklist.h"))

@@ -433,10 +433,54 @@ pub fn tables(r: &Report) -> Vec<Table> {
     if !r.item_flow.is_empty() {
         out.push(item_flow_table(r));
     }
+    if let Some(cv) = &r.convergence {
+        out.push(convergence_table(r, cv));
+    }
     if !r.checklist.is_empty() {
         out.push(checklist_table(r));
     }
     out
+}
+
+/// A live round's snapshots: one row per theme and snapshot.
+fn convergence_table(r: &Report, cv: &super::Convergence) -> Table {
+    let lang = r.language.code();
+    let t = |key: &str| crate::i18n::text(lang, key);
+    let zone = r.zone();
+    let mut rows = Vec::new();
+    for th in &cv.themes {
+        for (i, sn) in th.snapshots.iter().enumerate() {
+            rows.push(vec![
+                th.number.into(),
+                (i + 1).into(),
+                crate::i18n::zone::local(sn.published_at, zone)
+                    .date_naive()
+                    .to_string()
+                    .into(),
+                sn.n.into(),
+                sn.median.into(),
+                sn.counts
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .into(),
+            ]);
+        }
+    }
+    Table {
+        key: "convergence",
+        title: t("tables.convergence"),
+        columns: vec![
+            column("theme", t("tables.col_theme"), Shown::Whole),
+            column("snapshot", t("tables.col_snapshot"), Shown::Whole),
+            column("published", t("tables.col_published"), Shown::Plain),
+            column("n", t("tables.col_n"), Shown::Whole),
+            column("median", t("tables.col_median"), Shown::Plain),
+            column("counts", t("tables.col_counts"), Shown::Plain),
+        ],
+        rows,
+    }
 }
 
 /// What happened to the items, round by round (empty cells where a step does not apply).

@@ -31,6 +31,8 @@ pub struct Report {
     pub no_reply: usize,
     pub rounds_closed: usize,
     pub round_reminders: usize,
+    /// Snapshots of live rounds published.
+    pub live_snapshots: usize,
     pub retention_warnings: usize,
     pub identities_erased: usize,
     pub transcripts_deleted: usize,
@@ -168,6 +170,10 @@ impl Worker {
             .await?;
         report.rounds_closed = closed;
         report.round_reminders = round_reminders;
+        let minutes = self.settings.rounds.live_snapshot_minutes;
+        report.live_snapshots = self
+            .db(move |c| crate::ops::live::publish_due(c, minutes, at))
+            .await?;
         let env = self.env.clone();
         let retention = self
             .db(move |c| crate::ops::privacy::run_retention(c, &env, at.date()))

@@ -286,3 +286,36 @@ both_backends!(feedback_by_group_in_a_real_browser, |app: &TestApp| {
         ],
     );
 });
+
+both_backends!(a_live_round_in_a_real_browser, |app: &TestApp| {
+    if !browser_available() {
+        return;
+    }
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 6);
+    let themes = codebook(&mut c, &p.study);
+    let (_, n) = open_round(
+        &mut c,
+        &p.study,
+        json!({"kind": "rating", "rating": true, "mode": "live", "closes_at": deadline_in(Duration::days(5))}),
+    );
+    // Four experts score theme 1: enough changes for a snapshot that three others are in.
+    let mut expert = app.client();
+    for (j, (_, token, _)) in p.members.iter().take(4).enumerate() {
+        let r = expert.put_json(
+            &format!("/api/v1/participation/{token}/rounds/{n}/answers"),
+            &json!({"answers": [{"theme_id": themes[&1], "score": j % 5}]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    run_script(
+        "live.mjs",
+        &[
+            &app.base,
+            &p.members[0].1,
+            &n.to_string(),
+            &themes[&1],
+            &themes[&2],
+        ],
+    );
+});

@@ -227,6 +227,8 @@ impl TestApp {
         // Tests drive the worker themselves (`tick`), so what happens when is decided by them.
         s.worker.enabled = false;
         s.mail.retry_base_seconds = 60;
+        // Live rounds publish a snapshot as soon as enough answers changed.
+        s.rounds.live_snapshot_minutes = 0;
         s
     }
 

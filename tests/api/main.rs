@@ -16,6 +16,7 @@ mod funders;
 mod fuzz;
 mod groups;
 mod language;
+mod live;
 mod matrix;
 mod migrations;
 mod openapi;

@@ -549,6 +549,60 @@ pub(super) fn check_references(a: &Archive) -> Result<(), Invalid> {
     for (i, x) in a.protocol_amendments.iter().enumerate() {
         study(&mut f, "protocol_amendments", i, &x.study_id);
     }
+    let _ = ids_of(
+        "live_snapshots",
+        a.live_snapshots.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    for (i, x) in a.live_snapshots.iter().enumerate() {
+        within(
+            &mut f,
+            "live_snapshots",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "live_snapshots",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+    }
+    for (i, x) in a.live_changes.iter().enumerate() {
+        within(
+            &mut f,
+            "live_changes",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "live_changes",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+        within(
+            &mut f,
+            "live_changes",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+    }
     for (i, x) in a.minority_statements.iter().enumerate() {
         within(
             &mut f,

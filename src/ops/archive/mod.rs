@@ -93,6 +93,11 @@ pub struct Archive {
     pub protocols: Vec<ProtocolRow>,
     #[serde(default)]
     pub protocol_amendments: Vec<ProtocolAmendment>,
+    /// Live rounds' published snapshots, and who last changed which score (for the next one).
+    #[serde(default)]
+    pub live_snapshots: Vec<LiveSnapshot>,
+    #[serde(default)]
+    pub live_changes: Vec<LiveChange>,
 }
 
 /// Renames every researcher reference in the archive with `f` (ids ↔ e-mails).
@@ -424,6 +429,26 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .filter(protocol_amendments::study_id.eq(sid))
                 .order((protocol_amendments::at, protocol_amendments::id))
                 .select(ProtocolAmendment::as_select())
+                .load(conn)
+        })?,
+        live_snapshots: load(|| {
+            live_snapshots::table
+                .inner_join(rounds::table)
+                .filter(rounds::study_id.eq(sid))
+                .order((live_snapshots::published_at, live_snapshots::id))
+                .select(LiveSnapshot::as_select())
+                .load(conn)
+        })?,
+        live_changes: load(|| {
+            live_changes::table
+                .inner_join(rounds::table)
+                .filter(rounds::study_id.eq(sid))
+                .order((
+                    live_changes::round_id,
+                    live_changes::theme_id,
+                    live_changes::panellist_id,
+                ))
+                .select(LiveChange::as_select())
                 .load(conn)
         })?,
         minority_statements: load(|| {
@@ -770,6 +795,8 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
         put!(minority_statements, &a.minority_statements);
         put!(protocols, &a.protocols);
         put!(protocol_amendments, &a.protocol_amendments);
+        put!(live_snapshots, &a.live_snapshots);
+        put!(live_changes, &a.live_changes);
         let actor = who
             .owner
             .clone()

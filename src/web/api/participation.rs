@@ -253,10 +253,11 @@ pub async fn put_answers(
     let (token, n) = path.into_inner();
     let input = body.into_inner();
     let saves = state.saves.clone();
+    let live_minutes = state.settings.rounds.live_snapshot_minutes;
     Ok(web::Json(
         with_participant(&state, &req, token, move |c, p| {
             saves.take(&p.candidate.id, TOO_MANY_SAVES)?;
-            answers::save_for(c, p, n, input)
+            answers::save_for(c, p, n, input, live_minutes)
         })
         .await?,
     ))

@@ -105,10 +105,18 @@ pub async fn protocol_document(
         .body(bytes))
 }
 
-/// The protocol on one page (PDF), in the study's language, to deposit with a registry beside
+/// Which language the protocol's page is in.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PdfQuery {
+    /// `da` or `en`; by default the study's language.
+    pub lang: Option<String>,
+}
+
+/// The protocol on one page (PDF), in the study's language (or `lang`), to deposit with a registry beside
 /// `protocol.json`: the settings and plan it fixes, when it was registered, the fingerprint of
 /// the document as it stands and every amendment. Before registration it is marked a draft.
-#[utoipa::path(tag = "studies", security(("bearer" = []), ("session" = [])), responses(
+#[utoipa::path(tag = "studies", security(("bearer" = []), ("session" = [])), params(PdfQuery), responses(
     (status = 200, content_type = "application/pdf", body = Vec<u8>),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
 ))]
@@ -117,9 +125,18 @@ pub async fn protocol_pdf(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
+    query: web::Query<PdfQuery>,
 ) -> ApiResult<HttpResponse> {
     let (id, study) = (who.id(), path.into_inner());
-    let bytes = state.db(move |c| protocol::pdf(c, &id, &study)).await?;
+    let lang = query
+        .lang
+        .as_deref()
+        .map(|l| crate::domain::Language::parse("lang", l))
+        .transpose()
+        .map_err(crate::ops::AppError::from)?;
+    let bytes = state
+        .db(move |c| protocol::pdf(c, &id, &study, lang))
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header((

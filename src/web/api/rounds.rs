@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remind_round)
         .service(study_todo)
         .service(round_responses)
+        .service(round_live)
         .service(clear_comment)
         .service(set_minority_statement);
 }
@@ -198,6 +199,27 @@ pub async fn round_responses(
     let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::responses(c, &id, &round)).await?,
+    ))
+}
+
+/// A live round as researchers follow it: per theme the figures now (from every current
+/// answer), the changes waiting for the next snapshot, and the timeline of snapshots the
+/// experts were shown; and how many scores were revised, by how many panellists. A classic
+/// round has no snapshots.
+#[utoipa::path(operation_id = "get_round_live", tag = "rounds", security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = crate::ops::live::LiveRound), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+#[get("/api/v1/rounds/{round}/live")]
+pub async fn round_live(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<crate::ops::live::LiveRound>> {
+    let (id, round) = (who.id(), path.into_inner());
+    Ok(web::Json(
+        state
+            .db(move |c| crate::ops::live::for_researcher(c, &id, &round))
+            .await?,
     ))
 }
 

@@ -567,8 +567,9 @@ async fn round_save(
     let (answers, posted) = answers_from_form(&pairs);
     let input = crate::ops::answers::AnswersInput { answers, submit };
     let t = token.clone();
+    let live_minutes = state.settings.rounds.live_snapshot_minutes;
     match state
-        .db(move |c| crate::ops::answers::save(c, &t, n, input))
+        .db(move |c| crate::ops::answers::save(c, &t, n, input, live_minutes))
         .await
     {
         Ok(_) => Ok(see_other(&after_saving(&token, n, submit))),

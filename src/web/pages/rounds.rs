@@ -134,6 +134,11 @@ async fn create_round(
         feedback: kind == Kind::Rating && on("feedback"),
         feedback_by_group: kind == Kind::Rating && on("feedback_by_group"),
         questionnaire: kind == Kind::Qualitative && on("questionnaire"),
+        mode: if kind == Kind::Rating && on("live") {
+            crate::domain::round::Mode::Live
+        } else {
+            crate::domain::round::Mode::Classic
+        },
         closes_at: None,
         instructions: get(&f.form, "instructions"),
         reminder_days: None,
@@ -217,15 +222,21 @@ async fn round_view(
             } else {
                 None
             };
-            Ok((r, studies::get(c, &id, &study_id)?, stopping))
+            let live = if r.round.mode == crate::domain::round::Mode::Live {
+                Some(crate::ops::live::for_researcher(c, &id, &round_id)?)
+            } else {
+                None
+            };
+            Ok((r, studies::get(c, &id, &study_id)?, (stopping, live)))
         })
         .await
         .lang(who)?;
+    let (stopping, live) = stopping;
     page_with_status(
         who,
         status,
         "round.html",
-        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds", confirm_open => confirm_open, confirm_close => confirm_close, stopping => stopping },
+        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds", confirm_open => confirm_open, confirm_close => confirm_close, stopping => stopping, live => live.map(|l| serde_value(&l)) },
     )
 }
 
