@@ -21,6 +21,19 @@ pub mod pdf {
             "this build of Orakel has no PDF report (the `pdf` feature is off)"
         )))
     }
+
+    pub fn protocol(
+        _: &crate::ops::protocol::ProtocolView,
+        _: &str,
+        _: &str,
+        _: Option<String>,
+        _: crate::domain::Language,
+        _: crate::i18n::Tz,
+    ) -> AppResult<Vec<u8>> {
+        Err(AppError::Internal(anyhow::anyhow!(
+            "this build of Orakel has no PDF (the `pdf` feature is off)"
+        )))
+    }
 }
 pub mod robustness;
 pub mod sentences;
