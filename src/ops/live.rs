@@ -74,21 +74,10 @@ fn latest(conn: &mut DbConn, round_id: &str) -> AppResult<HashMap<String, LiveSn
     Ok(all.into_iter().map(|s| (s.theme_id.clone(), s)).collect())
 }
 
+/// n, counts per point and median of valid scores, as the rest of Orakel computes them.
 fn figures(scores: &[i32], scale: &Scale) -> (usize, Vec<usize>, Option<f64>) {
-    let mut counts = vec![0; scale.points()];
-    for s in scores {
-        if let Some(c) = counts.get_mut((s - scale.min) as usize) {
-            *c += 1;
-        }
-    }
-    let mut sorted = scores.to_vec();
-    sorted.sort_unstable();
-    let median = match sorted.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(f64::from(sorted[n / 2])),
-        n => Some((f64::from(sorted[n / 2 - 1]) + f64::from(sorted[n / 2])) / 2.0),
-    };
-    (scores.len(), counts, median)
+    let s = crate::domain::stats::ItemStats::of(scores, 0, scale);
+    (s.n, s.counts, s.median)
 }
 
 /// Publishes a snapshot of every theme of the round on which more than k panellists changed
