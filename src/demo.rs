@@ -806,10 +806,76 @@ fn create(conn: &mut DbConn, env: &MailEnv) -> AppResult<Study> {
             .execute(conn)?;
     }
     backdate(conn, sid, &r2.id)?;
+    discussion(conn, me, sid, &r3.id, &theme_ids)?;
     Ok(studies::table
         .find(&study.id)
         .select(Study::as_select())
         .first(conn)?)
+}
+
+/// The open round's discussion: a few posts on the first theme, one of them answered by the
+/// facilitator, and one waiting for approval so the to-do list has it.
+fn discussion(
+    conn: &mut DbConn,
+    me: &ResearcherId,
+    sid: &str,
+    round_id: &str,
+    theme_ids: &[String],
+) -> AppResult<()> {
+    use crate::ops::discussion::{self as d, PostInput};
+    let study: Study = studies::table
+        .find(sid)
+        .select(Study::as_select())
+        .first(conn)?;
+    let panel = rounds::panel(conn, sid)?;
+    let number: i32 = {
+        use crate::db::schema::rounds as r;
+        r::table.find(round_id).select(r::number).first(conn)?
+    };
+    let posts = [
+        (
+            0,
+            "Tidlig indsats virker kun, hvis lederne ved, hvem de kan ringe til. Ellers bliver det ved de gode hensigter.",
+        ),
+        (
+            3,
+            "Vi har prøvet en fast kontaktperson i kommunen. Det hjalp mest i de første uger af et sygeforløb.",
+        ),
+        (
+            5,
+            "Hvad tæller som tidligt? Et par dages fravær, eller når kollegerne begynder at bemærke noget?",
+        ),
+    ];
+    let mut first = None;
+    for (j, text) in posts {
+        let Some(cand) = panel.get(j) else { continue };
+        let who = participation::Participant {
+            candidate: cand.clone(),
+            study: study.clone(),
+        };
+        let input = PostInput {
+            text: text.into(),
+            reply_to: None,
+        };
+        let (id, _) = d::post_as_expert(conn, &who, number, &theme_ids[0], &input)?;
+        if j != 5 {
+            d::approve(conn, me, &id)?;
+            first.get_or_insert(id);
+        }
+    }
+    d::post_as_facilitator(
+        conn,
+        me,
+        round_id,
+        &theme_ids[0],
+        &PostInput {
+            text:
+                "Tak for eksemplerne. Skriv gerne, hvilken kontakt der gjorde forskellen hos jer."
+                    .into(),
+            reply_to: first,
+        },
+    )?;
+    Ok(())
 }
 
 /// Round 1's interviews: one transcript for each of three panellists, coded into the themes by

@@ -111,6 +111,15 @@ pub struct Study {
     pub limitations: String,
     #[serde(default)]
     pub funding_and_interests: String,
+    /// How the panel's discussion is moderated: `moderated`, `open` or `off`.
+    #[serde(default = "moderated")]
+    pub discussion: String,
+}
+
+fn moderated() -> String {
+    crate::domain::study::Discussion::default()
+        .as_str()
+        .to_string()
 }
 
 fn copenhagen() -> String {
@@ -483,6 +492,7 @@ impl Study {
             panel_size_rationale: String::new(),
             limitations: String::new(),
             funding_and_interests: String::new(),
+            discussion: String::new(),
         };
         // Every settings column is written by the one mapping below.
         study.set_settings(settings);
@@ -523,6 +533,7 @@ impl Study {
             panel_size_rationale: self.panel_size_rationale.clone(),
             limitations: self.limitations.clone(),
             funding_and_interests: self.funding_and_interests.clone(),
+            discussion: crate::domain::study::Discussion::from_stored(&self.discussion),
         })
     }
 
@@ -552,6 +563,7 @@ impl Study {
         self.panel_size_rationale = s.panel_size_rationale.clone();
         self.limitations = s.limitations.clone();
         self.funding_and_interests = s.funding_and_interests.clone();
+        self.discussion = s.discussion.as_str().to_string();
     }
 }
 
@@ -849,4 +861,58 @@ pub struct LiveChange {
     pub theme_id: String,
     pub panellist_id: String,
     pub at: NaiveDateTime,
+}
+
+/// A post in a theme's discussion: an expert's (under a handle) or a facilitator's.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+)]
+#[diesel(table_name = crate::db::schema::posts, treat_none_as_null = true)]
+pub struct Post {
+    pub id: String,
+    pub round_id: String,
+    pub theme_id: String,
+    pub panellist_id: Option<String>,
+    pub facilitator_id: Option<String>,
+    pub reply_to: Option<String>,
+    pub text: String,
+    /// `pending`, `published`, `hidden` or `withdrawn`.
+    pub state: String,
+    pub hidden_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub published_at: Option<NaiveDateTime>,
+    pub published_seq: Option<i32>,
+    /// When a researcher cleared it for the funder's report.
+    pub cleared_at: Option<NaiveDateTime>,
+}
+
+/// The handle a panellist posts under in one thread (a theme of a round).
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = crate::db::schema::post_handles)]
+pub struct PostHandle {
+    pub round_id: String,
+    pub theme_id: String,
+    pub panellist_id: String,
+    pub handle: i32,
+}
+
+/// A panellist who asked for the daily digest of the discussion, and when it last went out.
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
+)]
+#[diesel(table_name = crate::db::schema::discussion_digests)]
+pub struct DiscussionDigest {
+    pub panellist_id: String,
+    pub last_sent_at: Option<NaiveDateTime>,
 }

@@ -78,6 +78,7 @@ diesel::table! {
         panel_size_rationale -> Text,
         limitations -> Text,
         funding_and_interests -> Text,
+        discussion -> Text,
     }
 }
 
@@ -643,6 +644,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    posts (id) {
+        id -> Text,
+        round_id -> Text,
+        theme_id -> Text,
+        panellist_id -> Nullable<Text>,
+        facilitator_id -> Nullable<Text>,
+        reply_to -> Nullable<Text>,
+        text -> Text,
+        state -> Text,
+        hidden_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+        published_seq -> Nullable<Integer>,
+        cleared_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    post_handles (round_id, theme_id, panellist_id) {
+        round_id -> Text,
+        theme_id -> Text,
+        panellist_id -> Text,
+        handle -> Integer,
+    }
+}
+
+diesel::table! {
+    discussion_digests (panellist_id) {
+        panellist_id -> Text,
+        last_sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(posts -> rounds (round_id));
+diesel::joinable!(posts -> themes (theme_id));
+diesel::joinable!(post_handles -> rounds (round_id));
+diesel::joinable!(discussion_digests -> panellists (panellist_id));
 diesel::joinable!(live_snapshots -> rounds (round_id));
 diesel::joinable!(live_snapshots -> themes (theme_id));
 diesel::joinable!(live_changes -> rounds (round_id));
@@ -660,6 +700,9 @@ diesel::joinable!(questionnaire_answers -> panellists (panellist_id));
 diesel::joinable!(questionnaire_answers -> guide_questions (question_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    posts,
+    post_handles,
+    discussion_digests,
     live_snapshots,
     live_changes,
     minority_statements,

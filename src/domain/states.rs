@@ -56,6 +56,8 @@ words! {
         RetentionWarning => "retention_warning",
         /// To a funder: a study's report is shared with their account.
         FunderAccess => "funder_access",
+        /// Once a day to panellists who asked: how many posts the panel's discussion has had.
+        DiscussionDigest => "discussion_digest",
     }
 }
 

@@ -205,6 +205,38 @@ pub struct StudySettings {
     pub panel_size_rationale: String,
     pub limitations: String,
     pub funding_and_interests: String,
+    /// Whether and how the panel discusses the themes of an open round.
+    pub discussion: Discussion,
+}
+
+/// How the panel's anonymous discussion of a round's themes is moderated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Discussion {
+    /// Posts wait for a researcher's approval before the panel sees them.
+    #[default]
+    Moderated,
+    /// Posts appear at once; researchers may hide one afterwards.
+    Open,
+    /// No discussion.
+    Off,
+}
+
+impl Discussion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Discussion::Moderated => "moderated",
+            Discussion::Open => "open",
+            Discussion::Off => "off",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Discussion {
+        [Discussion::Moderated, Discussion::Open, Discussion::Off]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .unwrap_or_default()
+    }
 }
 
 /// The fields of a create or update request; absent fields keep their current (or default) value.
@@ -255,6 +287,9 @@ pub struct StudyInput {
     pub limitations: Option<String>,
     /// Who funds the study, and the researchers' conflicts of interest.
     pub funding_and_interests: Option<String>,
+    /// The panel's discussion of an open round's themes: `moderated` (posts wait for a
+    /// researcher's approval; the default), `open` (posts appear at once) or `off`.
+    pub discussion: Option<Discussion>,
 }
 
 /// Tells "absent" (outer None) from "null" (Some(None)).
@@ -298,6 +333,7 @@ impl StudySettings {
             panel_size_rationale: String::new(),
             limitations: String::new(),
             funding_and_interests: String::new(),
+            discussion: Discussion::default(),
         };
         base.apply(input, None)
     }
@@ -341,6 +377,9 @@ impl StudySettings {
             if let Some(t) = value {
                 *into = e.take(text::block(field, t, 5000)).unwrap_or_default();
             }
+        }
+        if let Some(d) = input.discussion {
+            s.discussion = d;
         }
         if let Some(l) = &input.language
             && let Some(l) = e.take(Language::parse("language", l))

@@ -257,6 +257,8 @@ pub fn sample_context(lang: Language) -> MailContext {
             ),
             ("email".to_string(), "anne@example.org".to_string()),
             ("new_account".to_string(), "true".to_string()),
+            ("posts".to_string(), "3".to_string()),
+            ("themes".to_string(), "2".to_string()),
         ]
         .into(),
     }
@@ -323,6 +325,12 @@ pub fn letter_help(kind: Kind, sample: &MailContext) -> LetterHelp {
             ("minutes", "var_minutes"),
             ("interviewer", "var_interviewer"),
         ] {
+            let example = sample.extra.get(key).cloned().unwrap_or_default();
+            names.push(name(&format!("extra.{key}"), text, example));
+        }
+    }
+    if kind == Kind::DiscussionDigest {
+        for (key, text) in [("posts", "var_posts"), ("themes", "var_themes")] {
             let example = sample.extra.get(key).cloned().unwrap_or_default();
             names.push(name(&format!("extra.{key}"), text, example));
         }

@@ -7,9 +7,9 @@ use diesel::prelude::*;
 
 use super::{AppError, AppResult};
 use crate::db::DbConn;
-use crate::db::models::{Candidate, Category, Round, Statement, Study, Theme, Transcript};
+use crate::db::models::{Candidate, Category, Post, Round, Statement, Study, Theme, Transcript};
 use crate::db::schema::{
-    candidates, categories, rounds, statements, studies, study_members, themes, transcripts,
+    candidates, categories, posts, rounds, statements, studies, study_members, themes, transcripts,
 };
 
 pub use crate::domain::study::Role;
@@ -145,6 +145,24 @@ impl InStudy for Statement {
         themes::table
             .find(&self.theme_id)
             .select(themes::study_id)
+            .first(conn)
+    }
+}
+
+/// A post belongs to its round's study.
+impl InStudy for Post {
+    fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Self>> {
+        posts::table
+            .find(id)
+            .select(Post::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    fn study_of(&self, conn: &mut DbConn) -> QueryResult<String> {
+        rounds::table
+            .find(&self.round_id)
+            .select(rounds::study_id)
             .first(conn)
     }
 }

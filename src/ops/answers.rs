@@ -80,6 +80,8 @@ pub struct ExpertTheme {
     /// In a live round: the panel's latest snapshot for the theme, once this expert has
     /// answered it and at least k others scored it; otherwise null.
     pub live: Option<super::live::LiveFigures>,
+    /// Posts the panel can read in the theme's discussion.
+    pub posts: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -108,6 +110,9 @@ pub struct ExpertRound {
     pub min_group_size: i32,
     /// The name of the attribute whose values are the groups, in a round with feedback by group.
     pub groups_label: Option<String>,
+    /// The panel's discussion of the themes: `moderated`, `open`, or none when the study
+    /// holds none.
+    pub discussion: Option<crate::domain::study::Discussion>,
     pub categories: Vec<ExpertCategory>,
     pub submitted_at: Option<DateTime<Utc>>,
     /// Themes with a score or "don't know" (in a rating round) or any text (otherwise).
@@ -127,7 +132,7 @@ fn answer_view(a: &Answer) -> AnswerView {
 }
 
 /// The participant's panellist id; only panel members reach rounds.
-fn panellist(p: &Participant) -> AppResult<String> {
+pub(crate) fn panellist(p: &Participant) -> AppResult<String> {
     match (p.status(), &p.candidate.panellist_id) {
         (Status::Accepted, Some(id)) => Ok(id.clone()),
         (Status::Withdrawn, _) => Err(AppError::Conflict(
@@ -137,7 +142,7 @@ fn panellist(p: &Participant) -> AppResult<String> {
     }
 }
 
-fn round_by_number(conn: &mut DbConn, study_id: &str, number: i32) -> AppResult<Round> {
+pub(crate) fn round_by_number(conn: &mut DbConn, study_id: &str, number: i32) -> AppResult<Round> {
     let r: Round = rounds::table
         .filter(rounds::study_id.eq(study_id))
         .filter(rounds::number.eq(number))
@@ -305,6 +310,13 @@ fn build(
         .map(|a| a.theme_id.clone())
         .collect();
     let live = super::live::for_expert(conn, r, &p.study, &said)?;
+    let discussion =
+        Some(settings.discussion).filter(|d| *d != crate::domain::study::Discussion::Off);
+    let posts = if discussion.is_some() {
+        super::discussion::published_counts(conn, &r.id)?
+    } else {
+        HashMap::new()
+    };
     let mut categories: Vec<ExpertCategory> = Vec::new();
     for t in &themes {
         let answer = own
@@ -320,6 +332,7 @@ fn build(
             answer,
             feedback: feedback.get(&t.theme_id).cloned(),
             live: live.get(&t.theme_id).cloned(),
+            posts: posts.get(&t.theme_id).copied().unwrap_or(0),
         };
         match categories.last_mut() {
             Some(c) if c.code == t.snapshot.category_code => c.themes.push(item),
@@ -348,6 +361,7 @@ fn build(
         scale: settings.scale,
         min_group_size: settings.min_group_size,
         groups_label: groups.map(|g| g.label),
+        discussion,
         categories,
         submitted_at: submitted_at.map(utc),
         answered,

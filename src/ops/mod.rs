@@ -11,6 +11,7 @@ pub mod archive;
 pub mod audit;
 pub mod codebook;
 pub mod coding;
+pub mod discussion;
 pub mod funders;
 pub mod interviews;
 pub mod letters;

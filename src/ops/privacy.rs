@@ -14,8 +14,8 @@ use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{AuditEntry, Candidate, Study};
 use crate::db::schema::{
     answers, appointments, candidate_events, candidates, consent_texts, consents, excerpts, outbox,
-    panellists, participation_tokens, questionnaire_answers, researchers, rounds,
-    statement_excerpts, study_members, themes, transcripts,
+    panellists, participation_tokens, post_handles, posts, questionnaire_answers, researchers,
+    rounds, statement_excerpts, study_members, themes, transcripts,
 };
 use crate::db::utc;
 use crate::db::{self, DbConn, now};
@@ -38,6 +38,8 @@ pub struct PersonExport {
     pub consents: Vec<PersonConsent>,
     pub answers: Vec<PersonAnswer>,
     pub written_answers: Vec<PersonWrittenAnswer>,
+    /// Their posts in the panel's discussion, with the handle each was shown under.
+    pub posts: Vec<PersonPost>,
     pub interviews: Vec<PersonInterview>,
     pub transcripts: Vec<PersonTranscript>,
     pub messages: Vec<PersonMessage>,
@@ -85,6 +87,17 @@ pub struct PersonAnswer {
     pub proposal: Option<String>,
     pub reason: Option<String>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonPost {
+    pub round: i32,
+    pub theme_number: i32,
+    pub handle: Option<i32>,
+    pub text: String,
+    /// `pending`, `published` or `hidden`.
+    pub state: String,
+    pub written_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -176,9 +189,49 @@ pub fn export_person(
             text,
         })
         .collect();
-    let (mut answers_out, mut written, mut interviews, mut texts) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut answers_out, mut written, mut interviews, mut texts, mut posts_out) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     if let Some(pid) = &c.panellist_id {
+        posts_out = posts::table
+            .inner_join(rounds::table)
+            .inner_join(themes::table)
+            .left_join(
+                post_handles::table.on(post_handles::round_id
+                    .eq(posts::round_id)
+                    .and(post_handles::theme_id.eq(posts::theme_id))
+                    .and(
+                        post_handles::panellist_id
+                            .nullable()
+                            .eq(posts::panellist_id),
+                    )),
+            )
+            .filter(posts::panellist_id.eq(pid))
+            .order((
+                rounds::number.asc(),
+                themes::number.asc(),
+                posts::created_at.asc(),
+            ))
+            .select((
+                rounds::number,
+                themes::number,
+                post_handles::handle.nullable(),
+                posts::text,
+                posts::state,
+                posts::created_at,
+            ))
+            .load::<(i32, i32, Option<i32>, String, String, NaiveDateTime)>(conn)?
+            .into_iter()
+            .map(
+                |(round, theme_number, handle, text, state, at)| PersonPost {
+                    round,
+                    theme_number,
+                    handle,
+                    text,
+                    state,
+                    written_at: utc(at),
+                },
+            )
+            .collect();
         answers_out = answers::table
             .inner_join(rounds::table)
             .inner_join(themes::table)
@@ -316,6 +369,7 @@ pub fn export_person(
         consents,
         answers: answers_out,
         written_answers: written,
+        posts: posts_out,
         interviews,
         transcripts: texts,
         messages,

@@ -158,6 +158,14 @@ pub fn gather(
         } else {
             None
         };
+        let published = rounds_published(c, &round.id)?;
+        let discussion = {
+            let numbers: std::collections::HashMap<String, i32> = published
+                .iter()
+                .map(|t| (t.theme_id.clone(), t.snapshot.number))
+                .collect();
+            super::discussion::for_report(c, &round, study, &numbers, audience == Audience::Funder)?
+        };
         let releases: Vec<(String, String)> = small_cell_releases::table
             .filter(small_cell_releases::study_id.eq(&study.id))
             .select((
@@ -176,7 +184,7 @@ pub fn gather(
                 time_zone: settings.time_zone.name().into(),
             },
             consensus_locked_at: study.consensus_locked_at.map(utc),
-            published: rounds_published(c, &round.id)?,
+            published,
             strata,
             settings,
             round,
@@ -193,6 +201,7 @@ pub fn gather(
             item_flow,
             facts,
             live,
+            discussion,
         })
     })
 }

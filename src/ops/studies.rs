@@ -60,6 +60,8 @@ pub struct StudyView {
     pub panel_size_rationale: String,
     pub limitations: String,
     pub funding_and_interests: String,
+    /// The panel's discussion: `moderated`, `open` or `off`.
+    pub discussion: crate::domain::study::Discussion,
     /// The caller's role in this study.
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -96,6 +98,7 @@ pub fn view(study: &Study, role: Role) -> Result<StudyView, DbError> {
         panel_size_rationale: s.panel_size_rationale,
         limitations: s.limitations,
         funding_and_interests: s.funding_and_interests,
+        discussion: s.discussion,
         role,
         created_at: utc(study.created_at),
         updated_at: utc(study.updated_at),

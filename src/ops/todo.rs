@@ -32,6 +32,8 @@ pub struct Todo {
     pub referrals: Vec<Person>,
     /// Rounds with comments not yet cleared for the report.
     pub comments: Vec<CommentsWaiting>,
+    /// Open rounds with discussion posts waiting for a researcher's approval.
+    pub posts: Vec<CommentsWaiting>,
     /// Invited candidates who have had every reminder and not answered.
     pub unanswered: Vec<Person>,
     /// Candidates still in play (not yet invited, invited or on the panel) without a value for
@@ -48,6 +50,7 @@ impl Todo {
         self.rounds.iter().all(|r| r.waiting.is_empty())
             && self.referrals.is_empty()
             && self.comments.is_empty()
+            && self.posts.is_empty()
             && self.unanswered.is_empty()
             && self.without_strata.is_empty()
             && self.warnings.is_empty()
@@ -193,6 +196,14 @@ pub fn todo(
             });
         }
     }
+    let posts = super::discussion::waiting(conn, study_id)?
+        .into_iter()
+        .map(|(round_id, number, waiting)| CommentsWaiting {
+            round_id,
+            number,
+            waiting,
+        })
+        .collect();
     let people: Vec<Candidate> = candidates::table
         .filter(candidates::study_id.eq(study_id))
         .filter(candidates::status.eq_any([Status::Identified, Status::Invited, Status::Accepted]))
@@ -228,6 +239,7 @@ pub fn todo(
         rounds: open,
         referrals,
         comments,
+        posts,
         unanswered,
         without_strata,
         warnings: warnings(&study, sender),

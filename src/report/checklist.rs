@@ -657,7 +657,15 @@ fn answer(fact: Fact, r: &Report, f: &Facts) -> Option<(String, String)> {
             }
             some(list(parts), "flow")
         }
-        Anonymity => some(tw(l, "checklist.v_anonymity", &[k]), "methods"),
+        Anonymity => {
+            let mut said = tw(l, "checklist.v_anonymity", &[k]);
+            let posts: usize = r.discussion.iter().map(|d| d.posts).sum();
+            if posts > 0 {
+                let n = ("n", posts.to_string());
+                said = format!("{said} {}", tw(l, "checklist.v_discussion", &[n]));
+            }
+            some(said, "methods")
+        }
         Feedback => {
             if rating.is_empty() {
                 return None;

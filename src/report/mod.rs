@@ -354,6 +354,10 @@ pub struct Report {
     pub findings: Vec<String>,
     pub changes: Vec<CodebookChange>,
     pub comments: Vec<ClearedComment>,
+    /// The panel's discussion per theme: for researchers every published post under its
+    /// handle; for a funder the number of posts and the posts the researchers cleared, without
+    /// handles, and nothing of a theme hidden for too few scores.
+    pub discussion: Vec<crate::ops::discussion::ReportThread>,
     pub language: Language,
     pub generated_at: DateTime<Utc>,
     /// Made for a funder: closed rounds only, nothing below `min_group_size`.
@@ -435,6 +439,8 @@ pub struct ReportData {
     pub facts: checklist::Facts,
     /// The report's round's snapshots, when it is a live round.
     pub live: Option<crate::ops::live::LiveRound>,
+    /// The round's discussion per theme, as the audience may see it.
+    pub discussion: Vec<crate::ops::discussion::ReportThread>,
 }
 
 /// Which round a report is about: the one asked for, else the latest closed rating round (or,
@@ -851,6 +857,12 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         findings: Vec::new(),
         changes: d.changes.clone(),
         comments,
+        discussion: d
+            .discussion
+            .iter()
+            .filter(|t| !(for_funder && hidden_themes.contains(&t.theme_number)))
+            .cloned()
+            .collect(),
         language: lang,
         generated_at: Utc::now(),
         for_funder,
@@ -1097,6 +1109,7 @@ mod tests {
             item_flow: Vec::new(),
             facts: Default::default(),
             live: None,
+            discussion: Vec::new(),
         }
     }
 

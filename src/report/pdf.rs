@@ -524,6 +524,7 @@ fn data(r: &Report) -> Data {
         minority_section(r),
         convergence_section(r),
         item_flow_section(r),
+        discussion_section(r),
     ]
     .into_iter()
     .flatten()
@@ -889,6 +890,54 @@ fn minority_section(r: &Report) -> Option<Section> {
                 heading: format!("{} {}", text(l, "report.theme"), m.number),
                 paragraphs: m.statement.iter().cloned().collect(),
                 quotes: m.comments.iter().map(|c| format!("“{c}”")).collect(),
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// The panel's discussion per theme, as the report's reader may see it.
+fn discussion_section(r: &Report) -> Option<Section> {
+    let l = r.language.code();
+    let count = |key: &str, n: usize| text_with(l, key, &[("n", n.to_string())]);
+    (!r.discussion.is_empty()).then(|| Section {
+        heading: text(l, "report.discussion_h"),
+        paragraphs: vec![text(
+            l,
+            if r.for_funder {
+                "report.discussion_intro_funder"
+            } else {
+                "report.discussion_intro"
+            },
+        )],
+        blocks: r
+            .discussion
+            .iter()
+            .map(|d| {
+                let mut heading = format!(
+                    "{} {}: {}",
+                    text(l, "report.theme"),
+                    d.theme_number,
+                    count("report.discussion_count", d.posts)
+                );
+                if let Some(w) = d.writers {
+                    heading = format!("{heading} ({})", count("report.discussion_writers", w));
+                }
+                Block {
+                    heading,
+                    paragraphs: Vec::new(),
+                    quotes: d
+                        .shown
+                        .iter()
+                        .map(|p| {
+                            let day = crate::i18n::long_date(p.day, l);
+                            match &p.handle {
+                                Some(h) => format!("{h}, {day}: “{}”", p.text),
+                                None => format!("{day}: “{}”", p.text),
+                            }
+                        })
+                        .collect(),
+                }
             })
             .collect(),
         ..Default::default()

@@ -33,6 +33,8 @@ pub struct Report {
     pub round_reminders: usize,
     /// Snapshots of live rounds published.
     pub live_snapshots: usize,
+    /// Daily digests of the panel's discussion queued.
+    pub discussion_digests: usize,
     pub retention_warnings: usize,
     pub identities_erased: usize,
     pub transcripts_deleted: usize,
@@ -173,6 +175,10 @@ impl Worker {
         let minutes = self.settings.rounds.live_snapshot_minutes;
         report.live_snapshots = self
             .db(move |c| crate::ops::live::publish_due(c, minutes, at))
+            .await?;
+        let env = self.env.clone();
+        report.discussion_digests = self
+            .db(move |c| crate::ops::discussion::run_digests(c, &env, at))
             .await?;
         let env = self.env.clone();
         let retention = self

@@ -319,3 +319,33 @@ both_backends!(a_live_round_in_a_real_browser, |app: &TestApp| {
         ],
     );
 });
+
+both_backends!(the_discussion_in_a_real_browser, |app: &TestApp| {
+    if !browser_available() {
+        return;
+    }
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, 4);
+    let themes = codebook(&mut c, &p.study);
+    let (round, n) = open_round(
+        &mut c,
+        &p.study,
+        json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(5))}),
+    );
+    run_script(
+        "discussion.mjs",
+        &[
+            &app.base,
+            &p.members[0].1,
+            &n.to_string(),
+            &themes[&1],
+            "lead@example.org",
+            PASSWORD,
+            &round,
+        ],
+    );
+    // Two approved posts per width's first post, the replies waiting: as the browser left them.
+    let m = c.get(&format!("/api/v1/rounds/{round}/posts")).json();
+    assert_eq!(m["posts"].as_array().unwrap().len(), 4, "{m}");
+    assert_eq!(m["pending"], 2, "{m}");
+});

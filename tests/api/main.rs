@@ -11,6 +11,7 @@ mod attacks;
 mod bad_input;
 mod browser;
 mod demo;
+mod discussion;
 mod faults;
 mod funders;
 mod fuzz;

@@ -157,6 +157,7 @@ fn scope(r: &Route) -> Scope {
         "/api/v1/codings/{coding}",
         "/api/v1/appointments/{appointment}",
         "/api/v1/answers/{answer}",
+        "/api/v1/posts/{post}",
         "/api/v1/report-links/{link}",
     ];
     if study_owned
@@ -511,6 +512,21 @@ fn world(app: &TestApp) -> World {
     params.insert("page_token", page_token);
     params.insert("file", "style.css".into());
     params.insert("qualitative_round", qround.clone());
+    // The expert's own post, waiting for approval: theirs to change or withdraw.
+    let own_post = app
+        .client()
+        .post_json(
+            &format!(
+                "/api/v1/participation/{expert_token}/rounds/{number}/themes/{}/posts",
+                themes[&3]
+            ),
+            &json!({"text": "Et indlæg til matricen."}),
+        )
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    params.insert("post", own_post);
     params.insert("theme_b", themes[&4].clone());
     params.insert("theme_c", themes[&5].clone());
     let rep = owner
@@ -754,6 +770,14 @@ fn body(w: &World, r: &Route, csrf: &str) -> Body {
                 json!({"panellist": pseud, "starts_at": "2026-12-04T09:00:00Z"})
             }
             (_, "/api/v1/participation/{token}/consent") => json!({"accept": true}),
+            ("POST", "/api/v1/participation/{token}/rounds/{n}/themes/{theme}/posts")
+            | ("POST", "/api/v1/rounds/{round}/themes/{theme}/posts") => {
+                json!({"text": "Et indlæg."})
+            }
+            ("PUT", "/api/v1/participation/{token}/posts/{post}") => json!({"text": "Rettet."}),
+            (_, "/api/v1/participation/{token}/discussion-digest") => json!({"daily": true}),
+            (_, "/api/v1/posts/{post}/hide") => json!({"reason": "Matricen"}),
+            (_, "/api/v1/posts/{post}/cleared") => json!({"cleared": true}),
             (_, "/api/v1/participation/{token}/rounds/{n}/answers")
             | (_, "/api/v1/participation/{token}/rounds/{n}/questionnaire") => {
                 json!({"answers": []})

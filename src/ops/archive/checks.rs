@@ -603,6 +603,85 @@ pub(super) fn check_references(a: &Archive) -> Result<(), Invalid> {
             "panellist",
         );
     }
+    let posts = ids_of(
+        "posts",
+        a.posts.iter().map(|x| x.id.as_str()).collect(),
+        &mut f,
+    );
+    for (i, x) in a.posts.iter().enumerate() {
+        within(
+            &mut f,
+            "posts",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "posts",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+        if let Some(p) = &x.panellist_id {
+            within(
+                &mut f,
+                "posts",
+                i,
+                "panellist_id",
+                &panellists,
+                p,
+                "panellist",
+            );
+        }
+        if let Some(r) = &x.reply_to {
+            within(&mut f, "posts", i, "reply_to", &posts, r, "post");
+        }
+    }
+    for (i, x) in a.post_handles.iter().enumerate() {
+        within(
+            &mut f,
+            "post_handles",
+            i,
+            "round_id",
+            &rounds,
+            &x.round_id,
+            "round",
+        );
+        within(
+            &mut f,
+            "post_handles",
+            i,
+            "theme_id",
+            &themes,
+            &x.theme_id,
+            "theme",
+        );
+        within(
+            &mut f,
+            "post_handles",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+    }
+    for (i, x) in a.discussion_digests.iter().enumerate() {
+        within(
+            &mut f,
+            "discussion_digests",
+            i,
+            "panellist_id",
+            &panellists,
+            &x.panellist_id,
+            "panellist",
+        );
+    }
     for (i, x) in a.minority_statements.iter().enumerate() {
         within(
             &mut f,

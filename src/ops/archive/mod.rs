@@ -98,6 +98,13 @@ pub struct Archive {
     pub live_snapshots: Vec<LiveSnapshot>,
     #[serde(default)]
     pub live_changes: Vec<LiveChange>,
+    /// The panel's discussion: posts, the handles drawn per thread, who asked for the digest.
+    #[serde(default)]
+    pub posts: Vec<Post>,
+    #[serde(default)]
+    pub post_handles: Vec<PostHandle>,
+    #[serde(default)]
+    pub discussion_digests: Vec<DiscussionDigest>,
 }
 
 /// Renames every researcher reference in the archive with `f` (ids ↔ e-mails).
@@ -145,6 +152,9 @@ fn map_researchers(a: &mut Archive, f: &dyn Fn(&str) -> String) {
     }
     for r in &mut a.protocol_amendments {
         m(&mut r.amended_by);
+    }
+    for r in &mut a.posts {
+        m(&mut r.facilitator_id);
     }
     for k in &mut a.coders {
         m(&mut k.email);
@@ -451,6 +461,35 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
                 .select(LiveChange::as_select())
                 .load(conn)
         })?,
+        // Oldest first: a reply comes after the post it answers.
+        posts: load(|| {
+            posts::table
+                .inner_join(rounds::table)
+                .filter(rounds::study_id.eq(sid))
+                .order((posts::created_at, posts::id))
+                .select(Post::as_select())
+                .load(conn)
+        })?,
+        post_handles: load(|| {
+            post_handles::table
+                .inner_join(rounds::table)
+                .filter(rounds::study_id.eq(sid))
+                .order((
+                    post_handles::round_id,
+                    post_handles::theme_id,
+                    post_handles::handle,
+                ))
+                .select(PostHandle::as_select())
+                .load(conn)
+        })?,
+        discussion_digests: load(|| {
+            discussion_digests::table
+                .inner_join(panellists::table)
+                .filter(panellists::study_id.eq(sid))
+                .order(discussion_digests::panellist_id)
+                .select(DiscussionDigest::as_select())
+                .load(conn)
+        })?,
         minority_statements: load(|| {
             minority_statements::table
                 .inner_join(rounds::table)
@@ -556,6 +595,7 @@ fn collect_ids(a: &Archive, out: &mut HashSet<String>) {
     a.protocol_amendments
         .iter()
         .for_each(|r| add(&r.amended_by));
+    a.posts.iter().for_each(|r| add(&r.facilitator_id));
     for k in &a.coders {
         if let Some(e) = &k.email {
             out.insert(e.clone());
@@ -797,6 +837,9 @@ pub fn import(conn: &mut DbConn, who: &Importer, bytes: &[u8]) -> AppResult<Impo
         put!(protocol_amendments, &a.protocol_amendments);
         put!(live_snapshots, &a.live_snapshots);
         put!(live_changes, &a.live_changes);
+        put!(posts, &a.posts);
+        put!(post_handles, &a.post_handles);
+        put!(discussion_digests, &a.discussion_digests);
         let actor = who
             .owner
             .clone()
@@ -860,6 +903,7 @@ fn unlink(a: &mut Archive) {
     a.protocol_amendments
         .iter_mut()
         .for_each(|x| m(&mut x.amended_by));
+    a.posts.iter_mut().for_each(|x| m(&mut x.facilitator_id));
     a.coders.iter_mut().for_each(|x| m(&mut x.email));
 }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod codebook;
 pub mod coding;
+pub mod discussion;
 pub mod health;
 pub mod participation;
 pub mod privacy;
@@ -82,6 +83,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(rounds::configure)
         .configure(reports::configure)
         .configure(participation::configure)
+        .configure(discussion::configure)
         .configure(privacy::configure);
 }
 

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod codebook;
 pub mod coding;
+pub mod discussion;
 pub mod funder;
 pub mod interviews;
 pub mod participant;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(static_file)
         .configure(account::configure)
         .configure(coding::configure)
+        .configure(discussion::configure)
         .configure(funder::configure)
         .configure(interviews::configure)
         .configure(participant::configure)

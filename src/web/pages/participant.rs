@@ -47,11 +47,11 @@ fn lapsed_link(status: StatusCode, study: Option<crate::db::models::Study>) -> H
         .unwrap_or_else(|_| HttpResponse::build(status).finish())
 }
 
-fn lang(p: &Participant) -> &str {
+pub(super) fn lang(p: &Participant) -> &str {
     if p.study.language == "en" { "en" } else { "da" }
 }
 
-async fn resolve(
+pub(super) async fn resolve(
     state: &AppState,
     req: &HttpRequest,
     token: &str,

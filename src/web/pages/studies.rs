@@ -253,6 +253,8 @@ struct SettingsForm {
     limitations: String,
     #[serde(default)]
     funding_and_interests: String,
+    #[serde(default)]
+    discussion: String,
 }
 
 /// The time zones a study can take, for the settings form.
@@ -325,6 +327,7 @@ impl SettingsForm {
             panel_size_rationale: s.panel_size_rationale.clone(),
             limitations: s.limitations.clone(),
             funding_and_interests: s.funding_and_interests.clone(),
+            discussion: s.discussion.as_str().into(),
         }
     }
 
@@ -404,6 +407,9 @@ impl SettingsForm {
             panel_size_rationale: Some(self.panel_size_rationale.clone()),
             limitations: Some(self.limitations.clone()),
             funding_and_interests: Some(self.funding_and_interests.clone()),
+            discussion: Some(crate::domain::study::Discussion::from_stored(
+                &self.discussion,
+            )),
             groups_by: self
                 .groups_by
                 .as_ref()
