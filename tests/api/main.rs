@@ -17,6 +17,7 @@ mod funders;
 mod fuzz;
 mod groups;
 mod language;
+mod large;
 mod live;
 mod matrix;
 mod migrations;

@@ -206,38 +206,48 @@ pub fn export(
 
 fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Archive> {
     let sid = study.id.as_str();
-    let round_ids: Vec<String> = rounds::table
-        .filter(rounds::study_id.eq(sid))
-        .select(rounds::id)
-        .load(conn)?;
-    let cand_ids: Vec<String> = candidates::table
-        .filter(candidates::study_id.eq(sid))
-        .select(candidates::id)
-        .load(conn)?;
-    let theme_ids: Vec<String> = themes::table
-        .filter(themes::study_id.eq(sid))
-        .select(themes::id)
-        .load(conn)?;
-    let transcript_ids: Vec<String> = transcripts::table
-        .filter(transcripts::study_id.eq(sid))
-        .select(transcripts::id)
-        .load(conn)?;
-    let excerpt_ids: Vec<String> = excerpts::table
-        .filter(excerpts::transcript_id.eq_any(&transcript_ids))
-        .select(excerpts::id)
-        .load(conn)?;
-    let section_ids: Vec<String> = guide_sections::table
-        .filter(guide_sections::round_id.eq_any(&round_ids))
-        .select(guide_sections::id)
-        .load(conn)?;
-    let answer_ids: Vec<String> = answers::table
-        .filter(answers::round_id.eq_any(&round_ids))
-        .select(answers::id)
-        .load(conn)?;
-    let statement_ids: Vec<String> = statements::table
-        .filter(statements::theme_id.eq_any(&theme_ids))
-        .select(statements::id)
-        .load(conn)?;
+    // Rows below the study are read through subqueries, never through lists of ids: a study's
+    // answers alone can outnumber the variables one SQLite statement may bind (32,766).
+    let round_ids = || {
+        rounds::table
+            .filter(rounds::study_id.eq(sid))
+            .select(rounds::id)
+    };
+    let cand_ids = || {
+        candidates::table
+            .filter(candidates::study_id.eq(sid))
+            .select(candidates::id)
+    };
+    let theme_ids = || {
+        themes::table
+            .filter(themes::study_id.eq(sid))
+            .select(themes::id)
+    };
+    let transcript_ids = || {
+        transcripts::table
+            .filter(transcripts::study_id.eq(sid))
+            .select(transcripts::id)
+    };
+    let excerpt_ids = || {
+        excerpts::table
+            .filter(excerpts::transcript_id.eq_any(transcript_ids()))
+            .select(excerpts::id)
+    };
+    let section_ids = || {
+        guide_sections::table
+            .filter(guide_sections::round_id.eq_any(round_ids()))
+            .select(guide_sections::id)
+    };
+    let answer_ids = || {
+        answers::table
+            .filter(answers::round_id.eq_any(round_ids()))
+            .select(answers::id)
+    };
+    let statement_ids = || {
+        statements::table
+            .filter(statements::theme_id.eq_any(theme_ids()))
+            .select(statements::id)
+    };
 
     let mut a = Archive {
         format: FORMAT.into(),
@@ -269,7 +279,7 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         })?,
         candidate_events: load(|| {
             candidate_events::table
-                .filter(candidate_events::candidate_id.eq_any(&cand_ids))
+                .filter(candidate_events::candidate_id.eq_any(cand_ids()))
                 .order(candidate_events::id)
                 .select(CandidateEvent::as_select())
                 .load(conn)
@@ -283,7 +293,7 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         })?,
         consents: load(|| {
             consents::table
-                .filter(consents::candidate_id.eq_any(&cand_ids))
+                .filter(consents::candidate_id.eq_any(cand_ids()))
                 .order(consents::id)
                 .select(Consent::as_select())
                 .load(conn)
@@ -318,49 +328,49 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         })?,
         theme_revisions: load(|| {
             theme_revisions::table
-                .filter(theme_revisions::theme_id.eq_any(&theme_ids))
+                .filter(theme_revisions::theme_id.eq_any(theme_ids()))
                 .order(theme_revisions::id)
                 .select(ThemeRevision::as_select())
                 .load(conn)
         })?,
         statements: load(|| {
             statements::table
-                .filter(statements::theme_id.eq_any(&theme_ids))
+                .filter(statements::theme_id.eq_any(theme_ids()))
                 .order(statements::id)
                 .select(Statement::as_select())
                 .load(conn)
         })?,
         round_themes: load(|| {
             round_themes::table
-                .filter(round_themes::round_id.eq_any(&round_ids))
+                .filter(round_themes::round_id.eq_any(round_ids()))
                 .order((round_themes::round_id, round_themes::theme_id))
                 .select(RoundTheme::as_select())
                 .load(conn)
         })?,
         guide_sections: load(|| {
             guide_sections::table
-                .filter(guide_sections::round_id.eq_any(&round_ids))
+                .filter(guide_sections::round_id.eq_any(round_ids()))
                 .order(guide_sections::id)
                 .select(GuideSection::as_select())
                 .load(conn)
         })?,
         guide_questions: load(|| {
             guide_questions::table
-                .filter(guide_questions::section_id.eq_any(&section_ids))
+                .filter(guide_questions::section_id.eq_any(section_ids()))
                 .order(guide_questions::id)
                 .select(GuideQuestion::as_select())
                 .load(conn)
         })?,
         appointments: load(|| {
             appointments::table
-                .filter(appointments::round_id.eq_any(&round_ids))
+                .filter(appointments::round_id.eq_any(round_ids()))
                 .order(appointments::id)
                 .select(Appointment::as_select())
                 .load(conn)
         })?,
         questionnaire_answers: load(|| {
             questionnaire_answers::table
-                .filter(questionnaire_answers::round_id.eq_any(&round_ids))
+                .filter(questionnaire_answers::round_id.eq_any(round_ids()))
                 .order(questionnaire_answers::id)
                 .select(QuestionnaireAnswer::as_select())
                 .load(conn)
@@ -374,7 +384,7 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         })?,
         excerpts: load(|| {
             excerpts::table
-                .filter(excerpts::transcript_id.eq_any(&transcript_ids))
+                .filter(excerpts::transcript_id.eq_any(transcript_ids()))
                 .order(excerpts::id)
                 .select(Excerpt::as_select())
                 .load(conn)
@@ -382,14 +392,14 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         coders: Vec::new(),
         codings: load(|| {
             codings::table
-                .filter(codings::excerpt_id.eq_any(&excerpt_ids))
+                .filter(codings::excerpt_id.eq_any(excerpt_ids()))
                 .order(codings::id)
                 .select(Coding::as_select())
                 .load(conn)
         })?,
         statement_excerpts: load(|| {
             statement_excerpts::table
-                .filter(statement_excerpts::statement_id.eq_any(&statement_ids))
+                .filter(statement_excerpts::statement_id.eq_any(statement_ids()))
                 .order((
                     statement_excerpts::statement_id,
                     statement_excerpts::excerpt_id,
@@ -399,21 +409,21 @@ fn snapshot(conn: &mut DbConn, study: &Study, identities: bool) -> AppResult<Arc
         })?,
         answers: load(|| {
             answers::table
-                .filter(answers::round_id.eq_any(&round_ids))
+                .filter(answers::round_id.eq_any(round_ids()))
                 .order(answers::id)
                 .select(Answer::as_select())
                 .load(conn)
         })?,
         answer_changes: load(|| {
             answer_changes::table
-                .filter(answer_changes::answer_id.eq_any(&answer_ids))
+                .filter(answer_changes::answer_id.eq_any(answer_ids()))
                 .order(answer_changes::id)
                 .select(AnswerChange::as_select())
                 .load(conn)
         })?,
         round_participations: load(|| {
             round_participations::table
-                .filter(round_participations::round_id.eq_any(&round_ids))
+                .filter(round_participations::round_id.eq_any(round_ids()))
                 .order((
                     round_participations::round_id,
                     round_participations::panellist_id,
