@@ -54,7 +54,10 @@ both_backends!(one_expert_reaches_nothing_about_another, |app: &TestApp| {
     app.tick();
     let me = "expert00@panel.example";
     let token = latest_link(app, me);
-    let everyone = c.get(&format!("/api/v1/studies/{study}/candidates")).json();
+    let everyone = c
+        .get(&format!("/api/v1/studies/{study}/candidates?limit=1000"))
+        .json()["items"]
+        .clone();
     let mine = everyone
         .as_array()
         .unwrap()

@@ -144,7 +144,10 @@ on_both!(the_demo_is_the_reference_study, |backend| {
     let studies = c.get("/api/v1/studies").json();
     assert_eq!(studies.as_array().unwrap().len(), 1);
     let study = studies[0]["id"].as_str().unwrap().to_string();
-    let cands = c.get(&format!("/api/v1/studies/{study}/candidates")).json();
+    let cands = c
+        .get(&format!("/api/v1/studies/{study}/candidates?limit=1000"))
+        .json()["items"]
+        .clone();
     let count = |s: &str| {
         cands
             .as_array()

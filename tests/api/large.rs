@@ -171,3 +171,122 @@ both_backends!(
         assert_eq!(here[0]["n"], (PANELLISTS) as u64, "{}", here[0]);
     }
 );
+
+fn page(c: &mut Client, study: &str, query: &str) -> Value {
+    let r = c.get(&format!("/api/v1/studies/{study}/candidates{query}"));
+    assert_eq!(r.status, 200, "{query}: {}", r.body);
+    r.json()
+}
+
+both_backends!(
+    candidates_are_searched_filtered_sorted_and_paged,
+    |app: &TestApp| {
+        let mut c = app.api("lead@example.org");
+        let study = crate::recruitment::study(&mut c);
+        let ids = crate::recruitment::add_candidates(&mut c, &study, 250);
+
+        let first = page(&mut c, &study, "");
+        assert_eq!(first["total"], 250);
+        assert_eq!(first["limit"], 100);
+        assert_eq!(first["items"].as_array().unwrap().len(), 100);
+        let names: Vec<String> = first["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_lowercase())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "by name unless asked");
+        let last = page(&mut c, &study, "?offset=200&limit=100");
+        assert_eq!(last["items"].as_array().unwrap().len(), 50);
+        assert_eq!(
+            page(&mut c, &study, "?limit=1000")["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            250
+        );
+
+        // Search in name, e-mail and organisation, any case.
+        assert_eq!(page(&mut c, &study, "?q=Nummer%2007")["total"], 1);
+        assert_eq!(page(&mut c, &study, "?q=EXPERT07%40")["total"], 1);
+        assert_eq!(page(&mut c, &study, "?q=organisation%203")["total"], 50);
+        // Status, attribute values and source; they combine.
+        crate::recruitment::invite(&mut c, &study, &ids[..10]);
+        assert_eq!(page(&mut c, &study, "?status=invited")["total"], 10);
+        assert_eq!(page(&mut c, &study, "?status=identified")["total"], 240);
+        let industry = (0..250).filter(|i| i % 4 == 1).count();
+        assert_eq!(
+            page(&mut c, &study, "?stratum.sector=Industry")["total"],
+            industry
+        );
+        let both = (0..10).filter(|i| i % 4 == 1).count();
+        assert_eq!(
+            page(&mut c, &study, "?stratum.sector=Industry&status=invited")["total"],
+            both
+        );
+        let added = page(&mut c, &study, "?sort=added&limit=1");
+        assert_eq!(added["items"][0]["id"], ids[249].as_str(), "newest first");
+        // Bad parameters: said, nothing shown.
+        for (query, field) in [
+            ("?limit=0", "limit"),
+            ("?limit=1001", "limit"),
+            ("?offset=-1", "offset"),
+            ("?status=nope", "status"),
+            ("?sort=colour", "sort"),
+        ] {
+            let r = c.get(&format!("/api/v1/studies/{study}/candidates{query}"));
+            assert_eq!(r.status, 422, "{query}: {}", r.body);
+            assert_eq!(r.json()["fields"][0]["field"], field);
+        }
+
+        // The page: searched, paged, small, and "invite everyone matching" with the count.
+        let mut b = app.client();
+        b.login("lead@example.org", PASSWORD);
+        let whole = b.get(&format!("/studies/{study}/recruitment"));
+        assert_eq!(whole.status, 200);
+        assert!(whole.body.len() < 300 * 1024, "{} bytes", whole.body.len());
+        let says = |body: &str, da: &str, en: &str| body.contains(da) || body.contains(en);
+        assert!(says(&whole.body, "Side 1 af 3.", "Page 1 of 3."), "paged");
+        assert!(
+            !whole.body.contains("id=\"tree-h\""),
+            "no referral tree without referrals"
+        );
+        let second = b.get(&format!("/studies/{study}/recruitment?page=3"));
+        assert!(
+            says(&second.body, "Side 3 af 3.", "Page 3 of 3.")
+                && second.body.contains("Ekspert Nummer 99")
+        );
+        let found = b.get(&format!(
+            "/studies/{study}/recruitment?q=organisation+3&status=identified"
+        ));
+        assert!(
+            says(
+                &found.body,
+                "48 af 250 kandidater passer.",
+                "48 of 250 candidates match."
+            ),
+            "{}",
+            found.body
+        );
+        assert!(says(
+            &found.body,
+            "Invitér alle 48 kandidater, der passer og kan inviteres",
+            "Invite all 48 matching candidates who can be invited"
+        ));
+        let csrf = b.csrf();
+        let r = b.post_form(
+            &format!("/studies/{study}/invitations"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("all_matching", "1"),
+                ("q", "organisation 3"),
+                ("status", "identified"),
+                ("confirmed", "1"),
+            ],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(page(&mut c, &study, "?status=invited")["total"], 58);
+    }
+);

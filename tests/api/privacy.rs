@@ -227,7 +227,7 @@ both_backends!(
         assert_eq!(report.transcripts_deleted, 2);
         let list = c.get(&format!("/api/v1/studies/{}/candidates", p.study));
         assert!(
-            list.json()
+            list.json()["items"]
                 .as_array()
                 .unwrap()
                 .iter()

@@ -55,7 +55,7 @@ pub fn add_candidates(c: &mut Client, study: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn invite(c: &mut Client, study: &str, ids: &[String]) -> Value {
+pub fn invite(c: &mut Client, study: &str, ids: &[String]) -> Value {
     let r = c.post_json(
         &format!("/api/v1/studies/{study}/invitations"),
         &json!({"candidate_ids": ids}),
@@ -65,8 +65,8 @@ fn invite(c: &mut Client, study: &str, ids: &[String]) -> Value {
 }
 
 fn candidates(c: &mut Client, study: &str) -> Vec<Value> {
-    c.get(&format!("/api/v1/studies/{study}/candidates"))
-        .json()
+    c.get(&format!("/api/v1/studies/{study}/candidates?limit=1000"))
+        .json()["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -1036,7 +1036,7 @@ both_backends!(
             "/studies/{study}/recruitment?status=identified&s.sector=Finance&select=all"
         ));
         assert!(
-            page.body.contains("Showing 1 of 2 candidates."),
+            page.body.contains("1 of 2 candidates matches."),
             "{}",
             page.body
         );

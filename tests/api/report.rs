@@ -68,8 +68,11 @@ pub fn reference(app: &TestApp) -> (Client, String, Vec<String>) {
         200
     );
     let names: Vec<String> = c
-        .get(&format!("/api/v1/studies/{}/candidates", p.study))
-        .json()
+        .get(&format!(
+            "/api/v1/studies/{}/candidates?limit=1000",
+            p.study
+        ))
+        .json()["items"]
         .as_array()
         .unwrap()
         .iter()

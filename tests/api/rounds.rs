@@ -586,8 +586,12 @@ both_backends!(an_expert_sees_nothing_of_the_others, |app: &TestApp| {
         json!({"kind": "rating", "rating": true, "feedback": true, "closes_at": deadline_in(Duration::days(3))}),
     );
     let cands = c
-        .get(&format!("/api/v1/studies/{}/candidates", p.study))
-        .json();
+        .get(&format!(
+            "/api/v1/studies/{}/candidates?limit=1000",
+            p.study
+        ))
+        .json()["items"]
+        .clone();
     let me = &p.members[0];
     let others: Vec<&Value> = cands
         .as_array()

@@ -282,6 +282,169 @@ pub fn list(
     rows.into_iter().map(|c| view(c, &names)).collect()
 }
 
+/// Which candidates a list shows: a search in name, e-mail and organisation, a status, values
+/// of the panel attributes, a source, an order and a page.
+#[derive(Debug, Clone, Default)]
+pub struct CandidateQuery {
+    pub q: String,
+    pub status: Option<Status>,
+    pub strata: BTreeMap<String, String>,
+    pub source: Option<String>,
+    pub sort: CandidateSort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// The orders a candidate list can take.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateSort {
+    /// By name (the default).
+    #[default]
+    Name,
+    /// Newest first.
+    Added,
+    /// By status, then name.
+    Status,
+    /// By organisation, then name.
+    Organisation,
+}
+
+/// The most candidates one page or API answer holds, and how many it holds unless asked.
+pub const MAX_PAGE: usize = 1000;
+pub const DEFAULT_PAGE: usize = 100;
+
+impl CandidateQuery {
+    /// Reads the query from name–value pairs: `q`, `status`, `source`, `sort`, `limit`,
+    /// `offset`, and one `<prefix>KEY=VALUE` per attribute (`stratum.` in the API, `s.` on the
+    /// page). Empty values mean "any".
+    pub fn parse(pairs: &[(String, String)], stratum_prefix: &str) -> Result<Self, Invalid> {
+        let mut e = Invalid::new();
+        let mut q = CandidateQuery {
+            limit: DEFAULT_PAGE,
+            ..Default::default()
+        };
+        for (k, v) in pairs {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            match k.as_str() {
+                "q" => q.q = v.to_string(),
+                "status" => match Status::parse(v) {
+                    Some(s) => q.status = Some(s),
+                    None => e.add("status", "is not a status"),
+                },
+                "source" => q.source = Some(v.to_string()),
+                "sort" => match serde_json::from_value(serde_json::Value::String(v.into())) {
+                    Ok(s) => q.sort = s,
+                    Err(_) => e.add("sort", "must be name, added, status or organisation"),
+                },
+                "limit" => match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_PAGE).contains(&n) => q.limit = n,
+                    _ => e.add("limit", format!("must be a number from 1 to {MAX_PAGE}")),
+                },
+                "offset" => match v.parse::<usize>() {
+                    Ok(n) => q.offset = n,
+                    Err(_) => e.add("offset", "must be a whole number of at least 0"),
+                },
+                _ => {
+                    if let Some(key) = k.strip_prefix(stratum_prefix) {
+                        q.strata.insert(key.to_string(), v.to_string());
+                    }
+                }
+            }
+        }
+        e.into_result(q)
+    }
+
+    /// Whether the list is narrowed at all (paging aside).
+    pub fn narrowed(&self) -> bool {
+        !self.q.is_empty()
+            || self.status.is_some()
+            || self.source.is_some()
+            || !self.strata.is_empty()
+    }
+
+    fn matches(&self, c: &CandidateView) -> bool {
+        let q = self.q.to_lowercase();
+        (q.is_empty()
+            || c.name.to_lowercase().contains(&q)
+            || c.email
+                .as_deref()
+                .is_some_and(|e| e.to_lowercase().contains(&q))
+            || c.organisation.to_lowercase().contains(&q))
+            && self.status.is_none_or(|s| c.status == s)
+            && self.source.as_ref().is_none_or(|s| &c.source == s)
+            && self.strata.iter().all(|(k, v)| c.strata.get(k) == Some(v))
+    }
+
+    /// The matching candidates in order, all of them (for "invite everyone matching").
+    pub fn all_matching(&self, mut list: Vec<CandidateView>) -> Vec<CandidateView> {
+        list.retain(|c| self.matches(c));
+        match self.sort {
+            CandidateSort::Name => list.sort_by_cached_key(|c| c.name.to_lowercase()),
+            CandidateSort::Added => list.sort_by_key(|c| std::cmp::Reverse(c.created_at)),
+            CandidateSort::Status => {
+                list.sort_by_cached_key(|c| (c.status.as_str(), c.name.to_lowercase()))
+            }
+            CandidateSort::Organisation => {
+                list.sort_by_cached_key(|c| (c.organisation.to_lowercase(), c.name.to_lowercase()))
+            }
+        }
+        list
+    }
+
+    /// One page of the matching candidates, with how many match in all.
+    pub fn page(&self, list: Vec<CandidateView>) -> CandidatePage {
+        let all = self.all_matching(list);
+        CandidatePage {
+            total: all.len(),
+            offset: self.offset,
+            limit: self.limit,
+            items: all.into_iter().skip(self.offset).take(self.limit).collect(),
+        }
+    }
+}
+
+/// A page of candidates: those matching the query from `offset`, at most `limit`, and how many
+/// match in all.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CandidatePage {
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub items: Vec<CandidateView>,
+}
+
+/// A page of the study's candidates for its researchers; the names read are logged.
+pub fn search(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+    query: &CandidateQuery,
+) -> AppResult<CandidatePage> {
+    access::study(conn, researcher_id, study_id, Role::Researcher)?;
+    let rows = all_candidates(conn, study_id)?;
+    let names = pseudonyms(conn, study_id)?;
+    let list = rows
+        .into_iter()
+        .map(|c| view(c, &names))
+        .collect::<AppResult<Vec<_>>>()?;
+    let page = query.page(list);
+    audit::record(
+        conn,
+        &Actor::researcher(researcher_id),
+        Some(study_id),
+        audit::Action::IdentitiesViewed,
+        Some(study_id),
+        serde_json::json!({ "candidates": page.items.len() }),
+    )?;
+    Ok(page)
+}
+
 fn insert_candidate(
     conn: &mut DbConn,
     study_id: &str,

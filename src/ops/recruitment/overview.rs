@@ -152,7 +152,12 @@ fn referral_tree(cands: &[Candidate]) -> Vec<ReferralNode> {
             referred,
         }
     }
-    roots.into_iter().map(|r| build(r, &children, 0)).collect()
+    // Only chains of referrals: a candidate nobody named and who named nobody is no tree.
+    roots
+        .into_iter()
+        .filter(|r| children.contains_key(r.id.as_str()))
+        .map(|r| build(r, &children, 0))
+        .collect()
 }
 
 /// Every message of a study, newest first.

@@ -162,6 +162,7 @@ pub async fn set_digest(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WritersQuery {
     /// Also say which panellist wrote each post (recorded in the audit log).
     #[serde(default)]

@@ -97,19 +97,49 @@ pub async fn add_candidate(
     Ok(HttpResponse::Created().json(cand))
 }
 
-/// Every candidate with `status` and, once accepted, `pseudonym`. Viewing is logged.
-#[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
-    (status = 200, body = Vec<CandidateView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+/// The query of a candidate list (every parameter optional).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)]
+#[into_params(parameter_in = Query)]
+pub struct CandidateListQuery {
+    /// Words to find in the name, e-mail or organisation (any case).
+    q: Option<String>,
+    /// Only candidates with this status.
+    status: Option<String>,
+    /// Only candidates found this way (the source as typed, or `referral`).
+    source: Option<String>,
+    /// `name` (the default), `added` (newest first), `status` or `organisation`.
+    sort: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<usize>,
+    /// Skip this many of the matching candidates.
+    offset: Option<usize>,
+    /// `stratum.KEY=VALUE`: only candidates with this value of the attribute `KEY` (one
+    /// parameter per attribute, e.g. `stratum.sector=Health`).
+    #[serde(rename = "stratum.KEY")]
+    #[param(rename = "stratum.KEY")]
+    stratum: Option<String>,
+}
+
+/// The study's candidates, a page at a time: `{total, offset, limit, items}` where `total`
+/// counts every candidate matching the query and `items` holds at most `limit` of them, each
+/// with `status` and, once accepted, `pseudonym`. Viewing is logged.
+#[utoipa::path(tag = "recruitment", params(CandidateListQuery), security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = recruitment::CandidatePage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/candidates")]
 pub async fn list_candidates(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<CandidateView>>> {
+    query: web::Query<Vec<(String, String)>>,
+) -> ApiResult<web::Json<recruitment::CandidatePage>> {
     let (id, study) = (who.id(), path.into_inner());
+    let q = recruitment::CandidateQuery::parse(&query, "stratum.")?;
     Ok(web::Json(
-        state.db(move |c| recruitment::list(c, &id, &study)).await?,
+        state
+            .db(move |c| recruitment::search(c, &id, &study, &q))
+            .await?,
     ))
 }
 

@@ -94,16 +94,27 @@ async fn overview_page(
     })
     .await?;
     let (recruitment, list, strata, warnings) = &p.data;
-    let wanted_status = query.get("status").filter(|s| !s.is_empty());
-    let shown: Vec<&recruitment::CandidateView> = list
+    // The filters, search, order and page as the form sent them; a bad value is left out.
+    let pairs: Vec<(String, String)> = query
         .iter()
-        .filter(|c| wanted_status.is_none_or(|s| c.status.as_str() == s))
-        .filter(|c| {
-            query.iter().all(|(k, v)| match k.strip_prefix("s.") {
-                Some(key) if !v.is_empty() => c.strata.get(key) == Some(v),
-                _ => true,
-            })
-        })
+        .filter(|(k, _)| k.as_str() != "page" && k.as_str() != "select")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut wanted = recruitment::CandidateQuery::parse(&pairs, "s.").unwrap_or_default();
+    let page_no: usize = query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    wanted.limit = recruitment::DEFAULT_PAGE;
+    wanted.offset = (page_no - 1) * wanted.limit;
+    let matching = wanted.all_matching(list.clone());
+    let invitable_matching = matching.iter().filter(|c| invitable(c)).count();
+    let pages = matching.len().div_ceil(wanted.limit).max(1);
+    let shown: Vec<&recruitment::CandidateView> = matching
+        .iter()
+        .skip(wanted.offset)
+        .take(wanted.limit)
         .collect();
     let select_all = query.get("select").is_some_and(|s| s == "all");
     let rows: Vec<minijinja::Value> = shown
@@ -114,24 +125,35 @@ async fn overview_page(
         })
         .collect();
     let invitable_shown = shown.iter().filter(|c| invitable(c)).count();
-    let filtered = wanted_status.is_some()
-        || query
-            .iter()
-            .any(|(k, v)| k.starts_with("s.") && !v.is_empty());
-    // The filters as they stand, for the "select all / none" links to keep.
+    let filtered = wanted.narrowed();
+    // The filters as they stand, for the "select all / none" and page links to keep.
     let kept: Vec<(&String, &String)> = query
         .iter()
-        .filter(|(k, v)| (k.as_str() == "status" || k.starts_with("s.")) && !v.is_empty())
+        .filter(|(k, v)| {
+            (matches!(k.as_str(), "status" | "q" | "source" | "sort") || k.starts_with("s."))
+                && !v.is_empty()
+        })
         .collect();
-    let link = |select: &str| {
+    let link_with = |extra: &[(&str, String)]| {
         let mut pairs: Vec<(&str, &str)> =
             kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        pairs.push(("select", select));
+        pairs.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
         format!(
             "?{}#candidates-h",
             serde_urlencoded::to_string(&pairs).unwrap_or_default()
         )
     };
+    // "Select all / none" stay on the page they are on.
+    let link = |select: &str| {
+        let mut extra = vec![("select", select.to_string())];
+        if page_no > 1 {
+            extra.push(("page", page_no.to_string()));
+        }
+        link_with(&extra)
+    };
+    let page_link = |n: usize| link_with(&[("page", n.to_string())]);
+    let sources: std::collections::BTreeSet<String> =
+        list.iter().map(|c| c.source.clone()).collect();
     // Every filter with its value ("" for any), so the form shows what is chosen.
     let chosen: BTreeMap<String, String> = strata
         .iter()
@@ -141,6 +163,7 @@ async fn overview_page(
             (st.key.clone(), v)
         })
         .collect();
+    let wanted_status = query.get("status").filter(|s| !s.is_empty());
     let warning_text =
         super::warning_lines(who.lang(), warnings, &state.settings.mail.from).join(" ");
     p.render(
@@ -151,7 +174,16 @@ async fn overview_page(
         minijinja::context! {
             recruitment => serde_value(recruitment),
             candidates => rows, strata => serde_value(strata),
-            total => list.len(), filtered => filtered, invitable_shown => invitable_shown,
+            total => list.len(), matching => matching.len(), filtered => filtered,
+            invitable_shown => invitable_shown, invitable_matching => invitable_matching,
+            page => page_no, pages => pages,
+            previous_link => (page_no > 1).then(|| page_link(page_no - 1)),
+            next_link => (page_no < pages).then(|| page_link(page_no + 1)),
+            kept => kept.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
+            q => query.get("q").cloned().unwrap_or_default(),
+            chosen_source => query.get("source").cloned().unwrap_or_default(),
+            chosen_sort => query.get("sort").cloned().unwrap_or_default(),
+            sources => sources.into_iter().collect::<Vec<_>>(),
             ticked => if select_all { invitable_shown } else { 0 },
             chosen => chosen, chosen_status => wanted_status.cloned().unwrap_or_default(),
             select_all_link => link("all"), select_none_link => link("none"),
@@ -169,12 +201,27 @@ async fn invite(
     f: CsrfForm<Vec<(String, String)>>,
 ) -> PageResult {
     let study_id = path.into_inner();
-    let ids: Vec<String> = f
+    let mut ids: Vec<String> = f
         .form
         .iter()
         .filter(|(k, _)| k == "candidate_ids")
         .map(|(_, v)| v.clone())
         .collect();
+    // "Invite everyone matching this filter": the filter's invitable candidates, read anew.
+    if f.form.iter().any(|(k, v)| k == "all_matching" && v == "1") {
+        let wanted = recruitment::CandidateQuery::parse(&f.form, "s.").unwrap_or_default();
+        let (id, sid) = (f.who.id(), study_id.clone());
+        let list = state
+            .db(move |c| recruitment::list(c, &id, &sid))
+            .await
+            .lang(&f.who)?;
+        ids = wanted
+            .all_matching(list)
+            .iter()
+            .filter(|c| invitable(c))
+            .map(|c| c.id.clone())
+            .collect();
+    }
     // Invitations cannot be called back: how many go out is said and confirmed first.
     let chosen: std::collections::BTreeSet<&String> = ids.iter().collect();
     if !chosen.is_empty() && !super::confirmed(&f.form) {

@@ -58,8 +58,8 @@ pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
 
 /// Candidate e-mail → pseudonym.
 pub fn pseudonyms(c: &mut Client, study: &str) -> BTreeMap<String, String> {
-    c.get(&format!("/api/v1/studies/{study}/candidates"))
-        .json()
+    c.get(&format!("/api/v1/studies/{study}/candidates?limit=1000"))
+        .json()["items"]
         .as_array()
         .unwrap()
         .iter()
