@@ -98,6 +98,12 @@ impl Application {
                 .then(|| settings.mail.dir.clone()),
         };
         let settings = Arc::new(settings);
+        let database: Arc<str> = {
+            let mut conn = pool.get().context("connecting to the database")?;
+            crate::db::database_name(&mut conn)
+                .context("reading the database's name")?
+                .into()
+        };
         let state = web::Data::new(AppState {
             pool,
             backend,
@@ -110,6 +116,7 @@ impl Application {
             wake_worker: Arc::new(Notify::new()),
             mail,
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            database,
         });
         let worker = if settings.worker.enabled {
             Some(state.worker().context("starting the worker")?)

@@ -420,3 +420,36 @@ mod tests {
         );
     }
 }
+
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// Which database the connection reads (the SQLite file, the PostgreSQL database), so what is
+/// kept in memory for one database is never served for another in the same process.
+pub fn database_name(conn: &mut DbConn) -> Result<String, DbError> {
+    let query = match conn {
+        DbConn::Sqlite(_) => "SELECT file AS name FROM pragma_database_list WHERE name = 'main'",
+        DbConn::Pg(_) => "SELECT current_database() AS name",
+    };
+    let row: DatabaseName = diesel::sql_query(query).get_result(conn)?;
+    Ok(row.name)
+}
+
+/// How many changes have been made through any server on this database (counted on
+/// PostgreSQL, where several servers may share it; see `report::cache`).
+pub fn change_count(conn: &mut DbConn) -> Result<i64, DbError> {
+    use schema::change_counter::dsl::*;
+    Ok(change_counter.find(1).select(value).first(conn)?)
+}
+
+/// Counts one change (a request that may have changed stored data).
+pub fn count_change(conn: &mut DbConn) -> Result<(), DbError> {
+    use schema::change_counter::dsl::*;
+    diesel::update(change_counter.find(1))
+        .set(value.eq(value + 1))
+        .execute(conn)?;
+    Ok(())
+}

@@ -530,6 +530,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_counter (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> researchers (researcher_id));
 diesel::joinable!(funder_sessions -> funders (funder_id));
 diesel::joinable!(funder_access -> funders (funder_id));

@@ -42,15 +42,37 @@ pub fn for_researcher(
     build(conn, &study, opts, audience)
 }
 
-/// The report of a study for an audience: its data gathered, then composed.
+/// The report of a study for an audience: its data gathered, then composed. A closed round's
+/// report is kept and served again until something changes (`report::cache`).
 pub fn build(
     conn: &mut DbConn,
     study: &Study,
     opts: &Options,
     audience: Audience,
 ) -> AppResult<Report> {
-    let data = gather(conn, study, opts, audience)?;
-    Ok(report::compose(&data, opts, audience))
+    let all = rating_rounds(conn, &study.id)?;
+    let round = report::choose_round(&all, opts.round, audience)?;
+    let database = db::database_name(conn)?;
+    // Several servers may share a PostgreSQL database: what another one changed is counted
+    // there (SQLite has one server).
+    let changes = match conn {
+        DbConn::Pg(_) => db::change_count(conn)?,
+        DbConn::Sqlite(_) => 0,
+    };
+    let key = report::cache::Key::new(&database, changes, &study.id, round.number, opts, audience);
+    let compute = |c: &mut DbConn| -> AppResult<Report> {
+        let data = gather(c, study, opts, audience)?;
+        Ok(report::compose(&data, opts, audience))
+    };
+    if round.state != State::Closed {
+        // Still changing: computed every time, but within the bound on reports at once.
+        let r = report::cache::report(key, false, || compute(conn))?;
+        return Ok(Report::clone(&r));
+    }
+    let r = report::cache::report(key.clone(), true, || compute(conn))?;
+    let mut r = Report::clone(&r);
+    r.cache_key = Some(key);
+    Ok(r)
 }
 
 /// The rating rounds that opened, oldest first.

@@ -19,6 +19,7 @@ pub enum Format {
 }
 
 /// A made report file.
+#[derive(Debug, Clone)]
 pub struct File {
     pub content_type: &'static str,
     /// For a download; none for a page shown in the browser.

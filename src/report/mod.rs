@@ -3,6 +3,7 @@
 //! database; the submodules write it as JSON (its serialisation), HTML, CSV, XLSX and PDF, each
 //! a [`Format`]. Nothing here names an expert.
 
+pub mod cache;
 pub mod checklist;
 pub mod composition;
 pub mod csv;
@@ -364,6 +365,9 @@ pub struct Report {
     pub for_funder: bool,
     /// The numbers of the themes with fewer than `min_group_size` valid scores.
     pub hidden_themes: Vec<i32>,
+    /// Where the report is kept once made (a closed round's), so its files can be kept too.
+    #[serde(skip)]
+    pub cache_key: Option<cache::Key>,
 }
 
 impl Report {
@@ -865,6 +869,7 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
             .collect(),
         language: lang,
         generated_at: Utc::now(),
+        cache_key: None,
         for_funder,
         hidden_themes,
     };

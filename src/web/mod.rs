@@ -39,6 +39,8 @@ pub struct AppState {
     pub saves: Arc<auth::RateLimiter>,
     pub mail: MailEnv,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Which database this is (`db::database_name`), for emptying its kept reports.
+    pub database: Arc<str>,
 }
 
 impl AppState {
@@ -131,6 +133,7 @@ pub fn app(
     app.configure(pages::configure)
         .default_service(web::to(pages::not_found))
         .wrap(from_fn(refuse_nul))
+        .wrap(from_fn(forget_kept_reports))
         .wrap(from_fn(api_errors_as_json))
         .wrap(Compress::default())
         .wrap(headers)
@@ -167,6 +170,37 @@ async fn refuse_nul(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// A request that may have changed stored data empties the report cache once answered
+/// (`report::cache`): anything but GET, HEAD and OPTIONS, apart from an expert's work in an open
+/// round (answers, submitting, discussion posts), which no closed round's report holds, so a
+/// busy round does not keep emptying it.
+async fn forget_kept_reports(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let path = req.path();
+    let expert = path.starts_with("/p/") || path.starts_with("/api/v1/participation/");
+    let open_round_work = expert && (path.contains("/rounds/") || path.contains("/posts"));
+    let changes = !matches!(
+        *req.method(),
+        actix_web::http::Method::GET
+            | actix_web::http::Method::HEAD
+            | actix_web::http::Method::OPTIONS
+    ) && !open_round_work;
+    let res = next.call(req).await;
+    if let Some(state) = state.filter(|_| changes) {
+        if matches!(state.backend, crate::db::Backend::Postgres(_)) {
+            // Counted for the other servers on the database; a failure costs only their cache.
+            if let Err(e) = state.db(|c| Ok(crate::db::count_change(c)?)).await {
+                tracing::warn!(error = %e, "a change was not counted for the other servers' reports");
+            }
+        }
+        crate::report::cache::invalidate(&state.database);
+    }
+    res
 }
 
 /// Errors the framework answers itself (a body too large, a method a route does not take) are

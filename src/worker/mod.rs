@@ -187,6 +187,24 @@ impl Worker {
         report.retention_warnings = retention.warnings_queued;
         report.identities_erased = retention.identities_erased;
         report.transcripts_deleted = retention.transcripts_deleted;
+        // What a kept report shows may have moved: candidates who did not reply, a round closed
+        // at its deadline, identities erased.
+        if report.no_reply
+            + report.rounds_closed
+            + report.identities_erased
+            + report.transcripts_deleted
+            > 0
+        {
+            let database = self
+                .db(|c| {
+                    if matches!(c, db::DbConn::Pg(_)) {
+                        db::count_change(c)?;
+                    }
+                    Ok(db::database_name(c)?)
+                })
+                .await?;
+            crate::report::cache::invalidate(&database);
+        }
         self.deliver(at, &mut report).await?;
         Ok(report)
     }

@@ -54,6 +54,7 @@ fn every_column_exists(conn: &mut DbConn) {
         funders,
         funder_sessions,
         funder_access,
+        change_counter,
     );
 }
 

@@ -136,7 +136,16 @@ pub fn file(
     let format = report::Format::parse(ext)
         .filter(|f| *f != report::Format::Json)
         .ok_or(AppError::NotFound)?;
-    format.make(r, q.table.as_deref(), q.dialect()?, audience, downloads)
+    let (table, dialect) = (q.table.as_deref(), q.dialect()?);
+    let make = || format.make(r, table, dialect, audience, downloads);
+    match &r.cache_key {
+        // A kept report's files are kept with it.
+        Some(key) => {
+            let variant = format!("{ext}|{table:?}|{dialect:?}|{audience:?}|{downloads}");
+            report::cache::file(key, variant, make)
+        }
+        None => make(),
+    }
 }
 
 /// The report of a round as JSON: the participant flow, the consensus rule and when it was
