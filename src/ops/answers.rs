@@ -164,6 +164,18 @@ pub fn responders(
     round_id: &str,
     rating: bool,
 ) -> AppResult<std::collections::HashSet<String>> {
+    Ok(answered_counts(conn, round_id, rating)?
+        .into_keys()
+        .collect())
+}
+
+/// How many themes each panellist has answered in a round (a score or don't-know in a rating
+/// round, a comment or proposal otherwise), read as a few columns rather than whole answers.
+pub fn answered_counts(
+    conn: &mut DbConn,
+    round_id: &str,
+    rating: bool,
+) -> AppResult<std::collections::HashMap<String, usize>> {
     let said: Vec<(String, Option<i32>, bool, bool, bool)> = answers::table
         .filter(answers::round_id.eq(round_id))
         .select((
@@ -174,21 +186,19 @@ pub fn responders(
             answers::proposal.is_not_null(),
         ))
         .load(conn)?;
-    Ok(said
-        .into_iter()
-        .filter(|(_, score, dont_know, commented, proposed)| {
-            crate::domain::round::answered(
-                rating,
-                crate::domain::round::Said {
-                    scored: score.is_some(),
-                    dont_know: *dont_know,
-                    commented: *commented,
-                    proposed: *proposed,
-                },
-            )
-        })
-        .map(|(p, ..)| p)
-        .collect())
+    let mut counts = std::collections::HashMap::new();
+    for (p, score, dont_know, commented, proposed) in said {
+        let said = crate::domain::round::Said {
+            scored: score.is_some(),
+            dont_know,
+            commented,
+            proposed,
+        };
+        if crate::domain::round::answered(rating, said) {
+            *counts.entry(p).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// The rounds an expert can see: open and closed rating rounds and written questionnaires,

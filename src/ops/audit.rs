@@ -3,10 +3,12 @@
 
 use diesel::prelude::*;
 
+use super::paging::Paging;
 use super::{Actor, AppResult};
 use crate::db::models::AuditEntry;
 use crate::db::schema::audit_log;
 use crate::db::{DbConn, new_id, now};
+use crate::domain::Invalid;
 
 /// Declares [`Action`] with the name each action is stored under.
 macro_rules! actions {
@@ -119,13 +121,90 @@ pub fn record(
     Ok(())
 }
 
-pub fn for_study(conn: &mut DbConn, study_id: &str, limit: i64) -> AppResult<Vec<AuditEntry>> {
-    Ok(audit_log::table
-        .filter(audit_log::study_id.eq(study_id))
-        .order(audit_log::at.desc())
+/// Which entries of a study's audit log a list shows: an action, a kind of actor, a page.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub action: Option<Action>,
+    /// `researcher`, `participant`, `funder`, `funder_account` or `system`.
+    pub actor_kind: Option<&'static str>,
+    pub paging: Paging,
+}
+
+/// The kinds of actor the log names.
+pub const ACTOR_KINDS: [&str; 5] = [
+    Actor::RESEARCHER,
+    "participant",
+    "funder",
+    Actor::FUNDER_ACCOUNT,
+    "system",
+];
+
+impl AuditQuery {
+    /// The first page of `limit` entries, where a caller may ask for up to 10,000 (a whole log
+    /// to keep).
+    pub fn first(limit: usize) -> Self {
+        AuditQuery {
+            action: None,
+            actor_kind: None,
+            paging: Paging::first(limit, 10_000),
+        }
+    }
+
+    /// Reads `action`, `actor`, `limit` and `offset`; pages hold `limit` unless asked.
+    pub fn parse(pairs: &[(String, String)], limit: usize) -> Result<Self, Invalid> {
+        let mut e = Invalid::new();
+        let mut q = AuditQuery::first(limit);
+        for (k, v) in pairs {
+            let v = v.trim();
+            if v.is_empty() || q.paging.read(k, v, &mut e) {
+                continue;
+            }
+            match k.as_str() {
+                "action" => match Action::ALL.iter().find(|a| a.as_str() == v) {
+                    Some(a) => q.action = Some(*a),
+                    None => e.add("action", "is not an action the log records"),
+                },
+                "actor" => match ACTOR_KINDS.iter().find(|a| **a == v) {
+                    Some(a) => q.actor_kind = Some(a),
+                    None => e.add(
+                        "actor",
+                        "must be researcher, participant, funder, funder_account or system",
+                    ),
+                },
+                _ => {}
+            }
+        }
+        e.into_result(q)
+    }
+}
+
+/// A page of the study's log, newest first, and how many entries match in all.
+pub fn for_study(
+    conn: &mut DbConn,
+    study_id: &str,
+    query: &AuditQuery,
+) -> AppResult<(i64, Vec<AuditEntry>)> {
+    let filtered = || {
+        let mut q = audit_log::table
+            .filter(audit_log::study_id.eq(study_id))
+            .into_boxed();
+        if let Some(a) = query.action {
+            q = q.filter(audit_log::action.eq(a.as_str()));
+        }
+        if let Some(k) = query.actor_kind {
+            q = q.filter(audit_log::actor_kind.eq(k));
+        }
+        q
+    };
+    let total = filtered().count().get_result(conn)?;
+    let (offset, limit) = query.paging.sql();
+    let entries = filtered()
+        .order((audit_log::at.desc(), audit_log::id.desc()))
+        .offset(offset)
         .limit(limit)
         .select(AuditEntry::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    Ok((total, entries))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{self, ResearcherId, Role};
 use super::{Actor, AppError, AppResult, audit};
-use crate::db::models::{AuditEntry, Candidate, Study};
+use crate::db::models::{Candidate, Study};
 use crate::db::schema::{
     answers, appointments, candidate_events, candidates, consent_texts, consents, excerpts, outbox,
     panellists, participation_tokens, post_handles, posts, questionnaire_answers, researchers,
@@ -631,15 +631,25 @@ pub struct AuditView {
     pub details: serde_json::Value,
 }
 
-/// The study's audit log, newest first (owners). Entries cannot be changed or removed.
+/// A page of the study's audit log, newest first, and how many entries match in all.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub total: i64,
+    pub offset: usize,
+    pub limit: usize,
+    pub items: Vec<AuditView>,
+}
+
+/// A page of the study's audit log, newest first (owners). Entries cannot be changed or
+/// removed.
 pub fn audit_log(
     conn: &mut DbConn,
     researcher_id: &ResearcherId,
     study_id: &str,
-    limit: i64,
-) -> AppResult<Vec<AuditView>> {
+    query: &audit::AuditQuery,
+) -> AppResult<AuditPage> {
     access::study(conn, researcher_id, study_id, Role::Owner)?;
-    let entries: Vec<AuditEntry> = audit::for_study(conn, study_id, limit.clamp(1, 10_000))?;
+    let (total, entries) = audit::for_study(conn, study_id, query)?;
     let names: std::collections::HashMap<String, String> = researchers::table
         .select((researchers::id, researchers::name))
         .load::<(String, String)>(conn)?
@@ -656,7 +666,7 @@ pub fn audit_log(
         .into_iter()
         .map(|(id, name, email)| (id, format!("{name} <{email}>")))
         .collect();
-    Ok(entries
+    let items = entries
         .into_iter()
         .map(|e| AuditView {
             at: utc(e.at),
@@ -673,5 +683,11 @@ pub fn audit_log(
             target: e.target,
             details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
         })
-        .collect())
+        .collect();
+    Ok(AuditPage {
+        total,
+        offset: query.paging.offset,
+        limit: query.paging.limit,
+        items,
+    })
 }

@@ -2,8 +2,6 @@
 //! consensus rule, e-mailing every panellist), extend, close; and what the worker does by the
 //! clock (close at the deadline, remind those who have not submitted).
 
-use std::collections::{BTreeMap, HashMap};
-
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,8 +14,7 @@ use crate::db::models::{
     Answer, Candidate, MinorityStatement, Round, RoundParticipation, RoundTheme, Study,
 };
 use crate::db::schema::{
-    answers, candidates, minority_statements, panellists, round_participations, round_themes,
-    rounds, studies,
+    answers, candidates, minority_statements, round_participations, round_themes, rounds, studies,
 };
 use crate::db::utc;
 use crate::db::{self, DbConn, new_id, now};
@@ -797,6 +794,7 @@ pub struct PanellistProgress {
     pub submitted_at: Option<DateTime<Utc>>,
     /// Themes with a score, a don't-know or a text.
     pub answered: usize,
+    pub status: super::progress::ProgressStatus,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -836,84 +834,13 @@ pub fn responses(
 ) -> AppResult<RoundResponses> {
     let (r, study) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
     let round = view(conn, &r)?;
-    let parts: Vec<RoundParticipation> = round_participations::table
-        .filter(round_participations::round_id.eq(&r.id))
-        .select(RoundParticipation::as_select())
-        .load(conn)?;
-    let people: HashMap<String, (String, String)> = panellists::table
-        .inner_join(candidates::table.on(candidates::panellist_id.eq(panellists::id.nullable())))
-        .filter(panellists::study_id.eq(&study.id))
-        .select((panellists::id, panellists::pseudonym, candidates::name))
-        .load::<(String, String, String)>(conn)?
+    let panellists_view: Vec<PanellistProgress> = super::progress::rows(conn, &r, &study.id)?
         .into_iter()
-        .map(|(id, p, n)| (id, (p, n)))
+        .map(|(row, _)| row)
         .collect();
-    let all: Vec<Answer> = answers::table
-        .filter(answers::round_id.eq(&r.id))
-        .select(Answer::as_select())
-        .load(conn)?;
-    let mut answered: HashMap<&str, usize> = HashMap::new();
-    for a in all
-        .iter()
-        .filter(|a| crate::domain::round::answered(r.rating, a.said()))
-    {
-        *answered.entry(a.panellist_id.as_str()).or_default() += 1;
-    }
-    let mut panellists_view: Vec<PanellistProgress> = parts
-        .iter()
-        .map(|p| {
-            let (pseudonym, name) = people.get(&p.panellist_id).cloned().unwrap_or_default();
-            PanellistProgress {
-                pseudonym,
-                name,
-                opened_at: p.first_opened_at.map(utc),
-                submitted_at: p.submitted_at.map(utc),
-                answered: answered.get(p.panellist_id.as_str()).copied().unwrap_or(0),
-            }
-        })
-        .collect();
-    panellists_view.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
-    let mut statements: HashMap<String, String> = minority_statements::table
-        .filter(minority_statements::round_id.eq(&r.id))
-        .select((
-            minority_statements::theme_id,
-            minority_statements::statement,
-        ))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    let mut by_theme: BTreeMap<i32, ThemeResponses> = BTreeMap::new();
-    for t in &round.themes {
-        by_theme.insert(
-            t.position,
-            ThemeResponses {
-                theme_id: t.theme_id.clone(),
-                number: t.snapshot.number,
-                title: t.snapshot.title.clone(),
-                comments: Vec::new(),
-                minority_statement: statements.remove(&t.theme_id),
-            },
-        );
-    }
-    for a in &all {
-        if a.comment.is_none() && a.proposal.is_none() && a.reason.is_none() {
-            continue;
-        }
-        if let Some(t) = by_theme.values_mut().find(|t| t.theme_id == a.theme_id) {
-            t.comments.push(CommentView {
-                answer_id: a.id.clone(),
-                pseudonym: people
-                    .get(&a.panellist_id)
-                    .map(|p| p.0.clone())
-                    .unwrap_or_default(),
-                comment: a.comment.clone(),
-                proposal: a.proposal.clone(),
-                reason: a.reason.clone(),
-                cleared_for_report: a.comment_cleared_at.is_some(),
-            });
-        }
-    }
-    for t in by_theme.values_mut() {
+    let pseudonyms = super::recruitment::pseudonyms(conn, &study.id)?;
+    let mut themes = super::progress::comments_by_theme(conn, &r.id, &round, &pseudonyms)?;
+    for t in &mut themes {
         t.comments.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
     }
     audit::record(
@@ -927,7 +854,7 @@ pub fn responses(
     Ok(RoundResponses {
         round,
         panellists: panellists_view,
-        themes: by_theme.into_values().collect(),
+        themes,
     })
 }
 

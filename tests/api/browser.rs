@@ -39,7 +39,7 @@ pub fn browser_available() -> bool {
 }
 
 /// Runs a script of `tests/browser` with node; fails the test with its output when it fails.
-fn run_script(script: &str, args: &[&str]) {
+pub fn run_script(script: &str, args: &[&str]) {
     let out = Command::new("node")
         .arg(format!(
             "{}/tests/browser/{script}",

@@ -225,7 +225,7 @@ both_backends!(
             .get(&format!("/api/v1/studies/{first}/funders"))
             .json();
         assert!(listed[0]["last_viewed_at"].is_string(), "{listed}");
-        let audit = owner.get(&format!("/api/v1/studies/{first}/audit")).json();
+        let audit = owner.get(&format!("/api/v1/studies/{first}/audit")).json()["items"].take();
         let views: Vec<&Value> = audit
             .as_array()
             .unwrap()

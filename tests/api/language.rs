@@ -1213,7 +1213,8 @@ on_both!(every_word_is_in_the_readers_language, |backend| {
     // The messages sent while the study was Danish are listed as they were sent.
     let sent: Value = c
         .get(&format!("/api/v1/studies/{}/messages", links.study_id))
-        .json();
+        .json()["items"]
+        .take();
     let subjects = sent
         .as_array()
         .into_iter()

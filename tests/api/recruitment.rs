@@ -255,7 +255,7 @@ on_both!(an_outage_delays_mail_and_a_restart_loses_none, |backend| {
     // Nothing listens: every message waits for another attempt.
     let r = app.tick();
     assert_eq!((r.sent, r.retried), (0, 4), "{r:?}");
-    let msgs = c.get(&format!("/api/v1/studies/{study}/messages")).json();
+    let msgs = c.get(&format!("/api/v1/studies/{study}/messages")).json()["items"].take();
     assert!(
         msgs.as_array()
             .unwrap()
@@ -488,6 +488,11 @@ both_backends!(
         assert_eq!(rec["by_status"]["declined"], 2);
         assert_eq!(rec["by_status"]["identified"], 1);
         assert_eq!(rec["decline_reasons"]["No time"], 2);
+        // Grouped by the category chosen, with the reasons written, most often given first.
+        assert_eq!(
+            rec["declines"],
+            json!([{"category": "other", "count": 2, "reasons": [["No time", 2]]}])
+        );
         let root = rec["referral_tree"]
             .as_array()
             .unwrap()
@@ -657,6 +662,11 @@ both_backends!(a_csv_with_bad_rows_saves_nothing, |app: &TestApp| {
                 Åse Øberg;aase@butik.example;Butik;Retail;Woman;soeren@bus.example\n";
     let r = c.post_raw(&path, "text/csv", good.as_bytes());
     assert_eq!(r.status, 201, "{}", r.body);
+    // Saved: how many, not the file back.
+    assert_eq!(
+        r.json(),
+        json!({"saved": 2, "delimiter": ";", "encoding": "UTF-8"})
+    );
     let all = candidates(&mut c, &study);
     assert_eq!(all.len(), 2);
     let aase = all.iter().find(|x| x["name"] == "Åse Øberg").unwrap();
@@ -668,6 +678,30 @@ both_backends!(a_csv_with_bad_rows_saves_nothing, |app: &TestApp| {
     let r = c.post_raw(&path, "text/csv", good.as_bytes());
     assert_eq!(r.status, 422);
     assert_eq!(candidates(&mut c, &study).len(), 2);
+
+    // The file's limits are the ones stated: 5,000 rows and 2 MB, also above the 1 MB that
+    // other request bodies may have.
+    let note = "n".repeat(300);
+    let big: String = std::iter::once("name;email;notes\n".to_string())
+        .chain((0..5000).map(|i| format!("Person {i};p{i}@big.example;{note}\n")))
+        .collect();
+    assert!(
+        big.len() > 1024 * 1024 && big.len() < 2 * 1024 * 1024,
+        "{}",
+        big.len()
+    );
+    let r = c.post_raw(&format!("{path}?dry_run=true"), "text/csv", big.as_bytes());
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+    assert_eq!(r.json()["rows"].as_array().unwrap().len(), 5000);
+    let more = format!("{big}Person X;x@big.example;\n");
+    let r = c.post_raw(&format!("{path}?dry_run=true"), "text/csv", more.as_bytes());
+    assert_eq!(r.status, 422, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.contains("5000"), "{}", r.body);
+    let huge = format!("{big}{}", "x".repeat(1024 * 1024));
+    let r = c.post_raw(&path, "text/csv", huge.as_bytes());
+    assert_eq!(r.status, 422, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.contains("2 MB"), "{}", r.body);
+    assert_eq!(candidates(&mut c, &study).len(), 2, "nothing saved");
 });
 
 both_backends!(

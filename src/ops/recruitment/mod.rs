@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::access::{self, ResearcherId, Role};
 use super::letters::current_consent_text;
 use super::outbox::{MailEnv, MessageView, RoundFacts, enqueue_to_candidate};
+use super::paging::Paging;
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{Candidate, CandidateEvent, OutboxMessage, Panellist, StratumRow, Study};
 use crate::db::schema::{
@@ -243,7 +244,8 @@ fn view(c: Candidate, pseudonyms: &HashMap<String, String>) -> AppResult<Candida
     })
 }
 
-fn pseudonyms(conn: &mut DbConn, study_id: &str) -> AppResult<HashMap<String, String>> {
+/// The pseudonym of each of the study's panellists, by panellist id.
+pub(crate) fn pseudonyms(conn: &mut DbConn, study_id: &str) -> AppResult<HashMap<String, String>> {
     Ok(panellists::table
         .filter(panellists::study_id.eq(study_id))
         .select((panellists::id, panellists::pseudonym))
@@ -268,31 +270,64 @@ pub fn list(
     researcher_id: &ResearcherId,
     study_id: &str,
 ) -> AppResult<Vec<CandidateView>> {
+    let list = views(conn, researcher_id, study_id)?;
+    record_viewed(conn, researcher_id, study_id, list.len())?;
+    Ok(list)
+}
+
+/// Every candidate of the study as researchers see them, after checking the researcher's access.
+fn views(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+) -> AppResult<Vec<CandidateView>> {
     access::study(conn, researcher_id, study_id, Role::Researcher)?;
     let rows = all_candidates(conn, study_id)?;
     let names = pseudonyms(conn, study_id)?;
+    rows.into_iter().map(|c| view(c, &names)).collect()
+}
+
+/// Records that a researcher saw the names of `shown` candidates.
+fn record_viewed(
+    conn: &mut DbConn,
+    researcher_id: &ResearcherId,
+    study_id: &str,
+    shown: usize,
+) -> AppResult<()> {
     audit::record(
         conn,
         &Actor::researcher(researcher_id),
         Some(study_id),
         audit::Action::IdentitiesViewed,
         Some(study_id),
-        serde_json::json!({ "candidates": rows.len() }),
+        serde_json::json!({ "candidates": shown }),
     )?;
-    rows.into_iter().map(|c| view(c, &names)).collect()
+    Ok(())
 }
 
 /// Which candidates a list shows: a search in name, e-mail and organisation, a status, values
 /// of the panel attributes, a source, an order and a page.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CandidateQuery {
     pub q: String,
     pub status: Option<Status>,
     pub strata: BTreeMap<String, String>,
     pub source: Option<String>,
     pub sort: CandidateSort,
-    pub offset: usize,
-    pub limit: usize,
+    pub paging: Paging,
+}
+
+impl Default for CandidateQuery {
+    fn default() -> Self {
+        CandidateQuery {
+            q: String::new(),
+            status: None,
+            strata: BTreeMap::new(),
+            source: None,
+            sort: CandidateSort::default(),
+            paging: Paging::first(DEFAULT_PAGE, MAX_PAGE),
+        }
+    }
 }
 
 /// The orders a candidate list can take.
@@ -322,17 +357,15 @@ impl CandidateQuery {
     /// page). Empty values mean "any".
     pub fn parse(pairs: &[(String, String)], stratum_prefix: &str) -> Result<Self, Invalid> {
         let mut e = Invalid::new();
-        let mut q = CandidateQuery {
-            limit: DEFAULT_PAGE,
-            ..Default::default()
-        };
+        let mut q = CandidateQuery::default();
         for (k, v) in pairs {
             let v = v.trim();
-            if v.is_empty() {
+            if v.is_empty() || q.paging.read(k, v, &mut e) {
                 continue;
             }
             match k.as_str() {
-                "q" => q.q = v.to_string(),
+                // Lower case once here, since every candidate is compared with it.
+                "q" => q.q = v.to_lowercase(),
                 "status" => match Status::parse(v) {
                     Some(s) => q.status = Some(s),
                     None => e.add("status", "is not a status"),
@@ -341,14 +374,6 @@ impl CandidateQuery {
                 "sort" => match serde_json::from_value(serde_json::Value::String(v.into())) {
                     Ok(s) => q.sort = s,
                     Err(_) => e.add("sort", "must be name, added, status or organisation"),
-                },
-                "limit" => match v.parse::<usize>() {
-                    Ok(n) if (1..=MAX_PAGE).contains(&n) => q.limit = n,
-                    _ => e.add("limit", format!("must be a number from 1 to {MAX_PAGE}")),
-                },
-                "offset" => match v.parse::<usize>() {
-                    Ok(n) => q.offset = n,
-                    Err(_) => e.add("offset", "must be a whole number of at least 0"),
                 },
                 _ => {
                     if let Some(key) = k.strip_prefix(stratum_prefix) {
@@ -369,13 +394,13 @@ impl CandidateQuery {
     }
 
     fn matches(&self, c: &CandidateView) -> bool {
-        let q = self.q.to_lowercase();
+        let q = &self.q;
         (q.is_empty()
-            || c.name.to_lowercase().contains(&q)
+            || c.name.to_lowercase().contains(q)
             || c.email
                 .as_deref()
-                .is_some_and(|e| e.to_lowercase().contains(&q))
-            || c.organisation.to_lowercase().contains(&q))
+                .is_some_and(|e| e.to_lowercase().contains(q))
+            || c.organisation.to_lowercase().contains(q))
             && self.status.is_none_or(|s| c.status == s)
             && self.source.as_ref().is_none_or(|s| &c.source == s)
             && self.strata.iter().all(|(k, v)| c.strata.get(k) == Some(v))
@@ -402,9 +427,9 @@ impl CandidateQuery {
         let all = self.all_matching(list);
         CandidatePage {
             total: all.len(),
-            offset: self.offset,
-            limit: self.limit,
-            items: all.into_iter().skip(self.offset).take(self.limit).collect(),
+            offset: self.paging.offset,
+            limit: self.paging.limit,
+            items: self.paging.take(all),
         }
     }
 }
@@ -426,22 +451,8 @@ pub fn search(
     study_id: &str,
     query: &CandidateQuery,
 ) -> AppResult<CandidatePage> {
-    access::study(conn, researcher_id, study_id, Role::Researcher)?;
-    let rows = all_candidates(conn, study_id)?;
-    let names = pseudonyms(conn, study_id)?;
-    let list = rows
-        .into_iter()
-        .map(|c| view(c, &names))
-        .collect::<AppResult<Vec<_>>>()?;
-    let page = query.page(list);
-    audit::record(
-        conn,
-        &Actor::researcher(researcher_id),
-        Some(study_id),
-        audit::Action::IdentitiesViewed,
-        Some(study_id),
-        serde_json::json!({ "candidates": page.items.len() }),
-    )?;
+    let page = query.page(views(conn, researcher_id, study_id)?);
+    record_viewed(conn, researcher_id, study_id, page.items.len())?;
     Ok(page)
 }
 
@@ -584,6 +595,7 @@ pub fn add(
         let strata = strata_of(c, study_id)?;
         let data = input.validate(&strata, "")?;
         check_referrer(c, study_id, &data.referred_by)?;
+        room_for(c, study_id, 1, "study")?;
         if email_taken(c, study_id, &data.email, None)? {
             return Err(Invalid::one(
                 "email",
@@ -621,7 +633,31 @@ pub fn import_preview(
         .flatten()
         .map(|e| e.to_lowercase())
         .collect();
-    Ok(csv_import::parse(bytes, &strata, &existing)?)
+    let preview = csv_import::parse(bytes, &strata, &existing)?;
+    room_for(conn, study_id, preview.rows.len(), "file")?;
+    Ok(preview)
+}
+
+/// The most candidates one study holds: its pages and reports are measured well beyond the
+/// largest panels (BENCHMARKS.md), and a typing slip in a script should not add a million.
+pub const MAX_CANDIDATES: usize = 20_000;
+
+/// Refuses `adding` more candidates when the study would then hold more than
+/// [`MAX_CANDIDATES`].
+fn room_for(conn: &mut DbConn, study_id: &str, adding: usize, field: &str) -> AppResult<()> {
+    let held = candidates::table
+        .filter(candidates::study_id.eq(study_id))
+        .count()
+        .get_result::<i64>(conn)?;
+    let held = usize::try_from(held).unwrap_or(usize::MAX);
+    if held.saturating_add(adding) > MAX_CANDIDATES {
+        return Err(Invalid::one(
+            field,
+            format!("a study holds at most {MAX_CANDIDATES} candidates, and this one has {held}"),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Saves every row of a CSV file, or (when any row has a problem) nothing. Returns the preview

@@ -9,6 +9,7 @@ use crate::db::DbConn;
 use crate::db::models::{Candidate, OutboxMessage};
 use crate::db::schema::outbox;
 use crate::domain::candidate::Status;
+use crate::domain::states::MessageState;
 use crate::ops::AppResult;
 use crate::ops::access::{self, ResearcherId, Role};
 use crate::ops::outbox::MessageView;
@@ -18,6 +19,16 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // The recruitment overview
 
+/// The declines of one category and the reasons written with them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeclineGroup {
+    pub category: String,
+    pub count: i64,
+    /// (reason, how many gave it), most often given first; declines without a written reason
+    /// are only counted.
+    pub reasons: Vec<(String, i64)>,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recruitment {
     /// Candidates per status (every status present, zero included).
@@ -26,6 +37,10 @@ pub struct Recruitment {
     pub by_stratum: Vec<StratumCounts>,
     /// Declines grouped by the reason given.
     pub decline_reasons: BTreeMap<String, i64>,
+    /// Declines by the category the candidate chose (`busy`, `not_my_field`, `other`, or
+    /// `none` when a researcher recorded the decline), most first, each with its written
+    /// reasons, most often given first.
+    pub declines: Vec<DeclineGroup>,
     /// Who referred whom: the candidates nobody referred, each with those they referred.
     pub referral_tree: Vec<ReferralNode>,
 }
@@ -71,25 +86,45 @@ pub fn overview(
     };
     let mut by_status = zero();
     let mut decline_reasons = BTreeMap::new();
+    let mut by_category: BTreeMap<&str, (i64, BTreeMap<String, i64>)> = BTreeMap::new();
     for c in &cands {
         *by_status.entry(c.status.as_str().to_string()).or_default() += 1;
         if c.status == Status::Declined {
-            let reason = c
-                .status_reason
-                .clone()
-                .filter(|r| !r.trim().is_empty())
-                .unwrap_or_else(|| "—".into());
+            let written = c.status_reason.clone().filter(|r| !r.trim().is_empty());
+            let group = by_category
+                .entry(c.decline_category.map_or("none", |d| d.as_str()))
+                .or_default();
+            group.0 += 1;
+            if let Some(r) = &written {
+                *group.1.entry(r.trim().to_string()).or_default() += 1;
+            }
+            let reason = written.unwrap_or_else(|| "—".into());
             *decline_reasons.entry(reason).or_default() += 1;
         }
     }
+    let mut declines: Vec<DeclineGroup> = by_category
+        .into_iter()
+        .map(|(category, (count, reasons))| {
+            let mut reasons: Vec<(String, i64)> = reasons.into_iter().collect();
+            reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            DeclineGroup {
+                category: category.to_string(),
+                count,
+                reasons,
+            }
+        })
+        .collect();
+    declines.sort_by_key(|d| std::cmp::Reverse(d.count));
+    // Each candidate's attributes read once, not once per attribute value.
+    let attributes: Vec<BTreeMap<String, String>> =
+        cands.iter().map(strata_values).collect::<Result<_, _>>()?;
     let mut by_stratum = Vec::new();
     for s in &defs {
         let mut values = Vec::new();
         for v in s.values.iter().map(Some).chain([None]) {
             let mut counts = zero();
             let mut total = 0;
-            for c in &cands {
-                let vals = strata_values(c)?;
+            for (c, vals) in cands.iter().zip(&attributes) {
                 if vals.get(&s.key) == v {
                     *counts.entry(c.status.as_str().to_string()).or_default() += 1;
                     total += 1;
@@ -113,6 +148,7 @@ pub fn overview(
         by_status,
         by_stratum,
         decline_reasons,
+        declines,
         referral_tree: referral_tree(&cands),
     })
 }
@@ -160,21 +196,132 @@ fn referral_tree(cands: &[Candidate]) -> Vec<ReferralNode> {
         .collect()
 }
 
-/// Every message of a study, newest first.
+/// Which of a study's messages a list shows: a state, a kind, words of the recipient's address.
+#[derive(Debug, Clone)]
+pub struct MessageQuery {
+    pub state: Option<MessageState>,
+    pub kind: Option<crate::mail::Kind>,
+    /// Lower-case words to find in the recipient's address.
+    pub to: String,
+    pub paging: Paging,
+}
+
+impl Default for MessageQuery {
+    fn default() -> Self {
+        MessageQuery {
+            state: None,
+            kind: None,
+            to: String::new(),
+            paging: Paging::first(DEFAULT_PAGE, MAX_PAGE),
+        }
+    }
+}
+
+impl MessageQuery {
+    /// Reads `state`, `kind`, `to`, `limit` and `offset`.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, Invalid> {
+        let mut e = Invalid::new();
+        let mut q = MessageQuery::default();
+        for (k, v) in pairs {
+            let v = v.trim();
+            if v.is_empty() || q.paging.read(k, v, &mut e) {
+                continue;
+            }
+            match k.as_str() {
+                "state" => match MessageState::parse(v) {
+                    Some(s) => q.state = Some(s),
+                    None => e.add("state", "must be queued, sending, sent or failed"),
+                },
+                "kind" => match crate::mail::Kind::parse(v) {
+                    Some(kind) => q.kind = Some(kind),
+                    None => e.add("kind", "is not a kind of message"),
+                },
+                "to" => q.to = v.to_lowercase(),
+                _ => {}
+            }
+        }
+        e.into_result(q)
+    }
+}
+
+/// A page of a study's messages: failed ones first, then newest first. `counts` holds every
+/// message of the study per state; `total` those matching the query.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    pub counts: BTreeMap<String, i64>,
+    pub total: i64,
+    pub offset: usize,
+    pub limit: usize,
+    pub items: Vec<MessageView>,
+}
+
+/// A page of the study's messages with their delivery state (never their bodies).
 pub fn messages(
     conn: &mut DbConn,
     researcher_id: &ResearcherId,
     study_id: &str,
-    limit: i64,
-) -> AppResult<Vec<MessageView>> {
+    query: &MessageQuery,
+) -> AppResult<MessagePage> {
     access::study(conn, researcher_id, study_id, Role::Researcher)?;
-    Ok(outbox::table
-        .filter(outbox::study_id.eq(study_id))
-        .order(outbox::created_at.desc())
+    let mut counts: BTreeMap<String, i64> = MessageState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
+    counts.extend(
+        outbox::table
+            .filter(outbox::study_id.eq(study_id))
+            .group_by(outbox::state)
+            .select((outbox::state, diesel::dsl::count_star()))
+            .load::<(String, i64)>(conn)?,
+    );
+    // `%` and `_` typed by the researcher are letters, not patterns.
+    let pattern = format!(
+        "%{}%",
+        query
+            .to
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let filtered = || {
+        let mut q = outbox::table
+            .filter(outbox::study_id.eq(study_id))
+            .into_boxed();
+        if let Some(s) = query.state {
+            q = q.filter(outbox::state.eq(s));
+        }
+        if let Some(k) = query.kind {
+            q = q.filter(outbox::kind.eq(k));
+        }
+        if !query.to.is_empty() {
+            q = q.filter(
+                crate::db::lower(outbox::recipient)
+                    .like(pattern.clone())
+                    .escape('\\'),
+            );
+        }
+        q
+    };
+    let total: i64 = filtered().count().get_result(conn)?;
+    let (offset, limit) = query.paging.sql();
+    let items = filtered()
+        .order((
+            outbox::state.eq(MessageState::Failed).desc(),
+            outbox::created_at.desc(),
+            outbox::id,
+        ))
+        .offset(offset)
         .limit(limit)
         .select(OutboxMessage::as_select())
         .load(conn)?
         .into_iter()
         .map(MessageView::from)
-        .collect())
+        .collect();
+    Ok(MessagePage {
+        counts,
+        total,
+        offset: query.paging.offset,
+        limit: query.paging.limit,
+        items,
+    })
 }

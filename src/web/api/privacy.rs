@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::ops::privacy::{self, AuditView, EraseInput, PersonExport};
+use crate::ops::privacy::{self, EraseInput, PersonExport};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
@@ -63,30 +63,40 @@ pub async fn erase_person(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The query of the audit log (every parameter optional).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct AuditQuery {
+#[allow(dead_code)]
+#[into_params(parameter_in = Query)]
+pub struct AuditListQuery {
+    /// Only entries of this action (e.g. `identity.viewed`).
+    action: Option<String>,
+    /// Only entries by this kind of actor: `researcher`, `participant`, `funder` (a link),
+    /// `funder_account` or `system`.
+    actor: Option<String>,
     /// At most this many entries, newest first (default 500, at most 10,000).
-    #[serde(default)]
-    pub limit: Option<i64>,
+    limit: Option<usize>,
+    /// Skip this many of the matching entries.
+    offset: Option<usize>,
 }
 
-/// The study's audit log (owners): every view of identities and transcripts, every export,
-/// every release of a small cell, every change of the consensus rule, every erasure.
-#[utoipa::path(operation_id = "get_audit_log", tag = "privacy", security(("bearer" = []), ("session" = [])), params(AuditQuery), responses(
-    (status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+/// The study's audit log (owners), a page at a time, newest first: `{total, offset, limit,
+/// items}`. Every view of identities and transcripts, every export, every release of a small
+/// cell, every change of the consensus rule, every erasure.
+#[utoipa::path(operation_id = "get_audit_log", tag = "privacy", security(("bearer" = []), ("session" = [])), params(AuditListQuery), responses(
+    (status = 200, body = privacy::AuditPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/audit")]
 pub async fn audit_log(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
-    q: web::Query<AuditQuery>,
-) -> ApiResult<web::Json<Vec<AuditView>>> {
+    query: web::Query<Vec<(String, String)>>,
+) -> ApiResult<web::Json<privacy::AuditPage>> {
     let (id, study) = (who.id(), path.into_inner());
-    let limit = q.limit.unwrap_or(500);
+    let q = crate::ops::audit::AuditQuery::parse(&query, 500)?;
     Ok(web::Json(
         state
-            .db(move |c| privacy::audit_log(c, &id, &study, limit))
+            .db(move |c| privacy::audit_log(c, &id, &study, &q))
             .await?,
     ))
 }

@@ -11,7 +11,6 @@ use crate::mail::Kind;
 use crate::mail::templates::CustomLetter;
 use crate::ops::AppError;
 use crate::ops::letters::{self, ConsentTextView, LetterPreview, LetterView};
-use crate::ops::outbox::MessageView;
 use crate::ops::recruitment::{
     self, CandidateDetail, CandidatePatch, CandidateView, InvitationResult, Recruitment,
 };
@@ -160,14 +159,26 @@ pub enum ImportProblem {
     File(ErrorBody),
 }
 
+/// What an import that saved every row answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportDone {
+    /// The candidates saved (every row of the file).
+    pub saved: usize,
+    /// `;` or `,`.
+    pub delimiter: String,
+    /// `UTF-8`, or `Windows-1252` when the file was not UTF-8.
+    pub encoding: String,
+}
+
 /// Imports candidates from a CSV file sent as the body (`text/csv`): UTF-8 or Windows-1252,
 /// `;` or `,` separated, a header line with `name`, `email` and optionally `organisation`,
 /// `source`, `notes`, `referred_by` (an e-mail) and the study's attribute keys or labels.
-/// Every row is checked first: with any problem nothing is saved (422 with the preview).
+/// Every row is checked first: with any problem nothing is saved (422 with the preview). A file
+/// holds at most 5,000 rows and 2 MB, and a study at most 20,000 candidates.
 #[utoipa::path(tag = "recruitment", security(("bearer" = []), ("session" = [])), params(ImportQuery),
     request_body(content(([u8] = "text/csv"), ([u8] = "application/octet-stream")), description = "The CSV file, sent as the body"), responses(
     (status = 200, description = "Dry run: the preview", body = Preview),
-    (status = 201, description = "Saved: the preview of what was saved", body = Preview),
+    (status = 201, description = "Saved: how many", body = ImportDone),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 422, description = "Problems in the rows (the preview) or in the file as a whole (an error); nothing was saved", body = ImportProblem),
 ))]
@@ -177,10 +188,11 @@ pub async fn import_candidates(
     who: ApiResearcher,
     path: web::Path<String>,
     q: web::Query<ImportQuery>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (id, study) = (who.id(), path.into_inner());
-    let bytes = body.to_vec();
+    // The file's own limit, not the smaller one of other request bodies.
+    let bytes = super::read_body(body, crate::domain::csv_import::MAX_BYTES, "file").await?;
     if q.dry_run {
         let preview = state
             .db(move |c| recruitment::import_preview(c, &id, &study, &bytes))
@@ -193,7 +205,12 @@ pub async fn import_candidates(
     if saved == 0 {
         return Ok(HttpResponse::UnprocessableEntity().json(preview));
     }
-    Ok(HttpResponse::Created().json(preview))
+    // Everything was saved: how many, not the whole file back.
+    Ok(HttpResponse::Created().json(ImportDone {
+        saved,
+        delimiter: preview.delimiter,
+        encoding: preview.encoding,
+    }))
 }
 
 /// One candidate with their status history and messages. Viewing is logged.
@@ -333,20 +350,41 @@ pub async fn overview(
     ))
 }
 
-/// The study's messages with their delivery state (never their bodies), newest first.
-#[utoipa::path(operation_id = "list_messages", tag = "recruitment", security(("bearer" = []), ("session" = [])), responses(
-    (status = 200, body = Vec<MessageView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+/// The query of a study's message list (every parameter optional).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)]
+#[into_params(parameter_in = Query)]
+pub struct MessageListQuery {
+    /// Only messages in this state: `queued`, `sending`, `sent` or `failed`.
+    state: Option<String>,
+    /// Only messages of this kind (e.g. `invitation`, `round_reminder`).
+    kind: Option<String>,
+    /// Words to find in the recipient's address (any case).
+    to: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<usize>,
+    /// Skip this many of the matching messages.
+    offset: Option<usize>,
+}
+
+/// The study's messages with their delivery state (never their bodies), a page at a time:
+/// `{counts, total, offset, limit, items}` with failed messages first, then newest first;
+/// `counts` holds every message of the study per state, `total` those matching the query.
+#[utoipa::path(operation_id = "list_messages", tag = "recruitment", params(MessageListQuery), security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = recruitment::MessagePage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 #[get("/api/v1/studies/{study}/messages")]
 pub async fn messages(
     state: web::Data<AppState>,
     who: ApiResearcher,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<MessageView>>> {
+    query: web::Query<Vec<(String, String)>>,
+) -> ApiResult<web::Json<recruitment::MessagePage>> {
     let (id, study) = (who.id(), path.into_inner());
+    let q = recruitment::MessageQuery::parse(&query)?;
     Ok(web::Json(
         state
-            .db(move |c| recruitment::messages(c, &id, &study, 1000))
+            .db(move |c| recruitment::messages(c, &id, &study, &q))
             .await?,
     ))
 }

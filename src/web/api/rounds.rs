@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remind_round)
         .service(study_todo)
         .service(round_responses)
+        .service(round_progress)
+        .service(theme_comments)
         .service(round_live)
         .service(clear_comment)
         .service(set_minority_statement);
@@ -199,6 +201,85 @@ pub async fn round_responses(
     let (id, round) = (who.id(), path.into_inner());
     Ok(web::Json(
         state.db(move |c| rounds::responses(c, &id, &round)).await?,
+    ))
+}
+
+/// The query of a round's progress list (every parameter optional).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)]
+#[into_params(parameter_in = Query)]
+pub struct ProgressListQuery {
+    /// Words to find in the pseudonym or name (any case).
+    q: Option<String>,
+    /// `not_started` (nothing answered), `draft` (answered, not submitted) or `submitted`.
+    status: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<usize>,
+    /// Skip this many of the matching panellists.
+    offset: Option<usize>,
+    /// `stratum.KEY=VALUE`: only panellists with this value of the attribute `KEY`.
+    #[serde(rename = "stratum.KEY")]
+    #[param(rename = "stratum.KEY")]
+    stratum: Option<String>,
+}
+
+/// A round's panellists a page at a time, by pseudonym: `{counts, total, offset, limit,
+/// items}`, where `counts` covers the whole round (not started, draft, submitted, opened),
+/// `total` counts the panellists matching the query and `items` holds at most `limit` of
+/// them. Viewing is logged.
+#[utoipa::path(operation_id = "get_round_progress", tag = "rounds", params(ProgressListQuery), security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = crate::ops::progress::ProgressPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[get("/api/v1/rounds/{round}/progress")]
+pub async fn round_progress(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<String>,
+    query: web::Query<Vec<(String, String)>>,
+) -> ApiResult<web::Json<crate::ops::progress::ProgressPage>> {
+    let (id, round) = (who.id(), path.into_inner());
+    let q = crate::ops::progress::ProgressQuery::parse(&query, "stratum.")?;
+    Ok(web::Json(
+        state
+            .db(move |c| crate::ops::progress::progress(c, &id, &round, &q))
+            .await?,
+    ))
+}
+
+/// The query of a theme's comment list (every parameter optional).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)]
+#[into_params(parameter_in = Query)]
+pub struct CommentListQuery {
+    /// `waiting` (comments not yet cleared for the report), `cleared` or `proposals`.
+    show: Option<String>,
+    /// Words to find in the pseudonym or the texts (any case).
+    q: Option<String>,
+    /// At most this many (default 50, at most 1,000).
+    limit: Option<usize>,
+    /// Skip this many of the matching answers.
+    offset: Option<usize>,
+}
+
+/// One theme's answers with text (comment, proposal, reason) under their pseudonyms, a page at
+/// a time: comments not yet cleared for the report first, then by pseudonym. `theme` holds the
+/// counts over the whole theme and the minority statement. Viewing is logged.
+#[utoipa::path(operation_id = "get_theme_comments", tag = "rounds", params(CommentListQuery), security(("bearer" = []), ("session" = [])), responses(
+    (status = 200, body = crate::ops::progress::CommentPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+#[get("/api/v1/rounds/{round}/themes/{theme}/comments")]
+pub async fn theme_comments(
+    state: web::Data<AppState>,
+    who: ApiResearcher,
+    path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
+) -> ApiResult<web::Json<crate::ops::progress::CommentPage>> {
+    let (id, (round, theme)) = (who.id(), path.into_inner());
+    let q = crate::ops::progress::CommentQuery::parse(&query)?;
+    Ok(web::Json(
+        state
+            .db(move |c| crate::ops::progress::theme_comments(c, &id, &round, &theme, &q))
+            .await?,
     ))
 }
 

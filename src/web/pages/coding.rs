@@ -37,6 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(agreement_page);
 }
 
+/// The most pseudonyms the upload form offers as suggestions.
+const SUGGESTED_PANELLISTS: usize = 200;
+
 async fn home_view(
     state: &AppState,
     who: &PageResearcher,
@@ -60,13 +63,21 @@ async fn home_view(
         .filter(|r| r.kind == crate::domain::round::Kind::Qualitative)
         .collect();
     let themes: usize = book.categories.iter().map(|c| c.themes.len()).sum();
+    // A panel of thousands is searched by pseudonym, not scrolled through: the browser offers
+    // the pseudonyms as suggestions only while they are few enough to send with the page.
+    let suggestions: &[(String, String)] = if panellists.len() <= SUGGESTED_PANELLISTS {
+        panellists
+    } else {
+        &[]
+    };
     p.render(
         who,
         status,
         "coding.html",
         "coding",
         minijinja::context! {
-            transcripts => serde_value(list), panellists => panellists,
+            transcripts => serde_value(list), panellist_count => panellists.len(),
+            suggestions => serde_value(&suggestions), example => panellists.first().map(|p| p.1.clone()),
             rounds => serde_value(&qualitative), themes => themes, errors => field_errors(who.lang(), errors),
             notice => notice,
         },

@@ -304,6 +304,45 @@ pub async fn read_multipart(
     Ok(fields)
 }
 
+/// The page of a long list a `?page=` asks for: 1 when absent or not a number.
+pub fn page_number(query: &std::collections::BTreeMap<String, String>) -> usize {
+    query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1)
+}
+
+/// What `m.pager` draws for a long list: the page, how many there are, and links to the
+/// neighbouring pages that keep the list's filters (the `query` pairs `keep` accepts).
+pub fn pager(
+    query: &std::collections::BTreeMap<String, String>,
+    keep: impl Fn(&str) -> bool,
+    page: usize,
+    total: usize,
+    size: usize,
+    anchor: &str,
+) -> Value {
+    let pages = total.div_ceil(size.max(1)).max(1);
+    let link = |n: usize| {
+        let mut pairs: Vec<(&str, String)> = query
+            .iter()
+            .filter(|(k, v)| k.as_str() != "page" && keep(k) && !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        pairs.push(("page", n.to_string()));
+        format!(
+            "?{}#{anchor}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    minijinja::context! {
+        page => page, pages => pages, total => total,
+        previous => (page > 1).then(|| link(page - 1)),
+        next => (page < pages).then(|| link(page + 1)),
+    }
+}
+
 /// Keeps the researcher's language on errors raised while serving them.
 /// A page inside a study's frame: the study, for a member of it, and what else the page reads.
 pub struct StudyPage<T> {

@@ -101,21 +101,11 @@ async fn overview_page(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut wanted = recruitment::CandidateQuery::parse(&pairs, "s.").unwrap_or_default();
-    let page_no: usize = query
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
-    wanted.limit = recruitment::DEFAULT_PAGE;
-    wanted.offset = (page_no - 1) * wanted.limit;
+    let page_no = super::page_number(query);
+    wanted.paging = wanted.paging.page_number(page_no);
     let matching = wanted.all_matching(list.clone());
     let invitable_matching = matching.iter().filter(|c| invitable(c)).count();
-    let pages = matching.len().div_ceil(wanted.limit).max(1);
-    let shown: Vec<&recruitment::CandidateView> = matching
-        .iter()
-        .skip(wanted.offset)
-        .take(wanted.limit)
-        .collect();
+    let shown: Vec<&recruitment::CandidateView> = wanted.paging.take(&matching);
     let select_all = query.get("select").is_some_and(|s| s == "all");
     let rows: Vec<minijinja::Value> = shown
         .iter()
@@ -151,7 +141,6 @@ async fn overview_page(
         }
         link_with(&extra)
     };
-    let page_link = |n: usize| link_with(&[("page", n.to_string())]);
     let sources: std::collections::BTreeSet<String> =
         list.iter().map(|c| c.source.clone()).collect();
     // Every filter with its value ("" for any), so the form shows what is chosen.
@@ -176,9 +165,14 @@ async fn overview_page(
             candidates => rows, strata => serde_value(strata),
             total => list.len(), matching => matching.len(), filtered => filtered,
             invitable_shown => invitable_shown, invitable_matching => invitable_matching,
-            page => page_no, pages => pages,
-            previous_link => (page_no > 1).then(|| page_link(page_no - 1)),
-            next_link => (page_no < pages).then(|| page_link(page_no + 1)),
+            pager => super::pager(
+                query,
+                |k| matches!(k, "status" | "q" | "source" | "sort") || k.starts_with("s."),
+                page_no,
+                matching.len(),
+                wanted.paging.limit,
+                "candidates-h",
+            ),
             kept => kept.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
             q => query.get("q").cloned().unwrap_or_default(),
             chosen_source => query.get("source").cloned().unwrap_or_default(),
@@ -1156,9 +1150,20 @@ async fn messages(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    query: web::Query<BTreeMap<String, String>>,
 ) -> PageResult {
-    let p = study_page(&state, &who, &path.into_inner(), |c, id, study_id| {
-        recruitment::messages(c, id, study_id, 500)
+    let query = query.into_inner();
+    let page_no = super::page_number(&query);
+    let pairs: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| k.as_str() != "page")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // A filter the form cannot send (edited by hand) is left out rather than refused.
+    let mut wanted = recruitment::MessageQuery::parse(&pairs).unwrap_or_default();
+    wanted.paging = wanted.paging.page_number(page_no);
+    let p = study_page(&state, &who, &path.into_inner(), move |c, id, study_id| {
+        recruitment::messages(c, id, study_id, &wanted)
     })
     .await?;
     let folder = match state.settings.mail.transport {
@@ -1167,11 +1172,23 @@ async fn messages(
         }
         crate::config::MailTransportKind::Smtp => None,
     };
+    let keep = |k: &str| matches!(k, "state" | "kind" | "to");
+    let total = usize::try_from(p.data.total).unwrap_or(0);
+    let pager = super::pager(&query, keep, page_no, total, p.data.limit, "messages-h");
+    let all: i64 = p.data.counts.values().sum();
+    let chosen = |k: &str| query.get(k).cloned().unwrap_or_default();
     p.render(
         &who,
         StatusCode::OK,
         "study_messages.html",
         "recruitment",
-        minijinja::context! { messages => serde_value(&p.data), folder => folder },
+        minijinja::context! {
+            messages => serde_value(&p.data.items), counts => serde_value(&p.data.counts),
+            all => all, total => total, pager => pager, folder => folder,
+            filtered => query.iter().any(|(k, v)| keep(k) && !v.is_empty()),
+            chosen_state => chosen("state"), chosen_kind => chosen("kind"), to => chosen("to"),
+            states => crate::domain::states::MessageState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            kinds => crate::mail::Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        },
     )
 }

@@ -17,6 +17,7 @@ use crate::domain::moment::{self, Typed};
 use crate::domain::round::{Kind, RoundInput};
 use crate::i18n::Tz;
 use crate::ops::access::{InStudy, ResearcherId, Role};
+use crate::ops::progress::{CommentQuery, ProgressQuery};
 use crate::ops::rounds::{self, RoundPatch};
 use crate::ops::{AppError, AppResult, access, studies};
 use crate::web::auth::{CsrfForm, PageResearcher};
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(rounds_page)
         .service(create_round)
         .service(round_page)
+        .service(comments_page)
         .service(round_action)
         .service(remind);
 }
@@ -181,13 +183,24 @@ async fn create_round(
     }
 }
 
+/// The query of a list page (filters, search, page) as the browser sent it.
+type ListQuery = BTreeMap<String, String>;
+
+fn pairs_of(query: &ListQuery) -> Vec<(String, String)> {
+    query
+        .iter()
+        .filter(|(k, _)| k.as_str() != "page")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 async fn round_view(
     state: &AppState,
     who: &PageResearcher,
     round_id: String,
+    query: ListQuery,
     status: StatusCode,
     errors: Option<&Invalid>,
-    notice: Option<String>,
 ) -> PageResult {
     let id = who.id();
     let (opening, closing) = round_confirmations(state, who, &round_id).await?;
@@ -196,17 +209,24 @@ async fn round_view(
     };
     let (confirm_open, confirm_close) = (dialog(opening), dialog(closing));
     let lang = who.lang().to_string();
-    let (responses, study, stopping) = state
+    // A filter the form cannot send (edited by hand) is left out rather than refused.
+    let page_no = super::page_number(&query);
+    let mut wanted = ProgressQuery::parse(&pairs_of(&query), "s.").unwrap_or_default();
+    wanted.paging = wanted.paging.page_number(page_no);
+    let (round, study, progress, (themes, strata), (stopping, live)) = state
         .db(move |c| {
-            let r = rounds::responses(c, &id, &round_id)?;
+            let round = rounds::get(c, &id, &round_id)?;
             let study_id = access::study_id_of::<Round>(c, &id, &round_id)?;
+            let progress = crate::ops::progress::progress(c, &id, &round_id, &wanted)?;
+            let themes = crate::ops::progress::comment_overview(c, &id, &round_id)?;
+            let strata = crate::ops::recruitment::strata_of(c, &study_id)?;
             // A closed rating round under a registered protocol says whether to stop.
-            let stopping = if r.round.rating
-                && r.round.state == crate::domain::round::State::Closed
+            let stopping = if round.rating
+                && round.state == crate::domain::round::State::Closed
                 && crate::ops::protocol::registered(c, &study_id)?
             {
                 let opts = crate::report::Options {
-                    round: Some(r.round.number),
+                    round: Some(round.number),
                     language: Some(crate::domain::Language::from_stored(&lang)),
                     ..Default::default()
                 };
@@ -222,21 +242,48 @@ async fn round_view(
             } else {
                 None
             };
-            let live = if r.round.mode == crate::domain::round::Mode::Live {
+            let live = if round.mode == crate::domain::round::Mode::Live {
                 Some(crate::ops::live::for_researcher(c, &id, &round_id)?)
             } else {
                 None
             };
-            Ok((r, studies::get(c, &id, &study_id)?, (stopping, live)))
+            let study = studies::get(c, &id, &study_id)?;
+            Ok((round, study, progress, (themes, strata), (stopping, live)))
         })
         .await
         .lang(who)?;
-    let (stopping, live) = stopping;
+    let keep = |k: &str| matches!(k, "q" | "status") || k.starts_with("s.");
+    let pager = super::pager(
+        &query,
+        keep,
+        page_no,
+        progress.total,
+        progress.limit,
+        "progress-h",
+    );
+    let filtered = query.iter().any(|(k, v)| keep(k) && !v.is_empty());
+    let chosen: BTreeMap<String, String> = strata
+        .iter()
+        .map(|st| {
+            let v = query.get(&format!("s.{}", st.key)).cloned();
+            (st.key.clone(), v.unwrap_or_default())
+        })
+        .collect();
     page_with_status(
         who,
         status,
         "round.html",
-        minijinja::context! { study => serde_value(&study), r => serde_value(&responses), errors => field_errors(who.lang(), errors), notice => notice, tab => "rounds", confirm_open => confirm_open, confirm_close => confirm_close, stopping => stopping, live => live.map(|l| serde_value(&l)) },
+        minijinja::context! {
+            study => serde_value(&study), round => serde_value(&round),
+            progress => serde_value(&progress), themes => serde_value(&themes),
+            strata => serde_value(&strata), chosen => chosen, filtered => filtered,
+            q => query.get("q").cloned().unwrap_or_default(),
+            chosen_status => query.get("status").cloned().unwrap_or_default(),
+            pager => pager,
+            errors => field_errors(who.lang(), errors), tab => "rounds",
+            confirm_open => confirm_open, confirm_close => confirm_close, stopping => stopping,
+            live => live.map(|l| serde_value(&l)),
+        },
     )
 }
 
@@ -245,8 +292,82 @@ async fn round_page(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    query: web::Query<ListQuery>,
 ) -> PageResult {
-    round_view(&state, &who, path.into_inner(), StatusCode::OK, None, None).await
+    round_view(
+        &state,
+        &who,
+        path.into_inner(),
+        query.into_inner(),
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+async fn comments_view(
+    state: &AppState,
+    who: &PageResearcher,
+    (round_id, theme_id): (String, String),
+    query: ListQuery,
+    status: StatusCode,
+    errors: Option<&Invalid>,
+) -> PageResult {
+    let id = who.id();
+    let page_no = super::page_number(&query);
+    let mut wanted = CommentQuery::parse(&pairs_of(&query)).unwrap_or_default();
+    wanted.paging = wanted.paging.page_number(page_no);
+    let (round, study, comments) = state
+        .db(move |c| {
+            let round = rounds::get(c, &id, &round_id)?;
+            let study_id = access::study_id_of::<Round>(c, &id, &round_id)?;
+            let comments =
+                crate::ops::progress::theme_comments(c, &id, &round_id, &theme_id, &wanted)?;
+            Ok((round, studies::get(c, &id, &study_id)?, comments))
+        })
+        .await
+        .lang(who)?;
+    let keep = |k: &str| matches!(k, "q" | "show");
+    let pager = super::pager(
+        &query,
+        keep,
+        page_no,
+        comments.total,
+        comments.limit,
+        "comments-h",
+    );
+    page_with_status(
+        who,
+        status,
+        "round_comments.html",
+        minijinja::context! {
+            study => serde_value(&study), round => serde_value(&round),
+            c => serde_value(&comments), pager => pager,
+            q => query.get("q").cloned().unwrap_or_default(),
+            show => query.get("show").cloned().unwrap_or_default(),
+            page => page_no,
+            filtered => query.iter().any(|(k, v)| keep(k) && !v.is_empty()),
+            errors => field_errors(who.lang(), errors), tab => "rounds",
+        },
+    )
+}
+
+#[get("/rounds/{round}/themes/{theme}/comments")]
+async fn comments_page(
+    state: web::Data<AppState>,
+    who: PageResearcher,
+    path: web::Path<(String, String)>,
+    query: web::Query<ListQuery>,
+) -> PageResult {
+    comments_view(
+        &state,
+        &who,
+        path.into_inner(),
+        query.into_inner(),
+        StatusCode::OK,
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -262,6 +383,34 @@ struct RoundActionForm {
     statement: String,
     #[serde(default)]
     confirmed: String,
+    /// The theme's comment list the form was on (its filter and page), to go back to.
+    #[serde(default)]
+    show: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+}
+
+impl RoundActionForm {
+    /// The theme's comment page the form came from, with its filter and page.
+    fn comments_page(&self, round_id: &str) -> (String, ListQuery) {
+        let query: ListQuery = [("show", &self.show), ("q", &self.q), ("page", &self.page)]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let path = format!("/rounds/{round_id}/themes/{}/comments", self.theme_id);
+        let url = if query.is_empty() {
+            path
+        } else {
+            format!(
+                "{path}?{}",
+                serde_urlencoded::to_string(&query).unwrap_or_default()
+            )
+        };
+        (url, query)
+    }
 }
 
 /// What opening and closing a round would do, said in numbers for the researcher to confirm:
@@ -423,7 +572,11 @@ async fn round_action(
                 "rounds.comment_uncleared"
             };
             // Back to the comment, not the top of the page.
-            let to = format!("{here}#answer-{}", f.form.answer_id);
+            let to = format!(
+                "{}#answer-{}",
+                f.form.comments_page(&round_id).0,
+                f.form.answer_id
+            );
             state
                 .db(move |c| rounds::clear_comment(c, &id, &answer, cleared))
                 .await
@@ -431,7 +584,7 @@ async fn round_action(
         }
         "minority" => {
             let (theme, statement) = (f.form.theme_id.clone(), f.form.statement.clone());
-            let to = format!("{here}#minority-{}", f.form.theme_id);
+            let to = format!("{}#minority", f.form.comments_page(&round_id).0);
             state
                 .db(move |c| rounds::set_minority_statement(c, &id, &rid, &theme, &statement))
                 .await
@@ -446,34 +599,32 @@ async fn round_action(
         }
         _ => Err(AppError::Invalid(Invalid::one("action", "unknown action"))),
     };
-    match result {
+    let (status, errors) = match result {
         Ok((flash, to)) => {
             state.wake_worker();
-            Ok(redirect_with(&to, flash, f.who.secure))
+            return Ok(redirect_with(&to, flash, f.who.secure));
         }
-        Err(AppError::Invalid(inv)) => {
-            round_view(
-                &state,
-                &f.who,
-                round_id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&inv),
-                None,
-            )
-            .await
-        }
-        Err(AppError::Conflict(m)) => {
-            round_view(
-                &state,
-                &f.who,
-                round_id,
-                StatusCode::CONFLICT,
-                Some(&Invalid::one("round", m)),
-                None,
-            )
-            .await
-        }
-        Err(e) => Err(e).lang(&f.who),
+        Err(AppError::Invalid(inv)) => (StatusCode::UNPROCESSABLE_ENTITY, inv),
+        Err(AppError::Conflict(m)) => (StatusCode::CONFLICT, Invalid::one("round", m)),
+        Err(e) => return Err(e).lang(&f.who),
+    };
+    // A refusal is shown on the page the form was on.
+    if matches!(f.form.action.as_str(), "clear" | "unclear" | "minority")
+        && !f.form.theme_id.is_empty()
+    {
+        let query = f.form.comments_page(&round_id).1;
+        let at = (round_id, f.form.theme_id.clone());
+        comments_view(&state, &f.who, at, query, status, Some(&errors)).await
+    } else {
+        round_view(
+            &state,
+            &f.who,
+            round_id,
+            ListQuery::new(),
+            status,
+            Some(&errors),
+        )
+        .await
     }
 }
 

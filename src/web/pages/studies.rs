@@ -34,9 +34,21 @@ async fn audit_route(
     state: web::Data<AppState>,
     who: PageResearcher,
     path: web::Path<String>,
+    query: web::Query<std::collections::BTreeMap<String, String>>,
 ) -> PageResult {
-    let p = study_page(&state, &who, &path.into_inner(), |c, id, sid| {
-        crate::ops::privacy::audit_log(c, id, sid, 1000)
+    let query = query.into_inner();
+    let page_no = super::page_number(&query);
+    let pairs: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "action" | "actor"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // A filter the form cannot send (edited by hand) is left out rather than refused.
+    let mut wanted = crate::ops::audit::AuditQuery::parse(&pairs, 100)
+        .unwrap_or_else(|_| crate::ops::audit::AuditQuery::first(100));
+    wanted.paging = wanted.paging.page_number(page_no);
+    let p = study_page(&state, &who, &path.into_inner(), move |c, id, sid| {
+        crate::ops::privacy::audit_log(c, id, sid, &wanted)
     })
     .await?;
     let (lang, tz) = (
@@ -45,6 +57,7 @@ async fn audit_route(
     );
     let rows: Vec<minijinja::Value> = p
         .data
+        .items
         .iter()
         .map(|e| {
             let action_key = format!("audit_action.{}", e.action);
@@ -57,12 +70,30 @@ async fn audit_route(
             }
         })
         .collect();
+    let keep = |k: &str| matches!(k, "action" | "actor");
+    let total = usize::try_from(p.data.total).unwrap_or(0);
+    // The actions by their names in the reader's language, for the filter.
+    let mut actions: Vec<(String, String)> = crate::ops::audit::Action::ALL
+        .iter()
+        .map(|a| {
+            let key = format!("audit_action.{}", a.as_str());
+            (text(lang, &key), a.as_str().to_string())
+        })
+        .collect();
+    actions.sort();
     p.render(
         &who,
         StatusCode::OK,
         "study_audit.html",
         "members",
-        minijinja::context! { entries => rows },
+        minijinja::context! {
+            entries => rows, total => p.data.total,
+            pager => super::pager(&query, keep, page_no, total, p.data.limit, "audit-h"),
+            filtered => query.iter().any(|(k, v)| keep(k) && !v.is_empty()),
+            chosen_action => query.get("action").cloned().unwrap_or_default(),
+            chosen_actor => query.get("actor").cloned().unwrap_or_default(),
+            actions => actions, actors => crate::ops::audit::ACTOR_KINDS,
+        },
     )
 }
 

@@ -788,6 +788,14 @@ both_backends!(the_coding_pages_work_as_plain_forms, |app: &TestApp| {
     let home = b.get(&format!("/studies/{}/coding", p.study));
     assert_eq!(home.status, 200, "{}", home.body);
     let csrf = home.form_value("_csrf").unwrap();
+    // The panellist is typed (a panel of thousands is no drop-down), with the pseudonyms
+    // suggested while the panel is small.
+    assert!(
+        home.body
+            .contains(r#"<input id="f-panellist" name="panellist" type="search""#)
+    );
+    assert!(home.body.contains(&format!(r#"<option value="{e1}">"#)));
+    assert!(!home.body.contains(r#"<select id="f-panellist""#));
 
     // A file through the upload form; its name names the expert, so it is not kept.
     let text = interview(0);
