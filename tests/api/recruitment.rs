@@ -491,7 +491,7 @@ both_backends!(
         // Grouped by the category chosen, with the reasons written, most often given first.
         assert_eq!(
             rec["declines"],
-            json!([{"category": "other", "count": 2, "reasons": [["No time", 2]]}])
+            json!([{"category": "other", "count": 2, "reasons": [{"reason": "No time", "count": 2}]}])
         );
         let root = rec["referral_tree"]
             .as_array()

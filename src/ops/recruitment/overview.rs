@@ -24,9 +24,15 @@ use super::*;
 pub struct DeclineGroup {
     pub category: String,
     pub count: i64,
-    /// (reason, how many gave it), most often given first; declines without a written reason
-    /// are only counted.
-    pub reasons: Vec<(String, i64)>,
+    /// The reasons written, most often given first; declines without one are only counted.
+    pub reasons: Vec<DeclineReason>,
+}
+
+/// A reason written with declines, and how many gave it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeclineReason {
+    pub reason: String,
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -105,8 +111,11 @@ pub fn overview(
     let mut declines: Vec<DeclineGroup> = by_category
         .into_iter()
         .map(|(category, (count, reasons))| {
-            let mut reasons: Vec<(String, i64)> = reasons.into_iter().collect();
-            reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let mut reasons: Vec<DeclineReason> = reasons
+                .into_iter()
+                .map(|(reason, count)| DeclineReason { reason, count })
+                .collect();
+            reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
             DeclineGroup {
                 category: category.to_string(),
                 count,
