@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::access::{self, ResearcherId, Role};
 use super::paging::Paging;
-use super::rounds::{CommentView, PanellistProgress, RoundView};
+use super::rounds::{CommentView, PanellistProgress};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::Round;
 use crate::db::schema::{
@@ -17,6 +17,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConn, utc};
 use crate::domain::Invalid;
+use crate::domain::codebook::PublishedTheme;
 
 /// How far a panellist has come in a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -334,6 +335,9 @@ pub struct ThemeComments {
 /// A page of one theme's comments: waiting ones first, then by pseudonym.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CommentPage {
+    /// The round's number, and whether it asked for scores (then it has minority statements).
+    pub round_number: i32,
+    pub rating: bool,
     pub theme: ThemeComments,
     pub total: usize,
     pub offset: usize,
@@ -403,9 +407,11 @@ fn statements(conn: &mut DbConn, round_id: &str) -> AppResult<HashMap<String, St
         .collect())
 }
 
-fn theme_rows(round: &RoundView, statements: &mut HashMap<String, String>) -> Vec<ThemeComments> {
-    round
-        .themes
+fn theme_rows(
+    themes: &[PublishedTheme],
+    statements: &mut HashMap<String, String>,
+) -> Vec<ThemeComments> {
+    themes
         .iter()
         .map(|t| ThemeComments {
             theme_id: t.theme_id.clone(),
@@ -422,11 +428,11 @@ fn theme_rows(round: &RoundView, statements: &mut HashMap<String, String>) -> Ve
 pub(super) fn comments_by_theme(
     conn: &mut DbConn,
     round_id: &str,
-    round: &RoundView,
+    themes: &[PublishedTheme],
     pseudonyms: &HashMap<String, String>,
 ) -> AppResult<Vec<super::rounds::ThemeResponses>> {
     let mut themes: Vec<super::rounds::ThemeResponses> =
-        theme_rows(round, &mut statements(conn, round_id)?)
+        theme_rows(themes, &mut statements(conn, round_id)?)
             .into_iter()
             .map(|t| super::rounds::ThemeResponses {
                 theme_id: t.theme_id,
@@ -458,8 +464,8 @@ pub fn comment_overview(
     round_id: &str,
 ) -> AppResult<Vec<ThemeComments>> {
     let (r, _) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
-    let round = super::rounds::view(conn, &r)?;
-    let mut themes = theme_rows(&round, &mut statements(conn, &r.id)?);
+    let published = super::rounds::published(conn, &r.id)?;
+    let mut themes = theme_rows(&published, &mut statements(conn, &r.id)?);
     let index: HashMap<String, usize> = themes
         .iter()
         .enumerate()
@@ -485,8 +491,8 @@ pub fn theme_comments(
     query: &CommentQuery,
 ) -> AppResult<CommentPage> {
     let (r, study) = access::in_study::<Round>(conn, researcher_id, round_id, Role::Researcher)?;
-    let round = super::rounds::view(conn, &r)?;
-    let mut theme = theme_rows(&round, &mut statements(conn, &r.id)?)
+    let published = super::rounds::published(conn, &r.id)?;
+    let mut theme = theme_rows(&published, &mut statements(conn, &r.id)?)
         .into_iter()
         .find(|t| t.theme_id == theme_id)
         .ok_or(AppError::NotFound)?;
@@ -511,6 +517,8 @@ pub fn theme_comments(
         serde_json::json!({ "what": "comments", "theme": theme_id, "comments": items.len() }),
     )?;
     Ok(CommentPage {
+        round_number: r.number,
+        rating: r.rating,
         theme,
         total,
         offset: query.paging.offset,

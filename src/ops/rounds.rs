@@ -839,7 +839,7 @@ pub fn responses(
         .map(|(row, _)| row)
         .collect();
     let pseudonyms = super::recruitment::pseudonyms(conn, &study.id)?;
-    let mut themes = super::progress::comments_by_theme(conn, &r.id, &round, &pseudonyms)?;
+    let mut themes = super::progress::comments_by_theme(conn, &r.id, &round.themes, &pseudonyms)?;
     for t in &mut themes {
         t.comments.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
     }

@@ -313,17 +313,16 @@ async fn comments_view(
     status: StatusCode,
     errors: Option<&Invalid>,
 ) -> PageResult {
-    let id = who.id();
+    let (id, round) = (who.id(), round_id.clone());
     let page_no = super::page_number(&query);
     let mut wanted = CommentQuery::parse(&pairs_of(&query)).unwrap_or_default();
     wanted.paging = wanted.paging.page_number(page_no);
-    let (round, study, comments) = state
+    let (study, comments) = state
         .db(move |c| {
-            let round = rounds::get(c, &id, &round_id)?;
-            let study_id = access::study_id_of::<Round>(c, &id, &round_id)?;
             let comments =
                 crate::ops::progress::theme_comments(c, &id, &round_id, &theme_id, &wanted)?;
-            Ok((round, studies::get(c, &id, &study_id)?, comments))
+            let study_id = access::study_id_of::<Round>(c, &id, &round_id)?;
+            Ok((studies::get(c, &id, &study_id)?, comments))
         })
         .await
         .lang(who)?;
@@ -341,7 +340,8 @@ async fn comments_view(
         status,
         "round_comments.html",
         minijinja::context! {
-            study => serde_value(&study), round => serde_value(&round),
+            study => serde_value(&study),
+            round => minijinja::context! { id => round, number => comments.round_number, rating => comments.rating },
             c => serde_value(&comments), pager => pager,
             q => query.get("q").cloned().unwrap_or_default(),
             show => query.get("show").cloned().unwrap_or_default(),
