@@ -154,12 +154,8 @@ impl AuditQuery {
     pub fn parse(pairs: &[(String, String)], limit: usize) -> Result<Self, Invalid> {
         let mut e = Invalid::new();
         let mut q = AuditQuery::first(limit);
-        for (k, v) in pairs {
-            let v = v.trim();
-            if v.is_empty() || q.paging.read(k, v, &mut e) {
-                continue;
-            }
-            match k.as_str() {
+        for (k, v) in super::paging::read(pairs, &mut q.paging, &mut e) {
+            match k {
                 "action" => match Action::ALL.iter().find(|a| a.as_str() == v) {
                     Some(a) => q.action = Some(*a),
                     None => e.add("action", "is not an action the log records"),

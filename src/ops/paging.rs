@@ -3,6 +3,30 @@
 
 use crate::domain::Invalid;
 
+/// The most rows one page or API answer holds, and how many it holds unless asked.
+pub const MAX_PAGE: usize = 1000;
+pub const DEFAULT_PAGE: usize = 100;
+
+/// Reads a list's query: empty values mean "any", `limit` and `offset` go to `paging` (a wrong
+/// value into `e`), and the other pairs come back, their values trimmed, for the list's own
+/// filters.
+pub fn read<'a>(
+    pairs: &'a [(String, String)],
+    paging: &mut Paging,
+    e: &mut Invalid,
+) -> Vec<(&'a str, &'a str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.trim()))
+        .filter(|(k, v)| !v.is_empty() && !paging.read(k, v, e))
+        .collect()
+}
+
+/// A word of a query (`not_started`, `added`) as the value it names, by its serde name.
+pub fn word<T: serde::de::DeserializeOwned>(v: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(v.into())).ok()
+}
+
 /// Where a page starts in the matching rows and how many it holds at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {
@@ -10,6 +34,13 @@ pub struct Paging {
     pub limit: usize,
     /// The largest `limit` a caller may ask for.
     pub max: usize,
+}
+
+impl Default for Paging {
+    /// The first page of [`DEFAULT_PAGE`] rows, up to [`MAX_PAGE`] when asked.
+    fn default() -> Self {
+        Paging::first(DEFAULT_PAGE, MAX_PAGE)
+    }
 }
 
 impl Paging {

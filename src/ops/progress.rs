@@ -43,12 +43,8 @@ impl ProgressStatus {
     }
 }
 
-/// The most rows one page or API answer holds, and how many it holds unless asked.
-pub const MAX_PAGE: usize = 1000;
-pub const DEFAULT_PAGE: usize = 100;
-
 /// Which panellists a progress list shows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProgressQuery {
     /// Lower-case words to find in the pseudonym or name.
     pub q: String,
@@ -57,34 +53,15 @@ pub struct ProgressQuery {
     pub paging: Paging,
 }
 
-impl Default for ProgressQuery {
-    fn default() -> Self {
-        ProgressQuery {
-            q: String::new(),
-            status: None,
-            strata: BTreeMap::new(),
-            paging: Paging::first(DEFAULT_PAGE, MAX_PAGE),
-        }
-    }
-}
-
-fn enum_value<T: serde::de::DeserializeOwned>(v: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(v.into())).ok()
-}
-
 impl ProgressQuery {
     /// Reads `q`, `status`, `limit`, `offset` and one `<prefix>KEY=VALUE` per panel attribute.
     pub fn parse(pairs: &[(String, String)], stratum_prefix: &str) -> Result<Self, Invalid> {
         let mut e = Invalid::new();
         let mut q = ProgressQuery::default();
-        for (k, v) in pairs {
-            let v = v.trim();
-            if v.is_empty() || q.paging.read(k, v, &mut e) {
-                continue;
-            }
-            match k.as_str() {
+        for (k, v) in super::paging::read(pairs, &mut q.paging, &mut e) {
+            match k {
                 "q" => q.q = v.to_lowercase(),
-                "status" => match enum_value(v) {
+                "status" => match super::paging::word(v) {
                     Some(s) => q.status = Some(s),
                     None => e.add("status", "must be not_started, draft or submitted"),
                 },
@@ -248,7 +225,7 @@ impl Default for CommentQuery {
         CommentQuery {
             filter: None,
             q: String::new(),
-            paging: Paging::first(50, MAX_PAGE),
+            paging: Paging::first(50, super::paging::MAX_PAGE),
         }
     }
 }
@@ -258,14 +235,10 @@ impl CommentQuery {
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, Invalid> {
         let mut e = Invalid::new();
         let mut q = CommentQuery::default();
-        for (k, v) in pairs {
-            let v = v.trim();
-            if v.is_empty() || q.paging.read(k, v, &mut e) {
-                continue;
-            }
-            match k.as_str() {
+        for (k, v) in super::paging::read(pairs, &mut q.paging, &mut e) {
+            match k {
                 "q" => q.q = v.to_lowercase(),
-                "show" => match enum_value(v) {
+                "show" => match super::paging::word(v) {
                     Some(f) => q.filter = Some(f),
                     None => e.add("show", "must be waiting, cleared or proposals"),
                 },

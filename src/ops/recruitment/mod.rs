@@ -307,7 +307,7 @@ fn record_viewed(
 
 /// Which candidates a list shows: a search in name, e-mail and organisation, a status, values
 /// of the panel attributes, a source, an order and a page.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CandidateQuery {
     pub q: String,
     pub status: Option<Status>,
@@ -315,19 +315,6 @@ pub struct CandidateQuery {
     pub source: Option<String>,
     pub sort: CandidateSort,
     pub paging: Paging,
-}
-
-impl Default for CandidateQuery {
-    fn default() -> Self {
-        CandidateQuery {
-            q: String::new(),
-            status: None,
-            strata: BTreeMap::new(),
-            source: None,
-            sort: CandidateSort::default(),
-            paging: Paging::first(DEFAULT_PAGE, MAX_PAGE),
-        }
-    }
 }
 
 /// The orders a candidate list can take.
@@ -347,10 +334,6 @@ pub enum CandidateSort {
     Organisation,
 }
 
-/// The most candidates one page or API answer holds, and how many it holds unless asked.
-pub const MAX_PAGE: usize = 1000;
-pub const DEFAULT_PAGE: usize = 100;
-
 impl CandidateQuery {
     /// Reads the query from name–value pairs: `q`, `status`, `source`, `sort`, `limit`,
     /// `offset`, and one `<prefix>KEY=VALUE` per attribute (`stratum.` in the API, `s.` on the
@@ -358,12 +341,8 @@ impl CandidateQuery {
     pub fn parse(pairs: &[(String, String)], stratum_prefix: &str) -> Result<Self, Invalid> {
         let mut e = Invalid::new();
         let mut q = CandidateQuery::default();
-        for (k, v) in pairs {
-            let v = v.trim();
-            if v.is_empty() || q.paging.read(k, v, &mut e) {
-                continue;
-            }
-            match k.as_str() {
+        for (k, v) in super::paging::read(pairs, &mut q.paging, &mut e) {
+            match k {
                 // Lower case once here, since every candidate is compared with it.
                 "q" => q.q = v.to_lowercase(),
                 "status" => match Status::parse(v) {
@@ -371,9 +350,9 @@ impl CandidateQuery {
                     None => e.add("status", "is not a status"),
                 },
                 "source" => q.source = Some(v.to_string()),
-                "sort" => match serde_json::from_value(serde_json::Value::String(v.into())) {
-                    Ok(s) => q.sort = s,
-                    Err(_) => e.add("sort", "must be name, added, status or organisation"),
+                "sort" => match super::paging::word(v) {
+                    Some(s) => q.sort = s,
+                    None => e.add("sort", "must be name, added, status or organisation"),
                 },
                 _ => {
                     if let Some(key) = k.strip_prefix(stratum_prefix) {

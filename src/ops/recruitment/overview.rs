@@ -206,7 +206,7 @@ fn referral_tree(cands: &[Candidate]) -> Vec<ReferralNode> {
 }
 
 /// Which of a study's messages a list shows: a state, a kind, words of the recipient's address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct MessageQuery {
     pub state: Option<MessageState>,
     pub kind: Option<crate::mail::Kind>,
@@ -215,28 +215,13 @@ pub struct MessageQuery {
     pub paging: Paging,
 }
 
-impl Default for MessageQuery {
-    fn default() -> Self {
-        MessageQuery {
-            state: None,
-            kind: None,
-            to: String::new(),
-            paging: Paging::first(DEFAULT_PAGE, MAX_PAGE),
-        }
-    }
-}
-
 impl MessageQuery {
     /// Reads `state`, `kind`, `to`, `limit` and `offset`.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, Invalid> {
         let mut e = Invalid::new();
         let mut q = MessageQuery::default();
-        for (k, v) in pairs {
-            let v = v.trim();
-            if v.is_empty() || q.paging.read(k, v, &mut e) {
-                continue;
-            }
-            match k.as_str() {
+        for (k, v) in crate::ops::paging::read(pairs, &mut q.paging, &mut e) {
+            match k {
                 "state" => match MessageState::parse(v) {
                     Some(s) => q.state = Some(s),
                     None => e.add("state", "must be queued, sending, sent or failed"),
