@@ -1362,31 +1362,20 @@ fn large_lists(o: &Options, work: &Path, b: &Backend, rows: &mut Vec<Row>) -> an
             .load(&mut *conn)?;
         let at = db::now();
         db::write(&mut conn, |c| {
-            let mut batch = Vec::with_capacity(1000);
-            for (p, pid) in panellists.iter().take(answered).enumerate() {
-                for (t, theme) in s.themes.iter().enumerate() {
-                    batch.push(Answer {
-                        id: db::new_id(),
-                        round_id: round.clone(),
-                        panellist_id: pid.clone(),
-                        theme_id: theme.clone(),
-                        score: Some(((p + t) % 5) as i32),
-                        dont_know: false,
-                        comment: (t == 0 && p % 10 == 0).then(|| format!("Comment {p}")),
-                        proposal: None,
-                        reason: None,
-                        comment_cleared_at: None,
-                        created_at: at,
-                        updated_at: at,
-                    });
-                    if batch.len() == 1000 {
-                        insert_answers(c, &batch)?;
-                        batch.clear();
-                    }
-                }
-            }
-            insert_answers(c, &batch)?;
-            Ok::<_, anyhow::Error>(())
+            // Every tenth panellist comments on the first theme.
+            answer_in_bulk(
+                c,
+                &round,
+                &panellists[..answered.min(panellists.len())],
+                &s.themes,
+                at,
+                |p, t| {
+                    (
+                        ((p + t) % 5) as i32,
+                        (t == 0 && p % 10 == 0).then(|| format!("Comment {p}")),
+                    )
+                },
+            )
         })?;
         if let DbConn::Pg(c) = &mut *conn {
             c.batch_execute("ANALYZE")?;
@@ -1483,36 +1472,11 @@ fn seed_report(url: &str, n: usize, themes: usize) -> anyhow::Result<(String, St
         let (round, _) = create_round(&mut conn, &s)?;
         rounds::open(&mut conn, &env, &s.researcher, &round)?;
         let at = db::now();
-        let mut batch = Vec::with_capacity(1000);
         db::write(&mut conn, |c| {
-            for (p, pid) in panellists.iter().enumerate() {
-                for (t, theme) in s.themes.iter().enumerate() {
-                    // A spread of scores that differs by theme and round.
-                    let score = ((p * 7 + t * 3 + r) % 11).min(4) as i32;
-                    batch.push(Answer {
-                        id: db::new_id(),
-                        round_id: round.clone(),
-                        panellist_id: pid.clone(),
-                        theme_id: theme.clone(),
-                        score: Some(score),
-                        dont_know: false,
-                        comment: None,
-                        proposal: None,
-                        reason: None,
-                        comment_cleared_at: None,
-                        created_at: at,
-                        updated_at: at,
-                    });
-                    if batch.len() == 1000 {
-                        insert_answers(c, &batch)?;
-                        total += batch.len();
-                        batch.clear();
-                    }
-                }
-            }
-            insert_answers(c, &batch)?;
-            total += batch.len();
-            batch.clear();
+            // A spread of scores that differs by theme and round.
+            total += answer_in_bulk(c, &round, &panellists, &s.themes, at, |p, t| {
+                (((p * 7 + t * 3 + r) % 11).min(4) as i32, None)
+            })?;
             diesel::update(
                 round_participations::table.filter(round_participations::round_id.eq(&round)),
             )
@@ -1527,6 +1491,47 @@ fn seed_report(url: &str, n: usize, themes: usize) -> anyhow::Result<(String, St
         c.batch_execute("ANALYZE")?;
     }
     Ok((s.study, s.api_token, total))
+}
+
+/// Gives every one of `panellists` an answer to every one of `themes` in the round, the score
+/// and comment `answer(panellist, theme)` says (by position), inserted a thousand at a time.
+/// Returns how many.
+fn answer_in_bulk(
+    c: &mut DbConn,
+    round: &str,
+    panellists: &[String],
+    themes: &[String],
+    at: chrono::NaiveDateTime,
+    answer: impl Fn(usize, usize) -> (i32, Option<String>),
+) -> anyhow::Result<usize> {
+    let mut batch = Vec::with_capacity(1000);
+    let mut total = 0;
+    for (p, pid) in panellists.iter().enumerate() {
+        for (t, theme) in themes.iter().enumerate() {
+            let (score, comment) = answer(p, t);
+            batch.push(Answer {
+                id: db::new_id(),
+                round_id: round.to_string(),
+                panellist_id: pid.clone(),
+                theme_id: theme.clone(),
+                score: Some(score),
+                dont_know: false,
+                comment,
+                proposal: None,
+                reason: None,
+                comment_cleared_at: None,
+                created_at: at,
+                updated_at: at,
+            });
+            if batch.len() == 1000 {
+                insert_answers(c, &batch)?;
+                total += batch.len();
+                batch.clear();
+            }
+        }
+    }
+    insert_answers(c, &batch)?;
+    Ok(total + batch.len())
 }
 
 fn insert_answers(c: &mut DbConn, rows: &[Answer]) -> anyhow::Result<()> {
