@@ -60,6 +60,12 @@ pub fn build(
         DbConn::Sqlite(_) => 0,
     };
     let key = report::cache::Key::new(&database, changes, &study.id, round.number, opts, audience);
+    // The round the key names, even if a later one closes meanwhile ("the latest" would then
+    // be another round's report under this key).
+    let opts = &Options {
+        round: Some(round.number),
+        ..opts.clone()
+    };
     let compute = |c: &mut DbConn| -> AppResult<Report> {
         let data = gather(c, study, opts, audience)?;
         Ok(report::compose(&data, opts, audience))
