@@ -532,8 +532,7 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
             let dk = theirs.iter().filter(|a| a.dont_know).count();
             let s = ItemStats::of(&scores, dk, &scale);
             let hidden = s.n < k;
-            let seed = robust::seed(&d.study.id, &round.id, &t.theme_id);
-            let ci95 = robust::bootstrap_ci(&scores, seed, robust::RESAMPLES).map(|(a, b)| [a, b]);
+            let ci95 = robust::bootstrap_ci(&scores).map(|(a, b)| [a, b]);
             let rand_ucla = robust::rand_ucla_applies(&scale)
                 .then(|| robust::rand_ucla(&scores))
                 .flatten();

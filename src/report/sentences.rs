@@ -483,14 +483,7 @@ fn further_methods(r: &Report) -> Vec<String> {
     use crate::i18n::text_with as tw;
     let l = r.language.code();
     let k = ("k", r.min_group_size.to_string());
-    let mut out = vec![tw(
-        l,
-        "report.method_ci",
-        &[(
-            "resamples",
-            crate::i18n::whole(crate::domain::robustness::RESAMPLES),
-        )],
-    )];
+    let mut out = vec![tw(l, "report.method_ci", &[])];
     if r.themes.iter().any(|t| t.rand_ucla.is_some()) {
         out.push(tw(l, "report.method_rand_ucla", &[]));
     }
