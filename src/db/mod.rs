@@ -279,6 +279,30 @@ where
     }
 }
 
+/// Runs `$body` for each row of `$query` as it arrives, without holding the whole result:
+/// PostgreSQL's client library would otherwise keep every row of the answer in memory until the
+/// last is read, which for a round of a million answers is the largest thing a report holds.
+/// For the few reads that walk that many rows; the connection takes no other query meanwhile.
+macro_rules! each_row {
+    ($conn:expr, $query:expr, $row:ty, |$r:pat_param| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg(pg) => {
+                for row in $query.load_iter::<$row, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+                    let $r = row?;
+                    $body;
+                }
+            }
+            $crate::db::DbConn::Sqlite(lite) => {
+                for row in $query.load_iter::<$row, diesel::connection::DefaultLoadingMode>(lite)? {
+                    let $r = row?;
+                    $body;
+                }
+            }
+        }
+    };
+}
+pub(crate) use each_row;
+
 /// Runs `f` in a read-only transaction, so what it reads is one consistent snapshot.
 pub fn read<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where

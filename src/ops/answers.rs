@@ -170,35 +170,33 @@ pub fn responders(
 }
 
 /// How many themes each panellist has answered in a round (a score or don't-know in a rating
-/// round, a comment or proposal otherwise), read as a few columns rather than whole answers.
+/// round, a comment or proposal otherwise, as `domain::round::answered` says), counted by the
+/// database: a round can hold millions of answers.
 pub fn answered_counts(
     conn: &mut DbConn,
     round_id: &str,
     rating: bool,
 ) -> AppResult<std::collections::HashMap<String, usize>> {
-    let said: Vec<(String, Option<i32>, bool, bool, bool)> = answers::table
-        .filter(answers::round_id.eq(round_id))
-        .select((
-            answers::panellist_id,
-            answers::score,
-            answers::dont_know,
-            answers::comment.is_not_null(),
-            answers::proposal.is_not_null(),
-        ))
-        .load(conn)?;
-    let mut counts = std::collections::HashMap::new();
-    for (p, score, dont_know, commented, proposed) in said {
-        let said = crate::domain::round::Said {
-            scored: score.is_some(),
-            dont_know,
-            commented,
-            proposed,
-        };
-        if crate::domain::round::answered(rating, said) {
-            *counts.entry(p).or_insert(0) += 1;
-        }
-    }
-    Ok(counts)
+    use diesel::dsl::count_star;
+    let of_round = answers::table.filter(answers::round_id.eq(round_id));
+    let counts: Vec<(String, i64)> = if rating {
+        of_round
+            .filter(answers::score.is_not_null().or(answers::dont_know.eq(true)))
+            .group_by(answers::panellist_id)
+            .select((answers::panellist_id, count_star()))
+            .load(conn)?
+    } else {
+        of_round
+            .filter(
+                answers::comment
+                    .is_not_null()
+                    .or(answers::proposal.is_not_null()),
+            )
+            .group_by(answers::panellist_id)
+            .select((answers::panellist_id, count_star()))
+            .load(conn)?
+    };
+    Ok(counts.into_iter().map(|(p, n)| (p, n as usize)).collect())
 }
 
 /// The rounds an expert can see: open and closed rating rounds and written questionnaires,

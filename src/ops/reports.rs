@@ -15,7 +15,7 @@ use chrono::NaiveDateTime;
 
 use super::recruitment::{strata_of, strata_values};
 use super::rounds::published as rounds_published;
-use crate::db::models::{Answer, Candidate, Round, Study};
+use crate::db::models::{Candidate, Round, Study};
 use crate::db::schema::{
     answers, candidate_events, candidates, minority_statements, report_links, round_participations,
     rounds, small_cell_releases, studies, theme_revisions, themes,
@@ -25,8 +25,8 @@ use crate::domain::Invalid;
 use crate::domain::candidate::{DeclineCategory, Status};
 use crate::domain::round::State;
 use crate::report::{
-    self, Audience, CodebookChange, EarlierScore, Options, Report, ReportData, RoundTally,
-    Standing, StudyInfo,
+    self, Audience, Cleared, CodebookChange, Options, Report, ReportData, RoundTally, Scores,
+    Standing, StudyInfo, Which,
 };
 
 /// The report for a researcher of the study: their own view, or (`Audience::Funder`) exactly
@@ -104,15 +104,48 @@ pub fn gather(
         let all = rating_rounds(c, &study.id)?;
         let round = report::choose_round(&all, opts.round, audience)?.clone();
         let shown = report::rounds_shown(&all, &round, audience);
-        let answers: Vec<Answer> = answers::table
+        // The round's answers (and the previous round's) a row at a time, each kept as a few
+        // bytes: rounds can hold millions of answers.
+        let mut answers = Scores::default();
+        db::each_row!(
+            c,
+            answers::table
+                .filter(answers::round_id.eq(&round.id))
+                .order((answers::panellist_id.asc(), answers::theme_id.asc()))
+                .select((
+                    answers::panellist_id,
+                    answers::theme_id,
+                    answers::score,
+                    answers::dont_know,
+                )),
+            (String, String, Option<i32>, bool),
+            |(panellist, theme, score, dont_know)| answers.push(
+                Which::Now,
+                &panellist,
+                &theme,
+                score,
+                dont_know
+            )
+        );
+        answers.cleared = answers::table
             .filter(answers::round_id.eq(&round.id))
-            .order((answers::panellist_id.asc(), answers::theme_id.asc()))
-            .select(Answer::as_select())
-            .load(c)?;
+            .filter(answers::comment_cleared_at.is_not_null())
+            .filter(answers::comment.is_not_null())
+            .select((answers::theme_id, answers::score, answers::comment))
+            .load::<(String, Option<i32>, Option<String>)>(c)?
+            .into_iter()
+            .filter_map(|(theme_id, score, text)| {
+                Some(Cleared {
+                    theme_id,
+                    score,
+                    text: text?,
+                })
+            })
+            .collect();
         let mut tallies = Vec::new();
         for r in &shown {
-            let responders = if r.id == round.id {
-                report::responders(&answers, r.rating)
+            let responders = if r.id == round.id && r.rating {
+                answers.responders()
             } else {
                 super::answers::responders(c, &r.id, r.rating)?
             };
@@ -131,27 +164,30 @@ pub fn gather(
             .rev()
             .find(|r| r.number < round.number)
             .copied();
-        let previous = match previous_round {
-            Some(prev) => {
-                // Only what the comparison needs: rounds can hold millions of answers.
-                let scores: Vec<(String, String, Option<i32>)> = answers::table
+        if let Some(prev) = previous_round {
+            // Only what the comparison needs.
+            db::each_row!(
+                c,
+                answers::table
                     .filter(answers::round_id.eq(&prev.id))
-                    .select((answers::theme_id, answers::panellist_id, answers::score))
-                    .load(c)?;
-                Some((
-                    prev.number,
-                    scores
-                        .into_iter()
-                        .map(|(theme_id, panellist_id, score)| EarlierScore {
-                            theme_id,
-                            panellist_id,
-                            score,
-                        })
-                        .collect(),
-                ))
-            }
-            None => None,
-        };
+                    .order((answers::panellist_id.asc(), answers::theme_id.asc()))
+                    .select((
+                        answers::panellist_id,
+                        answers::theme_id,
+                        answers::score,
+                        answers::dont_know,
+                    )),
+                (String, String, Option<i32>, bool),
+                |(panellist, theme, score, dont_know)| answers.push(
+                    Which::Before,
+                    &panellist,
+                    &theme,
+                    score,
+                    dont_know
+                )
+            );
+        }
+        let previous = previous_round.map(|r| r.number);
         let changes = match previous_round {
             Some(prev) => changes_between(c, prev, &round)?,
             None => Vec::new(),

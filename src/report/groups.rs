@@ -8,8 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::{Audience, ThemeRow};
-use crate::db::models::Answer;
+use super::{Audience, Scores, ThemeRow};
 use crate::domain::compare::{GroupComparison, compare, shown_groups};
 use crate::domain::stats::{ItemStats, Verdict};
 use crate::domain::{ConsensusRule, Language, Scale};
@@ -87,7 +86,7 @@ pub struct GroupTest {
 /// round's themes).
 pub fn build(
     g: &GroupsData,
-    answers: &[Answer],
+    answers: &Scores,
     rows: &[ThemeRow],
     responders: &std::collections::HashSet<String>,
     settings: (&Scale, &ConsensusRule, usize),
@@ -113,19 +112,23 @@ pub fn build(
         .enumerate()
         .map(|(i, r)| (r.theme_id.as_str(), i))
         .collect();
+    let theme_at: Vec<Option<usize>> = answers
+        .themes
+        .iter()
+        .map(|id| theme_index.get(id.as_str()).copied())
+        .collect();
+    let group_at: Vec<Option<usize>> = answers.panellists.iter().map(|p| group_of(p)).collect();
     let mut scores = vec![vec![Vec::<i32>::new(); g.values.len()]; rows.len()];
     let mut dont_know = vec![vec![0usize; g.values.len()]; rows.len()];
-    for a in answers {
-        let (Some(t), Some(grp)) = (
-            theme_index.get(a.theme_id.as_str()),
-            group_of(&a.panellist_id),
-        ) else {
+    for a in &answers.now {
+        let (Some(t), Some(grp)) = (theme_at[a.theme as usize], group_at[a.panellist as usize])
+        else {
             continue;
         };
         if let Some(s) = a.score {
-            scores[*t][grp].push(s);
+            scores[t][grp].push(s);
         } else if a.dont_know {
-            dont_know[*t][grp] += 1;
+            dont_know[t][grp] += 1;
         }
     }
     let mut panellists = vec![0usize; g.values.len()];

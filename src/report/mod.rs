@@ -47,13 +47,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::models::{Answer, Round};
+use crate::db::models::Round;
 use crate::db::utc;
 use crate::domain::StudySettings;
 use crate::domain::candidate::{DeclineCategory, Status, Stratum};
 use crate::domain::codebook::PublishedTheme;
 use crate::domain::robustness as robust;
-use crate::domain::round::{State, answered};
+use crate::domain::round::State;
 use crate::domain::stats::{
     ItemStats, KendallW, Verdict, Wilcoxon, kendall_w, wilcoxon_signed_rank,
 };
@@ -401,12 +401,105 @@ pub struct RoundTally {
     pub responders: HashSet<String>,
 }
 
-/// One earlier score, for stability between rounds.
-#[derive(Debug, Clone)]
-pub struct EarlierScore {
-    pub theme_id: String,
-    pub panellist_id: String,
+/// A round's answers as a report reads them: each panellist and theme named once, and of each
+/// answer only its score and "don't know" (a few bytes, where a stored row is hundreds: a
+/// study's rounds can hold millions of answers). The previous round's scores share the names.
+#[derive(Debug, Clone, Default)]
+pub struct Scores {
+    /// Panellist ids, indexed by [`Scored::panellist`].
+    pub panellists: Vec<String>,
+    /// Theme ids, indexed by [`Scored::theme`].
+    pub themes: Vec<String>,
+    /// The report's round.
+    pub now: Vec<Scored>,
+    /// The previous rating round the reader may see (empty without one).
+    pub before: Vec<Scored>,
+    /// The report's round's cleared comments.
+    pub cleared: Vec<Cleared>,
+    names: HashMap<String, u32>,
+    theme_names: HashMap<String, u32>,
+}
+
+/// One answer of [`Scores`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub panellist: u32,
+    pub theme: u32,
     pub score: Option<i32>,
+    pub dont_know: bool,
+}
+
+/// A comment the researchers cleared for the report, with its writer's score.
+#[derive(Debug, Clone)]
+pub struct Cleared {
+    pub theme_id: String,
+    pub score: Option<i32>,
+    pub text: String,
+}
+
+/// Which round of [`Scores`] an answer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Now,
+    Before,
+}
+
+impl Scores {
+    /// Adds one answer, naming its panellist and theme once however often they answer.
+    pub fn push(
+        &mut self,
+        which: Which,
+        panellist: &str,
+        theme: &str,
+        score: Option<i32>,
+        dont_know: bool,
+    ) {
+        let intern = |names: &mut HashMap<String, u32>, list: &mut Vec<String>, id: &str| {
+            if let Some(&i) = names.get(id) {
+                return i;
+            }
+            let i = list.len() as u32;
+            names.insert(id.to_string(), i);
+            list.push(id.to_string());
+            i
+        };
+        let scored = Scored {
+            panellist: intern(&mut self.names, &mut self.panellists, panellist),
+            theme: intern(&mut self.theme_names, &mut self.themes, theme),
+            score,
+            dont_know,
+        };
+        match which {
+            Which::Now => self.now.push(scored),
+            Which::Before => self.before.push(scored),
+        }
+    }
+
+    pub fn theme_id(&self, a: &Scored) -> &str {
+        &self.themes[a.theme as usize]
+    }
+
+    pub fn panellist_id(&self, a: &Scored) -> &str {
+        &self.panellists[a.panellist as usize]
+    }
+
+    /// Panellists who responded to the report's round: scored a theme or said they do not know.
+    pub fn responders(&self) -> HashSet<String> {
+        self.now
+            .iter()
+            .filter(|a| a.score.is_some() || a.dont_know)
+            .map(|a| self.panellist_id(a).to_string())
+            .collect()
+    }
+
+    /// `answers` (of this round or the one before) grouped by theme id, in their order.
+    fn by_theme<'a>(&'a self, answers: &'a [Scored]) -> HashMap<&'a str, Vec<&'a Scored>> {
+        let mut out: HashMap<&str, Vec<&Scored>> = HashMap::new();
+        for a in answers {
+            out.entry(self.theme_id(a)).or_default().push(a);
+        }
+        out
+    }
 }
 
 /// Everything a report is computed from, gathered by `ops::reports` in a few queries; `compose`
@@ -419,11 +512,13 @@ pub struct ReportData {
     /// The report's round.
     pub round: Round,
     pub published: Vec<PublishedTheme>,
-    pub answers: Vec<Answer>,
+    /// The report's round's answers and the previous round's scores.
+    pub answers: Scores,
     /// The rating rounds the reader may see up to the report's round, oldest first.
     pub rounds: Vec<RoundTally>,
-    /// The previous rating round the reader may see, and its scores.
-    pub previous: Option<(i32, Vec<EarlierScore>)>,
+    /// The number of the previous rating round the reader may see (its scores are in
+    /// `answers.before`).
+    pub previous: Option<i32>,
     pub people: Vec<Standing>,
     pub strata: Vec<Stratum>,
     /// Released small cells: (table key, cell key).
@@ -492,24 +587,6 @@ pub fn rounds_shown<'a>(rounds: &'a [Round], round: &Round, audience: Audience) 
         .collect()
 }
 
-/// Panellists who responded to a round: answered at least one theme.
-pub fn responders(answers: &[Answer], rating: bool) -> HashSet<String> {
-    answers
-        .iter()
-        .filter(|a| answered(rating, a.said()))
-        .map(|a| a.panellist_id.clone())
-        .collect()
-}
-
-/// A round's answers grouped by theme (reports look at each theme's answers in turn).
-fn by_theme(answers: &[Answer]) -> HashMap<&str, Vec<&Answer>> {
-    let mut out: HashMap<&str, Vec<&Answer>> = HashMap::new();
-    for a in answers {
-        out.entry(a.theme_id.as_str()).or_default().push(a);
-    }
-    out
-}
-
 /// The report, computed from its data for one audience. Pure: no query, no clock but the
 /// generation time.
 pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
@@ -520,14 +597,14 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
     let k = settings.min_group_size.max(1) as usize;
     let scale = settings.scale.clone();
     let rule: ConsensusRule = settings.consensus.clone();
-    let by_theme = by_theme(&d.answers);
+    let by_theme = d.answers.by_theme(&d.answers.now);
 
     // Per theme.
     let mut rows: Vec<ThemeRow> = d
         .published
         .iter()
         .map(|t| {
-            let theirs: &[&Answer] = by_theme.get(t.theme_id.as_str()).map_or(&[], Vec::as_slice);
+            let theirs: &[&Scored] = by_theme.get(t.theme_id.as_str()).map_or(&[], Vec::as_slice);
             let scores: Vec<i32> = theirs.iter().filter_map(|a| a.score).collect();
             let dk = theirs.iter().filter(|a| a.dont_know).count();
             let s = ItemStats::of(&scores, dk, &scale);
@@ -595,34 +672,39 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
 
     // Kendall's W over the themes shown: panellists × themes, a panellist with any missing
     // score left out.
-    let mut by_panellist: BTreeMap<&str, HashMap<&str, i32>> = BTreeMap::new();
-    for a in &d.answers {
-        if let Some(s) = a.score {
-            by_panellist
-                .entry(a.panellist_id.as_str())
-                .or_default()
-                .insert(a.theme_id.as_str(), s);
-        } else {
-            by_panellist.entry(a.panellist_id.as_str()).or_default();
+    let position: HashMap<&str, usize> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.theme_id.as_str(), i))
+        .collect();
+    let column: Vec<Option<usize>> = d
+        .answers
+        .themes
+        .iter()
+        .map(|id| position.get(id.as_str()).copied())
+        .collect();
+    let mut by_panellist: Vec<Option<Vec<Option<i32>>>> = vec![None; d.answers.panellists.len()];
+    for a in &d.answers.now {
+        let row = by_panellist[a.panellist as usize].get_or_insert_with(|| vec![None; shown.len()]);
+        if let (Some(s), Some(j)) = (a.score, column[a.theme as usize]) {
+            row[j] = Some(s);
         }
     }
-    let matrix: Vec<Vec<Option<i32>>> = by_panellist
-        .values()
-        .map(|m| {
-            shown
-                .iter()
-                .map(|t| m.get(t.theme_id.as_str()).copied())
-                .collect()
-        })
+    // The panellists in the order of their ids, as every backend gives them.
+    let mut order: Vec<usize> = (0..by_panellist.len()).collect();
+    order.sort_by(|&a, &b| d.answers.panellists[a].cmp(&d.answers.panellists[b]));
+    let matrix: Vec<Vec<Option<i32>>> = order
+        .into_iter()
+        .filter_map(|p| by_panellist[p].take())
         .collect();
     let kendall = kendall_w(&matrix).filter(|w| w.raters >= k);
 
-    let stability = d.previous.as_ref().map(|(number, earlier)| {
+    let stability = d.previous.map(|number| {
         stability(
-            *number,
-            earlier,
-            &d.published,
+            number,
             &d.answers,
+            &by_theme,
+            &d.published,
             &rows,
             (&scale, k),
             for_funder,
@@ -681,7 +763,7 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
                 verdict,
             }
         });
-    let minority_views = robustness::minority_views(&rows, &by_theme, &d.statements);
+    let minority_views = robustness::minority_views(&rows, &d.answers.cleared, &d.statements);
 
     // The participant flow.
     let people = &d.people;
@@ -786,12 +868,12 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
         .collect();
     let mut comments: Vec<ClearedComment> = d
         .answers
+        .cleared
         .iter()
-        .filter(|a| a.comment_cleared_at.is_some())
-        .filter_map(|a| {
+        .filter_map(|c| {
             Some(ClearedComment {
-                theme_number: *numbers.get(a.theme_id.as_str())?,
-                text: a.comment.clone()?,
+                theme_number: *numbers.get(c.theme_id.as_str())?,
+                text: c.text.clone(),
             })
         })
         .collect();
@@ -897,18 +979,18 @@ fn blank(row: &mut ThemeRow) {
 
 fn stability(
     previous_round: i32,
-    before: &[EarlierScore],
+    answers: &Scores,
+    now_by_theme: &HashMap<&str, Vec<&Scored>>,
     published: &[PublishedTheme],
-    now_answers: &[Answer],
     rows: &[ThemeRow],
     (scale, k): (&Scale, usize),
     for_funder: bool,
 ) -> Stability {
     let mut earlier_scores: HashMap<&str, Vec<i32>> = HashMap::new();
-    for e in before {
+    for e in &answers.before {
         if let Some(s) = e.score {
             earlier_scores
-                .entry(e.theme_id.as_str())
+                .entry(answers.theme_id(e))
                 .or_default()
                 .push(s);
         }
@@ -917,11 +999,11 @@ fn stability(
         (Some(sd), Some(m)) if m.abs() > 1e-12 => Some(sd / m),
         _ => None,
     };
-    let earlier: HashMap<(&str, &str), Option<i32>> = before
+    let earlier: HashMap<(u32, u32), Option<i32>> = answers
+        .before
         .iter()
-        .map(|e| ((e.theme_id.as_str(), e.panellist_id.as_str()), e.score))
+        .map(|e| ((e.theme, e.panellist), e.score))
         .collect();
-    let now_by_theme = by_theme(now_answers);
     let mut themes = Vec::new();
     let (mut all_pairs, mut all_changed) = (0, 0);
     for (t, row) in published.iter().zip(rows) {
@@ -930,7 +1012,7 @@ fn stability(
             .map_or(&[][..], Vec::as_slice)
             .iter()
             .filter_map(|a| {
-                let b = earlier.get(&(t.theme_id.as_str(), a.panellist_id.as_str()))?;
+                let b = earlier.get(&(a.theme, a.panellist))?;
                 Some(((*b)?, a.score?))
             })
             .collect();
@@ -1013,23 +1095,6 @@ mod tests {
             .unwrap()
     }
 
-    fn answer(panellist: usize, theme: &str, score: i32) -> Answer {
-        Answer {
-            id: format!("a{panellist}{theme}"),
-            round_id: "r2".into(),
-            panellist_id: format!("p{panellist}"),
-            theme_id: theme.into(),
-            score: Some(score),
-            dont_know: false,
-            comment: None,
-            proposal: None,
-            reason: None,
-            comment_cleared_at: None,
-            created_at: at(10),
-            updated_at: at(10),
-        }
-    }
-
     fn theme(id: &str, number: i32) -> PublishedTheme {
         PublishedTheme {
             theme_id: id.into(),
@@ -1056,12 +1121,11 @@ mod tests {
             crate::i18n::zone::DEFAULT,
         )
         .unwrap();
-        let mut answers: Vec<Answer> = [4, 4, 3, 2]
-            .iter()
-            .enumerate()
-            .map(|(p, s)| answer(p, "t1", *s))
-            .collect();
-        answers.push(answer(0, "t2", 1));
+        let mut answers = Scores::default();
+        for (p, s) in [4, 4, 3, 2].into_iter().enumerate() {
+            answers.push(Which::Now, &format!("p{p}"), "t1", Some(s), false);
+        }
+        answers.push(Which::Now, "p0", "t2", Some(1), false);
         ReportData {
             study: StudyInfo {
                 id: "s".into(),

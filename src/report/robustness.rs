@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::ThemeRow;
-use crate::db::models::Answer;
+use super::{Cleared, Scored, ThemeRow};
 use crate::domain::ConsensusRule;
 use crate::domain::Scale;
 use crate::domain::robustness::{RuleVariant, neighbouring_rules};
@@ -29,7 +28,7 @@ pub struct Sensitivity {
 /// The verdict of every theme shown under the locked rule and its neighbours.
 pub fn sensitivity(
     rows: &[ThemeRow],
-    answers_by_theme: &HashMap<&str, Vec<&Answer>>,
+    answers_by_theme: &HashMap<&str, Vec<&Scored>>,
     scale: &Scale,
     locked: &ConsensusRule,
 ) -> Vec<Sensitivity> {
@@ -87,23 +86,26 @@ pub const MINORITY_DISTANCE: f64 = 2.0;
 
 pub fn minority_views(
     rows: &[ThemeRow],
-    answers_by_theme: &HashMap<&str, Vec<&Answer>>,
+    cleared: &[Cleared],
     statements: &HashMap<String, String>,
 ) -> Vec<MinorityView> {
+    let mut by_theme: HashMap<&str, Vec<&Cleared>> = HashMap::new();
+    for c in cleared {
+        by_theme.entry(c.theme_id.as_str()).or_default().push(c);
+    }
     rows.iter()
         .filter_map(|r| {
             let mut comments: Vec<String> = match (r.hidden, r.median) {
-                (false, Some(median)) => answers_by_theme
+                (false, Some(median)) => by_theme
                     .get(r.theme_id.as_str())
                     .map_or(&[][..], Vec::as_slice)
                     .iter()
-                    .filter(|a| a.comment_cleared_at.is_some())
-                    .filter(|a| {
-                        a.score.is_some_and(|s| {
+                    .filter(|c| {
+                        c.score.is_some_and(|s| {
                             (f64::from(s) - median).abs() + 1e-9 >= MINORITY_DISTANCE
                         })
                     })
-                    .filter_map(|a| a.comment.clone())
+                    .map(|c| c.text.clone())
                     .collect(),
                 _ => Vec::new(),
             };
