@@ -90,6 +90,7 @@ impl Options {
 }
 
 pub fn main() -> ExitCode {
+    crate::memory::limit_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

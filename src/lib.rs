@@ -15,6 +15,7 @@ pub mod error;
 pub mod i18n;
 pub mod ics;
 pub mod mail;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod qda;

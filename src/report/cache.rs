@@ -15,6 +15,11 @@
 //!
 //! A report only enters the cache if nothing was emptied while it was being computed: a report
 //! computed from the data before a change never outlives the change.
+//!
+//! Computing a report and writing one of its files (a PDF above all) are the largest things the
+//! server does; at most [`AT_ONCE`] of them run at a time, the rest wait, and the memory each
+//! used is handed back to the system when it is done (`crate::memory`), so eight readers at
+//! once cost about what two do.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -28,9 +33,10 @@ pub const MAX_AGE: Duration = Duration::from_secs(600);
 /// At most this many reports are kept, and files up to this many bytes in all.
 const MAX_REPORTS: usize = 64;
 const MAX_FILE_BYTES: usize = 96 * 1024 * 1024;
-/// Reports computed at the same time, across studies: each can hold a round's answers, so
-/// parallel requests wait here rather than multiply the server's memory.
-const BUILDING_AT_ONCE: usize = 2;
+/// Reports computed or files written at the same time, across studies: each can hold a round's
+/// answers or a typeset document, so parallel requests wait here rather than multiply the
+/// server's memory.
+const AT_ONCE: usize = 2;
 
 /// Which report: the database, the study, its round, the reader and their choices.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -78,8 +84,10 @@ struct Store {
     files: HashMap<(Key, String), Entry<File>>,
     file_order: VecDeque<(Key, String)>,
     file_bytes: usize,
-    /// The reports being computed now, by key, and how many in all.
+    /// The reports being computed now, by key.
     building: Vec<Key>,
+    /// Reports being computed and files being written now.
+    busy: usize,
     /// Per database, bumped by every emptying: an entry computed across a bump is not kept.
     generations: HashMap<String, u64>,
 }
@@ -133,41 +141,66 @@ pub fn invalidate(database: &str) {
     s.file_bytes -= freed;
 }
 
+/// One of the [`AT_ONCE`] turns at heavy work, held until dropped; the memory the work used
+/// is then handed back.
+struct Turn<'a>(Option<&'a Key>);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut s = lock();
+        s.busy -= 1;
+        if let Some(key) = self.0 {
+            s.building.retain(|k| k != key);
+        }
+        drop(s);
+        cache().changed.notify_all();
+        crate::memory::give_back();
+    }
+}
+
+fn wait(s: MutexGuard<'static, Store>) -> MutexGuard<'static, Store> {
+    cache()
+        .changed
+        .wait(s)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `work` in one of the [`AT_ONCE`] turns (after waiting for one): a report's file, or a
+/// report that is not kept.
+pub fn in_turn<T>(work: impl FnOnce() -> T) -> T {
+    let mut s = lock();
+    while s.busy >= AT_ONCE {
+        s = wait(s);
+    }
+    s.busy += 1;
+    drop(s);
+    let _turn = Turn(None);
+    work()
+}
+
 /// The report under `key`: the kept one, or one computed by `build` (after waiting while the
-/// same report is being computed, or while [`BUILDING_AT_ONCE`] others are) and kept if `keep`.
+/// same report is being computed, or for a turn) and kept if `keep`.
 pub fn report(
     key: Key,
     keep: bool,
     build: impl FnOnce() -> AppResult<Report>,
 ) -> AppResult<Arc<Report>> {
-    let c = cache();
     let mut s = lock();
     loop {
         if let Some(e) = s.reports.get(&key).filter(|e| keep && fresh(e)) {
             return Ok(e.value.clone());
         }
-        if !s.building.contains(&key) && s.building.len() < BUILDING_AT_ONCE {
+        if !s.building.contains(&key) && s.busy < AT_ONCE {
             break;
         }
-        s = c
-            .changed
-            .wait(s)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        s = wait(s);
     }
     s.building.push(key.clone());
+    s.busy += 1;
     let generation = s.generation(&key.database);
     drop(s);
-    // Whatever happens in `build`, the key is let go and the waiting are woken.
-    struct Done<'a>(&'a Key);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            let mut s = lock();
-            s.building.retain(|k| k != self.0);
-            drop(s);
-            cache().changed.notify_all();
-        }
-    }
-    let done = Done(&key);
+    // Whatever happens in `build`, the turn is let go and the waiting are woken.
+    let turn = Turn(Some(&key));
     let built = Arc::new(build()?);
     let mut s = lock();
     if keep && s.generation(&key.database) == generation {
@@ -189,7 +222,7 @@ pub fn report(
         s.report_order.push_back(key.clone());
     }
     drop(s);
-    drop(done);
+    drop(turn);
     Ok(built)
 }
 
@@ -204,7 +237,7 @@ pub fn file(key: &Key, variant: String, make: impl FnOnce() -> AppResult<File>) 
         }
         s.generation(&key.database)
     };
-    let made = make()?;
+    let made = in_turn(make)?;
     let size = made.body.len();
     let mut s = lock();
     if s.generation(&key.database) == generation && size <= MAX_FILE_BYTES / 4 {

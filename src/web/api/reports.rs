@@ -144,7 +144,7 @@ pub fn file(
             let variant = format!("{ext}|{table:?}|{dialect:?}|{audience:?}|{downloads}");
             report::cache::file(key, variant, make)
         }
-        None => make(),
+        None => report::cache::in_turn(make),
     }
 }
 
