@@ -1307,8 +1307,8 @@ fn report_at_scale(
                 ),
                 limit: String::new(),
                 ratio: None,
-                target: "PDF ≤ 5 s, memory ≤ 300 MB".into(),
-                met: Some(pdf.as_secs_f64() <= 5.0 && peak <= 300 << 20),
+                target: "PDF ≤ 5 s, memory ≤ 150 MB".into(),
+                met: Some(pdf.as_secs_f64() <= 5.0 && peak <= 150 << 20),
             });
         }
     }

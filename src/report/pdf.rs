@@ -1181,6 +1181,15 @@ pub fn render(r: &Report) -> AppResult<Vec<u8>> {
 
 /// Compiles `layout` with its data files and writes the PDF, `ident` naming the document.
 fn typeset(layout: &str, files: HashMap<FileId, Bytes>, ident: String) -> AppResult<Vec<u8>> {
+    let pdf = compile(layout, files, ident);
+    // Typst memoizes what it laid out in a cache of the whole process, kept until evicted: each
+    // report's pages would stay there, and eight reports took the server past 800 MB. No two
+    // reports share enough to be worth keeping; one compiling meanwhile only recomputes.
+    typst::comemo::evict(0);
+    pdf
+}
+
+fn compile(layout: &str, files: HashMap<FileId, Bytes>, ident: String) -> AppResult<Vec<u8>> {
     let world = ReportWorld {
         main: Source::new(file_id("/main.typ"), layout.to_string()),
         files,
