@@ -191,8 +191,8 @@ pub struct ThemeRow {
     /// Fewer than `min_group_size` valid scores: no verdict, no priority, no rank, left out of
     /// Kendall's W; the funder sees "fewer than k" and no figure at all.
     pub hidden: bool,
-    /// The 95 % confidence interval of the mean: percentile bootstrap of 10,000 resamples,
-    /// seeded by the study, round and theme, so the same data always gives the same interval.
+    /// The 95 % confidence interval of the mean: the percentile bootstrap computed exactly over
+    /// every possible resample, so the same data always give the same interval.
     #[schema(value_type = Option<Vec<f64>>)]
     pub ci95: Option<[f64; 2]>,
     /// The RAND/UCLA disagreement test; only on a 1–9 scale.
