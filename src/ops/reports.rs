@@ -104,29 +104,8 @@ pub fn gather(
         let all = rating_rounds(c, &study.id)?;
         let round = report::choose_round(&all, opts.round, audience)?.clone();
         let shown = report::rounds_shown(&all, &round, audience);
-        // The round's answers (and the previous round's) a row at a time, each kept as a few
-        // bytes: rounds can hold millions of answers.
         let mut answers = Scores::default();
-        db::each_row!(
-            c,
-            answers::table
-                .filter(answers::round_id.eq(&round.id))
-                .order((answers::panellist_id.asc(), answers::theme_id.asc()))
-                .select((
-                    answers::panellist_id,
-                    answers::theme_id,
-                    answers::score,
-                    answers::dont_know,
-                )),
-            (String, String, Option<i32>, bool),
-            |(panellist, theme, score, dont_know)| answers.push(
-                Which::Now,
-                &panellist,
-                &theme,
-                score,
-                dont_know
-            )
-        );
+        read_scores(c, &round.id, Which::Now, &mut answers)?;
         answers.cleared = answers::table
             .filter(answers::round_id.eq(&round.id))
             .filter(answers::comment_cleared_at.is_not_null())
@@ -165,27 +144,7 @@ pub fn gather(
             .find(|r| r.number < round.number)
             .copied();
         if let Some(prev) = previous_round {
-            // Only what the comparison needs.
-            db::each_row!(
-                c,
-                answers::table
-                    .filter(answers::round_id.eq(&prev.id))
-                    .order((answers::panellist_id.asc(), answers::theme_id.asc()))
-                    .select((
-                        answers::panellist_id,
-                        answers::theme_id,
-                        answers::score,
-                        answers::dont_know,
-                    )),
-                (String, String, Option<i32>, bool),
-                |(panellist, theme, score, dont_know)| answers.push(
-                    Which::Before,
-                    &panellist,
-                    &theme,
-                    score,
-                    dont_know
-                )
-            );
+            read_scores(c, &prev.id, Which::Before, &mut answers)?;
         }
         let previous = previous_round.map(|r| r.number);
         let changes = match previous_round {
@@ -268,6 +227,27 @@ pub fn gather(
             discussion,
         })
     })
+}
+
+/// A round's answers into `scores` a row at a time, each kept as a few bytes: rounds can hold
+/// millions of answers.
+fn read_scores(c: &mut DbConn, round_id: &str, which: Which, scores: &mut Scores) -> AppResult<()> {
+    db::each_row!(
+        c,
+        answers::table
+            .filter(answers::round_id.eq(round_id))
+            .order((answers::panellist_id.asc(), answers::theme_id.asc()))
+            .select((
+                answers::panellist_id,
+                answers::theme_id,
+                answers::score,
+                answers::dont_know,
+            )),
+        (String, String, Option<i32>, bool),
+        |(panellist, theme, score, dont_know)| scores
+            .push(which, &panellist, &theme, score, dont_know)
+    );
+    Ok(())
 }
 
 /// What the report's checklist appendix needs beyond the figures: how the candidates were found,
