@@ -298,3 +298,47 @@ fn the_cli_refuses_bad_input_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
 }
+
+/// Nagle's algorithm holds back a response's second write (a compressed body after its headers)
+/// until the client acknowledges the first, and clients delay that acknowledgement by up to
+/// 40 ms: every compressed page and save waited for it. The server's end of a connection must
+/// send at once.
+#[test]
+fn the_server_sends_without_waiting_for_acknowledgements() {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let Some(app) = TestApp::spawn(Backend::Sqlite) else {
+        return;
+    };
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
+    client
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n")
+        .unwrap();
+    let mut status = [0u8; 12];
+    client.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200");
+    // The server runs in this process: find its end of this connection among our descriptors.
+    let ours = client.local_addr().unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the descriptor is only borrowed: ManuallyDrop never closes it, and a call on a
+        // descriptor that is no longer (or not) a TCP socket only fails.
+        let socket = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+        if socket.peer_addr().ok() == Some(ours) {
+            found.push(socket.nodelay().unwrap());
+        }
+    }
+    assert_eq!(
+        found,
+        vec![true],
+        "the server's end of the connection has TCP_NODELAY"
+    );
+}
