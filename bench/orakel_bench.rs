@@ -399,6 +399,17 @@ struct Server {
 
 impl Server {
     fn start(o: &Options, url: &str, dir: &Path, env: &[(&str, String)]) -> anyhow::Result<Server> {
+        Self::start_logging(o, url, dir, env, Stdio::inherit())
+    }
+
+    /// `start` with the server's log (standard error) going to `log`.
+    fn start_logging(
+        o: &Options,
+        url: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+        log: Stdio,
+    ) -> anyhow::Result<Server> {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut cmd = Command::new(&o.bin);
@@ -416,7 +427,7 @@ impl Server {
             // The load sends each link far more saves a minute than a person could.
             .env("ORAKEL__SECURITY__SAVES_PER_MINUTE", "1000000000")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -1635,14 +1646,20 @@ fn aggregate_limit(url: &str) -> anyhow::Result<Duration> {
 
 fn footprint(o: &Options, work: &Path, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let url = Backend::Sqlite.fresh(work, "footprint")?;
-    {
+    let (number, tokens, themes) = {
         let env = mail_env()?;
         let mut conn = seeding_connection(&url)?;
         let s = seed_panel(&mut conn, &env, 20, 13)?;
-        let (round, _) = create_round(&mut conn, &s)?;
+        let (round, number) = create_round(&mut conn, &s)?;
         rounds::open(&mut conn, &env, &s.researcher, &round)?;
+        let tokens: Vec<String> = s
+            .candidates
+            .iter()
+            .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
+            .collect::<Result<_, _>>()?;
         drop_queued_mail(&mut conn)?;
-    }
+        (number, tokens, s.themes)
+    };
     let dir = work.join("footprint-server");
     std::fs::create_dir_all(&dir)?;
     let worker = [("ORAKEL__WORKER__ENABLED", "true".to_string())];
@@ -1659,7 +1676,58 @@ fn footprint(o: &Options, work: &Path, rows: &mut Vec<Row>) -> anyhow::Result<()
     std::thread::sleep(Duration::from_secs(if o.smoke { 1 } else { 3 }));
     let idle = server.memory().0;
     drop(server);
+    // What the log grows by per request at the default level, in both formats: each panellist
+    // opens the round, saves each theme and opens it again.
+    let mut logged = Vec::new();
+    for format in ["text", "json"] {
+        let path = dir.join(format!("log-{format}"));
+        let env = [
+            ("ORAKEL__LOG__LEVEL", "info".to_string()),
+            ("ORAKEL__LOG__FORMAT", format.to_string()),
+        ];
+        let server = Server::start_logging(
+            o,
+            &url,
+            &dir,
+            &env,
+            Stdio::from(std::fs::File::create(&path)?),
+        )?;
+        let before = std::fs::metadata(&path)?.len();
+        let mut requests = 0u64;
+        for token in &tokens {
+            let page = format!("/p/{token}/rounds/{number}");
+            request(server.port, "GET", &page, None, None)?;
+            for (i, theme) in themes.iter().enumerate() {
+                let body = format!(
+                    r#"{{"answers":[{{"theme_id":"{theme}","score":{}}}],"submit":false}}"#,
+                    i % 5
+                );
+                let path = format!("/api/v1/participation/{token}/rounds/{number}/answers");
+                request(server.port, "PUT", &path, Some(&body), None)?;
+            }
+            request(server.port, "GET", &page, None, None)?;
+            requests += 2 + themes.len() as u64;
+        }
+        // The lines are written as the requests end; give the writer a moment.
+        std::thread::sleep(Duration::from_millis(200));
+        drop(server);
+        let bytes = std::fs::metadata(&path)?.len() - before;
+        logged.push((format, bytes as f64 / requests as f64));
+    }
     let size = std::fs::metadata(&o.bin)?.len();
+    let worst = logged.iter().map(|l| l.1).fold(0.0, f64::max);
+    rows.push(Row {
+        workload: "4. log written per request at the default level (info)".into(),
+        measured: logged
+            .iter()
+            .map(|(f, b)| format!("{f} {b:.0} bytes"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        limit: String::new(),
+        ratio: None,
+        target: "≤ 300 bytes".into(),
+        met: Some(worst <= 300.0),
+    });
     rows.push(Row {
         workload: "4. start-up to the first answered request (existing SQLite database)".into(),
         measured: format!("{:.0} ms (median of 5)", start.as_secs_f64() * 1000.0),
