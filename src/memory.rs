@@ -2,8 +2,8 @@
 //! meet at the heap arenas of their own (up to eight per core) and keeps what is freed in each
 //! for that arena's later use, so after a report computed on one thread and a PDF written on
 //! another the process would go on holding both. Two arenas, and a trim after the largest work
-//! (`report::cache`), keep the server near what it is using. Other allocators and systems need
-//! neither, and get neither.
+//! (`report::cache`) and after the OpenAPI document is written (`web::api::health`), keep the
+//! server near what it is using. Other allocators and systems need neither, and get neither.
 
 /// At most two arenas; called first thing in `main`, before any thread starts.
 pub fn limit_arenas() {

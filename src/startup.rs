@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::db::{self, Backend, DbPool};
 use crate::mail::templates::MailTemplates;
 use crate::ops::outbox::MailEnv;
-use crate::web::{AppState, api, app, auth::GuessLimiter, render};
+use crate::web::{AppState, app, auth::GuessLimiter, render};
 use crate::worker::Worker;
 
 /// The public URL shipped in config/default.toml; when it is left as is, links follow the
@@ -81,9 +81,6 @@ impl Application {
                 );
             }
         }
-        let openapi = api::openapi()
-            .to_pretty_json()
-            .context("serialising the OpenAPI document")?;
         // Compile templates now, so a broken one stops the start rather than a request.
         let _ = render::pages();
         let templates_dir = settings.mail.templates_dir.trim();
@@ -112,7 +109,7 @@ impl Application {
                 settings.security.saves_per_minute,
             )),
             settings: settings.clone(),
-            openapi,
+            openapi: Default::default(),
             wake_worker: Arc::new(Notify::new()),
             mail,
             metrics: Arc::new(crate::metrics::Metrics::default()),

@@ -19,7 +19,6 @@ use actix_web::middleware::{Compress, DefaultHeaders, Next, from_fn};
 use actix_web::{App, Error, HttpResponse, web};
 use tokio::sync::Notify;
 use tracing::Instrument;
-use utoipa_actix_web::AppExt;
 
 use crate::config::Settings;
 use crate::db::{self, Backend, DbConn, DbPool};
@@ -31,7 +30,9 @@ pub struct AppState {
     pub pool: DbPool,
     pub backend: Backend,
     pub settings: Arc<Settings>,
-    pub openapi: String,
+    /// The OpenAPI document, written when first asked for: most servers are never asked, and
+    /// writing it takes megabytes and code an idle server would otherwise keep in memory.
+    pub openapi: std::sync::OnceLock<String>,
     /// Wakes the worker when new mail is queued, so it goes out now rather than at the next poll.
     pub wake_worker: Arc<Notify>,
     pub link_guesses: auth::GuessLimiter,
@@ -114,8 +115,7 @@ pub fn app(
             "max-age=31536000; includeSubDomains",
         ));
     }
-    let (app, _) = App::new()
-        .into_utoipa_app()
+    App::new()
         .app_data(state.clone())
         .app_data(api::json_config(body_limit))
         .app_data(web::FormConfig::default().limit(body_limit))
@@ -129,8 +129,7 @@ pub fn app(
                 .error_handler(|e, _| error::bad_request(format!("invalid query string: {e}"))),
         )
         .configure(api::configure)
-        .split_for_parts();
-    app.configure(pages::configure)
+        .configure(pages::configure)
         .default_service(web::to(pages::not_found))
         .wrap(from_fn(refuse_nul))
         .wrap(from_fn(forget_kept_reports))

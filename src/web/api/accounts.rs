@@ -1,9 +1,9 @@
 //! The calling researcher and their API tokens.
 
+use super::Routes;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::utc;
 use crate::ops::accounts;
@@ -11,11 +11,11 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(me)
-        .service(list_tokens)
-        .service(create_token)
-        .service(revoke_token);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(me)
+        .route(list_tokens)
+        .route(create_token)
+        .route(revoke_token);
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

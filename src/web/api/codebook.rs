@@ -1,9 +1,9 @@
 //! The codebook through the API: categories, themes (with revisions, merges, splits and drops)
 //! and their lettered statements.
 
+use super::Routes;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::ops::codebook::{
     self, CategoryCreated, CategoryInput, CategoryPatch, Codebook, MergeInput, ReasonInput,
@@ -14,20 +14,20 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(get_codebook)
-        .service(add_category)
-        .service(patch_category)
-        .service(add_theme)
-        .service(patch_theme)
-        .service(drop_theme)
-        .service(restore_theme)
-        .service(merge_themes)
-        .service(split_theme)
-        .service(theme_revisions)
-        .service(add_statement)
-        .service(patch_statement)
-        .service(delete_statement);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(get_codebook)
+        .route(add_category)
+        .route(patch_category)
+        .route(add_theme)
+        .route(patch_theme)
+        .route(drop_theme)
+        .route(restore_theme)
+        .route(merge_themes)
+        .route(split_theme)
+        .route(theme_revisions)
+        .route(add_statement)
+        .route(patch_statement)
+        .route(delete_statement);
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -2,12 +2,12 @@
 //! statements' evidence, the theme-by-interview overview, two coders' agreement, the written
 //! questionnaire's documents, and REFI-QDA export and import.
 
+use super::Routes;
 use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::Invalid;
 use crate::ops::AppError;
@@ -21,31 +21,31 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(get_guide)
-        .service(put_guide)
-        .service(guide_text)
-        .service(list_appointments)
-        .service(add_appointment)
-        .service(put_appointment)
-        .service(send_appointment)
-        .service(questionnaire_documents)
-        .service(list_transcripts)
-        .service(add_transcript)
-        .service(get_transcript)
-        .service(delete_transcript)
-        .service(add_excerpt)
-        .service(delete_excerpt)
-        .service(delete_coding)
-        .service(put_evidence)
-        .service(theme_evidence)
-        .service(overview)
-        .service(coders)
-        .service(agreement)
-        .service(export_codebook)
-        .service(import_codebook)
-        .service(export_project)
-        .service(import_project);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(get_guide)
+        .route(put_guide)
+        .route(guide_text)
+        .route(list_appointments)
+        .route(add_appointment)
+        .route(put_appointment)
+        .route(send_appointment)
+        .route(questionnaire_documents)
+        .route(list_transcripts)
+        .route(add_transcript)
+        .route(get_transcript)
+        .route(delete_transcript)
+        .route(add_excerpt)
+        .route(delete_excerpt)
+        .route(delete_coding)
+        .route(put_evidence)
+        .route(theme_evidence)
+        .route(overview)
+        .route(coders)
+        .route(agreement)
+        .route(export_codebook)
+        .route(import_codebook)
+        .route(export_project)
+        .route(import_project);
 }
 
 /// The largest `.qdpx` project accepted.

@@ -1,9 +1,9 @@
 //! The panel's anonymous discussion through the API: experts read and post through their
 //! personal link; researchers moderate, reply as facilitator and clear posts for the report.
 
+use super::Routes;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::participation::with_participant;
 use crate::ops::discussion::{
@@ -16,18 +16,18 @@ use crate::web::error::{ApiResult, ErrorBody};
 
 const TOO_MANY_POSTS: &str = "too many posts in a short while; wait a minute and try again";
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(thread)
-        .service(post_to_thread)
-        .service(edit_own_post)
-        .service(withdraw_own_post)
-        .service(get_digest)
-        .service(set_digest)
-        .service(round_posts)
-        .service(approve_post)
-        .service(hide_post)
-        .service(clear_post)
-        .service(facilitator_post);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(thread)
+        .route(post_to_thread)
+        .route(edit_own_post)
+        .route(withdraw_own_post)
+        .route(get_digest)
+        .route(set_digest)
+        .route(round_posts)
+        .route(approve_post)
+        .route(hide_post)
+        .route(clear_post)
+        .route(facilitator_post);
 }
 
 /// A theme's discussion as the expert reads it: the published posts under handles random per

@@ -110,7 +110,19 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 #[utoipa::path(operation_id = "get_openapi", tag = "service", responses((status = 200, description = "The OpenAPI 3.1 document")))]
 #[get("/api/openapi.json")]
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    let document = state.openapi.get_or_init(|| {
+        let written = super::openapi().to_pretty_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "writing the OpenAPI document");
+            String::new()
+        });
+        // Writing it took megabytes that are free again now.
+        crate::memory::give_back();
+        written
+    });
+    if document.is_empty() {
+        return HttpResponse::InternalServerError().finish();
+    }
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(state.openapi.clone())
+        .body(document.clone())
 }

@@ -14,11 +14,13 @@ pub mod reports;
 pub mod rounds;
 pub mod studies;
 
+use actix_web::dev::HttpServiceFactory;
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_actix_web::AppExt;
+use utoipa_actix_web::OpenApiFactory;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::error::{ErrorBody, bad_request};
@@ -69,22 +71,49 @@ impl utoipa::Modify for Security {
 }
 
 /// Registers every API route; the OpenAPI document is collected from the same calls.
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::health)
-        .service(health::ready)
-        .service(health::metrics)
-        .service(health::openapi_json)
-        .configure(accounts::configure)
-        .configure(studies::configure)
-        .configure(protocol::configure)
-        .configure(recruitment::configure)
-        .configure(codebook::configure)
-        .configure(coding::configure)
-        .configure(rounds::configure)
-        .configure(reports::configure)
-        .configure(participation::configure)
-        .configure(discussion::configure)
-        .configure(privacy::configure);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(health::health)
+        .route(health::ready)
+        .route(health::metrics)
+        .route(health::openapi_json);
+    accounts::configure(cfg);
+    studies::configure(cfg);
+    protocol::configure(cfg);
+    recruitment::configure(cfg);
+    codebook::configure(cfg);
+    coding::configure(cfg);
+    rounds::configure(cfg);
+    reports::configure(cfg);
+    participation::configure(cfg);
+    discussion::configure(cfg);
+    privacy::configure(cfg);
+}
+
+/// Where the API's routes are registered: the server's own (plain actix-web), or the OpenAPI
+/// document's (utoipa-actix-web, which also writes each route's documentation, a few megabytes
+/// the server itself has no use for: it serves the document written once at start).
+pub trait Routes {
+    fn route<F>(&mut self, route: F) -> &mut Self
+    where
+        F: HttpServiceFactory + OpenApiFactory + 'static;
+}
+
+impl Routes for actix_web::web::ServiceConfig {
+    fn route<F>(&mut self, route: F) -> &mut Self
+    where
+        F: HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        self.service(route)
+    }
+}
+
+impl Routes for ServiceConfig<'_> {
+    fn route<F>(&mut self, route: F) -> &mut Self
+    where
+        F: HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        self.service(route)
+    }
 }
 
 /// The OpenAPI document as served at `/api/openapi.json`.
@@ -92,7 +121,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(configure)
+        // A closure: the document's route list borrows for a lifetime of its own.
+        .configure(|cfg: &mut ServiceConfig<'_>| configure(cfg))
         .split_for_parts();
     describe_responses(&mut doc);
     doc

@@ -1,9 +1,9 @@
 //! The expert's side of the API: the token in their link is their only credential.
 
+use super::Routes;
 use actix_web::{HttpRequest, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::utc;
 use crate::domain::Language;
@@ -18,15 +18,15 @@ use crate::web::error::{ApiResult, ErrorBody};
 
 const TOO_MANY_SAVES: &str = "too many saves in a short while; wait a minute and try again";
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(me)
-        .service(consent)
-        .service(withdraw)
-        .service(unsubscribe)
-        .service(round)
-        .service(put_answers)
-        .service(questionnaire)
-        .service(put_questionnaire);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(me)
+        .route(consent)
+        .route(withdraw)
+        .route(unsubscribe)
+        .route(round)
+        .route(put_answers)
+        .route(questionnaire)
+        .route(put_questionnaire);
 }
 
 /// Resolves a personal link, counting failures per client address so links cannot be found by

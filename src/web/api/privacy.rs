@@ -1,20 +1,20 @@
 //! The data-protection routes: a person's data for them, erasing an identity on request, and
 //! the study's audit log.
 
+use super::Routes;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::ops::privacy::{self, EraseInput, PersonExport};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(export_person)
-        .service(erase_person)
-        .service(audit_log);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(export_person)
+        .route(erase_person)
+        .route(audit_log);
 }
 
 /// Everything the study holds about one person — identity, consents, answers, written answers,

@@ -1,21 +1,21 @@
 //! The study's protocol: read and change the draft, register it, amend it with a reason, and
 //! download the registered document whose bytes hash to its SHA-256.
 
+use super::Routes;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, put, web};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::ops::protocol::{self, ProtocolInput, ProtocolView, Registered};
 use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(get_protocol)
-        .service(set_protocol)
-        .service(register_protocol)
-        .service(protocol_document)
-        .service(protocol_pdf);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(get_protocol)
+        .route(set_protocol)
+        .route(register_protocol)
+        .route(protocol_document)
+        .route(protocol_pdf);
 }
 
 /// The study's protocol: until it is registered a draft whose consensus rule, priority

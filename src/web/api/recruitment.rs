@@ -1,9 +1,9 @@
 //! Recruitment through the API: panel attributes, candidates, CSV import, invitations, the
 //! overview, messages, and the study's own letters and consent text.
 
+use super::Routes;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::candidate::{CandidateInput, Stratum};
 use crate::domain::csv_import::Preview;
@@ -18,25 +18,25 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(get_strata)
-        .service(put_strata)
-        .service(add_candidate)
-        .service(list_candidates)
-        .service(import_candidates)
-        .service(get_candidate)
-        .service(patch_candidate)
-        .service(set_candidates_strata)
-        .service(withdraw_candidate)
-        .service(invite)
-        .service(overview)
-        .service(messages)
-        .service(get_consent_text)
-        .service(put_consent_text)
-        .service(get_letter)
-        .service(put_letter)
-        .service(delete_letter)
-        .service(preview_letter);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(get_strata)
+        .route(put_strata)
+        .route(add_candidate)
+        .route(list_candidates)
+        .route(import_candidates)
+        .route(get_candidate)
+        .route(patch_candidate)
+        .route(set_candidates_strata)
+        .route(withdraw_candidate)
+        .route(invite)
+        .route(overview)
+        .route(messages)
+        .route(get_consent_text)
+        .route(put_consent_text)
+        .route(get_letter)
+        .route(put_letter)
+        .route(delete_letter)
+        .route(preview_letter);
 }
 
 /// The study's panel attributes (strata).

@@ -1,10 +1,10 @@
 //! The report through the API: JSON, the downloadable formats, funder links, and the release of
 //! small cells.
 
+use super::Routes;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{Invalid, Language};
 use crate::ops::archive::{ImportResult, Importer};
@@ -17,18 +17,18 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(report_json)
-        .service(report_file)
-        .service(create_link)
-        .service(list_links)
-        .service(revoke_link)
-        .service(list_funders)
-        .service(share_with_funder)
-        .service(withdraw_funder)
-        .service(release_cell)
-        .service(export_archive)
-        .service(import_archive);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(report_json)
+        .route(report_file)
+        .route(create_link)
+        .route(list_links)
+        .route(revoke_link)
+        .route(list_funders)
+        .route(share_with_funder)
+        .route(withdraw_funder)
+        .route(release_cell)
+        .route(export_archive)
+        .route(import_archive);
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]

@@ -1,9 +1,9 @@
 //! Rounds through the API: create, open (e-mails every panellist), extend, remind, close, the
 //! answers researchers review between rounds, and the study's to-do list.
 
+use super::Routes;
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::round::RoundInput;
 use crate::ops::rounds::{self, Opened, RoundPatch, RoundResponses, RoundView};
@@ -12,21 +12,21 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_round)
-        .service(list_rounds)
-        .service(get_round)
-        .service(patch_round)
-        .service(open_round)
-        .service(close_round)
-        .service(remind_round)
-        .service(study_todo)
-        .service(round_responses)
-        .service(round_progress)
-        .service(theme_comments)
-        .service(round_live)
-        .service(clear_comment)
-        .service(set_minority_statement);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(create_round)
+        .route(list_rounds)
+        .route(get_round)
+        .route(patch_round)
+        .route(open_round)
+        .route(close_round)
+        .route(remind_round)
+        .route(study_todo)
+        .route(round_responses)
+        .route(round_progress)
+        .route(theme_comments)
+        .route(round_live)
+        .route(clear_comment)
+        .route(set_minority_statement);
 }
 
 /// Creates a round in draft: `{kind: "qualitative"|"rating", validation, rating, feedback,

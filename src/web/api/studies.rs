@@ -1,9 +1,9 @@
 //! Studies: create, list, read, change settings; members; where a study stands.
 
+use super::Routes;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::study::StudyInput;
 use crate::ops::studies::{self, MemberView, Overview, StudyView};
@@ -11,15 +11,15 @@ use crate::web::AppState;
 use crate::web::auth::ApiResearcher;
 use crate::web::error::{ApiResult, ErrorBody};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_study)
-        .service(list_studies)
-        .service(get_study)
-        .service(update_study)
-        .service(study_overview)
-        .service(list_members)
-        .service(set_member)
-        .service(remove_member);
+pub fn configure(cfg: &mut impl Routes) {
+    cfg.route(create_study)
+        .route(list_studies)
+        .route(get_study)
+        .route(update_study)
+        .route(study_overview)
+        .route(list_members)
+        .route(set_member)
+        .route(remove_member);
 }
 
 /// Creates a study; the caller becomes its owner. Only `title` is required: the rest takes the
