@@ -107,16 +107,7 @@ pub fn build(
             .and_then(|v| index.get(v.as_str()).copied())
     };
     // Scores per theme and group.
-    let theme_index: HashMap<&str, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.theme_id.as_str(), i))
-        .collect();
-    let theme_at: Vec<Option<usize>> = answers
-        .themes
-        .iter()
-        .map(|id| theme_index.get(id.as_str()).copied())
-        .collect();
+    let theme_at = answers.places_among(rows.iter().map(|r| r.theme_id.as_str()));
     let group_at: Vec<Option<usize>> = answers.panellists.iter().map(|p| group_of(p)).collect();
     let mut scores = vec![vec![Vec::<i32>::new(); g.values.len()]; rows.len()];
     let mut dont_know = vec![vec![0usize; g.values.len()]; rows.len()];

@@ -492,6 +492,15 @@ impl Scores {
             .collect()
     }
 
+    /// For each theme of the answers (by [`Scored::theme`]), its place among `ids`, if there.
+    pub fn places_among<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Vec<Option<usize>> {
+        let place: HashMap<&str, usize> = ids.enumerate().map(|(i, id)| (id, i)).collect();
+        self.themes
+            .iter()
+            .map(|id| place.get(id.as_str()).copied())
+            .collect()
+    }
+
     /// `answers` (of this round or the one before) grouped by theme id, in their order.
     fn by_theme<'a>(&'a self, answers: &'a [Scored]) -> HashMap<&'a str, Vec<&'a Scored>> {
         let mut out: HashMap<&str, Vec<&Scored>> = HashMap::new();
@@ -672,17 +681,9 @@ pub fn compose(d: &ReportData, opts: &Options, audience: Audience) -> Report {
 
     // Kendall's W over the themes shown: panellists × themes, a panellist with any missing
     // score left out.
-    let position: HashMap<&str, usize> = shown
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.theme_id.as_str(), i))
-        .collect();
-    let column: Vec<Option<usize>> = d
+    let column = d
         .answers
-        .themes
-        .iter()
-        .map(|id| position.get(id.as_str()).copied())
-        .collect();
+        .places_among(shown.iter().map(|t| t.theme_id.as_str()));
     let mut by_panellist: Vec<Option<Vec<Option<i32>>>> = vec![None; d.answers.panellists.len()];
     for a in &d.answers.now {
         let row = by_panellist[a.panellist as usize].get_or_insert_with(|| vec![None; shown.len()]);
