@@ -90,8 +90,8 @@ pub fn configure(cfg: &mut impl Routes) {
 }
 
 /// Where the API's routes are registered: the server's own (plain actix-web), or the OpenAPI
-/// document's (utoipa-actix-web, which also writes each route's documentation, a few megabytes
-/// the server itself has no use for: it serves the document written once at start).
+/// document's (utoipa-actix-web, which also writes each route's documentation: megabytes each
+/// HTTP worker has no use for, as the document is written once, when first asked for).
 pub trait Routes {
     fn route<F>(&mut self, route: F) -> &mut Self
     where
