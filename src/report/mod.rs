@@ -483,11 +483,22 @@ impl Scores {
         &self.panellists[a.panellist as usize]
     }
 
-    /// Panellists who responded to the report's round: scored a theme or said they do not know.
+    /// Panellists who responded to the report's round (a rating round), by the one rule for
+    /// "answered" (`domain::round::answered`).
     pub fn responders(&self) -> HashSet<String> {
         self.now
             .iter()
-            .filter(|a| a.score.is_some() || a.dont_know)
+            .filter(|a| {
+                crate::domain::round::answered(
+                    true,
+                    crate::domain::round::Said {
+                        scored: a.score.is_some(),
+                        dont_know: a.dont_know,
+                        commented: false,
+                        proposed: false,
+                    },
+                )
+            })
             .map(|a| self.panellist_id(a).to_string())
             .collect()
     }
