@@ -101,6 +101,7 @@ impl Application {
                 .context("reading the database's name")?
                 .into()
         };
+        let records = crate::ops::records::Ledger::start(pool.clone());
         let state = web::Data::new(AppState {
             pool,
             backend,
@@ -114,6 +115,8 @@ impl Application {
             mail,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             database,
+            records,
+            writes: Default::default(),
         });
         let worker = if settings.worker.enabled {
             Some(state.worker().context("starting the worker")?)
@@ -193,6 +196,9 @@ impl Application {
             })
         });
         let result = self.server.await.context("HTTP server");
+        // The records of use of the last requests, before the process ends.
+        let records = self.state.records.clone();
+        let _ = actix_web::rt::task::spawn_blocking(move || records.write_waiting()).await;
         if let Some(l) = listener {
             l.abort();
         }

@@ -23,6 +23,7 @@ pub mod participation;
 pub mod privacy;
 pub mod progress;
 pub mod protocol;
+pub mod records;
 pub mod recruitment;
 pub mod refi;
 pub mod reports;

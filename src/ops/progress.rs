@@ -112,6 +112,7 @@ pub(super) fn rows(
     r: &Round,
     study_id: &str,
 ) -> AppResult<Vec<(PanellistProgress, BTreeMap<String, String>)>> {
+    super::records::settle(conn);
     let parts: Vec<(
         String,
         Option<chrono::NaiveDateTime>,

@@ -83,16 +83,20 @@ pub struct Progress {
     pub submitted: usize,
 }
 
-/// Records an expert's first view of a round (researchers see who opened it). Only a record:
-/// with the disk full the expert still sees the round.
+/// Records an expert's first view of a round (researchers see who opened it). Only a record,
+/// written off the request's path (`records`): with the disk full the expert still sees the
+/// round.
 pub fn record_first_view(conn: &mut DbConn, part: &RoundParticipation) -> AppResult<()> {
     if part.first_opened_at.is_some() {
         return Ok(());
     }
-    super::bookkeeping(
-        diesel::update(round_participations::table.find((&part.round_id, &part.panellist_id)))
-            .set(round_participations::first_opened_at.eq(now()))
-            .execute(conn),
+    super::records::keep(
+        conn,
+        super::records::Record::RoundOpened {
+            round_id: part.round_id.clone(),
+            panellist_id: part.panellist_id.clone(),
+            at: now(),
+        },
     )
 }
 
@@ -116,6 +120,7 @@ pub fn published(conn: &mut DbConn, round_id: &str) -> AppResult<Vec<PublishedTh
 }
 
 fn progress(conn: &mut DbConn, round_id: &str) -> AppResult<Progress> {
+    super::records::settle(conn);
     let parts: Vec<RoundParticipation> = round_participations::table
         .filter(round_participations::round_id.eq(round_id))
         .select(RoundParticipation::as_select())

@@ -258,6 +258,7 @@ pub fn todo(
 }
 
 fn round_todo(conn: &mut DbConn, r: &Round) -> AppResult<RoundTodo> {
+    super::records::settle(conn);
     let parts: Vec<RoundParticipation> = round_participations::table
         .filter(round_participations::round_id.eq(&r.id))
         .select(RoundParticipation::as_select())
