@@ -53,6 +53,9 @@ pub struct Snapshot {
     pub pool_connections: u32,
     pub pool_idle: u32,
     pub pool_max: u32,
+    /// SQLite: writes committed together (`db::group`), and the transactions they took.
+    pub grouped_writes: u64,
+    pub group_commits: u64,
 }
 
 /// The method as a label: the standard ones by name, anything else as `other`.
@@ -193,6 +196,20 @@ impl Metrics {
             "gauge",
             "When this process's worker last finished a pass (Unix time; 0 before the first).",
             self.last_pass_unix.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "orakel_sqlite_grouped_writes_total",
+            "counter",
+            "Experts' saves committed through SQLite's group commit.",
+            db.grouped_writes,
+        );
+        single(
+            &mut out,
+            "orakel_sqlite_group_commits_total",
+            "counter",
+            "Transactions those saves were committed in (writes per commit = the ratio).",
+            db.group_commits,
         );
         single(
             &mut out,

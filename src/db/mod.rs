@@ -2,6 +2,7 @@
 //! and the row types and queries of every table. Nothing here knows about HTTP.
 
 pub mod columns;
+pub mod group;
 pub mod models;
 pub mod schema;
 
@@ -230,6 +231,11 @@ thread_local! {
     static HOLDS_WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether this thread holds SQLite's write turn (is inside `write`).
+pub(crate) fn holds_writer() -> bool {
+    HOLDS_WRITER.with(|h| h.get())
+}
+
 struct WriterTurn(Option<std::sync::MutexGuard<'static, ()>>);
 
 impl WriterTurn {
@@ -249,6 +255,21 @@ impl Drop for WriterTurn {
             HOLDS_WRITER.with(|h| h.set(false));
         }
     }
+}
+
+/// Whether `conn` is inside a transaction.
+pub fn in_transaction(conn: &mut DbConn) -> bool {
+    let depth = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .ok()
+            .flatten(),
+        DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .ok()
+            .flatten(),
+    };
+    depth.is_some()
 }
 
 /// Runs `f` in a transaction that is ready to write from its first statement. On SQLite this is
@@ -305,6 +326,14 @@ pub(crate) use each_row;
 
 /// Runs `f` in a read-only transaction, so what it reads is one consistent snapshot.
 pub fn read<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    transaction(conn, f)
+}
+
+/// `f` in a transaction (a savepoint inside another), rolled back when it fails.
+fn transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<DbError>,
 {

@@ -91,6 +91,8 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         pool_connections: pool.connections,
         pool_idle: pool.idle_connections,
         pool_max: state.pool.max_size(),
+        grouped_writes: state.writes.writes(),
+        group_commits: state.writes.commits(),
         ..Snapshot::default()
     };
     let now = crate::db::now();
