@@ -178,25 +178,34 @@ pub fn answered_counts(
     rating: bool,
 ) -> AppResult<std::collections::HashMap<String, usize>> {
     use diesel::dsl::count_star;
-    let of_round = answers::table.filter(answers::round_id.eq(round_id));
-    let counts: Vec<(String, i64)> = if rating {
-        of_round
-            .filter(answers::score.is_not_null().or(answers::dont_know.eq(true)))
-            .group_by(answers::panellist_id)
-            .select((answers::panellist_id, count_star()))
-            .load(conn)?
-    } else {
-        of_round
-            .filter(
-                answers::comment
-                    .is_not_null()
-                    .or(answers::proposal.is_not_null()),
-            )
-            .group_by(answers::panellist_id)
-            .select((answers::panellist_id, count_star()))
-            .load(conn)?
-    };
+    let counts: Vec<(String, i64)> = answers::table
+        .filter(answers::round_id.eq(round_id))
+        .filter(answered_rule(rating))
+        .group_by(answers::panellist_id)
+        .select((answers::panellist_id, count_star()))
+        .load(conn)?;
     Ok(counts.into_iter().map(|(p, n)| (p, n as usize)).collect())
+}
+
+/// Which answers count as answered (`domain::round::answered` in SQL).
+fn answered_rule(
+    rating: bool,
+) -> Box<
+    dyn BoxableExpression<
+            answers::table,
+            <DbConn as diesel::Connection>::Backend,
+            SqlType = diesel::sql_types::Bool,
+        >,
+> {
+    if rating {
+        Box::new(answers::score.is_not_null().or(answers::dont_know.eq(true)))
+    } else {
+        Box::new(
+            answers::comment
+                .is_not_null()
+                .or(answers::proposal.is_not_null()),
+        )
+    }
 }
 
 /// The rounds an expert can see: open and closed rating rounds and written questionnaires,
@@ -527,17 +536,61 @@ pub fn save(
     live_minutes: i64,
 ) -> AppResult<ExpertRound> {
     let p = resolve(conn, token)?.ok_or(AppError::NotFound)?;
-    save_for(conn, &p, number, input, live_minutes)
+    save_for(conn, &p, number, input, live_minutes)?.round(conn, &p)
 }
 
-/// `save` for a participant already resolved from their link.
+/// What a save leaves behind, to answer with as much of the round as the reply needs.
+pub struct Saved {
+    round: Round,
+    panellist_id: String,
+    submitted_at: Option<chrono::NaiveDateTime>,
+}
+
+/// How far an expert is after a save: what the page's script shows beside each answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SavedAnswers {
+    /// Themes with a score or "don't know" (in a rating round) or any text (otherwise).
+    pub answered: usize,
+    pub total: usize,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+impl Saved {
+    /// The whole round as the expert now sees it, with the answers just saved.
+    pub fn round(&self, conn: &mut DbConn, p: &Participant) -> AppResult<ExpertRound> {
+        db::read(conn, |c| {
+            build(c, p, &self.panellist_id, &self.round, self.submitted_at)
+        })
+    }
+
+    /// How many themes the expert has answered, of how many: two counts.
+    pub fn progress(&self, conn: &mut DbConn) -> AppResult<SavedAnswers> {
+        let answered: i64 = answers::table
+            .filter(answers::round_id.eq(&self.round.id))
+            .filter(answers::panellist_id.eq(&self.panellist_id))
+            .filter(answered_rule(self.round.rating))
+            .count()
+            .get_result(conn)?;
+        let total: i64 = round_themes::table
+            .filter(round_themes::round_id.eq(&self.round.id))
+            .count()
+            .get_result(conn)?;
+        Ok(SavedAnswers {
+            answered: answered as usize,
+            total: total as usize,
+            submitted_at: self.submitted_at.map(utc),
+        })
+    }
+}
+
+/// `save` for a participant already resolved from their link; the reply is read apart.
 pub fn save_for(
     conn: &mut DbConn,
     p: &Participant,
     number: i32,
     input: AnswersInput,
     live_minutes: i64,
-) -> AppResult<ExpertRound> {
+) -> AppResult<Saved> {
     if input.answers.len() > 1000 {
         return Err(Invalid::one("answers", "at most 1000 answers at a time").into());
     }
@@ -551,13 +604,16 @@ fn save_once(
     number: i32,
     input: &AnswersInput,
     live_minutes: i64,
-) -> AppResult<ExpertRound> {
+) -> AppResult<Saved> {
     // The write holds SQLite's one write lock, so it does only what must be atomic; the
     // response is read after the commit (it shows the answers just saved, and others' saves
     // need not wait for it).
     let pid = panellist(p)?;
-    let (r, submitted_at) = db::write(conn, |c| {
-        let r = round_by_number(c, &p.study.id, number)?;
+    // Saves arriving together share one commit (`db::group`): the write owns what it uses.
+    let (study, input, panellist_id) = (p.study.clone(), input.clone(), pid.clone());
+    let (r, submitted_at) = db::group::write_together(conn, move |c| {
+        let pid = panellist_id;
+        let r = round_by_number(c, &study.id, number)?;
         let at = now();
         if !r.accepting(at) {
             let when = r
@@ -578,7 +634,7 @@ fn save_once(
         if part.is_none() {
             return Err(AppError::NotFound);
         }
-        let settings = p.study.settings()?;
+        let settings = study.settings()?;
         let flags = flags_of(&r);
         let theme_ids: Vec<String> = round_themes::table
             .filter(round_themes::round_id.eq(&r.id))
@@ -619,7 +675,11 @@ fn save_once(
             .execute(c)?;
         Ok((r, submitted_at))
     })?;
-    db::read(conn, |c| build(c, p, &pid, &r, submitted_at))
+    Ok(Saved {
+        round: r,
+        panellist_id: pid,
+        submitted_at,
+    })
 }
 
 /// Writes one answer if it changed, keeping the change.

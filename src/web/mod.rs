@@ -42,6 +42,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Which database this is (`db::database_name`), for emptying its kept reports.
     pub database: Arc<str>,
+    /// Records of use (first views, links used) waiting to be written off the request's path.
+    pub records: Arc<crate::ops::records::Ledger>,
+    /// Small writes that arrive together, committed together (SQLite).
+    pub writes: Arc<db::group::Group>,
 }
 
 impl AppState {
@@ -69,9 +73,14 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let (records, writes) = (self.records.clone(), self.writes.clone());
         web::block(move || {
-            let mut conn = db::checkout(&pool)?;
-            f(&mut conn)
+            crate::ops::records::within(&records, || {
+                db::group::within(&writes, || {
+                    let mut conn = db::checkout(&pool)?;
+                    f(&mut conn)
+                })
+            })
         })
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
@@ -128,7 +137,12 @@ pub fn app(
             web::QueryConfig::default()
                 .error_handler(|e, _| error::bad_request(format!("invalid query string: {e}"))),
         )
-        .configure(api::configure)
+        // The router tries each route in turn, matching a pattern per route: what experts ask
+        // for most (their pages and saves) comes first. No two routes overlap, so the order
+        // changes nothing else.
+        .configure(pages::participant::configure)
+        .configure(api::experts)
+        .configure(api::the_rest)
         .configure(pages::configure)
         .default_service(web::to(pages::not_found))
         .wrap(from_fn(refuse_nul))

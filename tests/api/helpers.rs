@@ -603,6 +603,13 @@ impl Client {
         self.finish(r)
     }
 
+    /// PUTs JSON with extra request headers.
+    pub fn put_json_with(&mut self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let req = with_headers(self.prepare(self.agent.put(&self.url(path))), headers);
+        let r = req.send_json(body);
+        self.finish(r)
+    }
+
     pub fn post_json(&mut self, path: &str, body: &Value) -> Resp {
         self.send_json("POST", path, body)
     }

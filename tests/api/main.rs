@@ -29,6 +29,7 @@ mod recruitment;
 mod report;
 mod round1;
 mod rounds;
+mod saving;
 mod service;
 mod smtp;
 mod studies;

@@ -72,6 +72,17 @@ impl utoipa::Modify for Security {
 
 /// Registers every API route; the OpenAPI document is collected from the same calls.
 pub fn configure(cfg: &mut impl Routes) {
+    experts(cfg);
+    the_rest(cfg);
+}
+
+/// The routes of experts' personal links (the server registers them first: see `web::app`).
+pub fn experts(cfg: &mut impl Routes) {
+    participation::configure(cfg);
+}
+
+/// Every other API route.
+pub fn the_rest(cfg: &mut impl Routes) {
     cfg.route(health::health)
         .route(health::ready)
         .route(health::metrics)
@@ -84,7 +95,6 @@ pub fn configure(cfg: &mut impl Routes) {
     coding::configure(cfg);
     rounds::configure(cfg);
     reports::configure(cfg);
-    participation::configure(cfg);
     discussion::configure(cfg);
     privacy::configure(cfg);
 }

@@ -236,11 +236,39 @@ pub async fn round(
     ))
 }
 
+/// What a save answers with: the whole round, or with `Prefer: return=minimal` only how far the
+/// expert is (what a page saving theme by theme shows).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SaveReply {
+    Round(Box<ExpertRound>),
+    Progress(answers::SavedAnswers),
+}
+
+/// Whether the request asks for the short reply (RFC 7240 `Prefer: return=minimal`).
+fn wants_minimal(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            let p = p.split(';').next().unwrap_or("");
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            k.trim().eq_ignore_ascii_case("return")
+                && v.trim().trim_matches('"').eq_ignore_ascii_case("minimal")
+        })
+}
+
 /// Saves answers: `{answers: [{theme_id, score, dont_know, comment, proposal, reason}], submit}`.
 /// Every answer is checked first; with any fault nothing is stored (422). After the deadline
-/// answers are final (409).
-#[utoipa::path(operation_id = "save_answers", tag = "participation", request_body = AnswersInput, responses(
-    (status = 200, body = ExpertRound), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+/// answers are final (409). Answers with the round as the expert now sees it; with the header
+/// `Prefer: return=minimal` only with `{answered, total, submitted_at}` (and
+/// `Preference-Applied: return=minimal`), which is all a page saving theme by theme needs.
+#[utoipa::path(operation_id = "save_answers", tag = "participation", request_body = AnswersInput,
+    params(("Prefer" = Option<String>, Header, description = "`return=minimal` for the short reply")),
+    responses(
+    (status = 200, body = SaveReply, description = "The round (`ExpertRound`), or with `Prefer: return=minimal` how far the expert is (`SavedAnswers`)"),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 #[put("/api/v1/participation/{token}/rounds/{n}/answers")]
@@ -249,18 +277,27 @@ pub async fn put_answers(
     req: HttpRequest,
     path: web::Path<(String, i32)>,
     body: web::Json<AnswersInput>,
-) -> ApiResult<web::Json<ExpertRound>> {
+) -> ApiResult<actix_web::HttpResponse> {
     let (token, n) = path.into_inner();
     let input = body.into_inner();
     let saves = state.saves.clone();
     let live_minutes = state.settings.rounds.live_snapshot_minutes;
-    Ok(web::Json(
-        with_participant(&state, &req, token, move |c, p| {
-            saves.take(&p.candidate.id, TOO_MANY_SAVES)?;
-            answers::save_for(c, p, n, input, live_minutes)
+    let minimal = wants_minimal(&req);
+    let reply = with_participant(&state, &req, token, move |c, p| {
+        saves.take(&p.candidate.id, TOO_MANY_SAVES)?;
+        let saved = answers::save_for(c, p, n, input, live_minutes)?;
+        Ok(if minimal {
+            SaveReply::Progress(saved.progress(c)?)
+        } else {
+            SaveReply::Round(Box::new(saved.round(c, p)?))
         })
-        .await?,
-    ))
+    })
+    .await?;
+    let mut response = actix_web::HttpResponse::Ok();
+    if minimal {
+        response.insert_header(("Preference-Applied", "return=minimal"));
+    }
+    Ok(response.json(reply))
 }
 
 /// A written questionnaire (a qualitative round answered in writing): the guide's questions

@@ -38,7 +38,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(discussion::configure)
         .configure(funder::configure)
         .configure(interviews::configure)
-        .configure(participant::configure)
         .configure(protocol::configure)
         .configure(recruitment::configure)
         .configure(codebook::configure)

@@ -566,10 +566,11 @@ async fn round_save(
     }
     let (answers, posted) = answers_from_form(&pairs);
     let input = crate::ops::answers::AnswersInput { answers, submit };
-    let t = token.clone();
     let live_minutes = state.settings.rounds.live_snapshot_minutes;
+    let who = p.clone();
+    // The page that follows reads the round itself: the save answers with nothing.
     match state
-        .db(move |c| crate::ops::answers::save(c, &t, n, input, live_minutes))
+        .db(move |c| crate::ops::answers::save_for(c, &who, n, input, live_minutes).map(|_| ()))
         .await
     {
         Ok(_) => Ok(see_other(&after_saving(&token, n, submit))),

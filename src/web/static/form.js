@@ -67,7 +67,8 @@
     }
     fetch(api, {
       method: "PUT",
-      headers: { "Content-Type": "application/json" },
+      // The short reply: the page shows only how many themes are answered.
+      headers: { "Content-Type": "application/json", "Prefer": "return=minimal" },
       body: JSON.stringify({ answers: [answerOf(fieldset)], submit: false }),
       credentials: "omit"
     }).then(function (r) {
