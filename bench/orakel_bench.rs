@@ -8,7 +8,10 @@
 //!    sink, against lettre's pooled transport sending the same messages directly;
 //! 3. report at scale: 2,000 panellists × 200 themes × 3 rounds, JSON, PDF and XLSX, against one
 //!    aggregate query over the answers, at three sizes;
-//! 4. footprint: start-up to the first answer, idle memory, binary size.
+//! 4. footprint: start-up to the first answer, idle memory, binary size;
+//! 6. respondent flow: 640 panellists each run the round as its page does (the page, 13 saves,
+//!    save and finish, the page after), compressed as a browser asks, at 64 connections: as
+//!    respondents per second and server CPU per respondent.
 //!
 //! Run through `bench/run` (see BENCHMARKS.md); `--smoke` runs everything small and short, only
 //! to check the suite still works.
@@ -96,7 +99,7 @@ fn options() -> anyhow::Result<Options> {
                 )
             }
             other => bail!(
-                "unknown argument {other:?}; use --smoke, --seconds N, --postgres URL, --bin PATH, --only expert|opening|report|lists|footprint"
+                "unknown argument {other:?}; use --smoke, --seconds N, --postgres URL, --bin PATH, --only expert|opening|report|lists|flow|footprint"
             ),
         }
     }
@@ -143,6 +146,11 @@ fn run(o: &Options, work: &Path) -> anyhow::Result<()> {
     if wanted(o, "lists") {
         for b in &backends {
             large_lists(o, work, b, &mut rows)?;
+        }
+    }
+    if wanted(o, "flow") {
+        for b in &backends {
+            respondent_flow(o, work, b, &mut rows)?;
         }
     }
     if wanted(o, "footprint") {
@@ -539,13 +547,26 @@ fn exchange(stream: &mut BufReader<TcpStream>, req: &[u8]) -> std::io::Result<(u
 }
 
 fn request_bytes(method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Vec<u8> {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+    request_with(method, path, body, "application/json", auth.as_deref())
+}
+
+/// A request with a body of `content_type` and one more header line (without its line end).
+fn request_with(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+    header: Option<&str>,
+) -> Vec<u8> {
     let mut r = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    if let Some(t) = token {
-        r.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    if let Some(h) = header {
+        r.push_str(h);
+        r.push_str("\r\n");
     }
     match body {
         Some(b) => r.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{b}",
             b.len()
         )),
         None => r.push_str("\r\n"),
@@ -736,11 +757,13 @@ fn expert_form(o: &Options, work: &Path, b: &Backend, rows: &mut Vec<Row>) -> an
             r#"{{"answers":[{{"theme_id":"{theme}","score":{}}}],"submit":false}}"#,
             (c + seq) % 5
         );
-        request_bytes(
+        // As the page's script sends it: asking for the short reply.
+        request_with(
             "PUT",
             &format!("/api/v1/participation/{token}/rounds/{round_number}/answers"),
             Some(&body),
-            None,
+            "application/json",
+            Some("Prefer: return=minimal"),
         )
     };
     let run = |name: &str,
@@ -928,6 +951,231 @@ fn postgres_bin(name: &str) -> Option<PathBuf> {
         .collect();
     dirs.sort();
     dirs.pop().map(|(_, p)| p)
+}
+
+/// Latencies of one kind of request in the respondent flow.
+#[derive(Default)]
+struct Latencies {
+    all: Vec<Duration>,
+    failures: usize,
+}
+
+impl Latencies {
+    fn add(&mut self, took: Duration, ok: bool) {
+        if ok {
+            self.all.push(took);
+        } else {
+            self.failures += 1;
+        }
+    }
+
+    fn merge(&mut self, other: Latencies) {
+        self.all.extend(other.all);
+        self.failures += other.failures;
+    }
+
+    /// The `p`-th quantile in milliseconds.
+    fn ms(&mut self, p: f64) -> f64 {
+        if self.all.is_empty() {
+            return f64::NAN;
+        }
+        self.all.sort();
+        let i = ((self.all.len() as f64 * p).ceil() as usize).clamp(1, self.all.len()) - 1;
+        self.all[i].as_secs_f64() * 1000.0
+    }
+}
+
+/// CPU time a process has used (user and system), from /proc.
+fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+    let used = ticks(11) + ticks(12);
+    // SAFETY: sysconf only reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(used * 1_000_000 / per_second)
+}
+
+/// CPU time used by every process named `name` (PostgreSQL's server processes), from /proc.
+fn cpu_of_named(name: &str) -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .map(cpu_of)
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The respondent's whole flow
+
+/// Each panellist once, as a browser runs the round: the page, one save per theme as the
+/// page's script sends it (asking for the short reply the script reads), "save and finish" as
+/// the form posts it, and the page it leads to. Every request asks for a compressed answer.
+fn respondent_flow(
+    o: &Options,
+    work: &Path,
+    b: &Backend,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    const CONNECTIONS: usize = 64;
+    const THEMES: usize = 13;
+    let experts = if o.smoke { 64 } else { 640 };
+    let url = b.fresh(work, "flow")?;
+    let env = mail_env()?;
+    let (number, tokens, themes) = {
+        let mut conn = seeding_connection(&url)?;
+        let s = seed_panel(&mut conn, &env, experts, THEMES)?;
+        let (round, number) = create_round(&mut conn, &s)?;
+        rounds::open(&mut conn, &env, &s.researcher, &round)?;
+        let tokens: Vec<String> = s
+            .candidates
+            .iter()
+            .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
+            .collect::<Result<_, _>>()?;
+        drop_queued_mail(&mut conn)?;
+        (number, Arc::new(tokens), Arc::new(s.themes))
+    };
+    let dir = work.join("flow-server");
+    std::fs::create_dir_all(&dir)?;
+    let server = Server::start(o, &url, &dir, &[])?;
+    let port = server.port;
+    let label = b.name();
+    eprintln!("{label}: {experts} respondents, {CONNECTIONS} connections");
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_of(server.child.id());
+    let postgres_before = cpu_of_named("postgres");
+    let started = Instant::now();
+    let threads: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (next, tokens, themes) = (next.clone(), tokens.clone(), themes.clone());
+            std::thread::spawn(move || -> anyhow::Result<[Latencies; 4]> {
+                let mut kinds: [Latencies; 4] = Default::default();
+                let mut conn = BufReader::new(TcpStream::connect(("127.0.0.1", port))?);
+                conn.get_mut().set_nodelay(true)?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(token) = tokens.get(i) else { break };
+                    let page = format!("/p/{token}/rounds/{number}");
+                    let mut timed = |kind: usize, req: Vec<u8>, want: u16| -> anyhow::Result<()> {
+                        let at = Instant::now();
+                        let (status, _) = exchange(&mut conn, &as_a_browser(req))?;
+                        kinds[kind].add(at.elapsed(), status == want);
+                        Ok(())
+                    };
+                    timed(0, request_bytes("GET", &page, None, None), 200)?;
+                    let mut form = String::from("action=submit");
+                    for (k, theme) in themes.iter().enumerate() {
+                        let score = (i + k) % 5;
+                        let body = format!(
+                            r#"{{"answers":[{{"theme_id":"{theme}","score":{score},"dont_know":false,"comment":""}}],"submit":false}}"#
+                        );
+                        let save = request_with(
+                            "PUT",
+                            &format!("/api/v1/participation/{token}/rounds/{number}/answers"),
+                            Some(&body),
+                            "application/json",
+                            Some("Prefer: return=minimal"),
+                        );
+                        timed(1, save, 200)?;
+                        form.push_str(&format!("&score.{theme}={score}&comment.{theme}="));
+                    }
+                    let submit = request_with(
+                        "POST",
+                        &page,
+                        Some(&form),
+                        "application/x-www-form-urlencoded",
+                        None,
+                    );
+                    timed(2, submit, 303)?;
+                    timed(3, request_bytes("GET", &format!("{page}/done"), None, None), 200)?;
+                }
+                Ok(kinds)
+            })
+        })
+        .collect();
+    let mut kinds: [Latencies; 4] = Default::default();
+    for t in threads {
+        let got = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a respondent's thread panicked"))??;
+        for (all, one) in kinds.iter_mut().zip(got) {
+            all.merge(one);
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_of(server.child.id()) - cpu_before;
+    let postgres_cpu = cpu_of_named("postgres").saturating_sub(postgres_before);
+    // How many saves each SQLite commit carried (the server's group commit).
+    let metrics = request(port, "GET", "/metrics", None, None)
+        .map(|(_, body)| String::from_utf8_lossy(&body).into_owned())
+        .unwrap_or_default();
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let per_commit = counter("orakel_sqlite_grouped_writes_total ")
+        / counter("orakel_sqlite_group_commits_total ").max(1.0);
+    drop(server);
+    let names = ["page", "save", "save and finish", "page after"];
+    for (name, k) in names.iter().zip(&kinds) {
+        if k.failures > 0 {
+            bail!("{label} flow, {name}: {} requests failed", k.failures);
+        }
+    }
+    let rate = experts as f64 / elapsed.as_secs_f64();
+    let cpu_ms = cpu.as_secs_f64() * 1000.0 / experts as f64;
+    let [page, save, submit, after] = &mut kinds;
+    let page_p99 = page.ms(0.99);
+    let save_p99 = save.ms(0.99);
+    rows.push(Row {
+        workload: format!(
+            "6. respondent flow (page, {THEMES} saves, finish, page after; gzip), {experts} respondents, {CONNECTIONS} connections, {label}"
+        ),
+        measured: format!(
+            "{rate:.0} respondents/s, {cpu_ms:.1} ms server CPU each; p99: page {page_p99:.1} ms, save {save_p99:.1} ms, finish {:.1} ms, after {:.1} ms{}",
+            submit.ms(0.99),
+            after.ms(0.99),
+            match b {
+                Backend::Sqlite => format!("; {per_commit:.1} saves per commit"),
+                Backend::Postgres(_) => format!(
+                    "; PostgreSQL's own CPU {:.1} ms each",
+                    postgres_cpu.as_secs_f64() * 1000.0 / experts as f64
+                ),
+            }
+        ),
+        limit: format!(
+            "p50: page {:.1} ms, save {:.1} ms, finish {:.1} ms, after {:.1} ms",
+            page.ms(0.5),
+            save.ms(0.5),
+            submit.ms(0.5),
+            after.ms(0.5)
+        ),
+        ratio: None,
+        target: "page p99 < 50 ms, save p99 < 50 ms".into(),
+        met: Some(page_p99 < 50.0 && save_p99 < 50.0),
+    });
+    println!(
+        "respondent flow ({label}): {rate:.1} respondents/s, {cpu_ms:.2} CPU ms each, {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
