@@ -385,6 +385,24 @@ fn create_round(conn: &mut DbConn, s: &Seeded) -> anyhow::Result<(String, i32)> 
     Ok((r.id, r.number))
 }
 
+/// A panel of `n` with `themes` themes and its first round open: the round's number, each
+/// panellist's link and the themes.
+type OpenRound = (i32, Arc<Vec<String>>, Arc<Vec<String>>);
+
+fn open_round_for(url: &str, env: &MailEnv, n: usize, themes: usize) -> anyhow::Result<OpenRound> {
+    let mut conn = seeding_connection(url)?;
+    let s = seed_panel(&mut conn, env, n, themes)?;
+    let (round, number) = create_round(&mut conn, &s)?;
+    rounds::open(&mut conn, env, &s.researcher, &round)?;
+    let tokens: Vec<String> = s
+        .candidates
+        .iter()
+        .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
+        .collect::<Result<_, _>>()?;
+    drop_queued_mail(&mut conn)?;
+    Ok((number, Arc::new(tokens), Arc::new(s.themes)))
+}
+
 /// Marks everything queued as sent, so seeding mail does not load the measured server.
 fn drop_queued_mail(conn: &mut DbConn) -> anyhow::Result<()> {
     diesel::update(outbox::table.filter(outbox::state.eq("queued")))
@@ -710,19 +728,7 @@ fn expert_form(o: &Options, work: &Path, b: &Backend, rows: &mut Vec<Row>) -> an
     let experts = if o.smoke { 64 } else { 640 };
     let url = b.fresh(work, "expert")?;
     let env = mail_env()?;
-    let (round_number, tokens, themes) = {
-        let mut conn = seeding_connection(&url)?;
-        let s = seed_panel(&mut conn, &env, experts, 13)?;
-        let (round, number) = create_round(&mut conn, &s)?;
-        rounds::open(&mut conn, &env, &s.researcher, &round)?;
-        let tokens: Vec<String> = s
-            .candidates
-            .iter()
-            .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
-            .collect::<Result<_, _>>()?;
-        drop_queued_mail(&mut conn)?;
-        (number, Arc::new(tokens), Arc::new(s.themes))
-    };
+    let (round_number, tokens, themes) = open_round_for(&url, &env, experts, 13)?;
     let dir = work.join("expert-server");
     std::fs::create_dir_all(&dir)?;
     let server = Server::start(o, &url, &dir, &[])?;
@@ -1037,19 +1043,7 @@ fn respondent_flow(
     let experts = if o.smoke { 64 } else { 640 };
     let url = b.fresh(work, "flow")?;
     let env = mail_env()?;
-    let (number, tokens, themes) = {
-        let mut conn = seeding_connection(&url)?;
-        let s = seed_panel(&mut conn, &env, experts, THEMES)?;
-        let (round, number) = create_round(&mut conn, &s)?;
-        rounds::open(&mut conn, &env, &s.researcher, &round)?;
-        let tokens: Vec<String> = s
-            .candidates
-            .iter()
-            .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
-            .collect::<Result<_, _>>()?;
-        drop_queued_mail(&mut conn)?;
-        (number, Arc::new(tokens), Arc::new(s.themes))
-    };
+    let (number, tokens, themes) = open_round_for(&url, &env, experts, THEMES)?;
     let dir = work.join("flow-server");
     std::fs::create_dir_all(&dir)?;
     let server = Server::start(o, &url, &dir, &[])?;
@@ -1894,20 +1888,7 @@ fn aggregate_limit(url: &str) -> anyhow::Result<Duration> {
 
 fn footprint(o: &Options, work: &Path, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let url = Backend::Sqlite.fresh(work, "footprint")?;
-    let (number, tokens, themes) = {
-        let env = mail_env()?;
-        let mut conn = seeding_connection(&url)?;
-        let s = seed_panel(&mut conn, &env, 20, 13)?;
-        let (round, number) = create_round(&mut conn, &s)?;
-        rounds::open(&mut conn, &env, &s.researcher, &round)?;
-        let tokens: Vec<String> = s
-            .candidates
-            .iter()
-            .map(|id| db::write(&mut conn, |c| links::issue_access(c, id)))
-            .collect::<Result<_, _>>()?;
-        drop_queued_mail(&mut conn)?;
-        (number, tokens, s.themes)
-    };
+    let (number, tokens, themes) = open_round_for(&url, &mail_env()?, 20, 13)?;
     let dir = work.join("footprint-server");
     std::fs::create_dir_all(&dir)?;
     let worker = [("ORAKEL__WORKER__ENABLED", "true".to_string())];
@@ -1942,7 +1923,7 @@ fn footprint(o: &Options, work: &Path, rows: &mut Vec<Row>) -> anyhow::Result<()
         )?;
         let before = std::fs::metadata(&path)?.len();
         let mut requests = 0u64;
-        for token in &tokens {
+        for token in tokens.iter() {
             let page = format!("/p/{token}/rounds/{number}");
             request(server.port, "GET", &page, None, None)?;
             for (i, theme) in themes.iter().enumerate() {

@@ -45,14 +45,7 @@ thread_local! {
 
 /// Runs `f` with writes through [`write_together`] joining `group`.
 pub fn within<T>(group: &Arc<Group>, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Arc<Group>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CURRENT.with(|c| *c.borrow_mut() = self.0.take());
-        }
-    }
-    let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(group.clone())));
-    f()
+    super::with_local(&CURRENT, group.clone(), f)
 }
 
 /// Runs `f` as a write that may share its transaction (and commit) with others waiting at the

@@ -231,6 +231,28 @@ thread_local! {
     static HOLDS_WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Runs `f` with the thread-local `key` holding `value`, and what it held before again after
+/// (a server's context for the operations it runs on a shared thread).
+pub(crate) fn with_local<V: 'static, T>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Option<V>>>,
+    value: V,
+    f: impl FnOnce() -> T,
+) -> T {
+    struct Restore<V: 'static>(
+        &'static std::thread::LocalKey<std::cell::RefCell<Option<V>>>,
+        Option<V>,
+    );
+    impl<V: 'static> Drop for Restore<V> {
+        fn drop(&mut self) {
+            let before = self.1.take();
+            self.0.with(|c| *c.borrow_mut() = before);
+        }
+    }
+    let before = key.with(|c| c.borrow_mut().replace(value));
+    let _restore = Restore(key, before);
+    f()
+}
+
 /// Whether this thread holds SQLite's write turn (is inside `write`).
 pub(crate) fn holds_writer() -> bool {
     HOLDS_WRITER.with(|h| h.get())

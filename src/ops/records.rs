@@ -212,14 +212,7 @@ thread_local! {
 
 /// Runs `f` with records going to `ledger` (a server's database operations run in this).
 pub fn within<T>(ledger: &Arc<Ledger>, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Arc<Ledger>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CURRENT.with(|c| *c.borrow_mut() = self.0.take());
-        }
-    }
-    let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(ledger.clone())));
-    f()
+    db::with_local(&CURRENT, ledger.clone(), f)
 }
 
 /// Keeps a record: in the server's ledger, or written at once where there is none.
