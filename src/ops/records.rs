@@ -4,7 +4,8 @@
 //! expert's save). Whoever reads them (a round's progress, what is left to do) first lets the
 //! thread write what is waiting, so researchers see them as soon as they happened.
 //!
-//! Outside a server (the command line, tests of `ops`) a record is written at once, as before.
+//! Outside a server (the command line, tests of `ops`) and on PostgreSQL a record is written at
+//! once, as part of the request.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -215,9 +216,15 @@ pub fn within<T>(ledger: &Arc<Ledger>, f: impl FnOnce() -> T) -> T {
     db::with_local(&CURRENT, ledger.clone(), f)
 }
 
-/// Keeps a record: in the server's ledger, or written at once where there is none.
+/// Keeps a record: in the server's ledger on SQLite, or written at once. PostgreSQL's writers
+/// do not queue behind one another, and a record written beside the request's own transaction
+/// would contend with it for the same rows (a link's row is also what consent updates), so
+/// there it is written at once, as part of the request.
 pub fn keep(conn: &mut DbConn, record: Record) -> AppResult<()> {
-    match CURRENT.with(|c| c.borrow().clone()) {
+    let ledger = CURRENT
+        .with(|c| c.borrow().clone())
+        .filter(|_| matches!(conn, DbConn::Sqlite(_)));
+    match ledger {
         Some(ledger) => {
             ledger.add(record);
             Ok(())
