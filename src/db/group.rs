@@ -49,24 +49,28 @@ pub fn within<T>(group: &Arc<Group>, f: impl FnOnce() -> T) -> T {
 }
 
 /// Runs `f` as a write that may share its transaction (and commit) with others waiting at the
-/// same moment. `f` sees only its own changes rolled back when it fails. Outside a server's
-/// group, on PostgreSQL and inside another transaction it is [`super::write`].
+/// same moment. `f` sees only its own changes rolled back when it fails. Inside another
+/// transaction it is a savepoint of that one; outside a server's group and on PostgreSQL it is
+/// [`super::write`].
 pub fn write_together<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
 {
+    if super::in_transaction(conn) {
+        return super::transaction(conn, f);
+    }
     let group = CURRENT.with(|c| c.borrow().clone());
-    let Some(group) = group.filter(|_| {
-        matches!(conn, DbConn::Sqlite(_)) && !super::in_transaction(conn) && !super::holds_writer()
-    }) else {
+    let Some(group) = group.filter(|_| matches!(conn, DbConn::Sqlite(_)) && !super::holds_writer())
+    else {
         return super::write(conn, f);
     };
     let slot: Arc<Mutex<Option<Result<T, E>>>> = Arc::new(Mutex::new(None));
     let put = slot.clone();
     let job: Job = Box::new(move |c| {
-        let result = in_savepoint(c, f);
+        // In a savepoint of the batch's transaction: rolled back alone when it fails.
+        let result = super::transaction(c, f);
         let ok = result.is_ok();
         *put.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
         ok
@@ -186,17 +190,6 @@ impl Drop for Leading<'_> {
     }
 }
 
-/// `f` in a savepoint of the batch's transaction: rolled back alone when it fails.
-fn in_savepoint<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<DbError>,
-{
-    super::transaction(conn, f)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
@@ -297,6 +290,20 @@ mod tests {
         })
         .unwrap();
         assert_eq!(rows(&mut c), 16);
+        assert_eq!(group.commits(), 1);
+        // Inside another transaction it joins that one, whatever the group.
+        assert!(!crate::db::in_transaction(&mut c));
+        crate::db::write(&mut c, |c| {
+            assert!(crate::db::in_transaction(c));
+            within(&group, || {
+                write_together(c, |c| {
+                    diesel::sql_query("INSERT INTO saved (v) VALUES (100)").execute(c)?;
+                    Ok::<(), DbError>(())
+                })
+            })
+        })
+        .unwrap();
+        assert_eq!(rows(&mut c), 17);
         assert_eq!(group.commits(), 1);
         drop(c);
         drop(pool);

@@ -281,17 +281,9 @@ impl Drop for WriterTurn {
 
 /// Whether `conn` is inside a transaction.
 pub fn in_transaction(conn: &mut DbConn) -> bool {
-    let depth = match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
-            .transaction_depth()
-            .ok()
-            .flatten(),
-        DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
-            .transaction_depth()
-            .ok()
-            .flatten(),
-    };
-    depth.is_some()
+    <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .is_ok_and(|depth| depth.is_some())
 }
 
 /// Runs `f` in a transaction that is ready to write from its first statement. On SQLite this is

@@ -19,7 +19,7 @@ use crate::db::schema::{participation_tokens, round_participations};
 use crate::db::{self, DbConn, DbPool};
 
 /// One record of use.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Record {
     /// A personal link was used at `at`.
     LinkUsed { token_id: String, at: NaiveDateTime },

@@ -530,9 +530,7 @@ impl Client {
 
     /// POSTs JSON with extra request headers.
     pub fn post_json_with(&mut self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
-        let req = with_headers(self.prepare(self.agent.post(&self.url(path))), headers);
-        let r = req.send_json(body);
-        self.finish(r)
+        self.send_json_with("POST", path, body, headers)
     }
 
     /// GETs any body: the status, the content type and the bytes.
@@ -593,20 +591,29 @@ impl Client {
     }
 
     pub fn send_json(&mut self, method: &str, path: &str, body: &Value) -> Resp {
-        let url = self.url(path);
-        let r = match method {
-            "POST" => self.prepare(self.agent.post(&url)).send_json(body),
-            "PUT" => self.prepare(self.agent.put(&url)).send_json(body),
-            "PATCH" => self.prepare(self.agent.patch(&url)).send_json(body),
-            other => panic!("unsupported method {other}"),
-        };
-        self.finish(r)
+        self.send_json_with(method, path, body, &[])
     }
 
     /// PUTs JSON with extra request headers.
     pub fn put_json_with(&mut self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
-        let req = with_headers(self.prepare(self.agent.put(&self.url(path))), headers);
-        let r = req.send_json(body);
+        self.send_json_with("PUT", path, body, headers)
+    }
+
+    /// Sends JSON by `method` with extra request headers.
+    fn send_json_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let url = self.url(path);
+        let r = match method {
+            "POST" => with_headers(self.prepare(self.agent.post(&url)), headers).send_json(body),
+            "PUT" => with_headers(self.prepare(self.agent.put(&url)), headers).send_json(body),
+            "PATCH" => with_headers(self.prepare(self.agent.patch(&url)), headers).send_json(body),
+            other => panic!("unsupported method {other}"),
+        };
         self.finish(r)
     }
 
