@@ -12,6 +12,29 @@ use crate::rounds::{codebook, deadline_in, open_round, panel};
 
 const MINIMAL: (&str, &str) = ("Prefer", "return=minimal");
 
+/// A panel of `n`, the codebook, and a rating round open for three days: the researcher's
+/// client, the panel, the themes, the round's id and number.
+fn rating_round(
+    app: &TestApp,
+    n: usize,
+) -> (
+    Client,
+    crate::rounds::Panel,
+    std::collections::BTreeMap<i32, String>,
+    String,
+    i64,
+) {
+    let mut c = app.api("lead@example.org");
+    let p = panel(app, &mut c, n);
+    let themes = codebook(&mut c, &p.study);
+    let (round, number) = open_round(
+        &mut c,
+        &p.study,
+        json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(3))}),
+    );
+    (c, p, themes, round, number)
+}
+
 fn answers_path(token: &str, number: i64) -> String {
     format!("/api/v1/participation/{token}/rounds/{number}/answers")
 }
@@ -19,14 +42,7 @@ fn answers_path(token: &str, number: i64) -> String {
 both_backends!(
     the_short_reply_says_how_far_the_expert_is,
     |app: &TestApp| {
-        let mut c = app.api("lead@example.org");
-        let p = panel(app, &mut c, 2);
-        let themes = codebook(&mut c, &p.study);
-        let (_, number) = open_round(
-            &mut c,
-            &p.study,
-            json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(3))}),
-        );
+        let (_, p, themes, _, number) = rating_round(app, 2);
         let token = p.members[0].1.clone();
         let total = themes.len();
         let mut expert = app.client();
@@ -94,14 +110,7 @@ both_backends!(
 
 both_backends!(saves_arriving_together_are_each_kept, |app: &TestApp| {
     const EXPERTS: usize = 12;
-    let mut c = app.api("lead@example.org");
-    let p = panel(app, &mut c, EXPERTS);
-    let themes = codebook(&mut c, &p.study);
-    let (round, number) = open_round(
-        &mut c,
-        &p.study,
-        json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(3))}),
-    );
+    let (mut c, p, themes, round, number) = rating_round(app, EXPERTS);
     let base = app.url("");
     let ids: Vec<String> = themes.values().cloned().collect();
     // Every expert saves each theme on its own, all at once; one of them also sends a score the
@@ -166,14 +175,7 @@ both_backends!(saves_arriving_together_are_each_kept, |app: &TestApp| {
 both_backends!(
     a_first_view_is_seen_by_the_researcher_at_once,
     |app: &TestApp| {
-        let mut c = app.api("lead@example.org");
-        let p = panel(app, &mut c, 3);
-        codebook(&mut c, &p.study);
-        let (round, number) = open_round(
-            &mut c,
-            &p.study,
-            json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(3))}),
-        );
+        let (mut c, p, _, round, number) = rating_round(app, 3);
         let opened = |c: &mut Client| {
             c.get(&format!("/api/v1/rounds/{round}")).json()["progress"]["opened"].clone()
         };
@@ -236,14 +238,7 @@ fn a_view_just_before_stopping_is_kept() {
     let Some(app) = TestApp::spawn(Backend::Sqlite) else {
         return;
     };
-    let mut c = app.api("lead@example.org");
-    let p = panel(&app, &mut c, 2);
-    codebook(&mut c, &p.study);
-    let (round, number) = open_round(
-        &mut c,
-        &p.study,
-        json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(3))}),
-    );
+    let (mut c, p, _, round, number) = rating_round(&app, 2);
     assert_eq!(
         app.client()
             .get(&format!("/p/{}/rounds/{number}", p.members[0].1))
