@@ -1349,8 +1349,17 @@ fn round_opening(o: &Options, work: &Path, b: &Backend, rows: &mut Vec<Row>) -> 
         ),
         limit: format!("{limit_rate:.0} e-mails/s (lettre pool, same messages, {:.2} s)", limit.as_secs_f64()),
         ratio: Some(ratio),
-        target: "≥ 80 %, memory flat".into(),
-        met: Some(ratio >= 0.80 && growth < 64 << 20),
+        // SQLite: delivery at half lettre's own rate. PostgreSQL: opening within 1.5 s at
+        // 5,000 (issue 23), the rest as on SQLite.
+        target: match b {
+            Backend::Sqlite => "≥ 50 %, memory flat".into(),
+            Backend::Postgres(_) => "≥ 50 %, opening ≤ 1.5 s at 5,000, memory flat".into(),
+        },
+        met: Some(
+            ratio >= 0.50
+                && growth < 64 << 20
+                && (matches!(b, Backend::Sqlite) || n < 5000 || opening.as_secs_f64() <= 1.5),
+        ),
     });
     println!(
         "round opening ({}): {rate:.0}/s against {limit_rate:.0}/s",

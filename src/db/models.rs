@@ -262,6 +262,9 @@ pub struct Consent {
     Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
 )]
 #[diesel(table_name = participation_tokens)]
+// None is NULL, not DEFAULT (no nullable column has another default): SQLite takes these
+// many rows a statement.
+#[diesel(treat_none_as_default_value = false)]
 pub struct ParticipationToken {
     pub id: String,
     pub candidate_id: String,
@@ -292,6 +295,9 @@ pub struct EmailTemplate {
     Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
 )]
 #[diesel(table_name = outbox)]
+// None is NULL, not DEFAULT (no nullable column has another default): SQLite takes these
+// many rows a statement.
+#[diesel(treat_none_as_default_value = false)]
 pub struct OutboxMessage {
     pub id: String,
     pub study_id: Option<String>,
@@ -608,6 +614,9 @@ pub struct AnswerChange {
     Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Queryable, Selectable, Insertable,
 )]
 #[diesel(table_name = round_participations)]
+// None is NULL, not DEFAULT (no nullable column has another default): SQLite takes these
+// many rows a statement.
+#[diesel(treat_none_as_default_value = false)]
 pub struct RoundParticipation {
     pub round_id: String,
     pub panellist_id: String,

@@ -3,6 +3,7 @@
 //! instances never deliver the same row at once; `dedup_key` makes "send this once" hold even
 //! when two instances decide to send the same scheduled message.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
@@ -11,7 +12,6 @@ use serde::Serialize;
 
 use super::links;
 use super::participation::Purpose;
-use super::secret::token_hash;
 use super::{AppError, AppResult};
 use crate::db::models::{Candidate, EmailTemplate, OutboxMessage, Study};
 use crate::db::schema::{candidates, email_templates, outbox, participation_tokens};
@@ -121,63 +121,167 @@ pub fn enqueue_with(
     candidate: &Candidate,
     letter: Letter<'_>,
 ) -> AppResult<bool> {
-    let Letter {
-        kind,
-        round,
-        dedup_key,
-        attachments,
-        extra,
-    } = letter;
-    let Some(address) = candidate.email.clone() else {
-        return Ok(false);
-    };
-    if candidate.mail_opt_out_at.is_some() || candidate.erased_at.is_some() {
-        return Ok(false);
-    }
-    if let Some(key) = &dedup_key
-        && already_queued(conn, key)?
-    {
-        return Ok(false);
-    }
+    let mut letter = Some(letter);
+    let stored = enqueue_many(conn, env, study, std::slice::from_ref(candidate), |_| {
+        letter.take().expect("one candidate, one letter")
+    })?;
+    Ok(stored[0])
+}
+
+/// How many messages one statement of [`enqueue_many`] stores.
+const CHUNK: usize = 250;
+
+/// [`enqueue_with`] for many candidates of one study, each with the letter `letter` gives them:
+/// the same rules, in a few statements for each [`CHUNK`] of messages (a round's opening mails
+/// its whole panel at once). Returns, in the candidates' order, whether each was stored.
+pub fn enqueue_many<'a>(
+    conn: &mut DbConn,
+    env: &MailEnv,
+    study: &Study,
+    candidates: &[Candidate],
+    mut letter: impl FnMut(&Candidate) -> Letter<'a>,
+) -> AppResult<Vec<bool>> {
     let lang = Language::from_stored(&study.language);
-    let token = links::issue(conn, &candidate.id, Purpose::Access)?;
-    let stop = links::issue(conn, &candidate.id, Purpose::Unsubscribe)?;
     let base = env.public_url.trim_end_matches('/');
-    let ctx = MailContext {
-        study: study_facts(study),
-        name: candidate.name.clone(),
-        link: format!("{base}/p/{token}"),
-        unsubscribe_link: format!("{base}/unsubscribe/{stop}"),
-        deadline: round
-            .deadline
-            .map(|d| crate::i18n::long_datetime(utc(d), lang.code(), study.zone()))
-            .unwrap_or_default(),
-        round_number: round.number,
-        validation: round.validation,
-        rating: round.rating,
-        extra: extra
+    let mut stored = vec![false; candidates.len()];
+    let mut customs: Vec<(Kind, Option<CustomLetter>)> = Vec::new();
+    let mut keys_taken: HashSet<String> = HashSet::new();
+    for (chunk_no, chunk) in candidates.chunks(CHUNK).enumerate() {
+        let letters: Vec<(usize, &Candidate, Letter<'a>)> = chunk
             .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    };
-    let custom = custom_letter(conn, &study.id, kind, lang)?;
-    let row = OutboxMessage {
-        candidate_id: Some(candidate.id.clone()),
-        round_id: round.round_id.clone(),
-        dedup_key,
-        headers: serde_json::json!({ "List-Unsubscribe": ctx.unsubscribe_link }).to_string(),
-        attachments: serde_json::to_string(attachments).expect("serialisable"),
-        ..queued(env, study, (kind, lang), &ctx, custom.as_ref(), address)?
-    };
-    if !store(conn, &row)? {
-        diesel::delete(participation_tokens::table.filter(
-            participation_tokens::token_hash.eq_any([token_hash(&token), token_hash(&stop)]),
-        ))
-        .execute(conn)?;
-        return Ok(false);
+            .enumerate()
+            .filter(|(_, c)| {
+                c.email.is_some() && c.mail_opt_out_at.is_none() && c.erased_at.is_none()
+            })
+            .map(|(i, c)| (chunk_no * CHUNK + i, c, letter(c)))
+            .collect();
+        let keys: Vec<&str> = letters
+            .iter()
+            .filter_map(|(_, _, l)| l.dedup_key.as_deref())
+            .collect();
+        if !keys.is_empty() {
+            keys_taken.extend(
+                outbox::table
+                    .filter(outbox::dedup_key.eq_any(&keys))
+                    .select(outbox::dedup_key)
+                    .load::<Option<String>>(conn)?
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        let mut tokens = Vec::new();
+        let mut rows: Vec<OutboxMessage> = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        for (i, candidate, letter) in letters {
+            let Letter {
+                kind,
+                round,
+                dedup_key,
+                attachments,
+                extra,
+            } = letter;
+            // A key seen before, or twice in this batch, is sent once.
+            if let Some(key) = &dedup_key
+                && !keys_taken.insert(key.clone())
+            {
+                continue;
+            }
+            let (token, access) = links::new_link(&candidate.id, Purpose::Access);
+            let (stop, unsubscribe) = links::new_link(&candidate.id, Purpose::Unsubscribe);
+            tokens.extend([access, unsubscribe]);
+            let ctx = MailContext {
+                study: study_facts(study),
+                name: candidate.name.clone(),
+                link: format!("{base}/p/{token}"),
+                unsubscribe_link: format!("{base}/unsubscribe/{stop}"),
+                deadline: round
+                    .deadline
+                    .map(|d| crate::i18n::long_datetime(utc(d), lang.code(), study.zone()))
+                    .unwrap_or_default(),
+                round_number: round.number,
+                validation: round.validation,
+                rating: round.rating,
+                extra: extra
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            };
+            let custom = match customs.iter().find(|(k, _)| *k == kind) {
+                Some((_, custom)) => custom.clone(),
+                None => {
+                    let custom = custom_letter(conn, &study.id, kind, lang)?;
+                    customs.push((kind, custom.clone()));
+                    custom
+                }
+            };
+            let row = OutboxMessage {
+                candidate_id: Some(candidate.id.clone()),
+                round_id: round.round_id.clone(),
+                dedup_key,
+                headers: serde_json::json!({ "List-Unsubscribe": ctx.unsubscribe_link })
+                    .to_string(),
+                attachments: serde_json::to_string(attachments).expect("serialisable"),
+                ..queued(
+                    env,
+                    study,
+                    (kind, lang),
+                    &ctx,
+                    custom.as_ref(),
+                    address_of(candidate),
+                )?
+            };
+            rows.push(row);
+            owners.push(i);
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        match conn {
+            DbConn::Pg(c) => diesel::insert_into(participation_tokens::table)
+                .values(&tokens)
+                .execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(participation_tokens::table)
+                .values(&tokens)
+                .execute(c)?,
+        };
+        store(conn, &rows)?;
+        // Another server may have stored the same key meanwhile (PostgreSQL): what was not
+        // stored takes its links away again.
+        let ids: Vec<&str> = rows.iter().map(|m| m.id.as_str()).collect();
+        let kept: HashSet<String> = outbox::table
+            .filter(outbox::id.eq_any(&ids))
+            .select(outbox::id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        let mut lost = Vec::new();
+        let mut mailed = Vec::new();
+        for (&i, m) in owners.iter().zip(&rows) {
+            if kept.contains(&m.id) {
+                stored[i] = true;
+                mailed.push(candidates[i].id.as_str());
+            } else {
+                lost.push(candidates[i].id.as_str());
+            }
+        }
+        if !lost.is_empty() {
+            let hashes: Vec<&str> = tokens
+                .iter()
+                .filter(|t| lost.contains(&t.candidate_id.as_str()))
+                .map(|t| t.token_hash.as_str())
+                .collect();
+            diesel::delete(
+                participation_tokens::table.filter(participation_tokens::token_hash.eq_any(hashes)),
+            )
+            .execute(conn)?;
+        }
+        links::apply_rule_to(conn, &mailed)?;
     }
-    links::apply_rule(conn, &candidate.id)?;
-    Ok(true)
+    Ok(stored)
+}
+
+fn address_of(candidate: &Candidate) -> String {
+    candidate.email.clone().unwrap_or_default()
 }
 
 /// A message rendered for the outbox, due now, with nothing particular to its recipient yet.
@@ -219,20 +323,19 @@ fn queued(
     })
 }
 
-/// Stores a message unless one with its `dedup_key` is already there (two instances may decide
-/// the same message at once); returns whether it was stored.
-fn store(conn: &mut DbConn, row: &OutboxMessage) -> AppResult<bool> {
-    let inserted = match conn {
+/// Stores messages, each unless one with its `dedup_key` is already there (two instances may
+/// decide the same message at once); returns how many were stored.
+fn store(conn: &mut DbConn, rows: &[OutboxMessage]) -> AppResult<usize> {
+    Ok(match conn {
         DbConn::Pg(c) => diesel::insert_into(outbox::table)
-            .values(row)
+            .values(rows)
             .on_conflict_do_nothing()
             .execute(c)?,
         DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
-            .values(row)
+            .values(rows)
             .on_conflict_do_nothing()
             .execute(c)?,
-    };
-    Ok(inserted > 0)
+    })
 }
 
 fn already_queued(conn: &mut DbConn, dedup_key: &str) -> AppResult<bool> {
@@ -306,7 +409,7 @@ pub fn enqueue_to_person(
         dedup_key: Some(dedup_key),
         ..queued(env, study, (kind, to.language), &ctx, None, to.email)?
     };
-    store(conn, &row)
+    Ok(store(conn, std::slice::from_ref(&row))? > 0)
 }
 
 /// Takes up to `limit` messages due at `at` for this worker, for `lease` long. On PostgreSQL
@@ -356,22 +459,22 @@ pub fn claim(
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        diesel::update(
-            outbox::table
-                .filter(outbox::id.eq_any(&ids))
-                .filter(outbox::state.eq(crate::domain::states::MessageState::Queued)),
-        )
-        .set((
-            outbox::state.eq(crate::domain::states::MessageState::Sending),
-            outbox::claimed_by.eq(worker),
-            outbox::claimed_until.eq(until),
-        ))
-        .execute(c)?;
+        // By id alone: the rows were chosen in this transaction, which holds them (SQLite's
+        // write lock, PostgreSQL's row locks). With their state in the filter too SQLite used
+        // the state's index and read every queued message to find these: each claim cost as
+        // much as the whole queue.
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::state.eq(crate::domain::states::MessageState::Sending),
+                outbox::claimed_by.eq(worker),
+                outbox::claimed_until.eq(until),
+            ))
+            .execute(c)?;
+        // In the order they were queued: a message written after another goes out after it.
         Ok::<_, AppError>(
             outbox::table
                 .filter(outbox::id.eq_any(&ids))
-                .filter(outbox::claimed_by.eq(worker))
-                .filter(outbox::state.eq(crate::domain::states::MessageState::Sending))
+                .order((outbox::next_attempt_at.asc(), outbox::created_at.asc()))
                 .select(OutboxMessage::as_select())
                 .load(c)?,
         )

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{self, ResearcherId, Role};
 use super::codebook::{ACTIVE, Codebook, codebook_of, snapshot, themes_of};
-use super::outbox::{Letter, MailEnv, RoundFacts, enqueue_to_candidate, enqueue_with};
+use super::outbox::{Letter, MailEnv, RoundFacts, enqueue_many, enqueue_to_candidate};
 use super::{Actor, AppError, AppResult, audit};
 use crate::db::models::{
     Answer, Candidate, MinorityStatement, Round, RoundParticipation, RoundTheme, Study,
@@ -321,23 +321,17 @@ pub fn update(
             )
             .set(round_participations::reminders_sent.eq(0))
             .execute(c)?;
-            for cand in outstanding(c, &r)? {
+            let round_facts = facts(&r);
+            let outstanding = outstanding(c, &r)?;
+            enqueue_many(c, env, &study, &outstanding, |cand| {
                 let key = format!(
                     "round:{}:{}:extended:{}",
                     r.id,
                     cand.id,
                     deadline.and_utc().timestamp()
                 );
-                enqueue_to_candidate(
-                    c,
-                    env,
-                    &study,
-                    &cand,
-                    mail::Kind::RoundExtended,
-                    &facts(&r),
-                    Some(key),
-                )?;
-            }
+                Letter::new(mail::Kind::RoundExtended, &round_facts, Some(key))
+            })?;
             audit::record(
                 c,
                 &Actor::researcher(researcher_id),
@@ -464,7 +458,6 @@ pub fn open(
             )?;
         }
         // Every panellist gets a participation row and, once, the round's e-mail.
-        let mut queued = 0;
         let sends_mail = kind == Kind::Rating || r.questionnaire;
         // A written questionnaire's invitation carries the questions, to read or print first.
         let (files, extra) = if r.questionnaire {
@@ -481,39 +474,48 @@ pub fn open(
         } else {
             (Vec::new(), Vec::new())
         };
-        for cand in panel(c, &study.id)? {
-            let pid = cand.panellist_id.clone().expect("filtered");
+        let panel = panel(c, &study.id)?;
+        let rows: Vec<RoundParticipation> = panel
+            .iter()
+            .map(|cand| new_participation(&r.id, cand.panellist_id.as_deref().expect("filtered")))
+            .collect();
+        // Many rows a statement: a round's opening is one transaction for the whole panel.
+        for rows in rows.chunks(500) {
             match c {
                 DbConn::Pg(pg) => diesel::insert_into(round_participations::table)
-                    .values(&new_participation(&r.id, &pid))
+                    .values(rows)
                     .on_conflict_do_nothing()
                     .execute(pg)?,
                 DbConn::Sqlite(sq) => diesel::insert_into(round_participations::table)
-                    .values(&new_participation(&r.id, &pid))
+                    .values(rows)
                     .on_conflict_do_nothing()
                     .execute(sq)?,
             };
-            let mailed = sends_mail && {
-                let key = format!("round:{}:{}:invitation", r.id, cand.id);
-                enqueue_with(
-                    c,
-                    env,
-                    &study,
-                    &cand,
-                    Letter {
-                        attachments: &files,
-                        extra: &extra,
-                        ..Letter::new(mail::Kind::RoundInvitation, &facts(&r), Some(key))
-                    },
-                )?
-            };
-            if mailed {
-                queued += 1;
-            } else {
-                // Their earlier links now last until this round's deadline and its grace.
-                super::links::apply_rule(c, &cand.id)?;
-            }
         }
+        let mailed = if sends_mail {
+            let round_facts = facts(&r);
+            enqueue_many(c, env, &study, &panel, |cand| Letter {
+                attachments: &files,
+                extra: &extra,
+                ..Letter::new(
+                    mail::Kind::RoundInvitation,
+                    &round_facts,
+                    Some(format!("round:{}:{}:invitation", r.id, cand.id)),
+                )
+            })?
+        } else {
+            vec![false; panel.len()]
+        };
+        let queued = mailed.iter().filter(|&&m| m).count();
+        // Those not mailed: their earlier links now last until this round's deadline and its
+        // grace.
+        let unmailed: Vec<&str> = panel
+            .iter()
+            .zip(&mailed)
+            .filter(|(_, m)| !**m)
+            .map(|(cand, _)| cand.id.as_str())
+            .collect();
+        super::links::apply_rule_to(c, &unmailed)?;
         Ok(Opened {
             round: view(c, &r)?,
             queued,
