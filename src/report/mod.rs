@@ -463,9 +463,26 @@ impl Scores {
             list.push(id.to_string());
             i
         };
+        // Answers arrive by panellist, each one's themes in the same order: the previous
+        // answer's panellist, and the theme after the previous one's, are nearly always the
+        // ones named, found without hashing (a report reads hundreds of thousands).
+        let list = match which {
+            Which::Now => &self.now,
+            Which::Before => &self.before,
+        };
+        let last = list.last().copied();
+        let panellist = match last {
+            Some(a) if self.panellists[a.panellist as usize] == panellist => a.panellist,
+            _ => intern(&mut self.names, &mut self.panellists, panellist),
+        };
+        let next_theme = last.map_or(0, |a| a.theme + 1);
+        let theme = match self.themes.get(next_theme as usize) {
+            Some(t) if t == theme => next_theme,
+            _ => intern(&mut self.theme_names, &mut self.themes, theme),
+        };
         let scored = Scored {
-            panellist: intern(&mut self.names, &mut self.panellists, panellist),
-            theme: intern(&mut self.theme_names, &mut self.themes, theme),
+            panellist,
+            theme,
             score,
             dont_know,
         };
@@ -514,11 +531,17 @@ impl Scores {
 
     /// `answers` (of this round or the one before) grouped by theme id, in their order.
     fn by_theme<'a>(&'a self, answers: &'a [Scored]) -> HashMap<&'a str, Vec<&'a Scored>> {
-        let mut out: HashMap<&str, Vec<&Scored>> = HashMap::new();
+        // By the theme's index first: one hash per theme, not per answer.
+        let mut lists: Vec<Vec<&Scored>> = vec![Vec::new(); self.themes.len()];
         for a in answers {
-            out.entry(self.theme_id(a)).or_default().push(a);
+            lists[a.theme as usize].push(a);
         }
-        out
+        self.themes
+            .iter()
+            .zip(lists)
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(id, list)| (id.as_str(), list))
+            .collect()
     }
 }
 
@@ -1011,11 +1034,13 @@ fn stability(
         (Some(sd), Some(m)) if m.abs() > 1e-12 => Some(sd / m),
         _ => None,
     };
-    let earlier: HashMap<(u32, u32), Option<i32>> = answers
-        .before
-        .iter()
-        .map(|e| ((e.theme, e.panellist), e.score))
-        .collect();
+    // Each panellist's earlier score of each theme, by index (a table, not a hash map: a
+    // report pairs hundreds of thousands).
+    let width = answers.themes.len();
+    let mut earlier: Vec<Option<Option<i32>>> = vec![None; answers.panellists.len() * width];
+    for e in &answers.before {
+        earlier[e.panellist as usize * width + e.theme as usize] = Some(e.score);
+    }
     let mut themes = Vec::new();
     let (mut all_pairs, mut all_changed) = (0, 0);
     for (t, row) in published.iter().zip(rows) {
@@ -1024,8 +1049,8 @@ fn stability(
             .map_or(&[][..], Vec::as_slice)
             .iter()
             .filter_map(|a| {
-                let b = earlier.get(&(a.theme, a.panellist))?;
-                Some(((*b)?, a.score?))
+                let b = earlier[a.panellist as usize * width + a.theme as usize]?;
+                Some((b?, a.score?))
             })
             .collect();
         // A funder sees no comparison of fewer than k people, and the total leaves out what
