@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::{PageError, PageResult, field_errors};
 use crate::domain::Invalid;
 use crate::domain::candidate::Status;
-use crate::ops::AppError;
 use crate::ops::participation::{self, ConsentAnswer, Participant, Purpose, Referral};
+use crate::ops::{AppError, AppResult};
 use crate::web::api::participation::participant_for;
 use crate::web::render::{Html, pages, text};
 use crate::web::{AppState, see_other};
@@ -65,25 +65,69 @@ async fn resolve_for(
     token: &str,
     purpose: Purpose,
 ) -> Result<Participant, HttpResponse> {
-    match participant_for(state, req, token.to_string(), purpose).await {
+    answered(
+        state,
+        token,
+        participant_for(state, req, token.to_string(), purpose).await,
+    )
+    .await
+}
+
+/// [`resolve`], then `f` with the participant, in one trip to the database. What `f` finds,
+/// errors included, is the caller's to show: the link itself was fine.
+async fn resolve_with<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    f: F,
+) -> Result<(Participant, T), HttpResponse>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &Participant) -> T + Send + 'static,
+{
+    let found = crate::web::api::participation::with_participant(
+        state,
+        req,
+        token.to_string(),
+        move |c, p| Ok((p.clone(), f(c, p))),
+    )
+    .await;
+    match found {
+        Ok((p, t)) => answered(state, token, Ok(p)).await.map(|p| (p, t)),
+        Err(e) => Err(refused(state, token, e).await),
+    }
+}
+
+/// A link's resolution as the page answers it: the participant, or why not.
+async fn answered(
+    state: &AppState,
+    token: &str,
+    found: AppResult<Participant>,
+) -> Result<Participant, HttpResponse> {
+    match found {
         Ok(p) => {
             // The expert reads the study's language, errors included.
             crate::web::language::reads(lang(&p));
             Ok(p)
         }
-        Err(AppError::NotFound) => {
+        Err(e) => Err(refused(state, token, e).await),
+    }
+}
+
+/// The page for a link that does not work: lapsed or unknown, too many guesses, or an error.
+async fn refused(state: &AppState, token: &str, e: AppError) -> HttpResponse {
+    match e {
+        AppError::NotFound => {
             let t = token.to_string();
             let study = state
                 .db(move |c| crate::ops::participation::lapsed_link_study(c, &t))
                 .await
                 .ok()
                 .flatten();
-            Err(lapsed_link(StatusCode::NOT_FOUND, study))
+            lapsed_link(StatusCode::NOT_FOUND, study)
         }
-        Err(AppError::TooManyRequests(_)) => Err(invalid_link(StatusCode::TOO_MANY_REQUESTS)),
-        Err(e) => Err(actix_web::ResponseError::error_response(&PageError::from(
-            e,
-        ))),
+        AppError::TooManyRequests(_) => invalid_link(StatusCode::TOO_MANY_REQUESTS),
+        e => actix_web::ResponseError::error_response(&PageError::from(e)),
     }
 }
 
@@ -440,22 +484,45 @@ async fn round_page(
     errors: Option<&Invalid>,
     notice: Option<String>,
 ) -> PageResult {
+    let who = p.clone();
+    let content = state.db(move |c| round_content(c, &who, number)).await;
+    render_round(p, token, number, status, (posted, errors, notice), content)
+}
+
+/// What a round's page shows: a written questionnaire (round 1: open questions), or the
+/// round's themes with the expert's answers.
+type RoundContent = Result<crate::ops::interviews::Questionnaire, crate::ops::answers::ExpertRound>;
+
+fn round_content(
+    c: &mut crate::db::DbConn,
+    p: &Participant,
+    number: i32,
+) -> AppResult<RoundContent> {
+    match crate::ops::interviews::questionnaire_for(c, p, number) {
+        Ok(q) => Ok(Ok(q)),
+        Err(AppError::NotFound) => crate::ops::answers::expert_round_for(c, p, number).map(Err),
+        Err(e) => Err(e),
+    }
+}
+
+/// What the expert posted, what was wrong with it, and a notice, for the page shown again.
+type Again<'a> = (
+    Option<std::collections::BTreeMap<String, Posted>>,
+    Option<&'a Invalid>,
+    Option<String>,
+);
+
+fn render_round(
+    p: &Participant,
+    token: &str,
+    number: i32,
+    status: StatusCode,
+    (posted, errors, notice): Again<'_>,
+    content: AppResult<RoundContent>,
+) -> PageResult {
     let lang = lang(p).to_string();
     // A refusal from the operations arrives in English; the page's own notices pass unchanged.
     let notice = notice.map(|m| crate::i18n::messages::notice(&lang, &m));
-    // A written questionnaire (round 1) has its own form: open questions instead of themes.
-    let who = p.clone();
-    let content = state
-        .db(
-            move |c| match crate::ops::interviews::questionnaire_for(c, &who, number) {
-                Ok(q) => Ok(Ok(q)),
-                Err(AppError::NotFound) => {
-                    crate::ops::answers::expert_round_for(c, &who, number).map(Err)
-                }
-                Err(e) => Err(e),
-            },
-        )
-        .await;
     let round = match content {
         Ok(Ok(q)) => {
             let drafts = posted.map(|p| {
@@ -524,10 +591,12 @@ async fn round_form(
     q: web::Query<SavedQuery>,
 ) -> PageResult {
     let (token, n) = path.into_inner();
-    let p = match resolve(&state, &req, &token).await {
-        Ok(p) => p,
-        Err(resp) => return Ok(resp),
-    };
+    // The link and the page's content in one trip to the database.
+    let (p, content) =
+        match resolve_with(&state, &req, &token, move |c, p| round_content(c, p, n)).await {
+            Ok(found) => found,
+            Err(resp) => return Ok(resp),
+        };
     let notice = q.saved.as_deref().map(|s| {
         text(
             lang(&p),
@@ -538,7 +607,7 @@ async fn round_form(
             },
         )
     });
-    round_page(&state, &p, &token, n, StatusCode::OK, None, None, notice).await
+    render_round(&p, &token, n, StatusCode::OK, (None, None, notice), content)
 }
 
 #[post("/p/{token}/rounds/{n}")]
