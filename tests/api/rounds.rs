@@ -1021,3 +1021,66 @@ both_backends!(
         assert!(page.body.contains("Round 2") && page.body.contains("Round 3"));
     }
 );
+
+both_backends!(
+    opening_mails_each_panellist_once_with_links_to_the_deadline,
+    |app: &TestApp| {
+        use diesel::prelude::*;
+        use orakel::db::schema::{
+            candidates as ca, participation_tokens as pt, rounds as ro, studies as st,
+        };
+        let mut c = app.api("lead@example.org");
+        let p = panel(app, &mut c, 3);
+        codebook(&mut c, &p.study);
+        let (round, number) = open_round(
+            &mut c,
+            &p.study,
+            json!({"kind": "rating", "rating": true, "closes_at": deadline_in(Duration::days(7))}),
+        );
+        app.tick();
+        let mut conn = app.conn();
+        let (closes_at, grace): (Option<chrono::NaiveDateTime>, i32) = ro::table
+            .inner_join(st::table)
+            .filter(ro::id.eq(&round))
+            .select((ro::closes_at, st::link_grace_days))
+            .first(&mut *conn)
+            .unwrap();
+        let until = closes_at.unwrap() + Duration::days(grace as i64);
+        for (id, _, email) in &p.members {
+            // One round e-mail each, and its link works.
+            let round_mails: Vec<_> = mails_to(app, email)
+                .into_iter()
+                .filter(|m| m.text().contains(&format!("Runde {number}")))
+                .collect();
+            assert_eq!(round_mails.len(), 1, "{email}");
+            let link = round_mails[0].links()[0].clone();
+            assert_eq!(app.client().get(&format!("/p/{link}")).status, 200);
+            // Every live personal link of theirs, old and new, ends at the deadline and its
+            // grace period.
+            let ends: Vec<Option<chrono::NaiveDateTime>> = pt::table
+                .inner_join(ca::table)
+                .filter(ca::id.eq(id))
+                .filter(pt::purpose.eq("access"))
+                .filter(pt::revoked_at.is_null())
+                .select(pt::expires_at)
+                .load(&mut *conn)
+                .unwrap();
+            assert!(ends.len() >= 2, "the invitation's link and the round's");
+            assert!(
+                ends.iter().all(|e| *e == Some(until)),
+                "{ends:?} against {until}"
+            );
+        }
+        // Opening it again mails no one twice.
+        let again = c.post_json(&format!("/api/v1/rounds/{round}/open"), &json!({}));
+        assert!(again.status >= 400 || again.status == 202, "{}", again.body);
+        app.tick();
+        for (_, _, email) in &p.members {
+            let n = mails_to(app, email)
+                .iter()
+                .filter(|m| m.text().contains(&format!("Runde {number}")))
+                .count();
+            assert_eq!(n, 1, "{email}");
+        }
+    }
+);
