@@ -228,8 +228,15 @@ impl Backend {
                 let mut c = diesel::PgConnection::establish(admin)?;
                 c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
                 c.batch_execute(&format!("CREATE DATABASE {name}"))?;
+                // The admin URL's parameters (`?sslmode=disable`) go with the new database.
+                let (admin, params) = admin.split_once('?').unwrap_or((admin, ""));
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-                Ok(format!("{base}/{name}"))
+                let params = if params.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{params}")
+                };
+                Ok(format!("{base}/{name}{params}"))
             }
         }
     }
@@ -1607,8 +1614,15 @@ fn report_at_scale(
                     query.as_secs_f64()
                 ),
                 ratio: Some(ratio),
-                target: "≥ 50 % (JSON ≤ 2× the query)".into(),
-                met: Some(ratio >= 0.5),
+                // PostgreSQL hands every row over the connection; the issue allows it 3×.
+                target: match b {
+                    Backend::Sqlite => "≥ 50 % (JSON ≤ 2× the query)".into(),
+                    Backend::Postgres(_) => "≥ 33 % (JSON ≤ 3× the query)".into(),
+                },
+                met: Some(match b {
+                    Backend::Sqlite => ratio >= 0.5,
+                    Backend::Postgres(_) => ratio >= 1.0 / 3.0,
+                }),
             });
             rows.push(Row {
                 workload: format!("3. report PDF and XLSX, same data, {}", b.name()),
