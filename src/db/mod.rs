@@ -338,6 +338,25 @@ macro_rules! each_row {
 }
 pub(crate) use each_row;
 
+/// Inserts `$rows` in one statement on either backend, optionally `on_conflict_do_nothing`;
+/// yields the number inserted. Many rows to a statement is typed per backend in diesel, so the
+/// connection is matched here once for every caller.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr $(, $conflict:ident)?) => {
+        match $conn {
+            $crate::db::DbConn::Pg(pg) => diesel::insert_into($table)
+                .values($rows)
+                $(.$conflict())?
+                .execute(pg),
+            $crate::db::DbConn::Sqlite(lite) => diesel::insert_into($table)
+                .values($rows)
+                $(.$conflict())?
+                .execute(lite),
+        }
+    };
+}
+pub(crate) use insert_rows;
+
 /// Runs `f` in a read-only transaction, so what it reads is one consistent snapshot.
 pub fn read<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where

@@ -236,14 +236,7 @@ pub fn enqueue_many<'a>(
         if rows.is_empty() {
             continue;
         }
-        match conn {
-            DbConn::Pg(c) => diesel::insert_into(participation_tokens::table)
-                .values(&tokens)
-                .execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_into(participation_tokens::table)
-                .values(&tokens)
-                .execute(c)?,
-        };
+        crate::db::insert_rows!(conn, participation_tokens::table, &tokens)?;
         store(conn, &rows)?;
         // Another server may have stored the same key meanwhile (PostgreSQL): what was not
         // stored takes its links away again.
@@ -326,16 +319,12 @@ fn queued(
 /// Stores messages, each unless one with its `dedup_key` is already there (two instances may
 /// decide the same message at once); returns how many were stored.
 fn store(conn: &mut DbConn, rows: &[OutboxMessage]) -> AppResult<usize> {
-    Ok(match conn {
-        DbConn::Pg(c) => diesel::insert_into(outbox::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    })
+    Ok(crate::db::insert_rows!(
+        conn,
+        outbox::table,
+        rows,
+        on_conflict_do_nothing
+    )?)
 }
 
 fn already_queued(conn: &mut DbConn, dedup_key: &str) -> AppResult<bool> {

@@ -481,16 +481,7 @@ pub fn open(
             .collect();
         // Many rows a statement: a round's opening is one transaction for the whole panel.
         for rows in rows.chunks(500) {
-            match c {
-                DbConn::Pg(pg) => diesel::insert_into(round_participations::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .execute(pg)?,
-                DbConn::Sqlite(sq) => diesel::insert_into(round_participations::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .execute(sq)?,
-            };
+            crate::db::insert_rows!(c, round_participations::table, rows, on_conflict_do_nothing)?;
         }
         let mailed = if sends_mail {
             let round_facts = facts(&r);
