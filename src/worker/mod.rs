@@ -225,10 +225,17 @@ impl Worker {
                 return Ok(());
             }
             let mut set = JoinSet::new();
-            let mut rows = batch.into_iter();
+            let mut waiting: Vec<OutboxMessage> = batch;
+            // Recipients with a message on its way: a second message to the same person waits
+            // for it, so one person's mail arrives in the order it was queued.
+            let mut sending: Vec<Option<String>> = Vec::new();
             loop {
                 while set.len() < parallel && !self.stop.requested() {
-                    let Some(row) = rows.next() else { break };
+                    let Some(next) = next_to_send(&waiting, &sending) else {
+                        break;
+                    };
+                    let row = waiting.remove(next);
+                    sending.push(row.recipient.clone());
                     let mailer = self.mailer.clone();
                     let from = self.from.clone();
                     set.spawn(async move {
@@ -247,13 +254,16 @@ impl Worker {
                 }
                 let mut results = Vec::with_capacity(done.len());
                 for d in done {
-                    results.push(
-                        d.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?,
-                    );
+                    let (row, result) =
+                        d.map_err(|e| AppError::Internal(anyhow::anyhow!("send task: {e}")))?;
+                    if let Some(i) = sending.iter().position(|r| *r == row.recipient) {
+                        sending.swap_remove(i);
+                    }
+                    results.push((row, result));
                 }
                 self.record_all(results, at, report).await?;
             }
-            let untried: Vec<String> = rows.map(|r| r.id).collect();
+            let untried: Vec<String> = waiting.into_iter().map(|r| r.id).collect();
             if !untried.is_empty() {
                 let id = self.id.clone();
                 self.db(move |c| outbox::release(c, &untried, &id)).await?;
@@ -326,6 +336,20 @@ impl Worker {
     }
 }
 
+/// The first of `waiting` (in queue order) whose recipient has nothing on its way, neither in
+/// `sending` nor earlier in `waiting`; `None` when each waits for another.
+fn next_to_send(waiting: &[OutboxMessage], sending: &[Option<String>]) -> Option<usize> {
+    let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        // A message without a recipient (erased) fails on its own and orders nothing.
+        _ => false,
+    };
+    (0..waiting.len()).find(|&i| {
+        let to = &waiting[i].recipient;
+        !sending.iter().any(|s| same(s, to)) && !waiting[..i].iter().any(|w| same(&w.recipient, to))
+    })
+}
+
 async fn send_row(mailer: &Mailer, from: &Mailbox, row: &OutboxMessage) -> Result<(), SendError> {
     let (Some(to), Some(text), Some(html)) = (&row.recipient, &row.body_text, &row.body_html)
     else {
@@ -357,4 +381,63 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "orakel".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(recipient: Option<&str>) -> OutboxMessage {
+        let at = chrono::DateTime::UNIX_EPOCH.naive_utc();
+        OutboxMessage {
+            id: recipient.unwrap_or("-").to_string(),
+            study_id: None,
+            candidate_id: None,
+            round_id: None,
+            kind: crate::domain::states::MessageKind::Invitation,
+            dedup_key: None,
+            recipient: recipient.map(str::to_string),
+            subject: String::new(),
+            body_text: None,
+            body_html: None,
+            message_id: String::new(),
+            headers: String::new(),
+            state: crate::domain::states::MessageState::Queued,
+            attempts: 0,
+            next_attempt_at: at,
+            claimed_by: None,
+            claimed_until: None,
+            last_error: None,
+            created_at: at,
+            sent_at: None,
+            attachments: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_recipients_messages_go_one_at_a_time_in_queue_order() {
+        let waiting = [to(Some("a@x.dk")), to(Some("A@x.dk")), to(Some("b@x.dk"))];
+        // Nothing on its way: the first in the queue.
+        assert_eq!(next_to_send(&waiting, &[]), Some(0));
+        // a's first message is on its way: its second waits, b's goes.
+        assert_eq!(
+            next_to_send(&waiting[1..], &[Some("a@x.dk".into())]),
+            Some(1)
+        );
+        // Only a's second message waits while its first is sent: nothing.
+        assert_eq!(next_to_send(&waiting[1..2], &[Some("a@x.dk".into())]), None);
+        // Behind an earlier waiting message to the same person, even when it is not sending yet.
+        let waiting = [to(Some("b@x.dk")), to(Some("a@x.dk")), to(Some("a@x.dk"))];
+        assert_eq!(
+            next_to_send(&waiting[1..], &[Some("b@x.dk".into())]),
+            Some(0)
+        );
+        assert_eq!(
+            next_to_send(&waiting, &[Some("b@x.dk".into())]).map(|i| waiting[i].id.as_str()),
+            Some("a@x.dk")
+        );
+        // Messages without a recipient order nothing.
+        let waiting = [to(None), to(None)];
+        assert_eq!(next_to_send(&waiting, &[None]), Some(0));
+    }
 }
