@@ -237,16 +237,21 @@ pub fn enqueue_many<'a>(
             continue;
         }
         crate::db::insert_rows!(conn, participation_tokens::table, &tokens)?;
-        store(conn, &rows)?;
+        let inserted = store(conn, &rows)?;
         // Another server may have stored the same key meanwhile (PostgreSQL): what was not
-        // stored takes its links away again.
-        let ids: Vec<&str> = rows.iter().map(|m| m.id.as_str()).collect();
-        let kept: HashSet<String> = outbox::table
-            .filter(outbox::id.eq_any(&ids))
-            .select(outbox::id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
+        // stored takes its links away again. Which ones is asked only when some were not (the
+        // rows just written are not in the table's statistics yet, so that read can be slow).
+        let kept: HashSet<String> = if inserted == rows.len() {
+            rows.iter().map(|m| m.id.clone()).collect()
+        } else {
+            let ids: Vec<&str> = rows.iter().map(|m| m.id.as_str()).collect();
+            outbox::table
+                .filter(outbox::id.eq_any(&ids))
+                .select(outbox::id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect()
+        };
         let mut lost = Vec::new();
         let mut mailed = Vec::new();
         for (&i, m) in owners.iter().zip(&rows) {
