@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::db::{self, Backend, DbPool};
 use crate::mail::templates::MailTemplates;
 use crate::ops::outbox::MailEnv;
-use crate::web::{AppState, app, auth::GuessLimiter, render};
+use crate::web::{AppState, app, auth::GuessLimiter};
 use crate::worker::Worker;
 
 /// The public URL shipped in config/default.toml; when it is left as is, links follow the
@@ -81,8 +81,7 @@ impl Application {
                 );
             }
         }
-        // Compile templates now, so a broken one stops the start rather than a request.
-        let _ = render::pages();
+        crate::templates::check()?;
         let templates_dir = settings.mail.templates_dir.trim();
         let templates = MailTemplates::load(
             (!templates_dir.is_empty()).then(|| std::path::Path::new(templates_dir)),

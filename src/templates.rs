@@ -27,13 +27,21 @@ fn zone_of(state: &State) -> Tz {
         .unwrap_or(zone::DEFAULT)
 }
 
+/// The page template named `name`, from those built into the binary.
+fn source_of(name: &str) -> Option<&'static str> {
+    crate::assets::PAGE_TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, source)| *source)
+}
+
 fn build_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    for (name, source) in crate::assets::PAGE_TEMPLATES {
-        env.add_template(name, source)
-            .unwrap_or_else(|e| panic!("template {name}: {e}"));
-    }
+    // Each template is compiled when a page first asks for it and kept: compiled, every template
+    // holds room for hundreds of instructions, several megabytes for all of them, most of which
+    // an instance never shows (`check` compiles them all once at start).
+    env.set_loader(|name| Ok(source_of(name).map(str::to_string)));
     env.add_function("t", |state: &State, key: &str, kwargs: Kwargs| {
         let lang = lang_of(state);
         let n = kwargs.get::<Option<i64>>("n")?;
@@ -161,8 +169,25 @@ impl Pages {
     }
 
     pub fn template_names(&self) -> Vec<String> {
-        self.env.templates().map(|(n, _)| n.to_string()).collect()
+        crate::assets::PAGE_TEMPLATES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect()
     }
+}
+
+/// Compiles every page template, so that a broken one stops the start rather than a request;
+/// what compiling them took is handed back (pages compile their own when first shown).
+pub fn check() -> anyhow::Result<()> {
+    {
+        let mut env = Environment::new();
+        for (name, source) in crate::assets::PAGE_TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+        }
+    }
+    crate::memory::give_back();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -195,5 +220,11 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         assert!(pages().template_names().len() >= 3);
+        check().unwrap();
+        // And each is found by name when a page asks for it.
+        for name in pages().template_names() {
+            pages().env.get_template(&name).unwrap();
+        }
+        assert!(pages().env.get_template("no-such-page.html").is_err());
     }
 }
