@@ -3,6 +3,7 @@
 //! set. `letter.txt` is the part a study may rewrite in its own words (its cover letter); the
 //! body wraps it with the personal link and the footer.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use minijinja::value::{Serde, Value};
@@ -29,11 +30,16 @@ const RENDER_FUEL: u64 = 100_000;
 /// The longest message body Orakel sends.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
-fn read_dir_into(env: &mut Environment<'static>, root: &Path, dir: &Path) -> anyhow::Result<()> {
+/// The files under `dir`, named by their path below `root` as the built-in ones are.
+fn read_dir_into(
+    files: &mut HashMap<String, String>,
+    root: &Path,
+    dir: &Path,
+) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            read_dir_into(env, root, &path)?;
+            read_dir_into(files, root, &path)?;
         } else {
             let name = path
                 .strip_prefix(root)?
@@ -41,11 +47,21 @@ fn read_dir_into(env: &mut Environment<'static>, root: &Path, dir: &Path) -> any
                 .replace('\\', "/");
             let source = std::fs::read_to_string(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            env.add_template_owned(name.clone(), source)
-                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+            files.insert(name, source);
         }
     }
     Ok(())
+}
+
+/// An environment with the rules every render follows and no templates yet.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A study's own letter is a template its researchers write: each render gets a budget
+    // of work and memory, so `{{ "a" * 100000000 }}` fails at once instead of tying up
+    // the server.
+    env.set_fuel(Some(RENDER_FUEL));
+    env
 }
 
 /// Paragraphs of plain text as HTML: escaped, blank lines as paragraph breaks.
@@ -63,31 +79,46 @@ pub fn text_to_html(text: &str) -> String {
 impl MailTemplates {
     /// The built-in templates, with those in `override_dir` (if any) in their place.
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<MailTemplates> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // A study's own letter is a template its researchers write: each render gets a budget
-        // of work and memory, so `{{ "a" * 100000000 }}` fails at once instead of tying up
-        // the server.
-        env.set_fuel(Some(RENDER_FUEL));
-        for (name, source) in EMAIL_TEMPLATES {
-            env.add_template(name, source)
-                .map_err(|e| anyhow::anyhow!("built-in template {name}: {e}"))?;
-        }
+        let mut overrides = HashMap::new();
         if let Some(dir) = override_dir {
             if !dir.is_dir() {
                 anyhow::bail!("mail.templates_dir {} is not a directory", dir.display());
             }
-            read_dir_into(&mut env, dir, dir)?;
+            read_dir_into(&mut overrides, dir, dir)?;
         }
-        let t = MailTemplates { env };
-        // Render every template once with sample values, so a broken override stops the start.
-        for lang in [Language::Da, Language::En] {
-            for &kind in Kind::ALL {
-                t.render(lang, kind, &sample_context(lang), None)
-                    .map_err(|e| anyhow::anyhow!("{}/{}: {e}", lang.code(), kind.as_str()))?;
+        // Every template is compiled, and every kind rendered with sample values, once here, so
+        // that a broken override stops the start; then that environment is dropped. The one
+        // kept compiles a template when a message first needs it: compiled, each holds room
+        // for hundreds of instructions, most of which an instance never sends.
+        {
+            let mut env = environment();
+            for (name, source) in EMAIL_TEMPLATES {
+                env.add_template(name, source)
+                    .map_err(|e| anyhow::anyhow!("built-in template {name}: {e}"))?;
+            }
+            for (name, source) in &overrides {
+                env.add_template_owned(name.clone(), source.clone())
+                    .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+            }
+            let t = MailTemplates { env };
+            for lang in [Language::Da, Language::En] {
+                for &kind in Kind::ALL {
+                    t.render(lang, kind, &sample_context(lang), None)
+                        .map_err(|e| anyhow::anyhow!("{}/{}: {e}", lang.code(), kind.as_str()))?;
+                }
             }
         }
-        Ok(t)
+        crate::memory::give_back();
+        let mut env = environment();
+        env.set_loader(move |name| {
+            Ok(overrides.get(name).cloned().or_else(|| {
+                EMAIL_TEMPLATES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, source)| source.to_string())
+            }))
+        });
+        Ok(MailTemplates { env })
     }
 
     /// The built-in (or overriding) subject and letter, as a starting point for a study's own.
