@@ -23,6 +23,11 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
+diesel::define_sql_function! {
+    /// The first of two moments that is not NULL (both backends have `coalesce`).
+    fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>, y: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>) -> diesel::sql_types::Nullable<diesel::sql_types::Timestamp>;
+}
+
 /// A stored moment (naive, in UTC) as the UTC time it is.
 pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     t.and_utc()

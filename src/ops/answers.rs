@@ -143,6 +143,11 @@ pub(crate) fn panellist(p: &Participant) -> AppResult<String> {
 }
 
 pub(crate) fn round_by_number(conn: &mut DbConn, study_id: &str, number: i32) -> AppResult<Round> {
+    rating_round(shown_round(conn, study_id, number)?)
+}
+
+/// The study's round numbered `number`, if experts may see it (drafts do not exist for them).
+pub(crate) fn shown_round(conn: &mut DbConn, study_id: &str, number: i32) -> AppResult<Round> {
     let r: Round = rounds::table
         .filter(rounds::study_id.eq(study_id))
         .filter(rounds::number.eq(number))
@@ -150,8 +155,15 @@ pub(crate) fn round_by_number(conn: &mut DbConn, study_id: &str, number: i32) ->
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound)?;
-    // Drafts do not exist for experts.
-    if r.state == State::Draft || r.kind != Kind::Rating {
+    if r.state == State::Draft {
+        return Err(AppError::NotFound);
+    }
+    Ok(r)
+}
+
+/// `r`, if it is a round of themes to rate and comment on.
+fn rating_round(r: Round) -> AppResult<Round> {
+    if r.kind != Kind::Rating {
         return Err(AppError::NotFound);
     }
     Ok(r)
@@ -299,8 +311,19 @@ pub fn expert_round(conn: &mut DbConn, token: &str, number: i32) -> AppResult<Ex
 pub fn expert_round_for(conn: &mut DbConn, p: &Participant, number: i32) -> AppResult<ExpertRound> {
     let pid = panellist(p)?;
     let r = round_by_number(conn, &p.study.id, number)?;
+    expert_round_in(conn, p, &pid, r)
+}
+
+/// `expert_round` of a round already read (by [`shown_round`]) for panellist `pid`.
+pub fn expert_round_in(
+    conn: &mut DbConn,
+    p: &Participant,
+    pid: &str,
+    r: Round,
+) -> AppResult<ExpertRound> {
+    let r = rating_round(r)?;
     let part: Option<RoundParticipation> = round_participations::table
-        .find((&r.id, &pid))
+        .find((&r.id, pid))
         .select(RoundParticipation::as_select())
         .first(conn)
         .optional()?;
@@ -309,7 +332,7 @@ pub fn expert_round_for(conn: &mut DbConn, p: &Participant, number: i32) -> AppR
         return Err(AppError::NotFound);
     };
     super::rounds::record_first_view(conn, &part)?;
-    build(conn, p, &pid, &r, part.submitted_at)
+    build(conn, p, pid, &r, part.submitted_at)
 }
 
 fn build(
@@ -565,7 +588,8 @@ pub fn save(
 pub struct Saved {
     round: Round,
     panellist_id: String,
-    submitted_at: Option<chrono::NaiveDateTime>,
+    /// How many themes the round has (read before the save, and fixed once it opened).
+    themes: usize,
 }
 
 /// How far an expert is after a save: what the page's script shows beside each answer.
@@ -578,14 +602,23 @@ pub struct SavedAnswers {
 }
 
 impl Saved {
+    /// When the expert marked the round done, as the save left it.
+    fn submitted_at(&self, conn: &mut DbConn) -> AppResult<Option<chrono::NaiveDateTime>> {
+        Ok(round_participations::table
+            .find((&self.round.id, &self.panellist_id))
+            .select(round_participations::submitted_at)
+            .first(conn)?)
+    }
+
     /// The whole round as the expert now sees it, with the answers just saved.
     pub fn round(&self, conn: &mut DbConn, p: &Participant) -> AppResult<ExpertRound> {
         db::read(conn, |c| {
-            build(c, p, &self.panellist_id, &self.round, self.submitted_at)
+            let submitted_at = self.submitted_at(c)?;
+            build(c, p, &self.panellist_id, &self.round, submitted_at)
         })
     }
 
-    /// How many themes the expert has answered, of how many: two counts.
+    /// How many themes the expert has answered, of how many.
     pub fn progress(&self, conn: &mut DbConn) -> AppResult<SavedAnswers> {
         let answered: i64 = answers::table
             .filter(answers::round_id.eq(&self.round.id))
@@ -593,14 +626,10 @@ impl Saved {
             .filter(answered_rule(self.round.rating))
             .count()
             .get_result(conn)?;
-        let total: i64 = round_themes::table
-            .filter(round_themes::round_id.eq(&self.round.id))
-            .count()
-            .get_result(conn)?;
         Ok(SavedAnswers {
             answered: answered as usize,
-            total: total as usize,
-            submitted_at: self.submitted_at.map(utc),
+            total: self.themes,
+            submitted_at: self.submitted_at(conn)?.map(utc),
         })
     }
 }
@@ -620,6 +649,22 @@ pub fn save_for(
     super::retrying(|| save_once(conn, p, number, &input, live_minutes))
 }
 
+/// Why a round takes no more answers, when it does not.
+fn refusing(r: &Round, at: chrono::NaiveDateTime) -> AppResult<()> {
+    if r.accepting(at) {
+        return Ok(());
+    }
+    let when = r
+        .closed_at
+        .or(r.closes_at)
+        .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    Err(AppError::Conflict(format!(
+        "round {} closed at {when}; its answers are final and can no longer change",
+        r.number
+    )))
+}
+
 fn save_once(
     conn: &mut DbConn,
     p: &Participant,
@@ -627,58 +672,74 @@ fn save_once(
     input: &AnswersInput,
     live_minutes: i64,
 ) -> AppResult<Saved> {
-    // The write holds SQLite's one write lock, so it does only what must be atomic; the
-    // response is read after the commit (it shows the answers just saved, and others' saves
-    // need not wait for it).
     let pid = panellist(p)?;
-    // Saves arriving together share one commit (`db::group`): the write owns what it uses.
-    let (study, input, panellist_id) = (p.study.clone(), input.clone(), pid.clone());
-    let (r, submitted_at) = db::group::write_together(conn, move |c| {
-        let pid = panellist_id;
-        let r = round_by_number(c, &study.id, number)?;
-        let at = now();
-        if !r.accepting(at) {
-            let when = r
-                .closed_at
-                .or(r.closes_at)
-                .map(|t| utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default();
-            return Err(AppError::Conflict(format!(
-                "round {} closed at {when}; its answers are final and can no longer change",
-                r.number
-            )));
-        }
-        let part: Option<RoundParticipation> = round_participations::table
-            .find((&r.id, &pid))
-            .select(RoundParticipation::as_select())
-            .first(c)
-            .optional()?;
-        if part.is_none() {
-            return Err(AppError::NotFound);
-        }
-        let settings = study.settings()?;
-        let flags = flags_of(&r);
-        let theme_ids: Vec<String> = round_themes::table
-            .filter(round_themes::round_id.eq(&r.id))
-            .select(round_themes::theme_id)
-            .load(c)?;
-        let mut e = Invalid::new();
-        let mut checked: Vec<AnswerData> = Vec::new();
-        for (i, a) in input.answers.iter().enumerate() {
-            if let Some(d) = e.take(a.validate(i, &settings.scale, &flags)) {
-                if !theme_ids.contains(&d.theme_id) {
-                    e.add(
-                        format!("answers[{i}].theme_id"),
-                        "is not a theme of this round",
-                    );
-                } else if checked.iter().any(|x| x.theme_id == d.theme_id) {
-                    e.add(format!("answers[{i}].theme_id"), "appears twice");
-                } else {
-                    checked.push(d);
-                }
+    // The answers are checked against the round before the write: on SQLite the write holds
+    // the one write turn (shared with the saves committed together), so it does only what must
+    // be atomic with the round's state, and the reply is read after the commit. A round's
+    // themes and kind are fixed once it opens; whether it still takes answers is asked again
+    // inside the write.
+    let r = round_by_number(conn, &p.study.id, number)?;
+    refusing(&r, now())?;
+    let settings = p.study.settings()?;
+    let flags = flags_of(&r);
+    let theme_ids: Vec<String> = round_themes::table
+        .filter(round_themes::round_id.eq(&r.id))
+        .select(round_themes::theme_id)
+        .load(conn)?;
+    let mut e = Invalid::new();
+    let mut checked: Vec<AnswerData> = Vec::new();
+    for (i, a) in input.answers.iter().enumerate() {
+        if let Some(d) = e.take(a.validate(i, &settings.scale, &flags)) {
+            if !theme_ids.contains(&d.theme_id) {
+                e.add(
+                    format!("answers[{i}].theme_id"),
+                    "is not a theme of this round",
+                );
+            } else if checked.iter().any(|x| x.theme_id == d.theme_id) {
+                e.add(format!("answers[{i}].theme_id"), "appears twice");
+            } else {
+                checked.push(d);
             }
         }
-        e.into_result(())?;
+    }
+    if !e.is_empty() {
+        // Someone outside the round learns nothing of its themes.
+        let member = round_participations::table
+            .find((&r.id, &pid))
+            .select(round_participations::round_id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some();
+        if !member {
+            return Err(AppError::NotFound);
+        }
+    }
+    e.into_result(())?;
+    let submit = input.submit;
+    let (round_id, panellist_id) = (r.id.clone(), pid.clone());
+    // Saves arriving together share one commit (`db::group`): the write owns what it uses.
+    let r = db::group::write_together(conn, move |c| {
+        let pid = panellist_id;
+        let r: Round = rounds::table
+            .find(&round_id)
+            .select(Round::as_select())
+            .first(c)?;
+        let at = now();
+        refusing(&r, at)?;
+        // Marked done once, at the first save that says so; a participation is the expert's
+        // place in the round, without which nothing is saved (the write is rolled back).
+        let marked = diesel::update(round_participations::table.find((&r.id, &pid)))
+            .set((
+                round_participations::submitted_at.eq(db::coalesce(
+                    round_participations::submitted_at,
+                    submit.then_some(at),
+                )),
+                round_participations::updated_at.eq(at),
+            ))
+            .execute(c)?;
+        if marked == 0 {
+            return Err(AppError::NotFound);
+        }
         let live = r.mode == crate::domain::round::Mode::Live;
         for d in &checked {
             store(c, &r.id, &pid, d, at, live)?;
@@ -686,21 +747,12 @@ fn save_once(
         if live && live_minutes == 0 {
             super::live::publish_round(c, &r, at)?;
         }
-        let submitted_at = part
-            .and_then(|p| p.submitted_at)
-            .or(input.submit.then_some(at));
-        diesel::update(round_participations::table.find((&r.id, &pid)))
-            .set((
-                round_participations::submitted_at.eq(submitted_at),
-                round_participations::updated_at.eq(at),
-            ))
-            .execute(c)?;
-        Ok((r, submitted_at))
+        Ok(r)
     })?;
     Ok(Saved {
         round: r,
         panellist_id: pid,
-        submitted_at,
+        themes: theme_ids.len(),
     })
 }
 
@@ -737,6 +789,7 @@ fn store(
     if live && scored_changed {
         super::live::record_change(conn, round_id, &d.theme_id, pid, at)?;
     }
+    let new = existing.is_none();
     let id = match existing {
         Some(a) => {
             let same = a.score == d.score
@@ -787,7 +840,7 @@ fn store(
             a.id
         }
     };
-    record_change(conn, &id, previous.as_ref(), d, at)
+    record_change(conn, &id, previous.as_ref(), d, at, new)
 }
 
 /// How many changes of one answer are kept one by one; after that the last one follows the
@@ -801,11 +854,17 @@ fn record_change(
     previous: Option<&Answer>,
     d: &AnswerData,
     at: chrono::NaiveDateTime,
+    new: bool,
 ) -> AppResult<()> {
-    let kept_count: i64 = answer_changes::table
-        .filter(answer_changes::answer_id.eq(answer_id))
-        .count()
-        .get_result(conn)?;
+    // A new answer has no changes kept yet.
+    let kept_count: i64 = if new {
+        0
+    } else {
+        answer_changes::table
+            .filter(answer_changes::answer_id.eq(answer_id))
+            .count()
+            .get_result(conn)?
+    };
     if kept_count >= MAX_CHANGES_PER_ANSWER {
         let last: String = answer_changes::table
             .filter(answer_changes::answer_id.eq(answer_id))

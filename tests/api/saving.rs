@@ -94,10 +94,28 @@ both_backends!(
         let r = expert.put_json_with(&path, &one(4, json!(null)), &[MINIMAL]);
         assert_eq!(r.json()["answered"], 3, "the refused score was not kept");
 
-        // Finishing says when.
+        // Finishing says when; saves after it, finishing again included, keep that moment.
         let r = expert.put_json_with(&path, &json!({"answers": [], "submit": true}), &[MINIMAL]);
         assert_eq!(r.status, 200, "{}", r.body);
-        assert!(r.json()["submitted_at"].is_string(), "{}", r.body);
+        let finished = r.json()["submitted_at"].clone();
+        assert!(finished.is_string(), "{}", r.body);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let r = expert.put_json_with(&path, &one(5, json!(2)), &[MINIMAL]);
+        assert_eq!(r.json()["submitted_at"], finished, "{}", r.body);
+        let r = expert.put_json_with(
+            &path,
+            &json!({"answers": [{"theme_id": themes[&6], "score": 2}], "submit": true}),
+            &[MINIMAL],
+        );
+        assert_eq!(r.json()["submitted_at"], finished, "{}", r.body);
+        assert_eq!(r.json()["answered"], 5);
+        let r = expert.put_json(&path, &one(7, json!(2)));
+        assert_eq!(
+            r.json()["submitted_at"],
+            finished,
+            "the whole round: {}",
+            r.body
+        );
         // An unknown link is a 404, whatever it prefers.
         let r = expert.put_json_with(
             &answers_path("nosuchlink0000000000000000000000", number),
@@ -252,3 +270,44 @@ fn a_view_just_before_stopping_is_kept() {
         1
     );
 }
+
+both_backends!(
+    one_who_joined_after_the_round_opened_can_neither_save_nor_probe_it,
+    |app: &TestApp| {
+        let (mut c, p, themes, round, number) = rating_round(app, 2);
+        // Invited and accepted after the round opened: a panellist, but not of this round.
+        let r = c.post_json(
+            &format!("/api/v1/studies/{}/candidates", p.study),
+            &json!({"name": "Sent Ankommen", "email": "late@panel.example", "source": "a referral"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        crate::recruitment::invite(&mut c, &p.study, &[id]);
+        app.tick();
+        let token = crate::recruitment::latest_link(app, "late@panel.example");
+        let mut late = app.client();
+        let r = late.post_json(
+            &format!("/api/v1/participation/{token}/consent"),
+            &json!({"accept": true}),
+        );
+        assert_eq!(r.json()["status"], "accepted", "{}", r.body);
+        let path = answers_path(&token, number);
+        let theme = &themes[&1];
+        // A valid answer, a score off the scale, a theme that is not the round's and the same
+        // theme twice: all the same 404, so nothing tells the round's themes apart.
+        for body in [
+            json!({"answers": [{"theme_id": theme, "score": 3}], "submit": true}),
+            json!({"answers": [{"theme_id": theme, "score": 99}], "submit": false}),
+            json!({"answers": [{"theme_id": "00000000-0000-0000-0000-000000000000", "score": 3}], "submit": false}),
+            json!({"answers": [{"theme_id": theme, "score": 3}, {"theme_id": theme, "score": 3}], "submit": false}),
+        ] {
+            let r = late.put_json_with(&path, &body, &[MINIMAL]);
+            assert_eq!(r.status, 404, "{body}: {}", r.body);
+        }
+        assert_eq!(late.get(&format!("/p/{token}/rounds/{number}")).status, 404);
+        // Nothing of theirs was kept: no answer, and no one has finished.
+        let progress = c.get(&format!("/api/v1/rounds/{round}")).json()["progress"].clone();
+        assert_eq!(progress["answered"], 0, "{progress}");
+        assert_eq!(progress["submitted"], 0, "{progress}");
+    }
+);

@@ -73,8 +73,14 @@ pub fn questionnaire_for(
     number: i32,
 ) -> AppResult<Questionnaire> {
     let (r, pid) = questionnaire_round(conn, p, number)?;
+    questionnaire_in(conn, &pid, r)
+}
+
+/// The written questionnaire of a round already read, for panellist `pid`; the first view is
+/// recorded.
+pub fn questionnaire_in(conn: &mut DbConn, pid: &str, r: Round) -> AppResult<Questionnaire> {
     let part: RoundParticipation = round_participations::table
-        .find((&r.id, &pid))
+        .find((&r.id, pid))
         .select(RoundParticipation::as_select())
         .first(conn)
         .optional()?
@@ -84,7 +90,7 @@ pub fn questionnaire_for(
     let g = guide_of(conn, &r.id)?;
     let answers: HashMap<String, String> = questionnaire_answers::table
         .filter(questionnaire_answers::round_id.eq(&r.id))
-        .filter(questionnaire_answers::panellist_id.eq(&pid))
+        .filter(questionnaire_answers::panellist_id.eq(pid))
         .select((
             questionnaire_answers::question_id,
             questionnaire_answers::text,

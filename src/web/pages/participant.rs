@@ -498,10 +498,14 @@ fn round_content(
     p: &Participant,
     number: i32,
 ) -> AppResult<RoundContent> {
-    match crate::ops::interviews::questionnaire_for(c, p, number) {
-        Ok(q) => Ok(Ok(q)),
-        Err(AppError::NotFound) => crate::ops::answers::expert_round_for(c, p, number).map(Err),
-        Err(e) => Err(e),
+    use crate::ops::answers;
+    // The round is read once, then shown as what it is.
+    let pid = answers::panellist(p)?;
+    let r = answers::shown_round(c, &p.study.id, number)?;
+    if r.questionnaire {
+        crate::ops::interviews::questionnaire_in(c, &pid, r).map(Ok)
+    } else {
+        answers::expert_round_in(c, p, &pid, r).map(Err)
     }
 }
 
