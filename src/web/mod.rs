@@ -148,9 +148,50 @@ pub fn app(
         .wrap(from_fn(refuse_nul))
         .wrap(from_fn(forget_kept_reports))
         .wrap(from_fn(api_errors_as_json))
+        .wrap(from_fn(small_bodies_as_they_are))
         .wrap(Compress::default())
+        .wrap(from_fn(without_identity_mark))
         .wrap(headers)
         .wrap(from_fn(request_log))
+}
+
+/// Bodies shorter than this go out uncompressed: gzip's own header and trailer take about
+/// what it would save, and each compressed response sets up a compressor of a quarter of a
+/// megabyte (zeroed), which for a save's reply of a few dozen bytes was most of its cost.
+const SMALLEST_COMPRESSED: u64 = 1024;
+
+/// Marks a short body as not to be compressed: `Compress` leaves a response that names its
+/// encoding alone. The mark itself is taken off again outside it ([`without_identity_mark`]).
+async fn small_bodies_as_they_are(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    if let actix_web::body::BodySize::Sized(n) = res.response().body().size()
+        && n < SMALLEST_COMPRESSED
+    {
+        res.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
+    Ok(res)
+}
+
+/// "identity" means no encoding; it has no place in a response's Content-Encoding.
+async fn without_identity_mark(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    if res
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v == "identity")
+    {
+        res.headers_mut().remove(header::CONTENT_ENCODING);
+    }
+    Ok(res)
 }
 
 /// Paths with every segment that holds a token masked, so personal links never reach a log:

@@ -49,9 +49,15 @@ both_backends!(
         let path = answers_path(&token, number);
         let one = |t: i32, score: Value| json!({"answers": [{"theme_id": themes[&t], "score": score}], "submit": false});
 
-        let r = expert.put_json_with(&path, &one(1, json!(3)), &[MINIMAL]);
+        // As a browser's script asks: the reply is a few dozen bytes, sent uncompressed.
+        let r = expert.put_json_with(
+            &path,
+            &one(1, json!(3)),
+            &[MINIMAL, ("Accept-Encoding", "gzip, deflate, br")],
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.header("preference-applied"), Some("return=minimal"));
+        assert_eq!(r.header("content-encoding"), None);
         assert_eq!(
             r.json(),
             json!({"answered": 1, "total": total, "submitted_at": null}),

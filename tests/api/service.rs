@@ -299,6 +299,49 @@ fn the_cli_refuses_bad_input_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
 }
 
+/// What is compressed for a client that asks: bodies of a kilobyte or more; shorter ones (a
+/// save's reply, the health check) go as they are, since gzip would add about what it saves, and
+/// never with an encoding named "identity".
+#[test]
+fn short_answers_go_uncompressed_and_longer_ones_compressed() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite) else {
+        return;
+    };
+    let mut c = app.client();
+    let gzip = [("Accept-Encoding", "gzip, deflate, br")];
+    let css = c.get_with("/static/style.css", &gzip);
+    assert_eq!(css.status, 200);
+    assert!(
+        matches!(
+            css.header("content-encoding"),
+            Some("gzip" | "br" | "deflate")
+        ),
+        "{:?}",
+        css.headers
+    );
+    let plain = c.get("/static/style.css");
+    assert!(
+        plain.body.len() >= 1024,
+        "the style sheet is over a kilobyte"
+    );
+    assert_eq!(plain.header("content-encoding"), None);
+
+    let health = c.get_with("/health", &gzip);
+    assert_eq!(health.status, 200);
+    assert!(health.body.len() < 1024, "{}", health.body);
+    assert_eq!(
+        health.header("content-encoding"),
+        None,
+        "{:?}",
+        health.headers
+    );
+    assert!(
+        health.body.contains("\"status\""),
+        "readable as sent: {}",
+        health.body
+    );
+}
+
 /// Nagle's algorithm holds back a response's second write (a compressed body after its headers)
 /// until the client acknowledges the first, and clients delay that acknowledgement by up to
 /// 40 ms: every compressed page and save waited for it. The server's end of a connection must
