@@ -167,8 +167,10 @@ async fn small_bodies_as_they_are(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
+    // A body that already names its encoding keeps it.
     if let actix_web::body::BodySize::Sized(n) = res.response().body().size()
         && n < SMALLEST_COMPRESSED
+        && !res.headers().contains_key(header::CONTENT_ENCODING)
     {
         res.headers_mut().insert(
             header::CONTENT_ENCODING,
