@@ -7,3 +7,11 @@ mod embedded {
 }
 
 pub use embedded::{EMAIL_TEMPLATES, PAGE_TEMPLATES, STATIC_FILES, TRANSLATIONS};
+
+/// The file named `name` among `files` (one of the lists above).
+pub fn named(files: &[(&str, &'static str)], name: &str) -> Option<&'static str> {
+    files
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, body)| *body)
+}

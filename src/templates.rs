@@ -27,21 +27,15 @@ fn zone_of(state: &State) -> Tz {
         .unwrap_or(zone::DEFAULT)
 }
 
-/// The page template named `name`, from those built into the binary.
-fn source_of(name: &str) -> Option<&'static str> {
-    crate::assets::PAGE_TEMPLATES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, source)| *source)
-}
-
 fn build_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Each template is compiled when a page first asks for it and kept: compiled, every template
     // holds room for hundreds of instructions, several megabytes for all of them, most of which
     // an instance never shows (`check` compiles them all once at start).
-    env.set_loader(|name| Ok(source_of(name).map(str::to_string)));
+    env.set_loader(|name| {
+        Ok(crate::assets::named(crate::assets::PAGE_TEMPLATES, name).map(str::to_string))
+    });
     env.add_function("t", |state: &State, key: &str, kwargs: Kwargs| {
         let lang = lang_of(state);
         let n = kwargs.get::<Option<i64>>("n")?;

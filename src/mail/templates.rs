@@ -111,12 +111,10 @@ impl MailTemplates {
         crate::memory::give_back();
         let mut env = environment();
         env.set_loader(move |name| {
-            Ok(overrides.get(name).cloned().or_else(|| {
-                EMAIL_TEMPLATES
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, source)| source.to_string())
-            }))
+            Ok(overrides
+                .get(name)
+                .cloned()
+                .or_else(|| crate::assets::named(EMAIL_TEMPLATES, name).map(str::to_string)))
         });
         Ok(MailTemplates { env })
     }

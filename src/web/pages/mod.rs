@@ -420,7 +420,7 @@ async fn home(req: HttpRequest) -> HttpResponse {
 #[get("/static/{file}")]
 async fn static_file(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let name = path.into_inner();
-    let Some((_, body)) = STATIC_FILES.iter().find(|(n, _)| *n == name) else {
+    let Some(body) = crate::assets::named(STATIC_FILES, &name) else {
         let lang = crate::web::language::of_visitor(&req, None);
         return error_page(StatusCode::NOT_FOUND, "", lang);
     };
@@ -433,7 +433,7 @@ async fn static_file(req: HttpRequest, path: web::Path<String>) -> HttpResponse 
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(*body)
+        .body(body)
 }
 
 /// Anything no route matches.
