@@ -310,7 +310,7 @@ pub fn expert_round(conn: &mut DbConn, token: &str, number: i32) -> AppResult<Ex
 /// `expert_round` for a participant already resolved from their link.
 pub fn expert_round_for(conn: &mut DbConn, p: &Participant, number: i32) -> AppResult<ExpertRound> {
     let pid = panellist(p)?;
-    let r = round_by_number(conn, &p.study.id, number)?;
+    let r = shown_round(conn, &p.study.id, number)?;
     expert_round_in(conn, p, &pid, r)
 }
 

@@ -48,15 +48,10 @@ fn questionnaire_round(
         (crate::domain::candidate::Status::Accepted, Some(id)) => id.clone(),
         _ => return Err(AppError::NotFound),
     };
-    let r: Round = rounds::table
-        .filter(rounds::study_id.eq(&p.study.id))
-        .filter(rounds::number.eq(number))
-        .filter(rounds::questionnaire.eq(true))
-        .filter(rounds::state.ne(crate::domain::round::State::Draft))
-        .select(Round::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
+    let r = crate::ops::answers::shown_round(conn, &p.study.id, number)?;
+    if !r.questionnaire {
+        return Err(AppError::NotFound);
+    }
     Ok((r, pid))
 }
 
