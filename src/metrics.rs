@@ -56,6 +56,8 @@ pub struct Snapshot {
     /// SQLite: writes committed together (`db::group`), and the transactions they took.
     pub grouped_writes: u64,
     pub group_commits: u64,
+    /// PostgreSQL: reads run on a second connection beside a request's own (`db::beside`).
+    pub reads_beside: u64,
 }
 
 /// The method as a label: the standard ones by name, anything else as `other`.
@@ -210,6 +212,13 @@ impl Metrics {
             "counter",
             "Transactions those saves were committed in (writes per commit = the ratio).",
             db.group_commits,
+        );
+        single(
+            &mut out,
+            "orakel_postgres_reads_beside_total",
+            "counter",
+            "Reads run on a second PostgreSQL connection at the same time as a request's own (a report's previous round).",
+            db.reads_beside,
         );
         single(
             &mut out,

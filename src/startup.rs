@@ -101,8 +101,10 @@ impl Application {
                 .into()
         };
         let records = crate::ops::records::Ledger::start(pool.clone());
+        let beside = Arc::new(crate::db::beside::Beside::new(pool.clone()));
         let state = web::Data::new(AppState {
             pool,
+            beside,
             backend,
             link_guesses: GuessLimiter::new(settings.security.link_guesses_per_minute),
             saves: Arc::new(crate::web::auth::RateLimiter::new(

@@ -1,6 +1,7 @@
 //! The store: one connection type over SQLite and PostgreSQL, the pool, the embedded migrations,
 //! and the row types and queries of every table. Nothing here knows about HTTP.
 
+pub mod beside;
 pub mod columns;
 pub mod group;
 pub mod models;
@@ -382,7 +383,8 @@ where
         })
 }
 
-enum TxError<E> {
+/// A transaction's own error, or the database's.
+pub(crate) enum TxError<E> {
     Inner(E),
     Db(diesel::result::Error),
 }

@@ -104,6 +104,14 @@ pub fn gather(
         let all = rating_rounds(c, &study.id)?;
         let round = report::choose_round(&all, opts.round, audience)?.clone();
         let shown = report::rounds_shown(&all, &round, audience);
+        let previous_round = shown
+            .iter()
+            .rev()
+            .find(|r| r.number < round.number)
+            .copied();
+        // On PostgreSQL the previous round is read on a second connection meanwhile: each
+        // read of a whole round keeps one core busy, and the machine has more than one.
+        let before = previous_round.and_then(|prev| read_scores_beside(c, &prev.id));
         let mut answers = Scores::default();
         read_scores(c, &round.id, Which::Now, &mut answers)?;
         answers.cleared = answers::table
@@ -138,13 +146,15 @@ pub fn gather(
                 responders,
             });
         }
-        let previous_round = shown
-            .iter()
-            .rev()
-            .find(|r| r.number < round.number)
-            .copied();
         if let Some(prev) = previous_round {
-            read_scores(c, &prev.id, Which::Before, &mut answers)?;
+            match before.and_then(|pending| pending.wait()) {
+                Some((themes, panellists)) => {
+                    for p in panellists {
+                        push_panellist(&mut answers, Which::Before, &themes, p)?;
+                    }
+                }
+                None => read_scores(c, &prev.id, Which::Before, &mut answers)?,
+            }
         }
         let previous = previous_round.map(|r| r.number);
         let changes = match previous_round {
@@ -230,57 +240,14 @@ pub fn gather(
 }
 
 /// A round's answers into `scores`, each kept as a few bytes: rounds can hold millions of
-/// answers. SQLite hands them over a row at a time from its covering index. PostgreSQL sends
-/// each panellist's answers as one row of arrays, since a row of its protocol costs far more
-/// than the few bytes of an answer (a million answers took over a second one row at a time,
-/// against a tenth of that to group them), and names the themes only for a panellist whose
-/// themes are not the round's, in the round's order (two ids per score were most of the bytes).
+/// answers. SQLite hands them over a row at a time from its covering index; PostgreSQL a
+/// panellist at a time ([`pg_panellists`]).
 fn read_scores(c: &mut DbConn, round_id: &str, which: Which, scores: &mut Scores) -> AppResult<()> {
     if let DbConn::Pg(pg) = c {
-        use crate::db::schema::round_themes;
-        use diesel::sql_types::{Array, Bool, Integer, Nullable, Text};
-        #[derive(QueryableByName)]
-        struct Panellist {
-            #[diesel(sql_type = Text)]
-            panellist_id: String,
-            #[diesel(sql_type = Array<Nullable<Integer>>)]
-            scores: Vec<Option<i32>>,
-            #[diesel(sql_type = Array<Bool>)]
-            dont_know: Vec<bool>,
-            #[diesel(sql_type = Nullable<Array<Text>>)]
-            themes: Option<Vec<String>>,
-        }
-        let round: Vec<String> = round_themes::table
-            .filter(round_themes::round_id.eq(round_id))
-            .order(round_themes::theme_id.asc())
-            .select(round_themes::theme_id)
-            .load(pg)?;
-        // Grouped from the covering index in panellist order, as SQLite reads them. The three
-        // arrays are built from the same rows in the same order (one aggregation feeds each
-        // row to all three); which order that is does not matter to the report, and when it is
-        // not the round's themes' (another plan), the themes come along.
-        let query = diesel::sql_query(
-            "SELECT panellist_id, array_agg(score) AS scores, array_agg(dont_know) AS dont_know, \
-                    CASE WHEN array_agg(theme_id) = $2 THEN NULL ELSE array_agg(theme_id) END \
-                      AS themes \
-             FROM answers WHERE round_id = $1 \
-             GROUP BY panellist_id ORDER BY panellist_id",
-        )
-        .bind::<Text, _>(round_id)
-        .bind::<Array<Text>, _>(&round);
-        for row in query.load_iter::<Panellist, diesel::pg::PgRowByRowLoadingMode>(pg)? {
-            let row = row?;
-            let themes = row.themes.as_ref().unwrap_or(&round);
-            if themes.len() != row.scores.len() || row.dont_know.len() != row.scores.len() {
-                return Err(AppError::Internal(anyhow::anyhow!(
-                    "a panellist's answers came back as arrays of different lengths"
-                )));
-            }
-            for ((theme, score), dont_know) in themes.iter().zip(row.scores).zip(row.dont_know) {
-                scores.push(which, &row.panellist_id, theme, score, dont_know);
-            }
-        }
-        return Ok(());
+        let themes = round_theme_ids(pg, round_id)?;
+        return pg_panellists(pg, round_id, &themes, |p| {
+            push_panellist(scores, which, &themes, p)
+        });
     }
     db::each_row!(
         c,
@@ -297,6 +264,99 @@ fn read_scores(c: &mut DbConn, round_id: &str, which: Which, scores: &mut Scores
         |(panellist, theme, score, dont_know)| scores
             .push(which, &panellist, &theme, score, dont_know)
     );
+    Ok(())
+}
+
+/// [`read_scores`] of a round on a second PostgreSQL connection, started now and seeing what
+/// `c`'s transaction sees (`db::beside`); nothing on SQLite or when no connection is free.
+fn read_scores_beside(
+    c: &mut DbConn,
+    round_id: &str,
+) -> Option<db::beside::Pending<(Vec<String>, Vec<PanellistScores>)>> {
+    let round_id = round_id.to_string();
+    db::beside::read(c, move |pg| -> AppResult<_> {
+        let themes = round_theme_ids(pg, &round_id)?;
+        let mut panellists = Vec::new();
+        pg_panellists(pg, &round_id, &themes, |p| {
+            panellists.push(p);
+            Ok(())
+        })?;
+        Ok((themes, panellists))
+    })
+}
+
+/// One panellist's answers in a round, as PostgreSQL sends them: one row of arrays.
+#[derive(QueryableByName)]
+struct PanellistScores {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    panellist_id: String,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Integer>>)]
+    scores: Vec<Option<i32>>,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Bool>)]
+    dont_know: Vec<bool>,
+    /// `None` when they are the round's themes in the round's order.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Text>>)]
+    themes: Option<Vec<String>>,
+}
+
+/// A round's themes in the order PostgreSQL sorts their ids.
+fn round_theme_ids(pg: &mut diesel::PgConnection, round_id: &str) -> AppResult<Vec<String>> {
+    use crate::db::schema::round_themes;
+    Ok(round_themes::table
+        .filter(round_themes::round_id.eq(round_id))
+        .order(round_themes::theme_id.asc())
+        .select(round_themes::theme_id)
+        .load(pg)?)
+}
+
+/// Each panellist's answers in a round, handed to `each` a panellist at a time. PostgreSQL sends
+/// each panellist's answers as one row of arrays, since a row of its protocol costs far more
+/// than the few bytes of an answer (a million answers took over a second one row at a time,
+/// against a tenth of that to group them), and names the themes only for a panellist whose
+/// themes are not the round's (`themes`), in the round's order (two ids per score were most of
+/// the bytes).
+fn pg_panellists(
+    pg: &mut diesel::PgConnection,
+    round_id: &str,
+    themes: &[String],
+    mut each: impl FnMut(PanellistScores) -> AppResult<()>,
+) -> AppResult<()> {
+    use diesel::sql_types::{Array, Text};
+    // Grouped from the covering index in panellist order, as SQLite reads them. The three
+    // arrays are built from the same rows in the same order (one aggregation feeds each row to
+    // all three); which order that is does not matter to the report, and when it is not the
+    // round's themes' (another plan), the themes come along.
+    let query = diesel::sql_query(
+        "SELECT panellist_id, array_agg(score) AS scores, array_agg(dont_know) AS dont_know, \
+                CASE WHEN array_agg(theme_id) = $2 THEN NULL ELSE array_agg(theme_id) END \
+                  AS themes \
+         FROM answers WHERE round_id = $1 \
+         GROUP BY panellist_id ORDER BY panellist_id",
+    )
+    .bind::<Text, _>(round_id)
+    .bind::<Array<Text>, _>(themes);
+    for row in query.load_iter::<PanellistScores, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+        each(row?)?;
+    }
+    Ok(())
+}
+
+/// One panellist's answers into `scores`.
+fn push_panellist(
+    scores: &mut Scores,
+    which: Which,
+    round_themes: &[String],
+    p: PanellistScores,
+) -> AppResult<()> {
+    let themes = p.themes.as_deref().unwrap_or(round_themes);
+    if themes.len() != p.scores.len() || p.dont_know.len() != p.scores.len() {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "a panellist's answers came back as arrays of different lengths"
+        )));
+    }
+    for ((theme, score), dont_know) in themes.iter().zip(p.scores).zip(p.dont_know) {
+        scores.push(which, &p.panellist_id, theme, score, dont_know);
+    }
     Ok(())
 }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub records: Arc<crate::ops::records::Ledger>,
     /// Small writes that arrive together, committed together (SQLite).
     pub writes: Arc<db::group::Group>,
+    /// The pool lent for a second connection beside a request's own (PostgreSQL's reports).
+    pub beside: Arc<db::beside::Beside>,
 }
 
 impl AppState {
@@ -73,12 +75,18 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let (records, writes) = (self.records.clone(), self.writes.clone());
+        let (records, writes, beside) = (
+            self.records.clone(),
+            self.writes.clone(),
+            self.beside.clone(),
+        );
         web::block(move || {
             crate::ops::records::within(&records, || {
                 db::group::within(&writes, || {
-                    let mut conn = db::checkout(&pool)?;
-                    f(&mut conn)
+                    db::beside::within(&beside, || {
+                        let mut conn = db::checkout(&pool)?;
+                        f(&mut conn)
+                    })
                 })
             })
         })

@@ -349,6 +349,17 @@ both_backends!(panel_groups_and_their_statistics, |app: &TestApp| {
         ))
         .json();
     funders_report(&funder);
+    // On PostgreSQL each of the two reports read the round before beside its own, on a second
+    // connection sharing its snapshot; the figures above are the same as SQLite's.
+    let metrics = app.client().get("/metrics").body;
+    let beside = match app.backend {
+        Backend::Postgres => 2,
+        Backend::Sqlite => 0,
+    };
+    assert!(
+        metrics.contains(&format!("orakel_postgres_reads_beside_total {beside}\n")),
+        "{metrics}"
+    );
 
     // Every format carries the new tables in both languages.
     for lang in ["da", "en"] {

@@ -93,6 +93,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         pool_max: state.pool.max_size(),
         grouped_writes: state.writes.writes(),
         group_commits: state.writes.commits(),
+        reads_beside: state.beside.reads(),
         ..Snapshot::default()
     };
     let now = crate::db::now();
